@@ -1,0 +1,135 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DependencyContainer } from 'tsyringe';
+import { provideValue } from '../di/token.js';
+import {
+  actionStoreToken,
+  claimStoreToken,
+  clockToken,
+  engineOptionsToken,
+  flavorStoreToken,
+  hostRegistryToken,
+  hostStoreToken,
+  imageServiceToken,
+  instanceStoreToken,
+  networkAdapterToken,
+  quotaToken,
+  schedulerToken,
+  serverGroupStoreToken,
+  volumeAdapterToken,
+} from '../di/tokens.js';
+import { ConfigurationError } from '../errors.js';
+import { defaultEngineOptions, type EngineOptions } from '../engine/engine-options.js';
+import { HostRegistry } from '../engine/host-registry.js';
+import { noNetworkAdapter, noVolumeAdapter } from '../engine/noop-adapters.js';
+import { LocalImageService } from '../image/local-image-service.js';
+import { type Flavor, flavorSchema } from '../model/flavor.js';
+import type { Host } from '../model/host.js';
+import { defaultQuotaLimits, type QuotaLimits } from '../model/quota.js';
+import { systemClock, type Clock } from '../ports/clock.js';
+import type { ImageService } from '../ports/image-service.js';
+import type { NetworkAdapter } from '../ports/network.js';
+import type { QuotaEngine } from '../ports/quota.js';
+import type { Scheduler } from '../ports/scheduler.js';
+import type {
+  ActionStore,
+  ClaimStore,
+  FlavorStore,
+  HostStore,
+  InstanceStore,
+  ServerGroupStore,
+} from '../ports/stores.js';
+import type { VolumeAdapter } from '../ports/volume.js';
+import { CountingQuotaEngine } from '../quota/counting-quota-engine.js';
+import { MemoryActionStore } from '../store/memory-action-store.js';
+import { MemoryClaimStore } from '../store/memory-claim-store.js';
+import { MemoryFlavorStore } from '../store/memory-flavor-store.js';
+import { MemoryHostStore } from '../store/memory-host-store.js';
+import { MemoryInstanceStore } from '../store/memory-instance-store.js';
+import { MemoryServerGroupStore } from '../store/memory-server-group-store.js';
+import { parseInput } from '../model/validation.js';
+
+/** Stores the engine uses; each defaults to its in-memory implementation. */
+export interface CoreStores {
+  readonly instances?: InstanceStore;
+  readonly hosts?: HostStore;
+  readonly claims?: ClaimStore;
+  readonly actions?: ActionStore;
+  readonly flavors?: FlavorStore;
+  readonly groups?: ServerGroupStore;
+}
+
+/** What a scheduler factory is given. */
+export interface SchedulerDeps {
+  readonly claims: ClaimStore;
+  readonly hosts: HostStore;
+}
+
+/** Options of {@link registerCore}. */
+export interface CoreOptions {
+  /** The scheduler, or a factory given the claim and host stores. Required: core has no production scheduler. */
+  readonly scheduler: Scheduler | ((deps: SchedulerDeps) => Scheduler);
+  readonly stores?: CoreStores;
+  /** Flavors to offer (validated). */
+  readonly flavors?: ReadonlyArray<Partial<Flavor> & Pick<Flavor, 'id' | 'vcpus' | 'ramMb'>>;
+  /** Image service; default a {@link LocalImageService} in `imageDir`. */
+  readonly images?: ImageService;
+  /** Directory of the default image service (default `<tmp>/nova-lfs-images`). */
+  readonly imageDir?: string;
+  /** Quota engine, or limits for the default counting engine. */
+  readonly quota?: QuotaEngine | { defaults?: QuotaLimits; projects?: Readonly<Record<string, Partial<QuotaLimits>>> };
+  readonly network?: NetworkAdapter;
+  readonly volumes?: VolumeAdapter;
+  readonly clock?: Clock;
+  readonly engine?: Partial<EngineOptions>;
+}
+
+function isQuotaEngine(q: CoreOptions['quota']): q is QuotaEngine {
+  return typeof (q as QuotaEngine | undefined)?.reserve === 'function';
+}
+
+/**
+ * Registers the core's services in a container: stores (memory by default), quota, image
+ * service, adapters, clock, host registry, engine options and the given scheduler. Resolve
+ * `ComputeEngine` from the container afterwards.
+ */
+export async function registerCore(container: DependencyContainer, options: CoreOptions): Promise<void> {
+  if (!options.scheduler) throw new ConfigurationError('scheduler', 'a scheduler is required (e.g. @nova-lfs/scheduler)');
+  const s = options.stores ?? {};
+  const claims = s.claims ?? new MemoryClaimStore();
+  const hosts = s.hosts ?? new MemoryHostStore();
+  const flavors = s.flavors ?? new MemoryFlavorStore();
+  for (const f of options.flavors ?? []) {
+    const flavor = parseInput(flavorSchema, { name: f.id, ...f });
+    if (!(await flavors.get(flavor.id))) await flavors.add(flavor);
+  }
+  let quota: QuotaEngine;
+  if (isQuotaEngine(options.quota)) quota = options.quota;
+  else {
+    const q = options.quota;
+    quota = new CountingQuotaEngine(q?.defaults ?? defaultQuotaLimits);
+    for (const [project, limits] of Object.entries(q?.projects ?? {})) await quota.setLimits(project, limits);
+  }
+  const scheduler = typeof options.scheduler === 'function' ? options.scheduler({ claims, hosts }) : options.scheduler;
+  provideValue(container, instanceStoreToken, s.instances ?? new MemoryInstanceStore());
+  provideValue(container, hostStoreToken, hosts);
+  provideValue(container, claimStoreToken, claims);
+  provideValue(container, actionStoreToken, s.actions ?? new MemoryActionStore());
+  provideValue(container, flavorStoreToken, flavors);
+  provideValue(container, serverGroupStoreToken, s.groups ?? new MemoryServerGroupStore());
+  provideValue(container, schedulerToken, scheduler);
+  provideValue(container, quotaToken, quota);
+  provideValue(
+    container,
+    imageServiceToken,
+    options.images ?? new LocalImageService(options.imageDir ?? join(tmpdir(), 'nova-lfs-images')),
+  );
+  provideValue(container, networkAdapterToken, options.network ?? noNetworkAdapter);
+  provideValue(container, volumeAdapterToken, options.volumes ?? noVolumeAdapter);
+  provideValue(container, clockToken, options.clock ?? systemClock);
+  provideValue(container, hostRegistryToken, new HostRegistry());
+  provideValue(container, engineOptionsToken, { ...defaultEngineOptions, ...options.engine });
+}
+
+/** Hosts known to a host store (helper for scheduler factories). */
+export type { Host };

@@ -1,0 +1,46 @@
+import type { Clock } from '../ports/clock.js';
+import type { ImageService } from '../ports/image-service.js';
+import type { NetworkAdapter } from '../ports/network.js';
+import type { QuotaEngine } from '../ports/quota.js';
+import type { Scheduler } from '../ports/scheduler.js';
+import type {
+  ActionStore,
+  ClaimStore,
+  FlavorStore,
+  HostStore,
+  InstanceStore,
+  ServerGroupStore,
+} from '../ports/stores.js';
+import type { VolumeAdapter } from '../ports/volume.js';
+import type { EngineOptions } from '../engine/engine-options.js';
+import type { HostRegistry } from '../engine/host-registry.js';
+import { createToken } from './token.js';
+
+/** Instance records. */
+export const instanceStoreToken = createToken<InstanceStore>('core.instanceStore');
+/** Host records. */
+export const hostStoreToken = createToken<HostStore>('core.hostStore');
+/** Resource claims. */
+export const claimStoreToken = createToken<ClaimStore>('core.claimStore');
+/** Instance action history. */
+export const actionStoreToken = createToken<ActionStore>('core.actionStore');
+/** Flavors. */
+export const flavorStoreToken = createToken<FlavorStore>('core.flavorStore');
+/** Server groups. */
+export const serverGroupStoreToken = createToken<ServerGroupStore>('core.serverGroupStore');
+/** The scheduler. */
+export const schedulerToken = createToken<Scheduler>('core.scheduler');
+/** Quota. */
+export const quotaToken = createToken<QuotaEngine>('core.quota');
+/** Images and the local image cache. */
+export const imageServiceToken = createToken<ImageService>('core.imageService');
+/** Optional network adapter. */
+export const networkAdapterToken = createToken<NetworkAdapter>('core.networkAdapter');
+/** Optional volume adapter. */
+export const volumeAdapterToken = createToken<VolumeAdapter>('core.volumeAdapter');
+/** Time source. */
+export const clockToken = createToken<Clock>('core.clock');
+/** Hosts and their drivers. */
+export const hostRegistryToken = createToken<HostRegistry>('core.hostRegistry');
+/** Engine tuning. */
+export const engineOptionsToken = createToken<EngineOptions>('core.engineOptions');

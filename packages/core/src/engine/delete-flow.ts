@@ -1,0 +1,94 @@
+import { DriverError, NotFoundError, RevisionConflictError } from '../errors.js';
+import type { RequestContext } from '../model/action.js';
+import type { Instance } from '../model/instance.js';
+import { type EngineContext, faultOf, quotaDeltasOf } from './engine-context.js';
+
+/**
+ * Delete: accepted in every live state and over any task in progress (a stuck task never blocks
+ * it); idempotent (deleting a gone instance resolves; a second delete joins the first). Stops a
+ * running build, destroys the guest, releases ports, volumes, claims, quota and group membership,
+ * then removes the record.
+ */
+export class DeleteFlow {
+  constructor(private readonly ctx: EngineContext) {}
+
+  async delete(id: string, request?: RequestContext): Promise<void> {
+    const running = this.ctx.deletes.get(id);
+    if (running) return running;
+    const work = this.run(id, request);
+    this.ctx.deletes.set(id, work);
+    try {
+      await work;
+    } finally {
+      this.ctx.deletes.delete(id);
+    }
+  }
+
+  private async run(id: string, request?: RequestContext): Promise<void> {
+    const { deps } = this.ctx;
+    const first = await deps.instances.get(id);
+    if (!first) return;
+    const ticket = this.ctx.builds.get(id);
+    if (ticket) ticket.cancelled = true;
+    const action = await this.ctx.startAction(id, 'delete', request);
+    const instance = await this.takeOver(first);
+    if (!instance) {
+      await this.ctx.finishAction(action, null);
+      return;
+    }
+    if (instance.hostId && deps.registry.has(instance.hostId)) {
+      try {
+        await deps.registry.driverFor(instance.hostId).destroy(instance);
+      } catch (e) {
+        const fault = faultOf(e, this.ctx.now());
+        await this.ctx.applyAsTaskOwner(instance, 'deleting', { vmState: 'error', taskState: null, fault });
+        await this.ctx.finishAction(action, fault);
+        this.ctx.emitFault(id, instance.hostId, fault);
+        throw e instanceof DriverError
+          ? e
+          : new DriverError({ driver: 'unknown', operation: 'destroy', instanceId: id, hostId: instance.hostId }, fault.message, { cause: e });
+      }
+    }
+    await this.releaseAll(instance);
+    await deps.instances.remove(id);
+    const at = this.ctx.now();
+    this.ctx.emit(() => ({
+      type: 'instance.state',
+      instanceId: id,
+      at,
+      vmState: 'deleted',
+      taskState: null,
+      powerState: 'nostate',
+      previous: { vmState: instance.vmState, taskState: instance.taskState, powerState: instance.powerState },
+      hostId: instance.hostId,
+    }));
+    await this.ctx.finishAction(action, null);
+    await deps.actions.instanceDeleted(id);
+    this.ctx.emit(() => ({ type: 'instance.deleted', instanceId: id, at }));
+  }
+
+  /** Sets task `deleting` whatever task is running; retries lost updates. */
+  private async takeOver(start: Instance): Promise<Instance | undefined> {
+    let current: Instance | undefined = start;
+    for (let i = 0; i < 50 && current; i++) {
+      try {
+        return await this.ctx.apply(current, { taskState: 'deleting' });
+      } catch (e) {
+        if (e instanceof NotFoundError) return undefined;
+        if (!(e instanceof RevisionConflictError)) throw e;
+        current = await this.ctx.deps.instances.get(start.id);
+      }
+    }
+    return current;
+  }
+
+  /** Releases everything the instance holds besides its guest. Safe to call twice. */
+  async releaseAll(instance: Instance): Promise<void> {
+    const { deps } = this.ctx;
+    await deps.network.deallocate(instance);
+    if (instance.hostId) await deps.volumes.disconnect(instance, instance.hostId);
+    for (const claim of await deps.claims.list({ instanceId: instance.id })) await deps.scheduler.release(claim);
+    await deps.quota.release(instance.projectId, quotaDeltasOf(instance));
+    if (instance.hints.group !== undefined) await deps.groups.removeMember(instance.hints.group, instance.id);
+  }
+}

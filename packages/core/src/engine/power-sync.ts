@@ -1,0 +1,83 @@
+import type { Subscription } from 'rxjs';
+import { NotFoundError, RevisionConflictError } from '../errors.js';
+import type { PowerState, VmState } from '../model/states.js';
+import { vmStateForPower } from '../model/transitions.js';
+import type { ComputeDriver, PowerStateEvent } from '../ports/driver.js';
+import type { EngineContext } from './engine-context.js';
+
+/**
+ * Keeps instances' power state in line with what drivers report on their own (Nova's
+ * `sync_power_states`, pushed rather than polled). Instances with a task in progress are left to
+ * that task. A guest that stops by itself moves its instance to `stopped`; a guest the store does
+ * not know is reported as an orphan.
+ */
+export class PowerSync {
+  private readonly subscriptions = new Map<string, Subscription>();
+
+  constructor(private readonly ctx: EngineContext) {}
+
+  /** Follows a host's driver events. */
+  follow(hostId: string, driver: ComputeDriver): void {
+    this.unfollow(hostId);
+    const sub = driver.events$.subscribe({
+      next: (event) => {
+        void this.onEvent(hostId, event).catch((e) => {
+          this.ctx.emitFault(event.instanceId, hostId, {
+            code: 'NLFS_POWER_SYNC',
+            message: e instanceof Error ? e.message : String(e),
+            at: this.ctx.now(),
+          });
+        });
+      },
+    });
+    this.subscriptions.set(hostId, sub);
+  }
+
+  unfollow(hostId: string): void {
+    this.subscriptions.get(hostId)?.unsubscribe();
+    this.subscriptions.delete(hostId);
+  }
+
+  close(): void {
+    for (const s of this.subscriptions.values()) s.unsubscribe();
+    this.subscriptions.clear();
+  }
+
+  /** Applies one observed power state to the instance, unless a task owns it. */
+  async onEvent(hostId: string, event: PowerStateEvent): Promise<void> {
+    const { deps } = this.ctx;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const instance = await deps.instances.get(event.instanceId);
+      if (!instance) {
+        if (event.powerState !== 'nostate' && !this.ctx.builds.has(event.instanceId)) {
+          this.ctx.emit(() => ({
+            type: 'instance.orphan',
+            instanceId: event.instanceId,
+            at: event.at,
+            hostId,
+            powerState: event.powerState,
+            reaped: false,
+          }));
+        }
+        return;
+      }
+      if (instance.hostId !== hostId || instance.taskState !== null) return;
+      const vmState = stableStateFor(instance.vmState, event.powerState);
+      if (instance.powerState === event.powerState && instance.vmState === vmState) return;
+      try {
+        await this.ctx.apply(instance, { powerState: event.powerState, vmState });
+        return;
+      } catch (e) {
+        if (e instanceof NotFoundError) return;
+        if (!(e instanceof RevisionConflictError)) throw e;
+      }
+    }
+  }
+}
+
+/** The stable state an instance should show given an observed power state. */
+export function stableStateFor(current: VmState, power: PowerState): VmState {
+  if (current === 'building' || current === 'error' || current === 'deleted') return current;
+  if (power === 'nostate') return current === 'active' ? 'error' : current;
+  return vmStateForPower(power) ?? current;
+}

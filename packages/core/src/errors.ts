@@ -1,0 +1,212 @@
+/**
+ * Typed errors of `@nova-lfs/core`. Every error has a stable `code`, keeps its `cause` and carries
+ * structured `details`; callers and tests match on `code` and details, never on message text.
+ */
+
+/** Stable error codes of the core package. */
+export const ErrorCode = {
+  Validation: 'NLFS_VALIDATION',
+  NotFound: 'NLFS_NOT_FOUND',
+  Duplicate: 'NLFS_DUPLICATE',
+  InvalidState: 'NLFS_INVALID_STATE',
+  RevisionConflict: 'NLFS_REVISION_CONFLICT',
+  QuotaExceeded: 'NLFS_QUOTA_EXCEEDED',
+  NoValidHost: 'NLFS_NO_VALID_HOST',
+  CapabilityUnsupported: 'NLFS_CAPABILITY_UNSUPPORTED',
+  Driver: 'NLFS_DRIVER_ERROR',
+  ImageChecksum: 'NLFS_IMAGE_CHECKSUM_MISMATCH',
+  Configuration: 'NLFS_CONFIGURATION',
+  BuildAborted: 'NLFS_BUILD_ABORTED',
+} as const;
+
+/** Union of the core error codes. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base class of every Nova LFS error: a stable `code`, structured `details` and the `cause`. */
+export class NovaError<D extends object = Record<string, unknown>> extends Error {
+  /** Stable machine-readable code, e.g. `NLFS_QUOTA_EXCEEDED`. */
+  readonly code: string;
+  /** Structured detail: which field, which quota, which host. */
+  readonly details: D;
+
+  constructor(code: string, message: string, details: D, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** One rejected field of a request: the path to the field and the rule it broke. */
+export interface FieldIssue {
+  /** Dotted path of the field, e.g. `metadata.owner` or `flavorId`. */
+  readonly path: string;
+  /** The rule broken (zod issue code or a domain rule such as `exists`). */
+  readonly rule: string;
+  /** Human-readable explanation. */
+  readonly message: string;
+}
+
+/** A request failed validation at the boundary. `details.issues` names every field and rule. */
+export class ValidationError extends NovaError<{ issues: readonly FieldIssue[] }> {
+  constructor(issues: readonly FieldIssue[], options?: { cause?: unknown }) {
+    const first = issues[0];
+    super(
+      ErrorCode.Validation,
+      first ? `invalid request: ${first.path || '(root)'}: ${first.message}` : 'invalid request',
+      { issues },
+      options,
+    );
+  }
+
+  /** Paths of all rejected fields, handy for assertions. */
+  get fields(): string[] {
+    return this.details.issues.map((i) => i.path);
+  }
+}
+
+/** A referenced entity does not exist. `field` names the request field that referenced it. */
+export class NotFoundError extends NovaError<{ kind: string; id: string; field?: string }> {
+  constructor(kind: string, id: string, field?: string) {
+    super(ErrorCode.NotFound, `${kind} ${JSON.stringify(id)} not found`, field ? { kind, id, field } : { kind, id });
+  }
+}
+
+/** An entity with this id already exists. */
+export class DuplicateError extends NovaError<{ kind: string; id: string }> {
+  constructor(kind: string, id: string) {
+    super(ErrorCode.Duplicate, `${kind} ${JSON.stringify(id)} already exists`, { kind, id });
+  }
+}
+
+/** Details of a refused lifecycle action: the action and the instance's states at the time. */
+export interface InvalidStateDetails {
+  readonly instanceId: string;
+  readonly action: string;
+  readonly vmState: string;
+  readonly taskState: string | null;
+  readonly powerState: string;
+}
+
+/** The transition table refused an action in the instance's current state (HTTP 409 in the API). */
+export class InvalidStateError extends NovaError<InvalidStateDetails> {
+  constructor(details: InvalidStateDetails, options?: { cause?: unknown }) {
+    super(
+      ErrorCode.InvalidState,
+      `cannot ${details.action} instance ${details.instanceId} while vm_state=${details.vmState} task_state=${details.taskState ?? 'none'}`,
+      details,
+      options,
+    );
+  }
+}
+
+/** A compare-and-set update lost: the stored revision differs from the expected one. */
+export class RevisionConflictError extends NovaError<{ kind: string; id: string; expected: number; actual: number }> {
+  constructor(kind: string, id: string, expected: number, actual: number) {
+    super(
+      ErrorCode.RevisionConflict,
+      `${kind} ${id} changed concurrently (expected revision ${expected}, found ${actual})`,
+      { kind, id, expected, actual },
+    );
+  }
+}
+
+/** Details of a quota rejection. */
+export interface QuotaExceededDetails {
+  readonly projectId: string;
+  /** The quota resource: `instances`, `cores` or `ramMb`. */
+  readonly resource: string;
+  readonly limit: number;
+  readonly inUse: number;
+  /** In-flight reservations not yet committed. */
+  readonly reserved: number;
+  readonly requested: number;
+}
+
+/** A request would exceed a project's quota. Nothing was reserved. */
+export class QuotaExceededError extends NovaError<QuotaExceededDetails> {
+  constructor(details: QuotaExceededDetails) {
+    super(
+      ErrorCode.QuotaExceeded,
+      `quota exceeded for ${details.resource} in project ${details.projectId}: limit ${details.limit}, in use ${details.inUse}, reserved ${details.reserved}, requested ${details.requested}`,
+      details,
+    );
+  }
+}
+
+/** Why a placement failed: how many hosts each filter rejected, by reason. */
+export interface NoValidHostDetails {
+  /** Hosts considered in the request's scheduling domain. */
+  readonly hostsConsidered: number;
+  /** `filter name -> reason -> number of hosts rejected`. */
+  readonly rejections: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** Instances requested together (all-or-nothing). */
+  readonly requested: number;
+}
+
+/** No host passed every filter (Nova's "No valid host was found", with the reasons). */
+export class NoValidHostError extends NovaError<NoValidHostDetails> {
+  constructor(details: NoValidHostDetails, message?: string) {
+    super(ErrorCode.NoValidHost, message ?? describeRejections(details), details);
+  }
+}
+
+function describeRejections(details: NoValidHostDetails): string {
+  const parts: string[] = [];
+  for (const [filter, reasons] of Object.entries(details.rejections)) {
+    for (const [reason, count] of Object.entries(reasons)) parts.push(`${filter}: ${count} ${reason}`);
+  }
+  return `no valid host for ${details.requested} instance(s) among ${details.hostsConsidered} host(s)${parts.length ? ` (${parts.join('; ')})` : ''}`;
+}
+
+/** The instance's driver lacks the capability an action needs; the action was refused before any change. */
+export class CapabilityUnsupportedError extends NovaError<{ capability: string; driver: string; hostId?: string }> {
+  constructor(capability: string, driver: string, hostId?: string) {
+    super(
+      ErrorCode.CapabilityUnsupported,
+      `driver ${driver} does not support ${capability}`,
+      hostId ? { capability, driver, hostId } : { capability, driver },
+    );
+  }
+}
+
+/** A hypervisor or engine call failed. `cause` keeps the engine's own error. */
+export class DriverError extends NovaError<{ driver: string; operation: string; instanceId?: string; hostId?: string }> {
+  constructor(
+    details: { driver: string; operation: string; instanceId?: string; hostId?: string },
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(ErrorCode.Driver, `${details.driver} ${details.operation} failed: ${message}`, details, options);
+  }
+}
+
+/** Image bytes did not hash to the declared sha256. The artifact was discarded. */
+export class ImageChecksumError extends NovaError<{ imageId: string; expected: string; actual: string }> {
+  constructor(imageId: string, expected: string, actual: string) {
+    super(ErrorCode.ImageChecksum, `image ${imageId}: sha256 ${actual} does not match ${expected}`, {
+      imageId,
+      expected,
+      actual,
+    });
+  }
+}
+
+/** The SDK was composed wrongly (a missing scheduler, an unknown host driver). */
+export class ConfigurationError extends NovaError<{ setting: string }> {
+  constructor(setting: string, message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.Configuration, message, { setting }, options);
+  }
+}
+
+/** A build stopped because its instance was deleted meanwhile. Internal to the engine's build loop. */
+export class BuildAbortedError extends NovaError<{ instanceId: string }> {
+  constructor(instanceId: string) {
+    super(ErrorCode.BuildAborted, `build of ${instanceId} aborted: instance deleted`, { instanceId });
+  }
+}
+
+/** Type guard: is `e` a Nova LFS error with the given code? */
+export function isNovaError(e: unknown, code?: string): e is NovaError {
+  return e instanceof NovaError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { schedulerHintsSchema } from './instance.js';
+import { displayNameSchema, idSchema, metadataSchema } from './names.js';
+
+/** A create request, validated at the engine's boundary. */
+export const createInstanceRequestSchema = z.object({
+  /** Display name; with `count > 1` instances are named `name-1`, `name-2`, ... */
+  name: displayNameSchema,
+  projectId: idSchema,
+  userId: idSchema,
+  flavorId: idSchema,
+  imageId: idSchema,
+  /** How many instances to create together (all-or-nothing placement). */
+  count: z.int().min(1).max(1000).default(1),
+  availabilityZone: z.string().min(1).max(255).optional(),
+  metadata: metadataSchema.default({}),
+  hints: schedulerHintsSchema.default({}),
+  /** Networks to attach through the NetworkAdapter, if one is configured. */
+  networks: z.array(z.object({ networkId: idSchema.optional(), portId: idSchema.optional() })).default([]),
+  /** Volumes to attach through the VolumeAdapter, if one is configured. */
+  volumes: z.array(z.object({ volumeId: idSchema, device: z.string().max(64).optional() })).default([]),
+  requestId: z.string().min(1).max(255).optional(),
+});
+/** A create request (defaults applied). */
+export type CreateInstanceRequest = z.output<typeof createInstanceRequestSchema>;
+/** A create request as callers write it. */
+export type CreateInstanceInput = z.input<typeof createInstanceRequestSchema>;
+
+/** A rebuild request: new image (and optionally name and metadata). */
+export const rebuildRequestSchema = z.object({
+  imageId: idSchema,
+  name: displayNameSchema.optional(),
+  metadata: metadataSchema.optional(),
+});
+/** A rebuild request. */
+export type RebuildRequest = z.output<typeof rebuildRequestSchema>;

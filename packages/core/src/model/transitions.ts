@@ -1,0 +1,120 @@
+import { InvalidStateError } from '../errors.js';
+import type { InstanceActionName } from './action.js';
+import type { Instance } from './instance.js';
+import type { PowerState, TaskState, VmState } from './states.js';
+
+/** The driver capability an action needs (a key of `DriverCapabilities`). */
+export type RequiredCapability =
+  | 'powerControl'
+  | 'reboot'
+  | 'pause'
+  | 'suspend'
+  | 'rebuild'
+  | undefined;
+
+/** One row of the transition table. */
+export interface Transition {
+  /** States from which the action is accepted (and only with no task in progress). */
+  readonly from: readonly VmState[];
+  /** Task state while the action runs. */
+  readonly task: TaskState;
+  /** Stable state after success; a function when it depends on where the action started. */
+  readonly to: VmState | ((from: VmState) => VmState);
+  /** Power state expected after success. */
+  readonly power: PowerState | ((from: VmState) => PowerState);
+  /** Driver capability required; the action is refused up front without it. */
+  readonly capability: RequiredCapability;
+}
+
+const ALL_LIVE: readonly VmState[] = ['building', 'active', 'paused', 'suspended', 'stopped', 'error'];
+
+/**
+ * The single transition table of the engine, after Nova's `check_instance_state` rules. An action
+ * whose row does not list the instance's `vmState`, or that arrives while another task runs, is
+ * refused with {@link InvalidStateError}. `delete` is the exception: it is accepted in every live
+ * state and overrides any task in progress (a stuck task must never block a delete).
+ */
+export const transitions: Readonly<Record<InstanceActionName, Transition>> = Object.freeze({
+  create: { from: [], task: 'scheduling', to: 'active', power: 'running', capability: undefined },
+  delete: { from: ALL_LIVE, task: 'deleting', to: 'deleted', power: 'nostate', capability: undefined },
+  start: { from: ['stopped'], task: 'powering_on', to: 'active', power: 'running', capability: 'powerControl' },
+  stop: {
+    from: ['active', 'paused', 'suspended', 'error'],
+    task: 'powering_off',
+    to: 'stopped',
+    power: 'shutdown',
+    capability: 'powerControl',
+  },
+  reboot: { from: ['active'], task: 'rebooting', to: 'active', power: 'running', capability: 'reboot' },
+  reboot_hard: {
+    from: ['active', 'stopped', 'paused', 'suspended', 'error'],
+    task: 'rebooting_hard',
+    to: 'active',
+    power: 'running',
+    capability: 'reboot',
+  },
+  pause: { from: ['active'], task: 'pausing', to: 'paused', power: 'paused', capability: 'pause' },
+  unpause: { from: ['paused'], task: 'unpausing', to: 'active', power: 'running', capability: 'pause' },
+  suspend: { from: ['active'], task: 'suspending', to: 'suspended', power: 'suspended', capability: 'suspend' },
+  resume: { from: ['suspended'], task: 'resuming', to: 'active', power: 'running', capability: 'suspend' },
+  rebuild: {
+    from: ['active', 'stopped', 'error'],
+    task: 'rebuilding',
+    to: (from) => (from === 'stopped' ? 'stopped' : 'active'),
+    power: (from) => (from === 'stopped' ? 'shutdown' : 'running'),
+    capability: 'rebuild',
+  },
+});
+
+/** Whether `action` is accepted for an instance in these states. */
+export function isActionAllowed(
+  action: InstanceActionName,
+  state: Pick<Instance, 'vmState' | 'taskState'>,
+): boolean {
+  const row = transitions[action];
+  if (!row.from.includes(state.vmState)) return false;
+  if (action === 'delete') return true;
+  return state.taskState === null;
+}
+
+/** Throws {@link InvalidStateError} (with the current states) unless `action` is accepted. */
+export function assertActionAllowed(
+  action: InstanceActionName,
+  instance: Pick<Instance, 'id' | 'vmState' | 'taskState' | 'powerState'>,
+): void {
+  if (!isActionAllowed(action, instance)) {
+    throw new InvalidStateError({
+      instanceId: instance.id,
+      action,
+      vmState: instance.vmState,
+      taskState: instance.taskState,
+      powerState: instance.powerState,
+    });
+  }
+}
+
+/** The stable state and power state an action leads to from `from`. */
+export function outcomeOf(action: InstanceActionName, from: VmState): { vmState: VmState; powerState: PowerState } {
+  const row = transitions[action];
+  return {
+    vmState: typeof row.to === 'function' ? row.to(from) : row.to,
+    powerState: typeof row.power === 'function' ? row.power(from) : row.power,
+  };
+}
+
+/** The stable state matching a power state, used when reconciling with what a driver reports. */
+export function vmStateForPower(power: PowerState): VmState | undefined {
+  switch (power) {
+    case 'running':
+      return 'active';
+    case 'paused':
+      return 'paused';
+    case 'suspended':
+      return 'suspended';
+    case 'shutdown':
+    case 'crashed':
+      return 'stopped';
+    default:
+      return undefined;
+  }
+}

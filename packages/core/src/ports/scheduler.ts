@@ -1,0 +1,69 @@
+import type { Claim } from '../model/claim.js';
+import type { Flavor } from '../model/flavor.js';
+import type { Host } from '../model/host.js';
+import type { Image } from '../model/image.js';
+import type { SchedulerHints } from '../model/instance.js';
+import type { ServerGroupPolicy } from '../model/server-group.js';
+
+/** The server group a request joins, resolved by the engine: its policy and its members' hosts. */
+export interface PlacementGroup {
+  readonly id: string;
+  readonly policy: ServerGroupPolicy;
+  /** Hosts of the group's existing members (repeated when several members share a host). */
+  readonly memberHostIds: readonly string[];
+}
+
+/** What the scheduler places: `instanceIds.length` instances of one flavor, all or nothing. */
+export interface PlacementRequest {
+  readonly requestId: string;
+  readonly projectId: string;
+  readonly instanceIds: readonly string[];
+  readonly flavor: Flavor;
+  readonly image: Image;
+  readonly availabilityZone?: string;
+  readonly hints: SchedulerHints;
+  /** Hosts of the instances named in `hints.sameHost` / `hints.differentHost`, resolved by the engine. */
+  readonly sameHostIds?: readonly string[];
+  readonly differentHostIds?: readonly string[];
+  readonly group?: PlacementGroup;
+  /** Hosts to leave out (e.g. already failed for this build). */
+  readonly excludedHostIds?: readonly string[];
+  /** Ask for per-host verdicts and scores in the result. */
+  readonly explain?: boolean;
+}
+
+/** One placed instance: its claim on the chosen host and ordered alternates for rescheduling. */
+export interface Selection {
+  readonly instanceId: string;
+  readonly hostId: string;
+  readonly claim: Claim;
+  /** Other hosts that passed the filters, best first, for rescheduling after a spawn failure. */
+  readonly alternateHostIds: readonly string[];
+}
+
+/**
+ * Places instances on hosts and owns their resource claims. Implementations must never
+ * double-book: concurrent `select`/`claim` calls see each other's claims.
+ */
+export interface Scheduler {
+  /**
+   * Places every instance of the request and claims its resources, or none of them.
+   * @throws NoValidHostError naming how many hosts each filter rejected and why.
+   */
+  select(request: PlacementRequest): Promise<Selection[]>;
+  /**
+   * Claims resources for one instance on a specific host (an alternate) if it still fits and
+   * passes the filters; resolves `undefined` otherwise.
+   */
+  claim(hostId: string, request: PlacementRequest): Promise<Claim | undefined>;
+  /** Releases a claim. Idempotent: releasing an unknown or released claim does nothing. */
+  release(claim: Claim): Promise<void>;
+  /** A host appeared or changed (inventory, traits, enabled, up). */
+  upsertHost(host: Host): void;
+  /** A host went away; its claims are forgotten. */
+  removeHost(hostId: string): void;
+  /** Reloads claims from the claim store (after a restart). */
+  restore?(claims: readonly Claim[]): void;
+  /** A build failed on a host (scorers may weigh the host down for a while). */
+  recordBuildFailure?(hostId: string): void;
+}

@@ -1,0 +1,277 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { Subject } from 'rxjs';
+import { DriverError } from '../errors.js';
+import type { Image } from '../model/image.js';
+import type { Instance } from '../model/instance.js';
+import type { Inventory } from '../model/resources.js';
+import type { PowerState } from '../model/states.js';
+import type {
+  ComputeDriver,
+  ConsoleReadable,
+  DriverCapabilities,
+  DriverInstance,
+  HostReport,
+  Pausable,
+  PowerControl,
+  PowerStateEvent,
+  Rebootable,
+  Rebuildable,
+  SpawnRequest,
+  Suspendable,
+} from '../ports/driver.js';
+import { defineCapabilities } from '../ports/driver.js';
+
+/** Operations of the fake driver that latency and failures can be set for. */
+export type FakeOperation =
+  | 'spawn'
+  | 'destroy'
+  | 'powerOff'
+  | 'powerOn'
+  | 'reboot'
+  | 'pause'
+  | 'unpause'
+  | 'suspend'
+  | 'resume'
+  | 'rebuild'
+  | 'listInstances'
+  | 'getHostReport';
+
+/** A planned failure: fail the next `times` calls (default every call), optionally only for some instances. */
+export interface FakeFailure {
+  readonly times?: number;
+  readonly when?: (instance: Instance | undefined) => boolean;
+  readonly message?: string;
+}
+
+/** Options of {@link FakeDriver}. */
+export interface FakeDriverOptions {
+  readonly hostname?: string;
+  readonly hypervisorType?: string;
+  readonly architecture?: string;
+  /** Shorthand inventory; default 16 vCPU, 64 GiB RAM, 1 TiB disk. */
+  readonly vcpus?: number;
+  readonly ramMb?: number;
+  readonly diskGb?: number;
+  /** Full inventory (wins over the shorthand). */
+  readonly inventory?: Readonly<Record<string, Inventory>>;
+  readonly traits?: readonly string[];
+  /** Delay per call in ms: one number for all operations or per operation. 0 resolves without a timer. */
+  readonly latencyMs?: number | Partial<Record<FakeOperation, number>>;
+  /** Failures injected per operation. */
+  readonly failures?: Partial<Record<FakeOperation, FakeFailure>>;
+  /** Capabilities (default: everything but migration and attach). */
+  readonly capabilities?: Partial<DriverCapabilities>;
+  /**
+   * File where guests are persisted after every change, so that they outlive the process (crash
+   * tests). Loaded at construction if it exists.
+   */
+  readonly statePath?: string;
+}
+
+interface FakeGuest {
+  powerState: PowerState;
+  projectId: string;
+  imageId: string;
+  boots: number;
+}
+
+/**
+ * FAKE driver for tests, demos and benchmarks: no hypervisor, guests are records in memory (or in
+ * a state file). Latency, failures and capabilities are configurable; `crash`, `kill` and
+ * `addOrphan` simulate what a real hypervisor does behind the engine's back.
+ */
+export class FakeDriver
+  implements ComputeDriver, PowerControl, Rebootable, Pausable, Suspendable, Rebuildable, ConsoleReadable
+{
+  readonly kind: string = 'fake';
+  readonly capabilities: DriverCapabilities;
+  private readonly subject = new Subject<PowerStateEvent>();
+  readonly events$ = this.subject.asObservable();
+  private readonly guests = new Map<string, FakeGuest>();
+  private readonly failures = new Map<FakeOperation, FakeFailure & { remaining: number }>();
+  /** Number of calls per operation (for assertions). */
+  readonly calls: Record<string, number> = {};
+
+  constructor(private readonly options: FakeDriverOptions = {}) {
+    this.capabilities = defineCapabilities({
+      powerControl: true,
+      reboot: true,
+      pause: true,
+      suspend: true,
+      rebuild: true,
+      consoleOutput: true,
+      ...options.capabilities,
+    });
+    for (const [op, f] of Object.entries(options.failures ?? {})) this.failNext(op as FakeOperation, f);
+    if (options.statePath) this.load(options.statePath);
+  }
+
+  /** Makes the next `failure.times` calls of `op` fail (every call when `times` is omitted). */
+  failNext(op: FakeOperation, failure: FakeFailure = { times: 1 }): void {
+    this.failures.set(op, { ...failure, remaining: failure.times ?? Number.POSITIVE_INFINITY });
+  }
+
+  /** Removes injected failures. */
+  clearFailures(): void {
+    this.failures.clear();
+  }
+
+  async getHostReport(): Promise<HostReport> {
+    await this.enter('getHostReport');
+    const o = this.options;
+    return {
+      hostname: o.hostname ?? 'fake-host',
+      hypervisorType: o.hypervisorType ?? 'fake',
+      architecture: o.architecture ?? 'x86_64',
+      inventory: o.inventory ?? {
+        VCPU: { total: o.vcpus ?? 16, reserved: 0, allocationRatio: 1 },
+        MEMORY_MB: { total: o.ramMb ?? 65_536, reserved: 0, allocationRatio: 1 },
+        DISK_GB: { total: o.diskGb ?? 1024, reserved: 0, allocationRatio: 1 },
+      },
+      traits: o.traits ?? [],
+    };
+  }
+
+  async spawn(request: SpawnRequest): Promise<void> {
+    await this.enter('spawn', request.instance);
+    const i = request.instance;
+    this.guests.set(i.id, { powerState: 'running', projectId: i.projectId, imageId: request.image.id, boots: 1 });
+    this.persist();
+  }
+
+  async destroy(instance: Instance): Promise<void> {
+    await this.enter('destroy', instance);
+    if (this.guests.delete(instance.id)) this.persist();
+  }
+
+  async getPowerState(instance: Instance): Promise<PowerState> {
+    return this.guests.get(instance.id)?.powerState ?? 'nostate';
+  }
+
+  async listInstances(): Promise<DriverInstance[]> {
+    await this.enter('listInstances');
+    return [...this.guests].map(([instanceId, g]) => ({ instanceId, powerState: g.powerState, projectId: g.projectId }));
+  }
+
+  async powerOff(instance: Instance): Promise<void> {
+    await this.transition('powerOff', instance, 'shutdown');
+  }
+  async powerOn(instance: Instance): Promise<void> {
+    await this.transition('powerOn', instance, 'running', true);
+  }
+  async reboot(instance: Instance): Promise<void> {
+    await this.transition('reboot', instance, 'running', true);
+  }
+  async pause(instance: Instance): Promise<void> {
+    await this.transition('pause', instance, 'paused');
+  }
+  async unpause(instance: Instance): Promise<void> {
+    await this.transition('unpause', instance, 'running');
+  }
+  async suspend(instance: Instance): Promise<void> {
+    await this.transition('suspend', instance, 'suspended');
+  }
+  async resume(instance: Instance): Promise<void> {
+    await this.transition('resume', instance, 'running');
+  }
+  async rebuild(request: SpawnRequest): Promise<void> {
+    await this.enter('rebuild', request.instance);
+    const g = this.require(request.instance, 'rebuild');
+    g.imageId = (request.image as Image).id;
+    g.powerState = 'running';
+    g.boots++;
+    this.persist();
+  }
+
+  async getConsoleOutput(instance: Instance): Promise<string> {
+    const g = this.require(instance, 'getConsoleOutput');
+    return Array.from({ length: g.boots }, (_, n) => `fake boot ${n + 1} of ${instance.id}\n`).join('');
+  }
+
+  // ---- simulation of the world behind the engine's back ---------------------------------------
+
+  /** The guest stops by itself (crash or kill from outside); emits a power-state event. */
+  crash(instanceId: string, powerState: PowerState = 'shutdown'): void {
+    const g = this.guests.get(instanceId);
+    if (!g) return;
+    g.powerState = powerState;
+    this.persist();
+    this.subject.next({ instanceId, powerState, at: Date.now() });
+  }
+
+  /** The guest disappears from the host without the engine; emits `nostate`. */
+  vanish(instanceId: string): void {
+    if (!this.guests.delete(instanceId)) return;
+    this.persist();
+    this.subject.next({ instanceId, powerState: 'nostate', at: Date.now() });
+  }
+
+  /** A guest the engine does not know appears on the host. */
+  addOrphan(instanceId: string, projectId = 'unknown'): void {
+    this.guests.set(instanceId, { powerState: 'running', projectId, imageId: 'unknown', boots: 1 });
+    this.persist();
+  }
+
+  /** Guests on this fake host. */
+  get guestCount(): number {
+    return this.guests.size;
+  }
+
+  /** Whether a guest exists. */
+  hasGuest(instanceId: string): boolean {
+    return this.guests.has(instanceId);
+  }
+
+  async close(): Promise<void> {
+    this.subject.complete();
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private async transition(op: FakeOperation, instance: Instance, to: PowerState, boot = false): Promise<void> {
+    await this.enter(op, instance);
+    const g = this.require(instance, op);
+    g.powerState = to;
+    if (boot) g.boots++;
+    this.persist();
+  }
+
+  private require(instance: Instance, op: string): FakeGuest {
+    const g = this.guests.get(instance.id);
+    if (!g) {
+      throw new DriverError({ driver: this.kind, operation: op, instanceId: instance.id }, 'no such guest');
+    }
+    return g;
+  }
+
+  private async enter(op: FakeOperation, instance?: Instance): Promise<void> {
+    this.calls[op] = (this.calls[op] ?? 0) + 1;
+    const latency = typeof this.options.latencyMs === 'number' ? this.options.latencyMs : this.options.latencyMs?.[op];
+    if (latency) await new Promise((r) => setTimeout(r, latency));
+    const failure = this.failures.get(op);
+    if (failure && failure.remaining > 0 && (!failure.when || failure.when(instance))) {
+      failure.remaining--;
+      throw new DriverError(
+        { driver: this.kind, operation: op, ...(instance ? { instanceId: instance.id } : {}) },
+        failure.message ?? `injected ${op} failure`,
+      );
+    }
+  }
+
+  private persist(): void {
+    if (!this.options.statePath) return;
+    const tmp = `${this.options.statePath}.tmp`;
+    writeFileSync(tmp, JSON.stringify([...this.guests]));
+    renameSync(tmp, this.options.statePath);
+  }
+
+  private load(path: string): void {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      return;
+    }
+    for (const [id, g] of JSON.parse(text) as Array<[string, FakeGuest]>) this.guests.set(id, g);
+  }
+}

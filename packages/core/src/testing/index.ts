@@ -1,0 +1,13 @@
+/**
+ * `@nova-lfs/core/testing`: the FAKE driver, a first-fit scheduler for tests, and the driver
+ * conformance suite every driver package runs against its real engine.
+ * @packageDocumentation
+ */
+export {
+  type ConformanceOptions,
+  type ConformanceSubject,
+  describeDriverConformance,
+} from './driver-conformance.js';
+export { type FakeDriverOptions, type FakeFailure, FakeDriver, type FakeOperation } from './fake-driver.js';
+export { FirstFitReason, FirstFitScheduler } from './first-fit-scheduler.js';
+export { buildTestInstance, tinyTestFlavor } from './test-instance.js';
