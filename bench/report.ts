@@ -44,7 +44,9 @@ export function printReport(
   for (const [k, f] of Object.entries(figures)) {
     const pass = meets(f);
     ok &&= pass;
-    const target = f.target ? `  target ${f.target.op} ${f.target.value} ${f.unit}: ${pass ? 'MET' : 'MISSED'}` : '';
+    const target = f.target
+      ? `  target ${f.target.op} ${f.target.value} ${f.unit}: ${pass ? 'MET' : 'MISSED'}`
+      : '';
     console.log(`  ${k.padEnd(22)} ${formatNumber(f.value)} ${f.unit}${target}`);
   }
   const json = {

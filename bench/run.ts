@@ -19,7 +19,9 @@ if (!name || !suites.includes(name)) {
   console.log(`usage: pnpm bench <suite> [args]\nsuites: ${suites.join(', ')}`);
   process.exit(name ? 2 : 0);
 }
-const mod = (await import(join(here, 'suites', `${name}.ts`))) as { default: (args: string[]) => Promise<boolean> };
+const mod = (await import(join(here, 'suites', `${name}.ts`))) as {
+  default: (args: string[]) => Promise<boolean>;
+};
 const ok = await mod.default(args);
 if (!ok && args.includes('--strict')) process.exit(1);
 process.exit(0);

@@ -68,7 +68,11 @@ export class ValidationError extends NovaError<{ issues: readonly FieldIssue[] }
 /** A referenced entity does not exist. `field` names the request field that referenced it. */
 export class NotFoundError extends NovaError<{ kind: string; id: string; field?: string }> {
   constructor(kind: string, id: string, field?: string) {
-    super(ErrorCode.NotFound, `${kind} ${JSON.stringify(id)} not found`, field ? { kind, id, field } : { kind, id });
+    super(
+      ErrorCode.NotFound,
+      `${kind} ${JSON.stringify(id)} not found`,
+      field ? { kind, id, field } : { kind, id },
+    );
   }
 }
 
@@ -101,7 +105,12 @@ export class InvalidStateError extends NovaError<InvalidStateDetails> {
 }
 
 /** A compare-and-set update lost: the stored revision differs from the expected one. */
-export class RevisionConflictError extends NovaError<{ kind: string; id: string; expected: number; actual: number }> {
+export class RevisionConflictError extends NovaError<{
+  kind: string;
+  id: string;
+  expected: number;
+  actual: number;
+}> {
   constructor(kind: string, id: string, expected: number, actual: number) {
     super(
       ErrorCode.RevisionConflict,
@@ -160,7 +169,11 @@ function describeRejections(details: NoValidHostDetails): string {
 }
 
 /** The instance's driver lacks the capability an action needs; the action was refused before any change. */
-export class CapabilityUnsupportedError extends NovaError<{ capability: string; driver: string; hostId?: string }> {
+export class CapabilityUnsupportedError extends NovaError<{
+  capability: string;
+  driver: string;
+  hostId?: string;
+}> {
   constructor(capability: string, driver: string, hostId?: string) {
     super(
       ErrorCode.CapabilityUnsupported,
@@ -171,7 +184,12 @@ export class CapabilityUnsupportedError extends NovaError<{ capability: string; 
 }
 
 /** A hypervisor or engine call failed. `cause` keeps the engine's own error. */
-export class DriverError extends NovaError<{ driver: string; operation: string; instanceId?: string; hostId?: string }> {
+export class DriverError extends NovaError<{
+  driver: string;
+  operation: string;
+  instanceId?: string;
+  hostId?: string;
+}> {
   constructor(
     details: { driver: string; operation: string; instanceId?: string; hostId?: string },
     message: string,

@@ -4,6 +4,52 @@
  */
 import 'reflect-metadata';
 
+// implementations
+export { type ComputeOptions, createCompute } from './compose/create-compute.js';
+export {
+  type CoreOptions,
+  type CoreStores,
+  registerCore,
+  type SchedulerDeps,
+} from './compose/register-core.js';
+// DI
+export { createToken, provideValue, resolveToken, type Token } from './di/token.js';
+export {
+  actionStoreToken,
+  claimStoreToken,
+  clockToken,
+  engineOptionsToken,
+  flavorStoreToken,
+  hostRegistryToken,
+  hostStoreToken,
+  imageServiceToken,
+  instanceStoreToken,
+  networkAdapterToken,
+  quotaToken,
+  schedulerToken,
+  serverGroupStoreToken,
+  volumeAdapterToken,
+} from './di/tokens.js';
+// engine
+export { ComputeEngine } from './engine/compute-engine.js';
+export { defaultEngineOptions, type EngineOptions } from './engine/engine-options.js';
+export type {
+  InstanceActionEvent,
+  InstanceCreatedEvent,
+  InstanceDeletedEvent,
+  InstanceEvent,
+  InstanceEventType,
+  InstanceFaultEvent,
+  InstanceOrphanEvent,
+  InstanceRescheduledEvent,
+  InstanceScheduledEvent,
+  InstanceStateEvent,
+  InstanceStates,
+} from './engine/events.js';
+export { type HostBinding, HostRegistry, hostFromReport } from './engine/host-registry.js';
+export { KeyedMutex } from './engine/keyed-mutex.js';
+export { noNetworkAdapter, noVolumeAdapter } from './engine/noop-adapters.js';
+export type { ReconcileReport } from './engine/reconciler.js';
 export {
   BuildAbortedError,
   CapabilityUnsupportedError,
@@ -13,19 +59,19 @@ export {
   ErrorCode,
   type FieldIssue,
   ImageChecksumError,
-  InvalidStateError,
   type InvalidStateDetails,
+  InvalidStateError,
   isNovaError,
   NotFoundError,
-  NoValidHostError,
   type NoValidHostDetails,
+  NoValidHostError,
   NovaError,
-  QuotaExceededError,
   type QuotaExceededDetails,
+  QuotaExceededError,
   RevisionConflictError,
   ValidationError,
 } from './errors.js';
-
+export { LocalImageService } from './image/local-image-service.js';
 // model
 export {
   type InstanceAction,
@@ -112,15 +158,14 @@ export {
   vmStateForPower,
 } from './model/transitions.js';
 export { parseInput } from './model/validation.js';
-
 // ports
 export { type Clock, systemClock } from './ports/clock.js';
 export {
   type ComputeDriver,
   type ConsoleReadable,
-  defineCapabilities,
   type DriverCapabilities,
   type DriverInstance,
+  defineCapabilities,
   type HostReport,
   type InterfaceAttachable,
   type Migratable,
@@ -159,51 +204,6 @@ export type {
   ServerGroupStore,
 } from './ports/stores.js';
 export type { BlockDevice, VolumeAdapter, VolumeRequest } from './ports/volume.js';
-
-// DI
-export { createToken, provideValue, resolveToken, type Token } from './di/token.js';
-export {
-  actionStoreToken,
-  claimStoreToken,
-  clockToken,
-  engineOptionsToken,
-  flavorStoreToken,
-  hostRegistryToken,
-  hostStoreToken,
-  imageServiceToken,
-  instanceStoreToken,
-  networkAdapterToken,
-  quotaToken,
-  schedulerToken,
-  serverGroupStoreToken,
-  volumeAdapterToken,
-} from './di/tokens.js';
-
-// engine
-export { ComputeEngine } from './engine/compute-engine.js';
-export { defaultEngineOptions, type EngineOptions } from './engine/engine-options.js';
-export type {
-  InstanceActionEvent,
-  InstanceCreatedEvent,
-  InstanceDeletedEvent,
-  InstanceEvent,
-  InstanceEventType,
-  InstanceFaultEvent,
-  InstanceOrphanEvent,
-  InstanceRescheduledEvent,
-  InstanceScheduledEvent,
-  InstanceStateEvent,
-  InstanceStates,
-} from './engine/events.js';
-export { type HostBinding, HostRegistry, hostFromReport } from './engine/host-registry.js';
-export { KeyedMutex } from './engine/keyed-mutex.js';
-export { noNetworkAdapter, noVolumeAdapter } from './engine/noop-adapters.js';
-export type { ReconcileReport } from './engine/reconciler.js';
-
-// implementations
-export { type ComputeOptions, createCompute } from './compose/create-compute.js';
-export { type CoreOptions, type CoreStores, registerCore, type SchedulerDeps } from './compose/register-core.js';
-export { LocalImageService } from './image/local-image-service.js';
 export { CountingQuotaEngine } from './quota/counting-quota-engine.js';
 export { MemoryActionStore } from './store/memory-action-store.js';
 export { MemoryClaimStore } from './store/memory-claim-store.js';

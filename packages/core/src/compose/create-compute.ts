@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import { type DependencyContainer, container as rootContainer } from 'tsyringe';
 import { ComputeEngine } from '../engine/compute-engine.js';
 import type { HostBinding } from '../engine/host-registry.js';
 import { type CoreOptions, registerCore } from './register-core.js';

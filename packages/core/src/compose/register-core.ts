@@ -18,15 +18,16 @@ import {
   serverGroupStoreToken,
   volumeAdapterToken,
 } from '../di/tokens.js';
-import { ConfigurationError } from '../errors.js';
 import { defaultEngineOptions, type EngineOptions } from '../engine/engine-options.js';
 import { HostRegistry } from '../engine/host-registry.js';
 import { noNetworkAdapter, noVolumeAdapter } from '../engine/noop-adapters.js';
+import { ConfigurationError } from '../errors.js';
 import { LocalImageService } from '../image/local-image-service.js';
 import { type Flavor, flavorSchema } from '../model/flavor.js';
 import type { Host } from '../model/host.js';
 import { defaultQuotaLimits, type QuotaLimits } from '../model/quota.js';
-import { systemClock, type Clock } from '../ports/clock.js';
+import { parseInput } from '../model/validation.js';
+import { type Clock, systemClock } from '../ports/clock.js';
 import type { ImageService } from '../ports/image-service.js';
 import type { NetworkAdapter } from '../ports/network.js';
 import type { QuotaEngine } from '../ports/quota.js';
@@ -47,7 +48,6 @@ import { MemoryFlavorStore } from '../store/memory-flavor-store.js';
 import { MemoryHostStore } from '../store/memory-host-store.js';
 import { MemoryInstanceStore } from '../store/memory-instance-store.js';
 import { MemoryServerGroupStore } from '../store/memory-server-group-store.js';
-import { parseInput } from '../model/validation.js';
 
 /** Stores the engine uses; each defaults to its in-memory implementation. */
 export interface CoreStores {
@@ -77,7 +77,9 @@ export interface CoreOptions {
   /** Directory of the default image service (default `<tmp>/nova-lfs-images`). */
   readonly imageDir?: string;
   /** Quota engine, or limits for the default counting engine. */
-  readonly quota?: QuotaEngine | { defaults?: QuotaLimits; projects?: Readonly<Record<string, Partial<QuotaLimits>>> };
+  readonly quota?:
+    | QuotaEngine
+    | { defaults?: QuotaLimits; projects?: Readonly<Record<string, Partial<QuotaLimits>>> };
   readonly network?: NetworkAdapter;
   readonly volumes?: VolumeAdapter;
   readonly clock?: Clock;
@@ -94,7 +96,8 @@ function isQuotaEngine(q: CoreOptions['quota']): q is QuotaEngine {
  * `ComputeEngine` from the container afterwards.
  */
 export async function registerCore(container: DependencyContainer, options: CoreOptions): Promise<void> {
-  if (!options.scheduler) throw new ConfigurationError('scheduler', 'a scheduler is required (e.g. @nova-lfs/scheduler)');
+  if (!options.scheduler)
+    throw new ConfigurationError('scheduler', 'a scheduler is required (e.g. @nova-lfs/scheduler)');
   const s = options.stores ?? {};
   const claims = s.claims ?? new MemoryClaimStore();
   const hosts = s.hosts ?? new MemoryHostStore();
@@ -110,7 +113,8 @@ export async function registerCore(container: DependencyContainer, options: Core
     quota = new CountingQuotaEngine(q?.defaults ?? defaultQuotaLimits);
     for (const [project, limits] of Object.entries(q?.projects ?? {})) await quota.setLimits(project, limits);
   }
-  const scheduler = typeof options.scheduler === 'function' ? options.scheduler({ claims, hosts }) : options.scheduler;
+  const scheduler =
+    typeof options.scheduler === 'function' ? options.scheduler({ claims, hosts }) : options.scheduler;
   provideValue(container, instanceStoreToken, s.instances ?? new MemoryInstanceStore());
   provideValue(container, hostStoreToken, hosts);
   provideValue(container, claimStoreToken, claims);

@@ -1,3 +1,5 @@
+import type { EngineOptions } from '../engine/engine-options.js';
+import type { HostRegistry } from '../engine/host-registry.js';
 import type { Clock } from '../ports/clock.js';
 import type { ImageService } from '../ports/image-service.js';
 import type { NetworkAdapter } from '../ports/network.js';
@@ -12,8 +14,6 @@ import type {
   ServerGroupStore,
 } from '../ports/stores.js';
 import type { VolumeAdapter } from '../ports/volume.js';
-import type { EngineOptions } from '../engine/engine-options.js';
-import type { HostRegistry } from '../engine/host-registry.js';
 import { createToken } from './token.js';
 
 /** Instance records. */

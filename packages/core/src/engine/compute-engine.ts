@@ -1,4 +1,4 @@
-import { type Observable, filter, takeWhile } from 'rxjs';
+import { filter, type Observable, takeWhile } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
 import {
   actionStoreToken,
@@ -273,7 +273,11 @@ export class ComputeEngine {
         });
       },
       request,
-      { imageId: image.id, ...(req.name ? { name: req.name } : {}), ...(req.metadata ? { metadata: req.metadata } : {}) },
+      {
+        imageId: image.id,
+        ...(req.name ? { name: req.name } : {}),
+        ...(req.metadata ? { metadata: req.metadata } : {}),
+      },
     );
   }
 
@@ -322,4 +326,3 @@ export class ComputeEngine {
     this.ctx.events.complete();
   }
 }
-

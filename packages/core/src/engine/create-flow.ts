@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BuildAbortedError, NoValidHostError, NotFoundError } from '../errors.js';
+import { BuildAbortedError, NotFoundError, NoValidHostError } from '../errors.js';
 import type { InstanceAction } from '../model/action.js';
 import type { Claim } from '../model/claim.js';
 import type { Flavor } from '../model/flavor.js';
@@ -97,11 +97,19 @@ export class CreateFlow {
     for (const inst of instances) {
       this.ctx.emit(() => ({ type: 'instance.created', instanceId: inst.id, at: now, instance: inst }));
       actions.push(
-        await this.ctx.startAction(inst.id, 'create', { userId: req.userId, projectId: req.projectId, requestId }),
+        await this.ctx.startAction(inst.id, 'create', {
+          userId: req.userId,
+          projectId: req.projectId,
+          requestId,
+        }),
       );
       this.ctx.builds.set(inst.id, { cancelled: false });
     }
-    if (group) await deps.groups.addMembers(group.id, instances.map((i) => i.id));
+    if (group)
+      await deps.groups.addMembers(
+        group.id,
+        instances.map((i) => i.id),
+      );
     return {
       instances,
       actions,
@@ -128,7 +136,15 @@ export class CreateFlow {
         : await this.place(admitted);
       if (!placed) return await this.latest(admitted.instances);
       return await Promise.all(
-        admitted.instances.map((inst, i) => this.buildOne(placed.instances[i] ?? inst, admitted, placed.selections[i]!, placed.request, admitted.actions[i]!)),
+        admitted.instances.map((inst, i) =>
+          this.buildOne(
+            placed.instances[i] ?? inst,
+            admitted,
+            placed.selections[i]!,
+            placed.request,
+            admitted.actions[i]!,
+          ),
+        ),
       );
     } finally {
       for (const inst of admitted.instances) this.ctx.builds.delete(inst.id);
@@ -274,7 +290,12 @@ export class CreateFlow {
   }
 
   /** Prepares network and volumes and asks the host's driver to spawn. */
-  private async spawnOn(instance: Instance, hostId: string, admitted: AdmittedRequest, ticket: BuildTicket): Promise<Instance> {
+  private async spawnOn(
+    instance: Instance,
+    hostId: string,
+    admitted: AdmittedRequest,
+    ticket: BuildTicket,
+  ): Promise<Instance> {
     const { deps } = this.ctx;
     if (ticket.cancelled) throw new BuildAbortedError(instance.id);
     const host = await deps.hosts.get(hostId);
@@ -329,7 +350,11 @@ export class CreateFlow {
   }
 
   /** Puts a build into ERROR with a fault and closes its action. */
-  private async fail(instance: Instance, action: InstanceAction, fault: Instance['fault'] & object): Promise<Instance | undefined> {
+  private async fail(
+    instance: Instance,
+    action: InstanceAction,
+    fault: Instance['fault'] & object,
+  ): Promise<Instance | undefined> {
     const failed = await this.ctx.applyAsTaskOwner(instance, instance.taskState, {
       vmState: 'error',
       taskState: null,

@@ -46,7 +46,11 @@ export class DeleteFlow {
         this.ctx.emitFault(id, instance.hostId, fault);
         throw e instanceof DriverError
           ? e
-          : new DriverError({ driver: 'unknown', operation: 'destroy', instanceId: id, hostId: instance.hostId }, fault.message, { cause: e });
+          : new DriverError(
+              { driver: 'unknown', operation: 'destroy', instanceId: id, hostId: instance.hostId },
+              fault.message,
+              { cause: e },
+            );
       }
     }
     await this.releaseAll(instance);
@@ -87,7 +91,8 @@ export class DeleteFlow {
     const { deps } = this.ctx;
     await deps.network.deallocate(instance);
     if (instance.hostId) await deps.volumes.disconnect(instance, instance.hostId);
-    for (const claim of await deps.claims.list({ instanceId: instance.id })) await deps.scheduler.release(claim);
+    for (const claim of await deps.claims.list({ instanceId: instance.id }))
+      await deps.scheduler.release(claim);
     await deps.quota.release(instance.projectId, quotaDeltasOf(instance));
     if (instance.hints.group !== undefined) await deps.groups.removeMember(instance.hints.group, instance.id);
   }

@@ -55,7 +55,12 @@ export function quotaDeltasOf(instance: Pick<Instance, 'flavor'>, count = 1): Qu
 export function faultOf(error: unknown, at: number, extra?: Record<string, unknown>): Fault {
   if (error instanceof NovaError) {
     const cause = error.cause instanceof Error ? { cause: error.cause.message } : {};
-    return { code: error.code, message: error.message, at, details: { ...error.details, ...cause, ...extra } };
+    return {
+      code: error.code,
+      message: error.message,
+      at,
+      details: { ...error.details, ...cause, ...extra },
+    };
   }
   const message = error instanceof Error ? error.message : String(error);
   return { code: 'NLFS_UNEXPECTED', message, at, ...(extra ? { details: extra } : {}) };

@@ -65,7 +65,20 @@ export class PowerSync {
       const vmState = stableStateFor(instance.vmState, event.powerState);
       if (instance.powerState === event.powerState && instance.vmState === vmState) return;
       try {
-        await this.ctx.apply(instance, { powerState: event.powerState, vmState });
+        const vanished = vmState === 'error' && instance.vmState !== 'error';
+        await this.ctx.apply(instance, {
+          powerState: event.powerState,
+          vmState,
+          ...(vanished
+            ? {
+                fault: {
+                  code: 'NLFS_GUEST_MISSING',
+                  message: `guest vanished from host ${hostId}`,
+                  at: event.at,
+                },
+              }
+            : {}),
+        });
         return;
       } catch (e) {
         if (e instanceof NotFoundError) return;

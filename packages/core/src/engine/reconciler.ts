@@ -70,7 +70,11 @@ export class Reconciler {
       if (power !== instance.powerState || vmState !== instance.vmState) {
         const fault =
           power === 'nostate' && vmState === 'error'
-            ? { code: 'NLFS_GUEST_MISSING', message: `guest not found on host ${instance.hostId}`, at: this.ctx.now() }
+            ? {
+                code: 'NLFS_GUEST_MISSING',
+                message: `guest not found on host ${instance.hostId}`,
+                at: this.ctx.now(),
+              }
             : instance.fault;
         await this.tryApply(instance, { powerState: power, vmState, fault });
         powerSynced.push(instance.id);
@@ -143,7 +147,9 @@ export class Reconciler {
     }
     if (instance.vmState === 'building') {
       if (power === 'running' && instance.hostId) {
-        const hasClaim = (await deps.claims.list({ instanceId: instance.id })).some((c) => c.hostId === instance.hostId);
+        const hasClaim = (await deps.claims.list({ instanceId: instance.id })).some(
+          (c) => c.hostId === instance.hostId,
+        );
         if (hasClaim) {
           await this.tryApply(instance, {
             vmState: 'active',
@@ -155,17 +161,25 @@ export class Reconciler {
         }
       }
       if (instance.hostId && deps.registry.has(instance.hostId)) {
-        await deps.registry.driverFor(instance.hostId).destroy(instance).catch(() => undefined);
+        await deps.registry
+          .driverFor(instance.hostId)
+          .destroy(instance)
+          .catch(() => undefined);
       }
-      for (const claim of await deps.claims.list({ instanceId: instance.id })) await deps.scheduler.release(claim);
+      for (const claim of await deps.claims.list({ instanceId: instance.id }))
+        await deps.scheduler.release(claim);
       await this.tryApply(instance, {
         vmState: 'error',
         taskState: null,
         powerState: 'nostate',
         hostId: null,
-        fault: faultOf(new Error(`build interrupted by an engine restart during ${instance.taskState}`), this.ctx.now(), {
-          task: instance.taskState,
-        }),
+        fault: faultOf(
+          new Error(`build interrupted by an engine restart during ${instance.taskState}`),
+          this.ctx.now(),
+          {
+            task: instance.taskState,
+          },
+        ),
       });
       return 'error';
     }

@@ -52,7 +52,10 @@ export class LocalImageService implements ImageService {
     return image;
   }
 
-  async register(meta: ImageImport & { sha256: string; sizeBytes?: number }, source: ImageSource): Promise<Image> {
+  async register(
+    meta: ImageImport & { sha256: string; sizeBytes?: number },
+    source: ImageSource,
+  ): Promise<Image> {
     const image = this.toImage(meta, meta.sha256, meta.sizeBytes ?? 0);
     this.entries.set(image.id, { image, source });
     return image;

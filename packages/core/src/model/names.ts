@@ -8,7 +8,10 @@ export const idSchema = z
   .string()
   .min(1)
   .max(255)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]*$/, 'must be letters, digits and ._:@- starting with a letter or digit');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._:@-]*$/,
+    'must be letters, digits and ._:@- starting with a letter or digit',
+  );
 
 /**
  * A display name: 1-255 characters, no control characters. Any other character (XML or shell

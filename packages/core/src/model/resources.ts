@@ -10,7 +10,10 @@ export const ResourceClass = {
 /** A resource class name: a standard one or `CUSTOM_*`. */
 export const resourceClassSchema = z
   .string()
-  .regex(/^(VCPU|MEMORY_MB|DISK_GB|CUSTOM_[A-Z0-9_]{1,200})$/, 'must be VCPU, MEMORY_MB, DISK_GB or CUSTOM_[A-Z0-9_]+');
+  .regex(
+    /^(VCPU|MEMORY_MB|DISK_GB|CUSTOM_[A-Z0-9_]{1,200})$/,
+    'must be VCPU, MEMORY_MB, DISK_GB or CUSTOM_[A-Z0-9_]+',
+  );
 
 /** Amounts per resource class (non-negative integers). */
 export const resourcesSchema = z.record(resourceClassSchema, z.int().nonnegative());

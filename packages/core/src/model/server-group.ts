@@ -2,7 +2,12 @@ import { z } from 'zod';
 import { displayNameSchema, idSchema } from './names.js';
 
 /** Server group policies (Nova's). `soft-*` are preferences, the others hard constraints. */
-export const serverGroupPolicies = ['affinity', 'anti-affinity', 'soft-affinity', 'soft-anti-affinity'] as const;
+export const serverGroupPolicies = [
+  'affinity',
+  'anti-affinity',
+  'soft-affinity',
+  'soft-anti-affinity',
+] as const;
 /** A server group policy. */
 export type ServerGroupPolicy = (typeof serverGroupPolicies)[number];
 

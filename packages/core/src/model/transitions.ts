@@ -4,13 +4,7 @@ import type { Instance } from './instance.js';
 import type { PowerState, TaskState, VmState } from './states.js';
 
 /** The driver capability an action needs (a key of `DriverCapabilities`). */
-export type RequiredCapability =
-  | 'powerControl'
-  | 'reboot'
-  | 'pause'
-  | 'suspend'
-  | 'rebuild'
-  | undefined;
+export type RequiredCapability = 'powerControl' | 'reboot' | 'pause' | 'suspend' | 'rebuild' | undefined;
 
 /** One row of the transition table. */
 export interface Transition {
@@ -37,7 +31,13 @@ const ALL_LIVE: readonly VmState[] = ['building', 'active', 'paused', 'suspended
 export const transitions: Readonly<Record<InstanceActionName, Transition>> = Object.freeze({
   create: { from: [], task: 'scheduling', to: 'active', power: 'running', capability: undefined },
   delete: { from: ALL_LIVE, task: 'deleting', to: 'deleted', power: 'nostate', capability: undefined },
-  start: { from: ['stopped'], task: 'powering_on', to: 'active', power: 'running', capability: 'powerControl' },
+  start: {
+    from: ['stopped'],
+    task: 'powering_on',
+    to: 'active',
+    power: 'running',
+    capability: 'powerControl',
+  },
   stop: {
     from: ['active', 'paused', 'suspended', 'error'],
     task: 'powering_off',
@@ -55,7 +55,13 @@ export const transitions: Readonly<Record<InstanceActionName, Transition>> = Obj
   },
   pause: { from: ['active'], task: 'pausing', to: 'paused', power: 'paused', capability: 'pause' },
   unpause: { from: ['paused'], task: 'unpausing', to: 'active', power: 'running', capability: 'pause' },
-  suspend: { from: ['active'], task: 'suspending', to: 'suspended', power: 'suspended', capability: 'suspend' },
+  suspend: {
+    from: ['active'],
+    task: 'suspending',
+    to: 'suspended',
+    power: 'suspended',
+    capability: 'suspend',
+  },
   resume: { from: ['suspended'], task: 'resuming', to: 'active', power: 'running', capability: 'suspend' },
   rebuild: {
     from: ['active', 'stopped', 'error'],
@@ -94,7 +100,10 @@ export function assertActionAllowed(
 }
 
 /** The stable state and power state an action leads to from `from`. */
-export function outcomeOf(action: InstanceActionName, from: VmState): { vmState: VmState; powerState: PowerState } {
+export function outcomeOf(
+  action: InstanceActionName,
+  from: VmState,
+): { vmState: VmState; powerState: PowerState } {
   const row = transitions[action];
   return {
     vmState: typeof row.to === 'function' ? row.to(from) : row.to,

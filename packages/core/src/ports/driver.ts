@@ -5,8 +5,8 @@ import type { Instance } from '../model/instance.js';
 import type { Inventory } from '../model/resources.js';
 import type { PowerState } from '../model/states.js';
 import type { ImageService } from './image-service.js';
-import type { BlockDevice } from './volume.js';
 import type { PortBinding } from './network.js';
+import type { BlockDevice } from './volume.js';
 
 /**
  * What a driver can do beyond the required interface. Every flag is off by default; a driver

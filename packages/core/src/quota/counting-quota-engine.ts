@@ -1,5 +1,5 @@
 import { QuotaExceededError } from '../errors.js';
-import { type QuotaDeltas, type QuotaLimits, defaultQuotaLimits, quotaResources } from '../model/quota.js';
+import { defaultQuotaLimits, type QuotaDeltas, type QuotaLimits, quotaResources } from '../model/quota.js';
 import type { QuotaEngine, QuotaReservation, QuotaUsage } from '../ports/quota.js';
 
 interface ProjectCounters {
@@ -8,7 +8,11 @@ interface ProjectCounters {
   reserved: { instances: number; cores: number; ramMb: number };
 }
 
-const zero = (): { instances: number; cores: number; ramMb: number } => ({ instances: 0, cores: 0, ramMb: 0 });
+const zero = (): { instances: number; cores: number; ramMb: number } => ({
+  instances: 0,
+  cores: 0,
+  ramMb: 0,
+});
 
 /**
  * In-process {@link QuotaEngine}: usage counters plus in-flight reservations per project.
@@ -77,7 +81,12 @@ export class CountingQuotaEngine implements QuotaEngine {
 
   async usage(projectId: string): Promise<QuotaUsage> {
     const c = this.counters(projectId);
-    return { projectId, limits: c.limits ?? this.defaults, inUse: { ...c.used }, reserved: { ...c.reserved } };
+    return {
+      projectId,
+      limits: c.limits ?? this.defaults,
+      inUse: { ...c.used },
+      reserved: { ...c.reserved },
+    };
   }
 
   async setLimits(projectId: string, limits: Partial<QuotaLimits>): Promise<void> {

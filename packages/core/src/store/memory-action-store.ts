@@ -20,7 +20,10 @@ export class MemoryActionStore implements ActionStore {
     if (action.result === 'pending') this.pending.set(action.id, action);
   }
 
-  async finish(actionId: string, result: Pick<InstanceAction, 'result' | 'finishedAt' | 'fault'>): Promise<void> {
+  async finish(
+    actionId: string,
+    result: Pick<InstanceAction, 'result' | 'finishedAt' | 'fault'>,
+  ): Promise<void> {
     const action = this.pending.get(actionId);
     if (!action) return;
     this.pending.delete(actionId);

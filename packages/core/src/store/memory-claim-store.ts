@@ -28,7 +28,9 @@ export class MemoryClaimStore implements ClaimStore {
 
   async list(filter: { hostId?: string; instanceId?: string } = {}): Promise<Claim[]> {
     const source =
-      filter.instanceId !== undefined ? (this.byInstance.get(filter.instanceId) ?? []) : this.records.values();
+      filter.instanceId !== undefined
+        ? (this.byInstance.get(filter.instanceId) ?? [])
+        : this.records.values();
     const out: Claim[] = [];
     for (const c of source) {
       if (filter.hostId !== undefined && c.hostId !== filter.hostId) continue;

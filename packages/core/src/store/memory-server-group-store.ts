@@ -22,7 +22,10 @@ export class MemoryServerGroupStore implements ServerGroupStore {
   async addMembers(id: string, instanceIds: readonly string[]): Promise<void> {
     const g = this.records.get(id);
     if (!g) throw new NotFoundError('serverGroup', id);
-    this.records.set(id, { ...g, members: [...g.members, ...instanceIds.filter((i) => !g.members.includes(i))] });
+    this.records.set(id, {
+      ...g,
+      members: [...g.members, ...instanceIds.filter((i) => !g.members.includes(i))],
+    });
   }
   async removeMember(id: string, instanceId: string): Promise<void> {
     const g = this.records.get(id);

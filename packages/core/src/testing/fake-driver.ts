@@ -89,6 +89,7 @@ export class FakeDriver
   readonly events$ = this.subject.asObservable();
   private readonly guests = new Map<string, FakeGuest>();
   private readonly failures = new Map<FakeOperation, FakeFailure & { remaining: number }>();
+  private readonly hangs = new Map<FakeOperation, 'before' | 'after'>();
   /** Number of calls per operation (for assertions). */
   readonly calls: Record<string, number> = {};
 
@@ -111,9 +112,18 @@ export class FakeDriver
     this.failures.set(op, { ...failure, remaining: failure.times ?? Number.POSITIVE_INFINITY });
   }
 
-  /** Removes injected failures. */
+  /** Removes injected failures and hangs. */
   clearFailures(): void {
     this.failures.clear();
+    this.hangs.clear();
+  }
+
+  /**
+   * Makes the next call of `op` never settle, `before` or `after` its effect on the guest: the
+   * engine then looks as if its process died at that point (crash tests).
+   */
+  hangNext(op: FakeOperation, when: 'before' | 'after'): void {
+    this.hangs.set(op, when);
   }
 
   async getHostReport(): Promise<HostReport> {
@@ -135,13 +145,20 @@ export class FakeDriver
   async spawn(request: SpawnRequest): Promise<void> {
     await this.enter('spawn', request.instance);
     const i = request.instance;
-    this.guests.set(i.id, { powerState: 'running', projectId: i.projectId, imageId: request.image.id, boots: 1 });
+    this.guests.set(i.id, {
+      powerState: 'running',
+      projectId: i.projectId,
+      imageId: request.image.id,
+      boots: 1,
+    });
     this.persist();
+    await this.leave('spawn');
   }
 
   async destroy(instance: Instance): Promise<void> {
     await this.enter('destroy', instance);
     if (this.guests.delete(instance.id)) this.persist();
+    await this.leave('destroy');
   }
 
   async getPowerState(instance: Instance): Promise<PowerState> {
@@ -150,7 +167,11 @@ export class FakeDriver
 
   async listInstances(): Promise<DriverInstance[]> {
     await this.enter('listInstances');
-    return [...this.guests].map(([instanceId, g]) => ({ instanceId, powerState: g.powerState, projectId: g.projectId }));
+    return [...this.guests].map(([instanceId, g]) => ({
+      instanceId,
+      powerState: g.powerState,
+      projectId: g.projectId,
+    }));
   }
 
   async powerOff(instance: Instance): Promise<void> {
@@ -212,6 +233,11 @@ export class FakeDriver
     this.persist();
   }
 
+  /** The state file, when guests are persisted. */
+  get statePath(): string | undefined {
+    return this.options.statePath;
+  }
+
   /** Guests on this fake host. */
   get guestCount(): number {
     return this.guests.size;
@@ -228,12 +254,18 @@ export class FakeDriver
 
   // ---- internals -----------------------------------------------------------------------------
 
-  private async transition(op: FakeOperation, instance: Instance, to: PowerState, boot = false): Promise<void> {
+  private async transition(
+    op: FakeOperation,
+    instance: Instance,
+    to: PowerState,
+    boot = false,
+  ): Promise<void> {
     await this.enter(op, instance);
     const g = this.require(instance, op);
     g.powerState = to;
     if (boot) g.boots++;
     this.persist();
+    await this.leave(op);
   }
 
   private require(instance: Instance, op: string): FakeGuest {
@@ -244,9 +276,20 @@ export class FakeDriver
     return g;
   }
 
+  private async leave(op: FakeOperation): Promise<void> {
+    if (this.hangs.get(op) !== 'after') return;
+    this.hangs.delete(op);
+    await new Promise<never>(() => {});
+  }
+
   private async enter(op: FakeOperation, instance?: Instance): Promise<void> {
     this.calls[op] = (this.calls[op] ?? 0) + 1;
-    const latency = typeof this.options.latencyMs === 'number' ? this.options.latencyMs : this.options.latencyMs?.[op];
+    if (this.hangs.get(op) === 'before') {
+      this.hangs.delete(op);
+      await new Promise<never>(() => {});
+    }
+    const latency =
+      typeof this.options.latencyMs === 'number' ? this.options.latencyMs : this.options.latencyMs?.[op];
     if (latency) await new Promise((r) => setTimeout(r, latency));
     const failure = this.failures.get(op);
     if (failure && failure.remaining > 0 && (!failure.when || failure.when(instance))) {

@@ -125,7 +125,8 @@ export class FirstFitScheduler implements Scheduler {
   ): string | undefined {
     const h = state.host;
     if (!h.enabled || !h.up) return FirstFitReason.Unavailable;
-    if (request.availabilityZone && h.availabilityZone !== request.availabilityZone) return FirstFitReason.Zone;
+    if (request.availabilityZone && h.availabilityZone !== request.availabilityZone)
+      return FirstFitReason.Zone;
     if (request.excludedHostIds?.includes(h.id)) return FirstFitReason.Excluded;
     const g = request.group;
     if (g?.policy === 'anti-affinity' && (g.memberHostIds.includes(h.id) || inRequest.includes(h.id))) {
@@ -147,7 +148,13 @@ export class FirstFitScheduler implements Scheduler {
   }
 
   private take(state: HostState, instanceId: string, need: Record<string, number>): Claim {
-    const claim: Claim = { id: randomUUID(), instanceId, hostId: state.host.id, resources: need, createdAt: Date.now() };
+    const claim: Claim = {
+      id: randomUUID(),
+      instanceId,
+      hostId: state.host.id,
+      resources: need,
+      createdAt: Date.now(),
+    };
     add(state.used, need, 1);
     this.held.set(claim.id, claim);
     return claim;

@@ -8,6 +8,7 @@ export {
   type ConformanceSubject,
   describeDriverConformance,
 } from './driver-conformance.js';
-export { type FakeDriverOptions, type FakeFailure, FakeDriver, type FakeOperation } from './fake-driver.js';
+export { createFakeCloud, type FakeCloud, type FakeCloudOptions } from './engine-fixture.js';
+export { FakeDriver, type FakeDriverOptions, type FakeFailure, type FakeOperation } from './fake-driver.js';
 export { FirstFitReason, FirstFitScheduler } from './first-fit-scheduler.js';
 export { buildTestInstance, tinyTestFlavor } from './test-instance.js';

@@ -1,0 +1,137 @@
+import { type ComputeEngine, createCompute } from '@nova-lfs/core';
+import { FakeDriver, FirstFitScheduler } from '@nova-lfs/core/testing';
+import { percentile, printReport } from '../report.js';
+
+/**
+ * `pnpm bench lifecycle [--pairs N] [--hosts N] [--live N]`: create+delete pairs through the
+ * engine over fake hosts with zero latency (in-memory stores), then heap bytes per live instance.
+ * Targets (issue 2): >= 20,000 pairs/s, p99 operation latency < 1 ms, <= 2 KiB heap per live instance.
+ */
+export default async function lifecycle(args: string[]): Promise<boolean> {
+  const opt = (name: string, dflt: number): number => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? Number(args[i + 1]) : dflt;
+  };
+  const pairs = opt('pairs', 100_000);
+  const hostCount = opt('hosts', 1_000);
+  const live = opt('live', 20_000);
+  const concurrency = opt('concurrency', 1);
+
+  const compute = await build(hostCount);
+  const request = {
+    name: 'bench',
+    projectId: 'bench',
+    userId: 'bench',
+    flavorId: 'm1.tiny',
+    imageId: 'bench-image',
+  };
+
+  // warm-up
+  for (let i = 0; i < 2_000; i++) {
+    const [vm] = await compute.create(request);
+    await compute.delete(vm!.id);
+  }
+
+  const latencies = new Float64Array(pairs * 2);
+  let n = 0;
+  const started = process.hrtime.bigint();
+  const worker = async (count: number): Promise<void> => {
+    for (let i = 0; i < count; i++) {
+      const t0 = process.hrtime.bigint();
+      const [vm] = await compute.create(request);
+      const t1 = process.hrtime.bigint();
+      await compute.delete(vm!.id);
+      const t2 = process.hrtime.bigint();
+      latencies[n++] = Number(t1 - t0) / 1e6;
+      latencies[n++] = Number(t2 - t1) / 1e6;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, () => worker(Math.floor(pairs / concurrency))));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const done = n / 2;
+  const sorted = latencies.subarray(0, n).sort();
+
+  const heapPerInstance = await measureHeap(hostCount, live);
+
+  return printReport(
+    'lifecycle',
+    {
+      store: 'memory',
+      scheduler: 'FirstFitScheduler (core/testing)',
+      driver: 'FakeDriver, zero latency',
+      hosts: hostCount,
+      pairs: done,
+      concurrency,
+      liveInstancesForHeap: live,
+      eventSubscribers: 0,
+    },
+    {
+      pairsPerSecond: {
+        value: Math.round(done / seconds),
+        unit: 'pairs/s',
+        target: { op: '>=', value: 20_000 },
+      },
+      p50OperationLatency: { value: round3(percentile(sorted, 50)), unit: 'ms' },
+      p99OperationLatency: {
+        value: round3(percentile(sorted, 99)),
+        unit: 'ms',
+        target: { op: '<=', value: 1 },
+      },
+      maxOperationLatency: { value: round3(sorted[sorted.length - 1] ?? 0), unit: 'ms' },
+      heapPerLiveInstance: {
+        value: Math.round(heapPerInstance),
+        unit: 'bytes',
+        target: { op: '<=', value: 2048 },
+      },
+    },
+  );
+}
+
+async function build(hostCount: number): Promise<ComputeEngine> {
+  const compute = await createCompute({
+    scheduler: ({ claims }) => new FirstFitScheduler(claims),
+    flavors: [{ id: 'm1.tiny', vcpus: 1, ramMb: 512, diskGb: 1 }],
+    quota: { defaults: { instances: -1, cores: -1, ramMb: -1 } },
+    hosts: Array.from({ length: hostCount }, (_, i) => ({
+      id: `host-${i}`,
+      driver: new FakeDriver({ hostname: `host-${i}`, vcpus: 64, ramMb: 262_144, diskGb: 4_096 }),
+    })),
+  });
+  await compute.images.register(
+    { id: 'bench-image', name: 'bench-image', diskFormat: 'raw', sha256: '0'.repeat(64), sizeBytes: 1 },
+    { kind: 'bytes', bytes: new Uint8Array([0]) },
+  );
+  return compute;
+}
+
+/** Heap growth per live instance: create `live` instances, diff heapUsed after full GCs. */
+async function measureHeap(hostCount: number, live: number): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const compute = await build(hostCount);
+  const request = {
+    name: 'bench',
+    projectId: 'bench',
+    userId: 'bench',
+    flavorId: 'm1.tiny',
+    imageId: 'bench-image',
+  };
+  const settle = async (): Promise<number> => {
+    for (let i = 0; i < 3; i++) {
+      gc?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    return process.memoryUsage().heapUsed;
+  };
+  const before = await settle();
+  const ids: string[] = [];
+  for (let i = 0; i < live; i++) ids.push((await compute.create(request))[0]!.id);
+  const after = await settle();
+  if (!gc) console.warn('note: run node with --expose-gc for an exact heap figure');
+  // keep ids alive until measured
+  if (ids.length !== live) throw new Error('lost instances');
+  return (after - before) / live;
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}

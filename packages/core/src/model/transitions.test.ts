@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidStateError } from '../errors.js';
+import { instanceActionNames } from './action.js';
+import type { vmStates } from './states.js';
+import { assertActionAllowed, isActionAllowed, outcomeOf, transitions } from './transitions.js';
+
+describe('transition table', () => {
+  it('accepts the actions Nova accepts from each stable state', () => {
+    const allowed = (vmState: (typeof vmStates)[number]) =>
+      instanceActionNames.filter((a) => isActionAllowed(a, { vmState, taskState: null }));
+    expect(allowed('active').sort()).toEqual([
+      'delete',
+      'pause',
+      'reboot',
+      'reboot_hard',
+      'rebuild',
+      'stop',
+      'suspend',
+    ]);
+    expect(allowed('stopped').sort()).toEqual(['delete', 'reboot_hard', 'rebuild', 'start']);
+    expect(allowed('paused').sort()).toEqual(['delete', 'reboot_hard', 'stop', 'unpause']);
+    expect(allowed('suspended').sort()).toEqual(['delete', 'reboot_hard', 'resume', 'stop']);
+    expect(allowed('error').sort()).toEqual(['delete', 'reboot_hard', 'rebuild', 'stop']);
+    expect(allowed('building')).toEqual(['delete']);
+    expect(allowed('deleted')).toEqual([]);
+  });
+
+  it('refuses every action but delete while a task runs', () => {
+    for (const action of instanceActionNames) {
+      const ok = isActionAllowed(action, { vmState: 'active', taskState: 'rebooting' });
+      expect(ok, action).toBe(action === 'delete');
+    }
+  });
+
+  it('raises a typed conflict carrying the current states', () => {
+    try {
+      assertActionAllowed('start', { id: 'i-1', vmState: 'active', taskState: null, powerState: 'running' });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(InvalidStateError);
+      const err = e as InvalidStateError;
+      expect(err.code).toBe('NLFS_INVALID_STATE');
+      expect(err.details).toEqual({
+        instanceId: 'i-1',
+        action: 'start',
+        vmState: 'active',
+        taskState: null,
+        powerState: 'running',
+      });
+    }
+  });
+
+  it('gives each action a distinct task state and a consistent outcome', () => {
+    const tasks = Object.values(transitions).map((t) => t.task);
+    expect(new Set(tasks).size).toBe(tasks.length);
+    expect(outcomeOf('rebuild', 'stopped')).toEqual({ vmState: 'stopped', powerState: 'shutdown' });
+    expect(outcomeOf('rebuild', 'active')).toEqual({ vmState: 'active', powerState: 'running' });
+    expect(outcomeOf('suspend', 'active')).toEqual({ vmState: 'suspended', powerState: 'suspended' });
+  });
+});
