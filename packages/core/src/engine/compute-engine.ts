@@ -168,7 +168,7 @@ export class ComputeEngine {
 
   // ---- lifecycle -----------------------------------------------------------------------------
 
-  /** Reconciles with the drivers (see {@link Reconciler}). Call once after adding hosts. */
+  /** Reconciles with the drivers (the `Reconciler`: stuck tasks, power states, leaked claims, quota, orphans). Call once after adding hosts. */
   async start(): Promise<ReconcileReport> {
     return this.reconciler.reconcile();
   }

@@ -1,0 +1,4 @@
+import 'reflect-metadata';
+import { runQuickstart } from './quickstart.js';
+
+await runQuickstart();
