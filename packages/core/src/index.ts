@@ -133,6 +133,7 @@ export {
 } from './model/resources.js';
 export {
   type ServerGroup,
+  type ServerGroupInput,
   type ServerGroupPolicy,
   serverGroupPolicies,
   serverGroupSchema,

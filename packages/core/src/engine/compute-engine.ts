@@ -21,6 +21,7 @@ import type { InstanceAction, RequestContext } from '../model/action.js';
 import type { Host } from '../model/host.js';
 import type { Instance } from '../model/instance.js';
 import { type CreateInstanceInput, type RebuildRequest, rebuildRequestSchema } from '../model/requests.js';
+import { type ServerGroup, type ServerGroupInput, serverGroupSchema } from '../model/server-group.js';
 import { parseInput } from '../model/validation.js';
 import type { Clock } from '../ports/clock.js';
 import {
@@ -290,6 +291,21 @@ export class ComputeEngine {
       throw new CapabilityUnsupportedError('consoleOutput', driver.kind, instance.hostId);
     }
     return driver.getConsoleOutput(instance, options);
+  }
+
+  /**
+   * Creates a server group (instances join it with the `hints.group` scheduler hint).
+   * @throws ValidationError naming the field; DuplicateError if the id exists.
+   */
+  async createServerGroup(input: ServerGroupInput): Promise<ServerGroup> {
+    const group = parseInput(serverGroupSchema, { members: [], ...input });
+    await this.groups.add(group);
+    return group;
+  }
+
+  /** Deletes a server group; its members stay. Idempotent. */
+  async deleteServerGroup(id: string): Promise<void> {
+    await this.groups.remove(id);
   }
 
   // ---- queries -------------------------------------------------------------------------------

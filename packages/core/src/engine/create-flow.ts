@@ -8,7 +8,9 @@ import type { Instance } from '../model/instance.js';
 import { type CreateInstanceInput, createInstanceRequestSchema } from '../model/requests.js';
 import type { ServerGroup } from '../model/server-group.js';
 import { parseInput } from '../model/validation.js';
+import type { NetworkRequest } from '../ports/network.js';
 import type { PlacementRequest, Selection } from '../ports/scheduler.js';
+import type { VolumeRequest } from '../ports/volume.js';
 import { type BuildTicket, type EngineContext, faultOf, quotaDeltasOf } from './engine-context.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
@@ -20,6 +22,9 @@ export interface AdmittedRequest {
   readonly image: Image;
   readonly group: ServerGroup | undefined;
   readonly placement: Omit<PlacementRequest, 'group' | 'sameHostIds' | 'differentHostIds'>;
+  /** Ports and volumes asked for, handed to the adapters on the chosen host. */
+  readonly networks: readonly NetworkRequest[];
+  readonly volumes: readonly VolumeRequest[];
 }
 
 /**
@@ -116,6 +121,8 @@ export class CreateFlow {
       flavor,
       image,
       group,
+      networks: req.networks,
+      volumes: req.volumes,
       placement: {
         requestId,
         projectId: req.projectId,
@@ -306,8 +313,8 @@ export class CreateFlow {
     });
     if (!spawning) throw new BuildAbortedError(instance.id);
     const driver = deps.registry.driverFor(hostId);
-    const ports = await deps.network.allocate(spawning, []);
-    const volumes = await deps.volumes.connect(spawning, hostId, []);
+    const ports = await deps.network.allocate(spawning, admitted.networks);
+    const volumes = await deps.volumes.connect(spawning, hostId, admitted.volumes);
     await driver.spawn({
       instance: spawning,
       flavor: admitted.flavor,

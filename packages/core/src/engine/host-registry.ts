@@ -1,6 +1,7 @@
 import { ConfigurationError, DuplicateError, NotFoundError } from '../errors.js';
 import type { Aggregate, Host } from '../model/host.js';
 import { hostSchema } from '../model/host.js';
+import { parseInput } from '../model/validation.js';
 import type { ComputeDriver, HostReport } from '../ports/driver.js';
 
 /** How a host joins the engine: its id, its driver and the operator's placement settings. */
@@ -36,7 +37,7 @@ export function hostFromReport(binding: HostBinding, report: HostReport): Host {
   const capabilities = Object.entries(binding.driver.capabilities)
     .filter(([, on]) => on)
     .map(([name]) => name);
-  return hostSchema.parse({
+  return parseInput(hostSchema, {
     id: binding.id,
     name: binding.name ?? report.hostname,
     hypervisorType: report.hypervisorType,

@@ -22,3 +22,5 @@ export const serverGroupSchema = z.object({
 });
 /** A server group. */
 export type ServerGroup = z.output<typeof serverGroupSchema>;
+/** Server group fields as callers write them. */
+export type ServerGroupInput = Omit<z.input<typeof serverGroupSchema>, 'members'>;

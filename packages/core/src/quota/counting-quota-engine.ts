@@ -1,5 +1,12 @@
 import { QuotaExceededError } from '../errors.js';
-import { defaultQuotaLimits, type QuotaDeltas, type QuotaLimits, quotaResources } from '../model/quota.js';
+import {
+  defaultQuotaLimits,
+  type QuotaDeltas,
+  type QuotaLimits,
+  quotaLimitsSchema,
+  quotaResources,
+} from '../model/quota.js';
+import { parseInput } from '../model/validation.js';
 import type { QuotaEngine, QuotaReservation, QuotaUsage } from '../ports/quota.js';
 
 interface ProjectCounters {
@@ -89,9 +96,11 @@ export class CountingQuotaEngine implements QuotaEngine {
     };
   }
 
+  /** @throws ValidationError naming the field when a limit is not an integer ≥ -1. */
   async setLimits(projectId: string, limits: Partial<QuotaLimits>): Promise<void> {
+    const valid = parseInput(quotaLimitsSchema.partial(), limits);
     const c = this.counters(projectId);
-    c.limits = { ...(c.limits ?? this.defaults), ...limits };
+    c.limits = { ...(c.limits ?? this.defaults), ...valid };
   }
 
   /** Changes the default limits of projects without their own. */
