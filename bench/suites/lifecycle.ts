@@ -51,6 +51,18 @@ export default async function lifecycle(args: string[]): Promise<boolean> {
   const done = n / 2;
   const sorted = latencies.subarray(0, n).sort();
 
+  // the same loop with one subscriber on events$ (every event object is then built and delivered)
+  let events = 0;
+  const sub = compute.events$.subscribe(() => events++);
+  const subPairs = Math.min(pairs, 20_000);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < subPairs; i++) {
+    const [vm] = await compute.create(request);
+    await compute.delete(vm!.id);
+  }
+  const subSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  sub.unsubscribe();
+
   const heapPerInstance = await measureHeap(hostCount, live);
 
   return printReport(
@@ -64,6 +76,8 @@ export default async function lifecycle(args: string[]): Promise<boolean> {
       concurrency,
       liveInstancesForHeap: live,
       eventSubscribers: 0,
+      subscriberRunPairs: subPairs,
+      eventsPerPair: Math.round(events / subPairs),
     },
     {
       pairsPerSecond: {
@@ -71,6 +85,7 @@ export default async function lifecycle(args: string[]): Promise<boolean> {
         unit: 'pairs/s',
         target: { op: '>=', value: 20_000 },
       },
+      pairsPerSecondWithEventSubscriber: { value: Math.round(subPairs / subSeconds), unit: 'pairs/s' },
       p50OperationLatency: { value: round3(percentile(sorted, 50)), unit: 'ms' },
       p99OperationLatency: {
         value: round3(percentile(sorted, 99)),
