@@ -21,7 +21,7 @@ export class PowerSync {
     this.unfollow(hostId);
     const sub = driver.events$.subscribe({
       next: (event) => {
-        void this.onEvent(hostId, event).catch((e) => {
+        void this.onEvent(hostId, event, driver).catch((e) => {
           this.ctx.emitFault(event.instanceId, hostId, {
             code: 'NLFS_POWER_SYNC',
             message: e instanceof Error ? e.message : String(e),
@@ -43,8 +43,12 @@ export class PowerSync {
     this.subscriptions.clear();
   }
 
-  /** Applies one observed power state to the instance, unless a task owns it. */
-  async onEvent(hostId: string, event: PowerStateEvent): Promise<void> {
+  /**
+   * Applies one observed power state to the instance, unless a task owns it. Events can arrive
+   * late (after the engine's own operation finished), so the driver is asked for the current
+   * power state before anything changes; the event's state is used only if that query fails.
+   */
+  async onEvent(hostId: string, event: PowerStateEvent, driver?: ComputeDriver): Promise<void> {
     const { deps } = this.ctx;
     for (let attempt = 0; attempt < 5; attempt++) {
       const instance = await deps.instances.get(event.instanceId);
@@ -62,12 +66,15 @@ export class PowerSync {
         return;
       }
       if (instance.hostId !== hostId || instance.taskState !== null) return;
-      const vmState = stableStateFor(instance.vmState, event.powerState);
-      if (instance.powerState === event.powerState && instance.vmState === vmState) return;
+      const observed = driver
+        ? await driver.getPowerState(instance).catch(() => event.powerState)
+        : event.powerState;
+      const vmState = stableStateFor(instance.vmState, observed);
+      if (instance.powerState === observed && instance.vmState === vmState) return;
       try {
         const vanished = vmState === 'error' && instance.vmState !== 'error';
         await this.ctx.apply(instance, {
-          powerState: event.powerState,
+          powerState: observed,
           vmState,
           ...(vanished
             ? {

@@ -189,4 +189,24 @@ describe('power-state sync from driver events', () => {
     await compute.startInstance(a!.id);
     expect((await compute.get(a!.id)).vmState).toBe('active');
   });
+
+  it('ignores a late event that no longer matches what the hypervisor reports', async () => {
+    const world = durableWorld();
+    const { compute, drivers } = await world.boot();
+    const [a] = await compute.create({
+      name: 'vm',
+      projectId: 'p1',
+      userId: 'u1',
+      flavorId: 'm1.small',
+      imageId: 'cirros',
+    });
+    const before = await compute.get(a!.id);
+    drivers[0]!.emitStaleEvent(a!.id, 'shutdown');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await compute.get(a!.id)).toMatchObject({
+      vmState: 'active',
+      powerState: 'running',
+      revision: before.revision,
+    });
+  });
 });

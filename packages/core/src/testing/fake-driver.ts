@@ -227,6 +227,11 @@ export class FakeDriver
     this.subject.next({ instanceId, powerState: 'nostate', at: Date.now() });
   }
 
+  /** Emits a power-state event without changing the guest: a late or duplicated hypervisor event. */
+  emitStaleEvent(instanceId: string, powerState: PowerState): void {
+    this.subject.next({ instanceId, powerState, at: Date.now() });
+  }
+
   /** A guest the engine does not know appears on the host. */
   addOrphan(instanceId: string, projectId = 'unknown'): void {
     this.guests.set(instanceId, { powerState: 'running', projectId, imageId: 'unknown', boots: 1 });
