@@ -7,7 +7,7 @@ import {
   type Scheduler,
   type SchedulerDeps,
 } from '@nova-lfs/core';
-import { FakeDriver, FirstFitScheduler } from '@nova-lfs/core/testing';
+import { FakeDriver } from '@nova-lfs/core/testing';
 
 /** What the quickstart did, for its test. */
 export interface QuickstartSummary {
@@ -23,7 +23,7 @@ export interface QuickstartSummary {
 export interface QuickstartOptions {
   /** Where to write lines (default console.log). */
   readonly log?: (line: string) => void;
-  /** Scheduler to use (default: the scheduler package when installed, else first-fit). */
+  /** Scheduler to use (default: `@nova-lfs/scheduler`, spread profile). */
   readonly scheduler?: (deps: SchedulerDeps) => Scheduler;
   /** Simulated hypervisor latency in ms (default 40). */
   readonly latencyMs?: number;
@@ -37,7 +37,8 @@ export interface QuickstartOptions {
 export async function runQuickstart(options: QuickstartOptions = {}): Promise<QuickstartSummary> {
   const log = options.log ?? ((line: string) => console.log(line));
   const latencyMs = options.latencyMs ?? 40;
-  const flaky = new FakeDriver({ hostname: 'rack1-a', latencyMs, vcpus: 8, ramMb: 16_384 });
+  // the biggest host: the spread scheduler tries it first, and its first build fails
+  const flaky = new FakeDriver({ hostname: 'rack1-a', latencyMs, vcpus: 16, ramMb: 32_768 });
   flaky.failNext('spawn', { times: 1, message: 'simulated libvirt error: cannot allocate hugepages' });
   const hosts = [
     { id: 'rack1-a', driver: flaky, availabilityZone: 'az-1' },
@@ -60,7 +61,7 @@ export async function runQuickstart(options: QuickstartOptions = {}): Promise<Qu
 
   log('Nova LFS quickstart: an embedded compute engine over 4 FAKE hosts (no hypervisor needed)\n');
   const compute = await createCompute({
-    scheduler: options.scheduler ?? (({ claims }) => new FirstFitScheduler(claims)),
+    ...(options.scheduler ? { scheduler: options.scheduler } : {}),
     flavors: [
       { id: 'm1.small', name: 'm1.small', vcpus: 1, ramMb: 2048, diskGb: 20 },
       { id: 'm1.large', name: 'm1.large', vcpus: 4, ramMb: 8192, diskGb: 80 },

@@ -67,8 +67,11 @@ export interface SchedulerDeps {
 
 /** Options of {@link registerCore}. */
 export interface CoreOptions {
-  /** The scheduler, or a factory given the claim and host stores. Required: core has no production scheduler. */
-  readonly scheduler: Scheduler | ((deps: SchedulerDeps) => Scheduler);
+  /**
+   * The scheduler, or a factory given the claim and host stores. Default: `@nova-lfs/scheduler`
+   * (spread profile, claims in the claim store) when that package is installed.
+   */
+  readonly scheduler?: Scheduler | ((deps: SchedulerDeps) => Scheduler);
   readonly stores?: CoreStores;
   /** Flavors to offer (validated). */
   readonly flavors?: ReadonlyArray<Partial<Flavor> & Pick<Flavor, 'id' | 'vcpus' | 'ramMb'>>;
@@ -96,8 +99,6 @@ function isQuotaEngine(q: CoreOptions['quota']): q is QuotaEngine {
  * `ComputeEngine` from the container afterwards.
  */
 export async function registerCore(container: DependencyContainer, options: CoreOptions): Promise<void> {
-  if (!options.scheduler)
-    throw new ConfigurationError('scheduler', 'a scheduler is required (e.g. @nova-lfs/scheduler)');
   const s = options.stores ?? {};
   const claims = s.claims ?? new MemoryClaimStore();
   const hosts = s.hosts ?? new MemoryHostStore();
@@ -113,8 +114,8 @@ export async function registerCore(container: DependencyContainer, options: Core
     quota = new CountingQuotaEngine(q?.defaults ?? defaultQuotaLimits);
     for (const [project, limits] of Object.entries(q?.projects ?? {})) await quota.setLimits(project, limits);
   }
-  const scheduler =
-    typeof options.scheduler === 'function' ? options.scheduler({ claims, hosts }) : options.scheduler;
+  const factory = options.scheduler ?? (await defaultSchedulerFactory());
+  const scheduler = typeof factory === 'function' ? factory({ claims, hosts }) : factory;
   provideValue(container, instanceStoreToken, s.instances ?? new MemoryInstanceStore());
   provideValue(container, hostStoreToken, hosts);
   provideValue(container, claimStoreToken, claims);
@@ -137,3 +138,23 @@ export async function registerCore(container: DependencyContainer, options: Core
 
 /** Hosts known to a host store (helper for scheduler factories). */
 export type { Host };
+
+const SCHEDULER_PACKAGE = '@nova-lfs/scheduler';
+
+/** Loads `@nova-lfs/scheduler`'s factory; core does not depend on it, so it is looked up at run time. */
+async function defaultSchedulerFactory(): Promise<(deps: SchedulerDeps) => Scheduler> {
+  let mod: { schedulerFactory?: () => (deps: SchedulerDeps) => Scheduler };
+  try {
+    mod = (await import(SCHEDULER_PACKAGE)) as typeof mod;
+  } catch (e) {
+    throw new ConfigurationError(
+      'scheduler',
+      `no scheduler given and ${SCHEDULER_PACKAGE} cannot be loaded: install it or pass options.scheduler`,
+      { cause: e },
+    );
+  }
+  if (typeof mod.schedulerFactory !== 'function') {
+    throw new ConfigurationError('scheduler', `${SCHEDULER_PACKAGE} does not export schedulerFactory`);
+  }
+  return mod.schedulerFactory();
+}

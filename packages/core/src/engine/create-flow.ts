@@ -247,10 +247,12 @@ export class CreateFlow {
           fault: null,
         });
         if (!active) throw new BuildAbortedError(start.id);
+        if (claim) deps.scheduler.buildFinished?.(claim);
         await this.ctx.finishAction(action, null);
         return active;
       } catch (e) {
         const aborted = ticket.cancelled || e instanceof BuildAbortedError;
+        if (claim) deps.scheduler.buildFinished?.(claim);
         await this.cleanupHost(instance, hostId, claim);
         claim = undefined;
         if (aborted) return (await deps.instances.get(start.id)) ?? instance;

@@ -66,4 +66,6 @@ export interface Scheduler {
   restore?(claims: readonly Claim[]): void;
   /** A build failed on a host (scorers may weigh the host down for a while). */
   recordBuildFailure?(hostId: string): void;
+  /** A build holding this claim ended (active or failed): it no longer counts as in flight. */
+  buildFinished?(claim: Claim): void;
 }

@@ -1,0 +1,476 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type Claim,
+  type ClaimStore,
+  type Clock,
+  type Host,
+  NoValidHostError,
+  type PlacementRequest,
+  type Scheduler,
+  type Selection,
+  systemClock,
+} from '@nova-lfs/core';
+import type { HostVerdict, PlacementExplanation } from './explanation.js';
+import { HostIndex } from './host-index.js';
+import { HostState } from './host-state.js';
+import { PlacementContext } from './placement-context.js';
+import type { FilterPlugin } from './plugin.js';
+import { type ResolvedProfile, sampleLimit } from './profile.js';
+
+/** A selection with its explanation when the request asked for one. */
+export interface ExplainedSelection extends Selection {
+  readonly explanation?: PlacementExplanation;
+}
+
+/** Options of {@link PluginScheduler}. */
+export interface PluginSchedulerOptions {
+  readonly profile: ResolvedProfile;
+  /** Where claims are persisted (e.g. core's MemoryClaimStore or a SQL store). */
+  readonly claims?: ClaimStore;
+  readonly clock?: Clock;
+  /** Random source for candidate order (tests pass a seeded one). */
+  readonly random?: () => number;
+}
+
+interface Pick {
+  readonly host: HostState;
+  readonly alternates: string[];
+}
+
+/**
+ * The scheduler: for each request, routes to cells (by zone), visits candidate hosts from the
+ * cell's index, runs the profile's filters until the sampler has enough feasible hosts, scores them
+ * (raw scores normalised 0..1 per scorer, weighted, summed), claims the best host and keeps the
+ * next best as alternates. A multi-instance request is placed instance by instance in one cell and
+ * rolled back entirely if any instance does not fit. Claims are taken synchronously before any
+ * await, so concurrent requests never double-book.
+ */
+export class PluginScheduler implements Scheduler {
+  private readonly cells = new Map<string, HostIndex>();
+  private readonly states = new Map<string, HostState>();
+  private readonly held = new Map<string, Claim>();
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private lastBuildFailureAt = Number.NEGATIVE_INFINITY;
+  private peakInstances = 0;
+  private peakInFlight = 0;
+  private releasesSinceRecount = 0;
+
+  constructor(private readonly options: PluginSchedulerOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+  }
+
+  /** The resolved profile in use. */
+  get profile(): ResolvedProfile {
+    return this.options.profile;
+  }
+
+  // ---- hosts ---------------------------------------------------------------------------------
+
+  upsertHost(host: Host): void {
+    let state = this.states.get(host.id);
+    if (state) {
+      const oldCell = state.host.cell;
+      if (oldCell !== host.cell) this.cells.get(oldCell)?.remove(state);
+      state.update(host);
+    } else {
+      state = new HostState(host);
+      this.states.set(host.id, state);
+    }
+    this.cellOf(host.cell).upsert(state);
+    this.fleetCache = undefined;
+  }
+
+  removeHost(hostId: string): void {
+    const state = this.states.get(hostId);
+    if (!state) return;
+    this.cells.get(state.host.cell)?.remove(state);
+    this.states.delete(hostId);
+    this.fleetCache = undefined;
+    for (const [id, c] of this.held) if (c.hostId === hostId) this.held.delete(id);
+  }
+
+  restore(claims: readonly Claim[]): void {
+    this.held.clear();
+    for (const s of this.states.values()) s.reset();
+    for (const c of claims) {
+      const s = this.states.get(c.hostId);
+      if (!s) continue;
+      this.held.set(c.id, c);
+      s.add(c.resources, 1);
+      s.instances.set(c.instanceId, c.id);
+      s.syncCounts();
+    }
+    for (const s of this.states.values()) this.cells.get(s.host.cell)?.reposition(s);
+    this.releasesSinceRecount = Number.POSITIVE_INFINITY;
+  }
+
+  recordBuildFailure(hostId: string): void {
+    const now = this.clock.now();
+    this.states.get(hostId)?.failures.push(now);
+    this.lastBuildFailureAt = now;
+  }
+
+  buildFinished(claim: Claim): void {
+    const state = this.states.get(claim.hostId);
+    if (!state) return;
+    state.inFlight.delete(claim.id);
+    state.syncCounts();
+  }
+
+  /** The scheduler's view of a host (tests, observability). */
+  hostState(hostId: string): HostState | undefined {
+    return this.states.get(hostId);
+  }
+
+  /** Number of hosts per cell. */
+  cellSizes(): Record<string, number> {
+    return Object.fromEntries([...this.cells].map(([k, v]) => [k, v.size]));
+  }
+
+  // ---- placement -----------------------------------------------------------------------------
+
+  private context(request: PlacementRequest): PlacementContext {
+    const ctx = new PlacementContext(request, this.clock.now());
+    ctx.lastBuildFailureAt = this.lastBuildFailureAt;
+    ctx.fleet = this.fleetFacts();
+    return ctx;
+  }
+
+  async select(request: PlacementRequest): Promise<ExplainedSelection[]> {
+    const ctx = this.context(request);
+    const cells = this.route(request);
+    const explanation = request.explain ? this.explainIn(cells, ctx) : undefined;
+    for (const index of cells) {
+      const placed = this.placeAll(index, ctx);
+      if (!placed) continue;
+      try {
+        if (this.options.claims) for (const p of placed) await this.options.claims.add(p.claim);
+      } catch (e) {
+        for (const p of placed) this.unclaim(p.claim);
+        throw e;
+      }
+      return placed.map((p) => ({
+        instanceId: p.claim.instanceId,
+        hostId: p.claim.hostId,
+        claim: p.claim,
+        alternateHostIds: p.alternates,
+        ...(explanation ? { explanation } : {}),
+      }));
+    }
+    throw this.noValidHost(cells, ctx);
+  }
+
+  async claim(hostId: string, request: PlacementRequest): Promise<Claim | undefined> {
+    const state = this.states.get(hostId);
+    const instanceId = request.instanceIds[0];
+    if (!state || instanceId === undefined) return undefined;
+    const ctx = this.context(request);
+    if (this.firstRejection(ctx, state)) return undefined;
+    const claim = this.take(state, instanceId, ctx.needMap);
+    try {
+      await this.options.claims?.add(claim);
+    } catch (e) {
+      this.unclaim(claim);
+      throw e;
+    }
+    return claim;
+  }
+
+  async release(claim: Claim): Promise<void> {
+    if (this.held.has(claim.id)) this.unclaim(claim);
+    await this.options.claims?.remove(claim.id);
+  }
+
+  /** Explains where a request would go, without claiming anything. */
+  explain(request: PlacementRequest): PlacementExplanation {
+    const ctx = this.context(request);
+    return this.explainIn(this.route(request), ctx);
+  }
+
+  private fleetCache: { unschedulable: number; restricted: number } | undefined;
+
+  /** Counts kept for pre-filters; host counts are recomputed after host changes. */
+  private fleetFacts(): PlacementContext['fleet'] {
+    if (!this.fleetCache) {
+      let unschedulable = 0;
+      let restricted = 0;
+      for (const s of this.states.values()) {
+        if (!s.schedulable) unschedulable++;
+        if (s.allowedProjects !== null) restricted++;
+      }
+      this.fleetCache = { unschedulable, restricted };
+    }
+    if (this.releasesSinceRecount > 10_000) {
+      this.releasesSinceRecount = 0;
+      this.peakInstances = 0;
+      this.peakInFlight = 0;
+      for (const s of this.states.values()) {
+        if (s.instanceCount > this.peakInstances) this.peakInstances = s.instanceCount;
+        if (s.inFlightCount > this.peakInFlight) this.peakInFlight = s.inFlightCount;
+      }
+    }
+    return {
+      unschedulableHosts: this.fleetCache.unschedulable,
+      restrictedHosts: this.fleetCache.restricted,
+      peakInstances: this.peakInstances,
+      peakInFlight: this.peakInFlight,
+    };
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private cellOf(name: string): HostIndex {
+    let index = this.cells.get(name);
+    if (!index) {
+      index = new HostIndex(name);
+      this.cells.set(name, index);
+    }
+    return index;
+  }
+
+  /** Cells to try: those holding the requested zone (or all), the one with most free memory first. */
+  private route(request: PlacementRequest): HostIndex[] {
+    const az = request.availabilityZone;
+    const cells = [...this.cells.values()].filter((c) => az === undefined || c.hasZone(az));
+    if (cells.length > 1) cells.sort((a, b) => b.freeMemory - a.freeMemory);
+    return cells.length ? cells : [...this.cells.values()];
+  }
+
+  private placeAll(
+    index: HostIndex,
+    ctx: PlacementContext,
+  ): Array<{ claim: Claim; alternates: string[] }> | undefined {
+    const out: Array<{ claim: Claim; alternates: string[] }> = [];
+    for (const instanceId of ctx.request.instanceIds) {
+      const pick = this.pick(index, ctx);
+      if (!pick) {
+        for (const p of out) {
+          this.unclaim(p.claim);
+          ctx.unmarkPlaced(p.claim.hostId);
+        }
+        return undefined;
+      }
+      const claim = this.take(pick.host, instanceId, ctx.needMap);
+      ctx.markPlaced(pick.host.id);
+      out.push({ claim, alternates: pick.alternates });
+    }
+    return out;
+  }
+
+  /** Visits candidates until the sampler's limit of feasible hosts, scores them, returns the best. */
+  private pick(index: HostIndex, ctx: PlacementContext): Pick | undefined {
+    const { profile } = this.options;
+    const zone = ctx.request.availabilityZone;
+    const limit = sampleLimit(profile.sampling, index.zoneSize(zone));
+    const feasible: HostState[] = [];
+    const filters = activeFilters(profile, ctx);
+    const nFilters = filters.length;
+    index.forEachCandidate(zone, ctx.needMap.MEMORY_MB ?? 0, this.random, (host) => {
+      for (let i = 0; i < nFilters; i++) if (!filters[i]!.filter(ctx, host).ok) return false;
+      feasible.push(host);
+      return feasible.length >= limit;
+    });
+    if (feasible.length === 0) return undefined;
+    if (feasible.length === 1) return { host: feasible[0]!, alternates: [] };
+    const totals = this.score(ctx, feasible);
+    const best = topIndices(totals, 1 + profile.alternates);
+    return { host: feasible[best[0]!]!, alternates: best.slice(1).map((i) => feasible[i]!.id) };
+  }
+
+  /** Weighted sum of min-max normalised raw scores per candidate. */
+  private score(
+    ctx: PlacementContext,
+    hosts: readonly HostState[],
+    detail?: Map<HostState, Record<string, { raw: number; normalized: number; weighted: number }>>,
+  ): number[] {
+    const n = hosts.length;
+    const totals = new Array<number>(n).fill(0);
+    const raw = new Array<number>(n);
+    for (const { plugin, weight } of this.options.profile.scorers) {
+      if (weight === 0 || (plugin.appliesTo && !plugin.appliesTo(ctx))) continue;
+      let min = Number.POSITIVE_INFINITY;
+      let max = Number.NEGATIVE_INFINITY;
+      for (let i = 0; i < n; i++) {
+        const r = plugin.score(ctx, hosts[i]!);
+        raw[i] = r;
+        if (r < min) min = r;
+        if (r > max) max = r;
+      }
+      const range = max - min;
+      for (let i = 0; i < n; i++) {
+        const normalized = range > 0 ? (raw[i]! - min) / range : 0;
+        totals[i]! += weight * normalized;
+        if (detail) {
+          let d = detail.get(hosts[i]!);
+          if (!d) {
+            d = {};
+            detail.set(hosts[i]!, d);
+          }
+          d[plugin.name] = { raw: raw[i]!, normalized, weighted: weight * normalized };
+        }
+      }
+    }
+    return totals;
+  }
+
+  private firstRejection(
+    ctx: PlacementContext,
+    host: HostState,
+  ): { filter: FilterPlugin; reasons: readonly string[] } | undefined {
+    for (const f of this.options.profile.filters) {
+      const status = f.filter(ctx, host);
+      if (!status.ok) return { filter: f, reasons: status.reasons };
+    }
+    return undefined;
+  }
+
+  private take(state: HostState, instanceId: string, need: Readonly<Record<string, number>>): Claim {
+    const claim: Claim = {
+      id: randomUUID(),
+      instanceId,
+      hostId: state.id,
+      resources: need,
+      createdAt: this.clock.now(),
+    };
+    state.add(need, 1);
+    state.instances.set(instanceId, claim.id);
+    state.inFlight.add(claim.id);
+    state.syncCounts();
+    if (state.instanceCount > this.peakInstances) this.peakInstances = state.instanceCount;
+    if (state.inFlightCount > this.peakInFlight) this.peakInFlight = state.inFlightCount;
+    this.held.set(claim.id, claim);
+    this.cells.get(state.host.cell)?.reposition(state);
+    for (const r of this.options.profile.reservers) r.reserve(state, claim);
+    return claim;
+  }
+
+  private unclaim(claim: Claim): void {
+    if (!this.held.delete(claim.id)) return;
+    this.releasesSinceRecount++;
+    const state = this.states.get(claim.hostId);
+    if (!state) return;
+    state.add(claim.resources, -1);
+    if (state.instances.get(claim.instanceId) === claim.id) state.instances.delete(claim.instanceId);
+    state.inFlight.delete(claim.id);
+    state.syncCounts();
+    this.cells.get(state.host.cell)?.reposition(state);
+    for (const r of this.options.profile.reservers) r.unreserve(state, claim);
+  }
+
+  /** Counts, over every host of the routed cells, the first filter rejecting it and why. */
+  private countRejections(
+    cells: readonly HostIndex[],
+    ctx: PlacementContext,
+  ): Record<string, Record<string, number>> {
+    const rejections: Record<string, Record<string, number>> = {};
+    for (const index of cells) {
+      for (const host of index.hosts.values()) {
+        const r = this.firstRejection(ctx, host);
+        if (!r) continue;
+        rejections[r.filter.name] ??= {};
+        const byReason = rejections[r.filter.name]!;
+        for (const reason of r.reasons) byReason[reason] = (byReason[reason] ?? 0) + 1;
+      }
+    }
+    return rejections;
+  }
+
+  private noValidHost(cells: readonly HostIndex[], ctx: PlacementContext): NoValidHostError {
+    const hostsConsidered = cells.reduce((s, c) => s + c.size, 0);
+    // For a multi-instance request, explain with the hosts the earlier instances would have taken.
+    const partial = ctx.request.instanceIds.length > 1 ? this.replayPartial(cells, ctx) : undefined;
+    const rejections = this.countRejections(cells, ctx);
+    partial?.();
+    return new NoValidHostError({ hostsConsidered, rejections, requested: ctx.request.instanceIds.length });
+  }
+
+  /** Re-places as many instances as fit in the largest cell, returning an undo. */
+  private replayPartial(cells: readonly HostIndex[], ctx: PlacementContext): () => void {
+    const index = cells[0];
+    const taken: Claim[] = [];
+    if (index) {
+      for (const instanceId of ctx.request.instanceIds) {
+        const pick = this.pick(index, ctx);
+        if (!pick) break;
+        taken.push(this.take(pick.host, instanceId, ctx.needMap));
+        ctx.markPlaced(pick.host.id);
+      }
+    }
+    return () => {
+      for (const c of taken) {
+        this.unclaim(c);
+        ctx.unmarkPlaced(c.hostId);
+      }
+    };
+  }
+
+  private explainIn(cells: readonly HostIndex[], ctx: PlacementContext): PlacementExplanation {
+    const verdicts: HostVerdict[] = [];
+    const feasible: HostState[] = [];
+    for (const index of cells) {
+      for (const host of index.hosts.values()) {
+        const r = this.firstRejection(ctx, host);
+        if (r)
+          verdicts.push({
+            hostId: host.id,
+            cell: index.cell,
+            passed: false,
+            rejectedBy: r.filter.name,
+            reasons: r.reasons,
+          });
+        else feasible.push(host);
+      }
+    }
+    const detail = new Map<
+      HostState,
+      Record<string, { raw: number; normalized: number; weighted: number }>
+    >();
+    const totals = this.score(ctx, feasible, detail);
+    let best: string | undefined;
+    let bestTotal = Number.NEGATIVE_INFINITY;
+    feasible.forEach((host, i) => {
+      const total = totals[i]!;
+      if (total > bestTotal) {
+        bestTotal = total;
+        best = host.id;
+      }
+      verdicts.push({
+        hostId: host.id,
+        cell: host.host.cell,
+        passed: true,
+        scores: detail.get(host) ?? {},
+        total,
+      });
+    });
+    return {
+      profile: this.options.profile.name,
+      hostsConsidered: verdicts.length,
+      chosen: best,
+      rejections: this.countRejections(cells, ctx),
+      hosts: verdicts,
+    };
+  }
+}
+
+/** The profile's filters that have something to check for this request (pre-filter). */
+function activeFilters(profile: ResolvedProfile, ctx: PlacementContext): FilterPlugin[] {
+  const out: FilterPlugin[] = [];
+  for (const f of profile.filters) if (!f.appliesTo || f.appliesTo(ctx)) out.push(f);
+  return out;
+}
+
+/** Indices of the `k` largest values, largest first (ties keep the earlier index). */
+function topIndices(values: readonly number[], k: number): number[] {
+  const best: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (best.length === k && v <= values[best[k - 1]!]!) continue;
+    let at = best.length;
+    while (at > 0 && values[best[at - 1]!]! < v) at--;
+    best.splice(at, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best;
+}
