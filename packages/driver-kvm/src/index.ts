@@ -1,0 +1,27 @@
+/**
+ * `@nova-lfs/driver-kvm`: virtual machines through libvirt and QEMU/KVM.
+ * @packageDocumentation
+ */
+export type { DiskSpec, DomainSpec, InstanceMetadata } from './domain-spec.js';
+export { buildDomainXml, NOVA_LFS_XML_NS, parseInstanceMetadata } from './domain-xml.js';
+export {
+  isNoDomain,
+  KvmErrorCode,
+  LibvirtBindingUnavailableError,
+  LibvirtUnreachableError,
+  UnsupportedImageError,
+  wrapLibvirtError,
+} from './errors.js';
+export { KvmDriver, type KvmDriverOptions, kvmCapabilities } from './kvm-driver.js';
+export {
+  defaultLibvirtLoader,
+  LIBVIRT_MODULE,
+  type LibvirtConnection,
+  type LibvirtDomain,
+  LibvirtDomainState,
+  type LibvirtLoader,
+  openLibvirt,
+} from './libvirt-binding.js';
+export { powerStateOfDomain } from './power-state.js';
+export { createOverlay } from './qemu-img.js';
+export { kvmDriverToken, registerKvmDriver } from './register.js';

@@ -1,0 +1,128 @@
+import { execFile } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { type ComputeEngine, createCompute } from '@nova-lfs/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KvmDriver } from './kvm-driver.js';
+import { available, guestImages, testRoot } from './kvm-env.test-helper.js';
+import { BOOT_MARKER } from './testing/index.js';
+
+const run = promisify(execFile);
+const until = async (check: () => Promise<boolean>, ms = 60_000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('condition not reached in time');
+};
+const markers = (text: string) => text.split(BOOT_MARKER).length - 1;
+
+describe.skipIf(!available)('KvmDriver through the engine (real QEMU guests)', () => {
+  let compute: ComputeEngine;
+  let driver: KvmDriver;
+  let root: string;
+
+  beforeAll(async () => {
+    root = testRoot();
+    const { images } = await guestImages(root);
+    driver = new KvmDriver({
+      hostId: 'kvm-engine',
+      stateDir: `${root}/state`,
+      pollIntervalMs: 300,
+      softRebootTimeoutMs: 500,
+    });
+    compute = await createCompute({
+      images,
+      flavors: [{ id: 'vm.tiny', vcpus: 1, ramMb: 192 }],
+      hosts: [{ id: 'kvm-engine', driver }],
+      engine: { powerOffTimeoutMs: 1_000 },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    if (compute) {
+      for (const i of await compute.list()) await compute.delete(i.id).catch(() => undefined);
+      await compute.close();
+    }
+    if (root) rmSync(root, { recursive: true, force: true });
+  }, 120_000);
+
+  it('boots a guest (overlay disk + direct kernel boot) that prints the marker; pause, reboot, stop, start, delete', async () => {
+    const [vm] = await compute.create({
+      name: 'guest',
+      projectId: 'p',
+      userId: 'u',
+      flavorId: 'vm.tiny',
+      imageId: 'guest',
+    });
+    expect(vm!.vmState).toBe('active');
+    const id = vm!.id;
+    const dir = driver.instanceDir(id);
+    expect(existsSync(`${dir}/disk.qcow2`)).toBe(true);
+    const { stdout: info } = await run('qemu-img', ['info', '-U', '--output=json', `${dir}/disk.qcow2`]);
+    expect(JSON.parse(info)['backing-filename']).toMatch(/blobs\/[0-9a-f]{64}$/);
+    await until(async () => markers(await compute.consoleOutput(id)) === 1);
+
+    await compute.pause(id);
+    expect(await driver.getPowerState(vm!)).toBe('paused');
+    expect((await compute.get(id)).vmState).toBe('paused');
+    await compute.unpause(id);
+    expect(await driver.getPowerState(vm!)).toBe('running');
+
+    await compute.reboot(id, 'soft');
+    await until(async () => markers(await compute.consoleOutput(id)) === 2);
+
+    await compute.stop(id);
+    expect(await driver.getPowerState(vm!)).toBe('shutdown');
+    expect((await compute.get(id)).vmState).toBe('stopped');
+    await compute.startInstance(id);
+    await until(async () => markers(await compute.consoleOutput(id)) === 3);
+
+    await compute.suspend(id);
+    expect(await compute.get(id)).toMatchObject({ vmState: 'suspended', powerState: 'suspended' });
+    expect(await driver.getPowerState(vm!)).toBe('suspended');
+    await compute.resume(id);
+    expect(await driver.getPowerState(vm!)).toBe('running');
+
+    await compute.delete(id);
+    const { stdout } = await run('virsh', ['-c', 'qemu:///system', 'list', '--all', '--uuid']);
+    expect(stdout).not.toContain(id);
+    expect(existsSync(dir)).toBe(false);
+  }, 180_000);
+
+  it('notices a guest destroyed behind its back through polling: the instance goes to stopped', async () => {
+    const [vm] = await compute.create({
+      name: 'victim',
+      projectId: 'p',
+      userId: 'u',
+      flavorId: 'vm.tiny',
+      imageId: 'initrd-boot',
+    });
+    expect(vm!.vmState).toBe('active');
+    await run('virsh', ['-c', 'qemu:///system', 'destroy', KvmDriver.domainName(vm!.id)]);
+    await until(async () => (await compute.get(vm!.id)).vmState === 'stopped', 15_000);
+    expect((await compute.get(vm!.id)).powerState).toBe('shutdown');
+    await compute.delete(vm!.id);
+  }, 120_000);
+
+  it('lists its domains by metadata for reconciliation and reports unknown ones as orphans', async () => {
+    const [vm] = await compute.create({
+      name: `<odd & "name">`,
+      projectId: 'p',
+      userId: 'u',
+      flavorId: 'vm.tiny',
+      imageId: 'initrd-boot',
+    });
+    expect(await driver.listInstances()).toContainEqual({
+      instanceId: vm!.id,
+      powerState: 'running',
+      projectId: 'p',
+    });
+    await compute.instances.remove(vm!.id);
+    const report = await compute.reconcile();
+    expect(report.orphans).toContainEqual({ instanceId: vm!.id, hostId: 'kvm-engine', reaped: false });
+    await driver.destroy(vm!);
+    expect((await driver.listInstances()).map((g) => g.instanceId)).not.toContain(vm!.id);
+  }, 120_000);
+});

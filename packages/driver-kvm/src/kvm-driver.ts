@@ -1,0 +1,409 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, rm, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type ComputeDriver,
+  type ConsoleReadable,
+  type DriverCapabilities,
+  type DriverInstance,
+  defineCapabilities,
+  type HostReport,
+  type Instance,
+  type Pausable,
+  type PowerControl,
+  type PowerState,
+  type PowerStateEvent,
+  type Rebootable,
+  type SpawnRequest,
+  type Suspendable,
+} from '@nova-lfs/core';
+import { type Observable, Subject } from 'rxjs';
+import type { DiskSpec, DomainSpec } from './domain-spec.js';
+import { buildDomainXml, parseInstanceMetadata } from './domain-xml.js';
+import { isNoDomain, LibvirtUnreachableError, UnsupportedImageError, wrapLibvirtError } from './errors.js';
+import {
+  type LibvirtConnection,
+  type LibvirtDomain,
+  LibvirtDomainState,
+  type LibvirtLoader,
+  openLibvirt,
+} from './libvirt-binding.js';
+import { powerStateOfDomain } from './power-state.js';
+import { createOverlay } from './qemu-img.js';
+
+/** Options of {@link KvmDriver}. */
+export interface KvmDriverOptions {
+  /** libvirt URI (default `qemu:///system`). */
+  readonly uri?: string;
+  /** `kvm` (hardware virtualization) or `qemu` (TCG emulation; default). */
+  readonly virtType?: 'kvm' | 'qemu';
+  /** Nova LFS host id; domains are tagged with it so several hosts may share one libvirtd. */
+  readonly hostId?: string;
+  /** Where per-instance files live (default `/var/lib/nova-lfs/kvm`). */
+  readonly stateDir?: string;
+  /** Machine type (default `pc`). */
+  readonly machine?: string;
+  /** Power-state polling interval in ms (default 2,000). */
+  readonly pollIntervalMs?: number;
+  /** Graceful shutdown wait in a soft reboot before a forced restart, in ms (default 5,000). */
+  readonly softRebootTimeoutMs?: number;
+  /** Default kernel command line for direct kernel boot (default `console=ttyS0`). */
+  readonly kernelCmdline?: string;
+  /** Loads the libvirt binding (tests replace it). */
+  readonly loader?: LibvirtLoader;
+}
+
+/** What the KVM driver can do (snapshots, hot-plug and migration are gaps of the binding). */
+export const kvmCapabilities = defineCapabilities({
+  powerControl: true,
+  reboot: true,
+  pause: true,
+  suspend: true,
+  consoleOutput: true,
+}) satisfies DriverCapabilities;
+
+/**
+ * Virtual machines through libvirt and QEMU. Domains are named and identified by the instance
+ * uuid and carry the project and host in `<metadata>`; disks are qcow2 overlays on cached base
+ * images; images with a kernel and initramfs boot directly; the serial console is appended to a
+ * file. Power state is polled (the binding has no event API) and changes are emitted on `events$`.
+ */
+export class KvmDriver
+  implements ComputeDriver, PowerControl, Rebootable, Pausable, Suspendable, ConsoleReadable
+{
+  readonly kind = 'kvm';
+  readonly capabilities: DriverCapabilities = kvmCapabilities;
+  readonly hostId: string;
+  readonly uri: string;
+  readonly stateDir: string;
+  private readonly subject = new Subject<PowerStateEvent>();
+  readonly events$: Observable<PowerStateEvent> = this.subject.asObservable();
+  private conn: Promise<LibvirtConnection> | undefined;
+  private poller: NodeJS.Timeout | undefined;
+  private readonly lastSeen = new Map<string, PowerState>();
+  private polling = false;
+
+  constructor(private readonly options: KvmDriverOptions = {}) {
+    this.uri = options.uri ?? 'qemu:///system';
+    this.hostId = options.hostId ?? 'kvm';
+    this.stateDir = options.stateDir ?? '/var/lib/nova-lfs/kvm';
+  }
+
+  /** The instance's private directory (console log, overlay, saved state). */
+  instanceDir(instanceId: string): string {
+    return join(this.stateDir, this.hostId, instanceId);
+  }
+
+  /** libvirt domain name of an instance. */
+  static domainName(instanceId: string): string {
+    return `nova-${instanceId}`;
+  }
+
+  // ---- required -------------------------------------------------------------------------------
+
+  /** @throws LibvirtBindingUnavailableError, LibvirtUnreachableError */
+  async getHostReport(): Promise<HostReport> {
+    const conn = await this.connection();
+    const node = await conn.nodeGetInfo();
+    const hostname = await conn.connectGetHostname();
+    await mkdir(this.stateDir, { recursive: true, mode: 0o755 });
+    const fs = await statfs(this.stateDir);
+    this.startPolling();
+    return {
+      hostname,
+      hypervisorType: this.options.virtType ?? 'qemu',
+      architecture: node.model,
+      inventory: {
+        VCPU: { total: node.cpus, reserved: 0, allocationRatio: 1 },
+        MEMORY_MB: { total: Math.floor(node.memory / 1024), reserved: 0, allocationRatio: 1 },
+        DISK_GB: { total: Math.floor((fs.blocks * fs.bsize) / 2 ** 30), reserved: 0, allocationRatio: 1 },
+      },
+      traits: [`COMPUTE_VIRT_${(this.options.virtType ?? 'qemu').toUpperCase()}`],
+    };
+  }
+
+  async spawn(request: SpawnRequest): Promise<void> {
+    const { instance } = request;
+    const dir = this.instanceDir(instance.id);
+    const conn = await this.connection();
+    let domain: LibvirtDomain | undefined;
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      await chmod(dir, 0o755);
+      const spec = await this.domainSpec(request, dir);
+      domain = await conn.domainDefineXML(buildDomainXml(spec));
+      await domain.create();
+      this.lastSeen.set(instance.id, 'running');
+    } catch (e) {
+      if (domain) {
+        await domain.destroy().catch(() => undefined);
+        await domain.undefine().catch(() => undefined);
+      }
+      await rm(dir, { recursive: true, force: true });
+      throw wrapLibvirtError('spawn', e, instance.id);
+    }
+  }
+
+  async destroy(instance: Instance): Promise<void> {
+    const domain = await this.lookup(instance.id);
+    this.lastSeen.delete(instance.id);
+    if (domain) {
+      try {
+        const info = await domain.getInfo();
+        if (info.state !== LibvirtDomainState.Shutoff) await domain.destroy().catch(ignoreNotRunning);
+        await domain.undefine();
+      } catch (e) {
+        if (!isNoDomain(e)) throw wrapLibvirtError('destroy', e, instance.id);
+      }
+    }
+    await rm(this.instanceDir(instance.id), { recursive: true, force: true });
+  }
+
+  async getPowerState(instance: Instance): Promise<PowerState> {
+    const domain = await this.lookup(instance.id);
+    if (!domain) return 'nostate';
+    try {
+      const { state } = await domain.getInfo();
+      if (state === LibvirtDomainState.Shutoff && existsSync(this.savePath(instance.id))) return 'suspended';
+      return powerStateOfDomain(state);
+    } catch (e) {
+      if (isNoDomain(e)) return 'nostate';
+      throw wrapLibvirtError('getInfo', e, instance.id);
+    }
+  }
+
+  async listInstances(): Promise<DriverInstance[]> {
+    const conn = await this.connection();
+    const out: DriverInstance[] = [];
+    try {
+      for (const domain of await conn.connectListAllDomains()) {
+        const meta = parseInstanceMetadata(await domain.getXMLDesc());
+        if (!meta || meta.hostId !== this.hostId) continue;
+        const { state } = await domain.getInfo();
+        const saved = state === LibvirtDomainState.Shutoff && existsSync(this.savePath(meta.instanceId));
+        out.push({
+          instanceId: meta.instanceId,
+          powerState: saved ? 'suspended' : powerStateOfDomain(state),
+          projectId: meta.projectId,
+        });
+      }
+    } catch (e) {
+      throw wrapLibvirtError('list', e);
+    }
+    return out;
+  }
+
+  // ---- optional operations ---------------------------------------------------------------------
+
+  /** ACPI shutdown, waiting up to `timeoutMs` (default 60 s), then a forced power-off. */
+  async powerOff(instance: Instance, options?: { timeoutMs?: number }): Promise<void> {
+    const domain = await this.require(instance.id, 'powerOff');
+    await this.shutdownOrDestroy(domain, instance.id, options?.timeoutMs ?? 60_000);
+    this.lastSeen.set(instance.id, 'shutdown');
+  }
+
+  async powerOn(instance: Instance): Promise<void> {
+    const domain = await this.require(instance.id, 'powerOn');
+    await this.step('powerOn', instance.id, () => domain.create());
+    this.lastSeen.set(instance.id, 'running');
+  }
+
+  /** Soft: ACPI shutdown (forced after `softRebootTimeoutMs`) then start; hard: power cycle at once. */
+  async reboot(instance: Instance, kind: 'soft' | 'hard'): Promise<void> {
+    const domain = await this.require(instance.id, 'reboot');
+    const timeout = kind === 'soft' ? (this.options.softRebootTimeoutMs ?? 5_000) : 0;
+    await this.shutdownOrDestroy(domain, instance.id, timeout);
+    await this.step('reboot', instance.id, () => domain.create());
+    this.lastSeen.set(instance.id, 'running');
+  }
+
+  async pause(instance: Instance): Promise<void> {
+    const domain = await this.require(instance.id, 'pause');
+    await this.step('pause', instance.id, () => domain.suspend());
+    this.lastSeen.set(instance.id, 'paused');
+  }
+
+  async unpause(instance: Instance): Promise<void> {
+    const domain = await this.require(instance.id, 'unpause');
+    await this.step('unpause', instance.id, () => domain.resume());
+    this.lastSeen.set(instance.id, 'running');
+  }
+
+  /** Saves memory and device state to the instance directory and stops the domain (managed-save equivalent). */
+  async suspend(instance: Instance): Promise<void> {
+    const domain = await this.require(instance.id, 'suspend');
+    this.lastSeen.set(instance.id, 'suspended');
+    await this.step('suspend', instance.id, () => domain.save(this.savePath(instance.id)));
+  }
+
+  /** Restores the saved state and removes the save file. */
+  async resume(instance: Instance): Promise<void> {
+    const conn = await this.connection();
+    const file = this.savePath(instance.id);
+    await this.step('resume', instance.id, () => conn.domainRestore(file));
+    await rm(file, { force: true });
+    this.lastSeen.set(instance.id, 'running');
+  }
+
+  /** The serial console log (last `lines` lines when given). */
+  async getConsoleOutput(instance: Instance, options?: { lines?: number }): Promise<string> {
+    let text: string;
+    try {
+      text = await readFile(this.consolePath(instance.id), 'utf8');
+    } catch {
+      return '';
+    }
+    if (!options?.lines) return text;
+    return text
+      .split('\n')
+      .slice(-options.lines - 1)
+      .join('\n');
+  }
+
+  async close(): Promise<void> {
+    if (this.poller) clearInterval(this.poller);
+    this.poller = undefined;
+    this.subject.complete();
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn) await (await conn.catch(() => undefined))?.connectClose().catch(() => undefined);
+  }
+
+  /** Polls every domain of this host once and emits changed power states. */
+  async pollOnce(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      for (const g of await this.listInstances()) {
+        const before = this.lastSeen.get(g.instanceId);
+        this.lastSeen.set(g.instanceId, g.powerState);
+        if (before !== undefined && before !== g.powerState) {
+          this.subject.next({ instanceId: g.instanceId, powerState: g.powerState, at: Date.now() });
+        }
+      }
+    } catch {
+      // libvirtd restarting: the next tick retries
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private consolePath(instanceId: string): string {
+    return join(this.instanceDir(instanceId), 'console.log');
+  }
+
+  private savePath(instanceId: string): string {
+    return join(this.instanceDir(instanceId), 'saved.state');
+  }
+
+  private startPolling(): void {
+    if (this.poller) return;
+    this.poller = setInterval(() => void this.pollOnce(), this.options.pollIntervalMs ?? 2_000);
+    this.poller.unref();
+  }
+
+  private async connection(): Promise<LibvirtConnection> {
+    if (!this.conn) {
+      this.conn = openLibvirt(this.uri, this.options.loader).catch((e) => {
+        this.conn = undefined;
+        if ((e as { code?: string })?.code === 'NLFS_KVM_BINDING_UNAVAILABLE') throw e;
+        throw new LibvirtUnreachableError(this.uri, { cause: e });
+      });
+    }
+    return this.conn;
+  }
+
+  private async lookup(instanceId: string): Promise<LibvirtDomain | undefined> {
+    const conn = await this.connection();
+    try {
+      return await conn.domainLookupByUUIDString(instanceId);
+    } catch (e) {
+      if (isNoDomain(e)) return undefined;
+      throw wrapLibvirtError('lookup', e, instanceId);
+    }
+  }
+
+  private async require(instanceId: string, operation: string): Promise<LibvirtDomain> {
+    const domain = await this.lookup(instanceId);
+    if (!domain) throw wrapLibvirtError(operation, new Error('no such domain'), instanceId);
+    return domain;
+  }
+
+  private async step(operation: string, instanceId: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      throw wrapLibvirtError(operation, e, instanceId);
+    }
+  }
+
+  private async shutdownOrDestroy(
+    domain: LibvirtDomain,
+    instanceId: string,
+    timeoutMs: number,
+  ): Promise<void> {
+    const state = async () => (await domain.getInfo()).state;
+    if ((await state()) === LibvirtDomainState.Shutoff) return;
+    if (timeoutMs > 0) {
+      await domain.shutdown().catch(() => undefined);
+      const end = Date.now() + timeoutMs;
+      while (Date.now() < end) {
+        if ((await state()) === LibvirtDomainState.Shutoff) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    await this.step('destroy', instanceId, () => domain.destroy().catch(ignoreNotRunning));
+  }
+
+  /** Turns the request into a domain spec: overlay disk and/or direct kernel boot. */
+  private async domainSpec(request: SpawnRequest, dir: string): Promise<DomainSpec> {
+    const { instance, image, images } = request;
+    const props = image.properties;
+    const disks: DiskSpec[] = [];
+    let kernel: string | undefined;
+    let initrd: string | undefined;
+    if (image.diskFormat === 'qcow2' || image.diskFormat === 'raw') {
+      const base = await images.acquire(image.id);
+      const overlay = join(dir, 'disk.qcow2');
+      await createOverlay(base.path, image.diskFormat, overlay);
+      disks.push({ path: overlay, format: 'qcow2', target: 'vda' });
+    } else if (image.diskFormat === 'initramfs') {
+      initrd = (await images.acquire(image.id)).path;
+    } else {
+      throw new UnsupportedImageError(image.id, `disk format ${image.diskFormat}`);
+    }
+    if (props.kernelImageId) kernel = (await images.acquire(props.kernelImageId)).path;
+    if (props.ramdiskImageId) initrd = (await images.acquire(props.ramdiskImageId)).path;
+    if (initrd && !kernel) throw new UnsupportedImageError(image.id, 'an initramfs needs kernelImageId');
+    return {
+      name: KvmDriver.domainName(instance.id),
+      uuid: instance.id,
+      virtType: this.options.virtType ?? 'qemu',
+      memoryMiB: instance.flavor.ramMb,
+      vcpus: instance.flavor.vcpus,
+      arch: props.architecture ?? 'x86_64',
+      machine: this.options.machine ?? 'pc',
+      ...(kernel
+        ? { kernel, cmdline: props.kernelCmdline ?? this.options.kernelCmdline ?? 'console=ttyS0' }
+        : {}),
+      ...(initrd ? { initrd } : {}),
+      disks,
+      serialLogPath: this.consolePath(instance.id),
+      metadata: {
+        instanceId: instance.id,
+        projectId: instance.projectId,
+        hostId: this.hostId,
+        displayName: instance.name,
+        flavorId: instance.flavor.id,
+        imageId: image.id,
+      },
+    };
+  }
+}
+
+function ignoreNotRunning(e: unknown): void {
+  if (/not running|domain is not running/i.test((e as Error)?.message ?? '')) return;
+  throw e;
+}

@@ -1,0 +1,7 @@
+/**
+ * Test helpers of `@nova-lfs/driver-kvm`: guest kernel lookup, a busybox initramfs that prints a
+ * boot marker, a blank qcow2 maker, and a libvirt availability probe.
+ * @packageDocumentation
+ */
+export { BOOT_MARKER, findGuestKernel, makeBlankQcow2, makeInitramfs } from './guest-images.js';
+export { libvirtAvailable, startLibvirtCommand } from './libvirt-available.js';
