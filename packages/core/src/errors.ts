@@ -17,6 +17,7 @@ export const ErrorCode = {
   ImageChecksum: 'NLFS_IMAGE_CHECKSUM_MISMATCH',
   Configuration: 'NLFS_CONFIGURATION',
   BuildAborted: 'NLFS_BUILD_ABORTED',
+  ClaimConflict: 'NLFS_CLAIM_CONFLICT',
 } as const;
 
 /** Union of the core error codes. */
@@ -221,6 +222,16 @@ export class ConfigurationError extends NovaError<{ setting: string }> {
 export class BuildAbortedError extends NovaError<{ instanceId: string }> {
   constructor(instanceId: string) {
     super(ErrorCode.BuildAborted, `build of ${instanceId} aborted: instance deleted`, { instanceId });
+  }
+}
+
+/**
+ * A claim lost a race in a shared claim store (another process changed the host's usage, or the
+ * host no longer has room): the scheduler reloads claims and chooses again.
+ */
+export class ClaimConflictError extends NovaError<{ hostId: string; claimId: string; reason: string }> {
+  constructor(hostId: string, claimId: string, reason: string) {
+    super(ErrorCode.ClaimConflict, `claim ${claimId} on host ${hostId} conflicts: ${reason}`, { hostId, claimId, reason });
   }
 }
 

@@ -53,6 +53,7 @@ export type { ReconcileReport } from './engine/reconciler.js';
 export {
   BuildAbortedError,
   CapabilityUnsupportedError,
+  ClaimConflictError,
   ConfigurationError,
   DriverError,
   DuplicateError,

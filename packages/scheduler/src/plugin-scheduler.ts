@@ -139,15 +139,34 @@ export class PluginScheduler implements Scheduler {
   }
 
   async select(request: PlacementRequest): Promise<ExplainedSelection[]> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.selectOnce(request);
+      } catch (e) {
+        // Another process claimed on a shared claim store: reload everyone's claims, choose again.
+        if (!isClaimConflict(e) || attempt >= 5 || !this.options.claims) throw e;
+        this.restore(await this.options.claims.list());
+      }
+    }
+  }
+
+  private async selectOnce(request: PlacementRequest): Promise<ExplainedSelection[]> {
     const ctx = this.context(request);
     const cells = this.route(request);
     const explanation = request.explain ? this.explainIn(cells, ctx) : undefined;
     for (const index of cells) {
       const placed = this.placeAll(index, ctx);
       if (!placed) continue;
+      const persisted: Claim[] = [];
       try {
-        if (this.options.claims) for (const p of placed) await this.options.claims.add(p.claim);
+        if (this.options.claims) {
+          for (const p of placed) {
+            await this.options.claims.add(p.claim);
+            persisted.push(p.claim);
+          }
+        }
       } catch (e) {
+        for (const c of persisted) await this.options.claims?.remove(c.id).catch(() => undefined);
         for (const p of placed) this.unclaim(p.claim);
         throw e;
       }
@@ -173,6 +192,7 @@ export class PluginScheduler implements Scheduler {
       await this.options.claims?.add(claim);
     } catch (e) {
       this.unclaim(claim);
+      if (isClaimConflict(e)) return undefined;
       throw e;
     }
     return claim;
@@ -473,4 +493,8 @@ function topIndices(values: readonly number[], k: number): number[] {
     if (best.length > k) best.pop();
   }
   return best;
+}
+
+function isClaimConflict(e: unknown): boolean {
+  return (e as { code?: unknown } | null)?.code === 'NLFS_CLAIM_CONFLICT';
 }

@@ -1,0 +1,16 @@
+/**
+ * `@nova-lfs/store-sql`: durable Nova LFS state on SQLite (embedded) and PostgreSQL (shared by
+ * several processes), one Kysely implementation for both.
+ * @packageDocumentation
+ */
+export { openPostgres, openSqlite, type SqlDatabase, writeTransaction } from './database.js';
+export { DatabaseUnavailableError, redactUrl, SchemaTooNewError, StoreErrorCode } from './errors.js';
+export { type Dialect, migrate, migrationsFor } from './migrations.js';
+export { openPostgresStores, openSqliteStores, type SqlStoreOptions, type SqlStores } from './open-stores.js';
+export type { Database } from './schema.js';
+export { SqlActionStore } from './sql-action-store.js';
+export { SqlFlavorStore, SqlHostStore, SqlServerGroupStore } from './sql-catalog-stores.js';
+export { SqlClaimStore } from './sql-claim-store.js';
+export { SqlEventStore, type StoredEvent } from './sql-event-store.js';
+export { SqlInstanceStore } from './sql-instance-store.js';
+export { SqlQuotaEngine } from './sql-quota-engine.js';

@@ -1,0 +1,155 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { SchemaTooNewError } from './errors.js';
+import type { Database } from './schema.js';
+
+/** SQL dialect in use. */
+export type Dialect = 'sqlite' | 'postgres';
+
+function initial(dialect: Dialect): Migration {
+  const seq = dialect === 'postgres' ? 'bigserial' : 'integer';
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      const auto = (c: import('kysely').ColumnDefinitionBuilder) =>
+        dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement();
+      await db.schema
+        .createTable('instances')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('project_id', 'text', (c) => c.notNull())
+        .addColumn('host_id', 'text')
+        .addColumn('task_state', 'text')
+        .addColumn('revision', 'integer', (c) => c.notNull())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('instances_project').on('instances').column('project_id').execute();
+      await db.schema.createIndex('instances_host').on('instances').column('host_id').execute();
+      await db.schema.createIndex('instances_task').on('instances').column('task_state').execute();
+      await db.schema
+        .createTable('hosts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('host_generations')
+        .addColumn('host_id', 'text', (c) => c.primaryKey())
+        .addColumn('generation', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('host_usage')
+        .addColumn('host_id', 'text', (c) => c.notNull())
+        .addColumn('resource_class', 'text', (c) => c.notNull())
+        .addColumn('used', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('host_usage_pk', ['host_id', 'resource_class'])
+        .execute();
+      await db.schema
+        .createTable('claims')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('instance_id', 'text', (c) => c.notNull())
+        .addColumn('host_id', 'text', (c) => c.notNull())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('claims_instance').on('claims').column('instance_id').execute();
+      await db.schema.createIndex('claims_host').on('claims').column('host_id').execute();
+      await db.schema
+        .createTable('instance_actions')
+        .addColumn('seq', seq, auto)
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('instance_id', 'text', (c) => c.notNull())
+        .addColumn('result', 'text', (c) => c.notNull())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('actions_instance')
+        .on('instance_actions')
+        .columns(['instance_id', 'seq'])
+        .execute();
+      await db.schema.createIndex('actions_result').on('instance_actions').column('result').execute();
+      await db.schema
+        .createTable('instance_events')
+        .addColumn('seq', seq, auto)
+        .addColumn('instance_id', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('events_instance')
+        .on('instance_events')
+        .columns(['instance_id', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('flavors')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('server_groups')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('project_id', 'text', (c) => c.notNull())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('quota_limits')
+        .addColumn('project_id', 'text', (c) => c.primaryKey())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('quota_usage')
+        .addColumn('project_id', 'text', (c) => c.primaryKey())
+        .addColumn('instances', 'integer', (c) => c.notNull())
+        .addColumn('cores', 'integer', (c) => c.notNull())
+        .addColumn('ram_mb', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('quota_reservations')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('project_id', 'text', (c) => c.notNull())
+        .addColumn('instances', 'integer', (c) => c.notNull())
+        .addColumn('cores', 'integer', (c) => c.notNull())
+        .addColumn('ram_mb', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      void sql;
+    },
+  };
+}
+
+/** The migrations this version knows, in order. The last one's name is the schema version. */
+export function migrationsFor(dialect: Dialect): Record<string, Migration> {
+  return { '0001_initial': initial(dialect) };
+}
+
+class InCodeMigrations implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrationsFor(this.dialect);
+  }
+}
+
+/**
+ * Applies pending migrations (recorded by Kysely's migrator in `nlfs_migration`). Refuses a
+ * database that has migrations this code does not know.
+ * @throws SchemaTooNewError
+ */
+export async function migrate(db: Kysely<Database>, dialect: Dialect, databaseName: string): Promise<string> {
+  const migrator = new Migrator({
+    db,
+    provider: new InCodeMigrations(dialect),
+    migrationTableName: 'nlfs_migration',
+    migrationLockTableName: 'nlfs_migration_lock',
+  });
+  const known = new Set(Object.keys(migrationsFor(dialect)));
+  const applied = (await migrator.getMigrations()).filter((m) => m.executedAt).map((m) => m.name);
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+  if (tables.some((t) => t.name === 'nlfs_migration')) {
+    const rows = await (db as unknown as Kysely<{ nlfs_migration: { name: string } }>)
+      .selectFrom('nlfs_migration')
+      .select('name')
+      .execute();
+    const unknown = rows.map((r) => r.name).filter((n) => !known.has(n));
+    if (unknown.length) throw new SchemaTooNewError(databaseName, unknown);
+  }
+  void applied;
+  const { error } = await migrator.migrateToLatest();
+  if (error) throw error;
+  return [...known].at(-1)!;
+}

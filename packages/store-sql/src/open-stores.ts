@@ -1,0 +1,87 @@
+import { join } from 'node:path';
+import { type CoreStores, defaultQuotaLimits, type QuotaLimits } from '@nova-lfs/core';
+import { openPostgres, openSqlite, type SqlDatabase } from './database.js';
+import { SqlActionStore } from './sql-action-store.js';
+import { SqlFlavorStore, SqlHostStore, SqlServerGroupStore } from './sql-catalog-stores.js';
+import { SqlClaimStore } from './sql-claim-store.js';
+import { SqlEventStore } from './sql-event-store.js';
+import { SqlInstanceStore } from './sql-instance-store.js';
+import { SqlQuotaEngine } from './sql-quota-engine.js';
+
+/** Stores, quota and event log on one database, ready for `createCompute({ stores, quota })`. */
+export interface SqlStores {
+  readonly database: SqlDatabase;
+  readonly stores: Required<CoreStores>;
+  readonly claims: SqlClaimStore;
+  readonly quota: SqlQuotaEngine;
+  readonly events: SqlEventStore;
+  close(): Promise<void>;
+}
+
+/** Options shared by both dialects. */
+export interface SqlStoreOptions {
+  /** Default quota limits. */
+  readonly quotaDefaults?: QuotaLimits;
+  /**
+   * Reservations older than this are dropped by reconciliation as abandoned by a crashed process.
+   * Use 0 when one engine owns the database (embedded mode). Default 30,000 ms.
+   */
+  readonly staleReservationMs?: number;
+}
+
+function wrap(database: SqlDatabase, options: SqlStoreOptions): SqlStores {
+  const claims = new SqlClaimStore(database);
+  return {
+    database,
+    claims,
+    stores: {
+      instances: new SqlInstanceStore(database),
+      hosts: new SqlHostStore(database),
+      claims,
+      actions: new SqlActionStore(database),
+      flavors: new SqlFlavorStore(database),
+      groups: new SqlServerGroupStore(database),
+    },
+    quota: new SqlQuotaEngine(
+      database,
+      options.quotaDefaults ?? defaultQuotaLimits,
+      options.staleReservationMs ?? 30_000,
+    ),
+    events: new SqlEventStore(database),
+    close: () => database.close(),
+  };
+}
+
+/**
+ * Opens the embedded SQLite stores: `path`, or `<dataDir>/nova-lfs.sqlite`, or
+ * `$NOVA_LFS_DATA_DIR/nova-lfs.sqlite`, or `./.nova-lfs/nova-lfs.sqlite`.
+ * @throws DatabaseUnavailableError naming the file; SchemaTooNewError
+ */
+export async function openSqliteStores(
+  options: SqlStoreOptions & { path?: string; dataDir?: string } = {},
+): Promise<SqlStores> {
+  const path =
+    options.path ??
+    join(
+      options.dataDir ?? process.env.NOVA_LFS_DATA_DIR ?? join(process.cwd(), '.nova-lfs'),
+      'nova-lfs.sqlite',
+    );
+  return wrap(await openSqlite(path), { staleReservationMs: 0, ...options });
+}
+
+/**
+ * Opens the PostgreSQL stores at `url` (default `$NOVA_LFS_PG_URL`).
+ * @throws DatabaseUnavailableError naming the URL (password redacted); SchemaTooNewError
+ */
+export async function openPostgresStores(
+  options: SqlStoreOptions & { url?: string; schema?: string; poolSize?: number } = {},
+): Promise<SqlStores> {
+  const url = options.url ?? process.env.NOVA_LFS_PG_URL ?? 'postgres://nova:nova@127.0.0.1:5432/nova_test';
+  return wrap(
+    await openPostgres(url, {
+      ...(options.schema ? { schema: options.schema } : {}),
+      ...(options.poolSize ? { poolSize: options.poolSize } : {}),
+    }),
+    options,
+  );
+}

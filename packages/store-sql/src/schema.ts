@@ -1,0 +1,37 @@
+import type { Generated } from 'kysely';
+
+/** Tables of the Nova LFS database (JSON documents in text columns, indexed columns beside them). */
+export interface Database {
+  instances: {
+    id: string;
+    project_id: string;
+    host_id: string | null;
+    task_state: string | null;
+    revision: number;
+    data: string;
+  };
+  hosts: { id: string; data: string };
+  host_generations: { host_id: string; generation: number };
+  host_usage: { host_id: string; resource_class: string; used: number };
+  claims: { id: string; instance_id: string; host_id: string; data: string };
+  instance_actions: {
+    seq: Generated<number>;
+    id: string;
+    instance_id: string;
+    result: string;
+    data: string;
+  };
+  instance_events: { seq: Generated<number>; instance_id: string; type: string; at: number; data: string };
+  flavors: { id: string; data: string };
+  server_groups: { id: string; project_id: string; data: string };
+  quota_limits: { project_id: string; data: string };
+  quota_usage: { project_id: string; instances: number; cores: number; ram_mb: number };
+  quota_reservations: {
+    id: string;
+    project_id: string;
+    instances: number;
+    cores: number;
+    ram_mb: number;
+    created_at: number;
+  };
+}

@@ -1,0 +1,139 @@
+import {
+  DuplicateError,
+  type Flavor,
+  type FlavorStore,
+  type Host,
+  type HostStore,
+  NotFoundError,
+  type ServerGroup,
+  type ServerGroupStore,
+} from '@nova-lfs/core';
+import type { SqlDatabase } from './database.js';
+
+const isDuplicate = (e: unknown) => /unique|duplicate/i.test((e as Error).message);
+
+/** {@link HostStore} on SQL. */
+export class SqlHostStore implements HostStore {
+  constructor(private readonly database: SqlDatabase) {}
+  async upsert(host: Host): Promise<void> {
+    const data = JSON.stringify(host);
+    await this.database.db
+      .insertInto('hosts')
+      .values({ id: host.id, data })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ data }))
+      .execute();
+  }
+  async get(id: string): Promise<Host | undefined> {
+    const row = await this.database.db
+      .selectFrom('hosts')
+      .select('data')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? (JSON.parse(row.data) as Host) : undefined;
+  }
+  async list(): Promise<Host[]> {
+    return (await this.database.db.selectFrom('hosts').select('data').execute()).map(
+      (r) => JSON.parse(r.data) as Host,
+    );
+  }
+  async remove(id: string): Promise<void> {
+    await this.database.db.deleteFrom('hosts').where('id', '=', id).execute();
+  }
+}
+
+/** {@link FlavorStore} on SQL. */
+export class SqlFlavorStore implements FlavorStore {
+  constructor(private readonly database: SqlDatabase) {}
+  async get(id: string): Promise<Flavor | undefined> {
+    const row = await this.database.db
+      .selectFrom('flavors')
+      .select('data')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? (JSON.parse(row.data) as Flavor) : undefined;
+  }
+  async list(): Promise<Flavor[]> {
+    return (await this.database.db.selectFrom('flavors').select('data').execute()).map(
+      (r) => JSON.parse(r.data) as Flavor,
+    );
+  }
+  async add(flavor: Flavor): Promise<void> {
+    try {
+      await this.database.db
+        .insertInto('flavors')
+        .values({ id: flavor.id, data: JSON.stringify(flavor) })
+        .execute();
+    } catch (e) {
+      if (isDuplicate(e)) throw new DuplicateError('flavor', flavor.id);
+      throw e;
+    }
+  }
+  async remove(id: string): Promise<void> {
+    await this.database.db.deleteFrom('flavors').where('id', '=', id).execute();
+  }
+}
+
+/** {@link ServerGroupStore} on SQL. */
+export class SqlServerGroupStore implements ServerGroupStore {
+  constructor(private readonly database: SqlDatabase) {}
+  async get(id: string): Promise<ServerGroup | undefined> {
+    const row = await this.database.db
+      .selectFrom('server_groups')
+      .select('data')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? (JSON.parse(row.data) as ServerGroup) : undefined;
+  }
+  async list(projectId?: string): Promise<ServerGroup[]> {
+    let q = this.database.db.selectFrom('server_groups').select('data');
+    if (projectId !== undefined) q = q.where('project_id', '=', projectId);
+    return (await q.execute()).map((r) => JSON.parse(r.data) as ServerGroup);
+  }
+  async add(group: ServerGroup): Promise<void> {
+    try {
+      await this.database.db
+        .insertInto('server_groups')
+        .values({ id: group.id, project_id: group.projectId, data: JSON.stringify(group) })
+        .execute();
+    } catch (e) {
+      if (isDuplicate(e)) throw new DuplicateError('serverGroup', group.id);
+      throw e;
+    }
+  }
+  async remove(id: string): Promise<void> {
+    await this.database.db.deleteFrom('server_groups').where('id', '=', id).execute();
+  }
+  async addMembers(id: string, instanceIds: readonly string[]): Promise<void> {
+    await this.modify(
+      id,
+      (g) => ({ ...g, members: [...g.members, ...instanceIds.filter((i) => !g.members.includes(i))] }),
+      true,
+    );
+  }
+  async removeMember(id: string, instanceId: string): Promise<void> {
+    await this.modify(id, (g) => ({ ...g, members: g.members.filter((m) => m !== instanceId) }), false);
+  }
+  private async modify(
+    id: string,
+    change: (g: ServerGroup) => ServerGroup,
+    mustExist: boolean,
+  ): Promise<void> {
+    await this.database.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('server_groups')
+        .select('data')
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!row) {
+        if (mustExist) throw new NotFoundError('serverGroup', id);
+        return;
+      }
+      const next = change(JSON.parse(row.data) as ServerGroup);
+      await trx
+        .updateTable('server_groups')
+        .set({ data: JSON.stringify(next) })
+        .where('id', '=', id)
+        .execute();
+    });
+  }
+}

@@ -1,0 +1,170 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ClaimConflictError,
+  createCompute,
+  type Host,
+  hostSchema,
+  QuotaExceededError,
+  RevisionConflictError,
+} from '@nova-lfs/core';
+import { buildTestInstance, FakeDriver } from '@nova-lfs/core/testing';
+import { describe, expect, it } from 'vitest';
+import { openPostgres, openSqlite } from './database.js';
+import { DatabaseUnavailableError, SchemaTooNewError } from './errors.js';
+import { freshStores, postgresAvailable } from './sql-env.test-helper.js';
+
+const dialects = [
+  ['sqlite', true],
+  ['postgres', postgresAvailable],
+] as const;
+
+const host = (id: string, vcpus: number): Host =>
+  hostSchema.parse({
+    id,
+    name: id,
+    hypervisorType: 'fake',
+    inventory: { VCPU: { total: vcpus }, MEMORY_MB: { total: 65536 } },
+  });
+
+for (const [dialect, enabled] of dialects) {
+  describe.skipIf(!enabled)(`SQL stores on ${dialect}`, () => {
+    it('records the schema version and runs the engine on durable stores, with actions and events in order', async () => {
+      const s = await freshStores(dialect);
+      try {
+        expect(s.database.schemaVersion).toBe('0001_initial');
+        const compute = await createCompute({
+          stores: s.stores,
+          quota: s.quota,
+          flavors: [{ id: 'm1', vcpus: 1, ramMb: 512 }],
+          hosts: [{ id: 'h1', driver: new FakeDriver() }],
+        });
+        const rec = s.events.record(compute.events$);
+        await compute.images.register(
+          { id: 'img', name: 'img', diskFormat: 'raw', sha256: '1'.repeat(64) },
+          { kind: 'bytes', bytes: new Uint8Array() },
+        );
+        const [vm] = await compute.create({
+          name: 'a<&>',
+          projectId: 'p',
+          userId: 'u',
+          flavorId: 'm1',
+          imageId: 'img',
+        });
+        expect(vm).toMatchObject({ vmState: 'active', name: 'a<&>' });
+        expect(await s.stores.instances.get(vm!.id)).toEqual(vm);
+        await compute.reboot(vm!.id, 'hard');
+        expect((await s.quota.usage('p')).inUse).toEqual({ instances: 1, cores: 1, ramMb: 512 });
+        await compute.delete(vm!.id);
+        expect((await s.quota.usage('p')).inUse).toEqual({ instances: 0, cores: 0, ramMb: 0 });
+        expect(await s.claims.list()).toEqual([]);
+        expect((await s.stores.actions.list(vm!.id)).map((a) => `${a.action}:${a.result}`)).toEqual([
+          'create:success',
+          'reboot_hard:success',
+          'delete:success',
+        ]);
+        await s.events.flush();
+        const events = await s.events.list(vm!.id);
+        expect(events.length).toBeGreaterThan(8);
+        expect(events.map((e) => e.seq)).toEqual([...events.map((e) => e.seq)].sort((a, b) => a - b));
+        expect(events.at(-1)!.event.type).toBe('instance.deleted');
+        rec.unsubscribe();
+        await compute.close();
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('updates instances with compare-and-set: a lost update is a typed conflict', async () => {
+      const s = await freshStores(dialect);
+      try {
+        const i = buildTestInstance();
+        await s.stores.instances.insert(i);
+        const a = await s.stores.instances.update(i.id, 0, { taskState: 'rebooting' }, 1);
+        expect(a.revision).toBe(1);
+        const err = await s.stores.instances.update(i.id, 0, { taskState: 'pausing' }, 2).catch((e) => e);
+        expect(err).toBeInstanceOf(RevisionConflictError);
+        expect(err.details).toMatchObject({ expected: 0, actual: 1 });
+        expect((await s.stores.instances.list({ withTask: true })).map((x) => x.id)).toEqual([i.id]);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('guards claims with host capacity and a generation: a claim that no longer fits is a conflict', async () => {
+      const s = await freshStores(dialect);
+      try {
+        await s.stores.hosts.upsert(host('h', 3));
+        const claim = (n: number) => ({
+          id: `c${n}`,
+          instanceId: buildTestInstance().id,
+          hostId: 'h',
+          resources: { VCPU: 1, MEMORY_MB: 100 },
+          createdAt: 0,
+        });
+        const results = await Promise.allSettled([1, 2, 3, 4, 5].map((n) => s.claims.add(claim(n))));
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+        const rejected = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+        for (const r of rejected) expect(r.reason).toBeInstanceOf(ClaimConflictError);
+        expect(await s.claims.usage('h')).toEqual({ VCPU: 3, MEMORY_MB: 300 });
+        const held = await s.claims.list({ hostId: 'h' });
+        await s.claims.remove(held[0]!.id);
+        await s.claims.remove(held[0]!.id);
+        expect(await s.claims.usage('h')).toEqual({ VCPU: 2, MEMORY_MB: 200 });
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('holds quota reservations in the database and never over-admits concurrent requests', async () => {
+      const s = await freshStores(dialect);
+      try {
+        await s.quota.setLimits('p', { instances: 4 });
+        const results = await Promise.allSettled(
+          Array.from({ length: 12 }, () => s.quota.reserve('p', { instances: 1, cores: 1, ramMb: 1 })),
+        );
+        const ok = results.filter((r) => r.status === 'fulfilled');
+        expect(ok).toHaveLength(4);
+        expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(
+          QuotaExceededError,
+        );
+        const usage = await s.quota.usage('p');
+        expect(usage.reserved.instances).toBe(4);
+        for (const r of ok) await s.quota.commit((r as PromiseFulfilledResult<never>).value);
+        expect((await s.quota.usage('p')).inUse.instances).toBe(4);
+      } finally {
+        await s.close();
+      }
+    });
+  });
+}
+
+describe('opening databases', () => {
+  it('names a SQLite file that cannot be opened', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'nlfs-bad-')), 'a-file');
+    writeFileSync(file, 'not a directory');
+    const err = await openSqlite(join(file, 'db.sqlite')).catch((e) => e);
+    expect(err).toBeInstanceOf(DatabaseUnavailableError);
+    expect(err.details.database).toBe(join(file, 'db.sqlite'));
+  });
+
+  it('names (with the password redacted) a PostgreSQL server that cannot be reached', async () => {
+    const err = await openPostgres('postgres://nova:secret@127.0.0.1:1/nowhere').catch((e) => e);
+    expect(err).toBeInstanceOf(DatabaseUnavailableError);
+    expect(err.details.database).toBe('postgres://nova:***@127.0.0.1:1/nowhere');
+    expect(err.message).not.toContain('secret');
+  });
+
+  it('refuses a database written by a newer version instead of touching it', async () => {
+    const s = await freshStores('sqlite');
+    await s.database.db
+      .insertInto('nlfs_migration' as never)
+      .values({ name: '0099_future', timestamp: new Date().toISOString() } as never)
+      .execute();
+    await s.close();
+    const err = await openSqlite(s.path!).catch((e) => e);
+    expect(err).toBeInstanceOf(SchemaTooNewError);
+    expect(err.details.unknownMigrations).toEqual(['0099_future']);
+  });
+});
