@@ -71,7 +71,7 @@ export async function openPostgres(
     throw new DatabaseUnavailableError(name, { cause: e });
   }
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  const schemaVersion = await migrate(db, 'postgres', name).catch(async (e) => {
+  const schemaVersion = await migrate(db, 'postgres', name, options.schema).catch(async (e) => {
     await db.destroy();
     throw e;
   });

@@ -130,17 +130,24 @@ class InCodeMigrations implements MigrationProvider {
  * database that has migrations this code does not know.
  * @throws SchemaTooNewError
  */
-export async function migrate(db: Kysely<Database>, dialect: Dialect, databaseName: string): Promise<string> {
+export async function migrate(
+  db: Kysely<Database>,
+  dialect: Dialect,
+  databaseName: string,
+  pgSchema?: string,
+): Promise<string> {
   const migrator = new Migrator({
     db,
     provider: new InCodeMigrations(dialect),
     migrationTableName: 'nlfs_migration',
     migrationLockTableName: 'nlfs_migration_lock',
+    ...(dialect === 'postgres' ? { migrationTableSchema: pgSchema ?? 'public' } : {}),
   });
   const known = new Set(Object.keys(migrationsFor(dialect)));
-  const applied = (await migrator.getMigrations()).filter((m) => m.executedAt).map((m) => m.name);
   const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
-  if (tables.some((t) => t.name === 'nlfs_migration')) {
+  const here = (t: { name: string; schema?: string }) =>
+    t.name === 'nlfs_migration' && (dialect === 'sqlite' || t.schema === (pgSchema ?? 'public'));
+  if (tables.some(here)) {
     const rows = await (db as unknown as Kysely<{ nlfs_migration: { name: string } }>)
       .selectFrom('nlfs_migration')
       .select('name')
@@ -148,7 +155,6 @@ export async function migrate(db: Kysely<Database>, dialect: Dialect, databaseNa
     const unknown = rows.map((r) => r.name).filter((n) => !known.has(n));
     if (unknown.length) throw new SchemaTooNewError(databaseName, unknown);
   }
-  void applied;
   const { error } = await migrator.migrateToLatest();
   if (error) throw error;
   return [...known].at(-1)!;

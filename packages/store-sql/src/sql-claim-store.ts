@@ -109,7 +109,10 @@ export class SqlClaimStore implements ClaimStore {
             .executeTakeFirst();
           if (!row) return;
           const claim = JSON.parse(row.data) as Claim;
-          await trx.deleteFrom('claims').where('id', '=', claimId).execute();
+          // a concurrent remove of the same claim may have won (READ COMMITTED): only the
+          // transaction that really deleted the row gives the resources back
+          const deleted = await trx.deleteFrom('claims').where('id', '=', claimId).executeTakeFirst();
+          if (Number(deleted.numDeletedRows) === 0) return;
           for (const [rc, amount] of Object.entries(claim.resources)) {
             if (!amount) continue;
             await trx

@@ -1,0 +1,51 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** Path of the worker script run by the harness. */
+export const workerPath = fileURLToPath(new URL('./engine-worker.ts', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../../..', import.meta.url));
+
+/** Starts the engine worker and resolves once it printed `ready` (the engine finished reconciling). */
+export function startWorker(args: readonly string[]): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@nova-lfs/source', '--import', 'tsx', workerPath, ...args],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`worker not ready in 60 s: ${err.slice(-2000)}`));
+    }, 60_000);
+    const check = () => {
+      if (out.includes('ready\n')) {
+        clearTimeout(timer);
+        resolve({ child, output: () => out });
+      }
+    };
+    child.stdout!.on('data', check);
+    child.on('exit', (code) => {
+      if (!out.includes('ready\n')) {
+        clearTimeout(timer);
+        reject(new Error(`worker exited (${code}) before ready: ${err.slice(-2000)}`));
+      }
+    });
+  });
+}
+
+/** Waits for a child to exit. */
+export function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+}
