@@ -8,6 +8,10 @@ import { percentile, printReport } from '../report.js';
  * Targets (issue 2): >= 20,000 pairs/s, p99 operation latency < 1 ms, <= 2 KiB heap per live instance.
  */
 export default async function lifecycle(args: string[]): Promise<boolean> {
+  if (args.includes('--store') && args[args.indexOf('--store') + 1] !== 'memory') {
+    const { default: lifecycleSql } = await import('./lifecycle-sql.js');
+    return lifecycleSql(args);
+  }
   const opt = (name: string, dflt: number): number => {
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? Number(args[i + 1]) : dflt;

@@ -1,0 +1,94 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCompute } from '@nova-lfs/core';
+import { FakeDriver } from '@nova-lfs/core/testing';
+import { openPostgresStores, openSqliteStores, type SqlStores } from '@nova-lfs/store-sql';
+import pg from 'pg';
+import { percentile, printReport } from '../report.js';
+
+/**
+ * `pnpm bench lifecycle --store sqlite|postgres [--pairs N] [--hosts N] [--concurrency N]`
+ * (also `pnpm bench lifecycle-sql --store ...`): create+delete pairs through the engine on durable
+ * stores, fake driver with zero latency. Targets (issue 4): >= 5,000 pairs/s on SQLite and
+ * >= 1,000 on PostgreSQL over loopback.
+ */
+export default async function lifecycleSql(args: string[]): Promise<boolean> {
+  const opt = (name: string, dflt: string): string => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? (args[i + 1] ?? dflt) : dflt;
+  };
+  const store = opt('store', 'sqlite') as 'sqlite' | 'postgres';
+  const pairs = Number(opt('pairs', store === 'sqlite' ? '20000' : '5000'));
+  const hostCount = Number(opt('hosts', '100'));
+  const concurrency = Number(opt('concurrency', store === 'sqlite' ? '1' : '8'));
+  const url = process.env.NOVA_LFS_PG_URL ?? 'postgres://nova:nova@127.0.0.1:5432/nova_test';
+  const schema = `bench_${process.pid}`;
+  let stores: SqlStores;
+  let where: string;
+  if (store === 'sqlite') {
+    where = join(mkdtempSync(join(tmpdir(), 'nlfs-bench-sql-')), 'db.sqlite');
+    stores = await openSqliteStores({ path: where });
+  } else {
+    where = `${url.replace(/:[^:@/]*@/, ':***@')} schema ${schema}`;
+    stores = await openPostgresStores({ url, schema, poolSize: concurrency + 2 });
+  }
+  try {
+    const compute = await createCompute({
+      stores: stores.stores,
+      quota: stores.quota,
+      flavors: [{ id: 'm1', vcpus: 1, ramMb: 512 }],
+      hosts: Array.from({ length: hostCount }, (_, i) => ({ id: `h${i}`, driver: new FakeDriver({ vcpus: 64, ramMb: 262_144 }) })),
+    });
+    await stores.quota.setLimits('bench', { instances: -1, cores: -1, ramMb: -1 });
+    await compute.images.register({ id: 'img', name: 'img', diskFormat: 'raw', sha256: '3'.repeat(64) }, { kind: 'bytes', bytes: new Uint8Array() });
+    const req = { name: 'bench', projectId: 'bench', userId: 'bench', flavorId: 'm1', imageId: 'img' };
+    for (let i = 0; i < 200; i++) {
+      const [vm] = await compute.create(req);
+      await compute.delete(vm!.id);
+    }
+    const lat: number[] = [];
+    const t0 = performance.now();
+    const worker = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const a = performance.now();
+        const [vm] = await compute.create(req);
+        if (vm!.vmState !== 'active') throw new Error(`create failed: ${vm!.fault?.message}`);
+        await compute.delete(vm!.id);
+        lat.push(performance.now() - a);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, () => worker(Math.floor(pairs / concurrency))));
+    const seconds = (performance.now() - t0) / 1000;
+    lat.sort((a, b) => a - b);
+    const left = (await stores.stores.instances.list()).length + (await stores.claims.list()).length;
+    await compute.close();
+    const target = store === 'sqlite' ? 5_000 : 1_000;
+    return printReport(
+      `lifecycle --store ${store}`,
+      {
+        store: store === 'sqlite' ? 'SQLite (better-sqlite3, WAL, synchronous=NORMAL)' : 'PostgreSQL 15 over loopback (pg pool)',
+        database: where,
+        scheduler: '@nova-lfs/scheduler (spread), claims in the SQL claim store',
+        driver: 'FakeDriver, zero latency',
+        hosts: hostCount,
+        pairs: lat.length,
+        concurrency,
+      },
+      {
+        pairsPerSecond: { value: Math.round(lat.length / seconds), unit: 'pairs/s', target: { op: '>=', value: target } },
+        p50PairLatency: { value: Math.round(percentile(lat, 50) * 1000) / 1000, unit: 'ms' },
+        p99PairLatency: { value: Math.round(percentile(lat, 99) * 1000) / 1000, unit: 'ms' },
+        rowsLeftAfterRun: { value: left, unit: 'instances+claims', target: { op: '<=', value: 0 } },
+      },
+    );
+  } finally {
+    await stores.close();
+    if (store === 'postgres') {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      await c.query(`drop schema if exists "${schema}" cascade`);
+      await c.end();
+    }
+  }
+}
