@@ -17,7 +17,11 @@ async function runWorkers(schema: string, hosts: number, creates: number) {
     ),
   );
   writeFileSync(join(dir, 'go'), '');
+  const deadline = setTimeout(() => {
+    for (const w of workers) w.child.kill('SIGKILL');
+  }, 120_000);
   await Promise.all(workers.map((w) => exited(w.child)));
+  clearTimeout(deadline);
   return workers.map((w) => {
     const line = w
       .output()

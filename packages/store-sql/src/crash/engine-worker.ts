@@ -64,7 +64,11 @@ process.stdout.write('ready\n');
 if (mode === 'multi') {
   // all workers reconcile first, then the parent says go (a file), so that start-up reconciliation
   // of one process never races another's creates (each host's agent reconciles its own, later issue)
-  while (!existsSync(join(stateDir!, 'go'))) await new Promise((r) => setTimeout(r, 20));
+  const giveUp = Date.now() + 120_000;
+  while (!existsSync(join(stateDir!, 'go'))) {
+    if (Date.now() > giveUp) process.exit(2);
+    await new Promise((r) => setTimeout(r, 20));
+  }
   const n = Number(createsText ?? 10);
   const results = await Promise.allSettled(Array.from({ length: n }, () => compute.create(req)));
   const summary = { active: 0, error: 0, quotaRejected: 0, other: [] as string[] };
