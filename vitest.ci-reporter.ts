@@ -15,7 +15,9 @@ export default class FailOnSkipReporter implements Reporter {
       }
     }
     if (skipped.length === 0) return;
-    console.error(`\nCI=true: ${skipped.length} skipped test(s) count as failures:\n  ${skipped.join('\n  ')}`);
+    console.error(
+      `\nCI=true: ${skipped.length} skipped test(s) count as failures:\n  ${skipped.join('\n  ')}`,
+    );
     process.exitCode = 1;
   }
 }

@@ -67,7 +67,7 @@ export default async function kvmBench(args: string[]): Promise<boolean> {
     };
     const engineMs: number[] = [];
     const virshMs: number[] = [];
-    const paths = async (id: string) => ({
+    const paths = async () => ({
       kernel: (await images.acquire(k.id)).path,
       initrd: (await images.acquire(r.id)).path,
       base: (await images.acquire(base.id)).path,
@@ -89,7 +89,7 @@ export default async function kvmBench(args: string[]): Promise<boolean> {
       const uuid = randomUUID();
       const dir = join(root, 'virsh', uuid);
       mkdirSync(dir, { recursive: true });
-      const p = await paths(uuid);
+      const p = await paths();
       t0 = performance.now();
       await createOverlay(p.base, 'qcow2', join(dir, 'disk.qcow2'));
       const xml = buildDomainXml({

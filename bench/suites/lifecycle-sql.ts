@@ -38,10 +38,16 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
       stores: stores.stores,
       quota: stores.quota,
       flavors: [{ id: 'm1', vcpus: 1, ramMb: 512 }],
-      hosts: Array.from({ length: hostCount }, (_, i) => ({ id: `h${i}`, driver: new FakeDriver({ vcpus: 64, ramMb: 262_144 }) })),
+      hosts: Array.from({ length: hostCount }, (_, i) => ({
+        id: `h${i}`,
+        driver: new FakeDriver({ vcpus: 64, ramMb: 262_144 }),
+      })),
     });
     await stores.quota.setLimits('bench', { instances: -1, cores: -1, ramMb: -1 });
-    await compute.images.register({ id: 'img', name: 'img', diskFormat: 'raw', sha256: '3'.repeat(64) }, { kind: 'bytes', bytes: new Uint8Array() });
+    await compute.images.register(
+      { id: 'img', name: 'img', diskFormat: 'raw', sha256: '3'.repeat(64) },
+      { kind: 'bytes', bytes: new Uint8Array() },
+    );
     const req = { name: 'bench', projectId: 'bench', userId: 'bench', flavorId: 'm1', imageId: 'img' };
     for (let i = 0; i < 200; i++) {
       const [vm] = await compute.create(req);
@@ -67,7 +73,10 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
     return printReport(
       `lifecycle --store ${store}`,
       {
-        store: store === 'sqlite' ? 'SQLite (better-sqlite3, WAL, synchronous=NORMAL)' : 'PostgreSQL 15 over loopback (pg pool)',
+        store:
+          store === 'sqlite'
+            ? 'SQLite (better-sqlite3, WAL, synchronous=NORMAL)'
+            : 'PostgreSQL 15 over loopback (pg pool)',
         database: where,
         scheduler: '@nova-lfs/scheduler (spread), claims in the SQL claim store',
         driver: 'FakeDriver, zero latency',
@@ -76,7 +85,11 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
         concurrency,
       },
       {
-        pairsPerSecond: { value: Math.round(lat.length / seconds), unit: 'pairs/s', target: { op: '>=', value: target } },
+        pairsPerSecond: {
+          value: Math.round(lat.length / seconds),
+          unit: 'pairs/s',
+          target: { op: '>=', value: target },
+        },
         p50PairLatency: { value: Math.round(percentile(lat, 50) * 1000) / 1000, unit: 'ms' },
         p99PairLatency: { value: Math.round(percentile(lat, 99) * 1000) / 1000, unit: 'ms' },
         rowsLeftAfterRun: { value: left, unit: 'instances+claims', target: { op: '<=', value: 0 } },

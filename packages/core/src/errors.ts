@@ -231,7 +231,11 @@ export class BuildAbortedError extends NovaError<{ instanceId: string }> {
  */
 export class ClaimConflictError extends NovaError<{ hostId: string; claimId: string; reason: string }> {
   constructor(hostId: string, claimId: string, reason: string) {
-    super(ErrorCode.ClaimConflict, `claim ${claimId} on host ${hostId} conflicts: ${reason}`, { hostId, claimId, reason });
+    super(ErrorCode.ClaimConflict, `claim ${claimId} on host ${hostId} conflicts: ${reason}`, {
+      hostId,
+      claimId,
+      reason,
+    });
   }
 }
 
