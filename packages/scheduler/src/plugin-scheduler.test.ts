@@ -240,6 +240,12 @@ describe('scale structure', () => {
     const [sel] = await s.select(request(flavor(1, 1024), 1, { availabilityZone: 'az-b' }));
     expect(Number(sel!.hostId.slice(1))).toBeGreaterThanOrEqual(5000);
     expect(visited).toBeLessThan(50);
+    for (let i = 0; i < 20; i++) {
+      const [inA] = await s.select(request(flavor(1, 1024), 1, { hints: { cell: 'cell-a' } }));
+      expect(Number(inA!.hostId.slice(1))).toBeLessThan(5000);
+    }
+    const noCell = await s.select(request(flavor(1, 1024), 1, { hints: { cell: 'cell-z' } })).catch((e) => e);
+    expect(noCell.details).toMatchObject({ hostsConsidered: 0 });
     visited = 0;
     const ex = createScheduler({ profile: { ...spreadProfile, sampling: { mode: 'exhaustive' } } });
     for (let i = 0; i < 100; i++) ex.upsertHost(host(`h${i}`));

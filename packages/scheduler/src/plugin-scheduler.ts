@@ -250,8 +250,16 @@ export class PluginScheduler implements Scheduler {
     return index;
   }
 
-  /** Cells to try: those holding the requested zone (or all), the one with most free memory first. */
+  /**
+   * Cells to try: the cell named by the `cell` hint, else those holding the requested zone (or
+   * all), the one with most free memory first.
+   */
   private route(request: PlacementRequest): HostIndex[] {
+    const named = request.hints.cell;
+    if (named !== undefined) {
+      const cell = this.cells.get(named);
+      return cell ? [cell] : [];
+    }
     const az = request.availabilityZone;
     const cells = [...this.cells.values()].filter((c) => az === undefined || c.hasZone(az));
     if (cells.length > 1) cells.sort((a, b) => b.freeMemory - a.freeMemory);
