@@ -3,6 +3,8 @@
 # starts the services on loopback, builds, lints, typechecks and runs every test.
 # With CI=true, a test suite whose engine is missing fails instead of skipping.
 set -euo pipefail
+# native addons build from source: no prebuilt-binary downloads from outside the package registries
+export npm_config_build_from_source=true
 cd "$(dirname "$0")/.."
 bash scripts/install-system.sh
 bash scripts/services/start-all.sh

@@ -34,12 +34,36 @@ export async function openSqlite(path: string): Promise<SqlDatabase> {
   } catch (e) {
     throw new DatabaseUnavailableError(path, { cause: e });
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(handle) }) });
   const schemaVersion = await migrate(db, 'sqlite', path).catch(async (e) => {
     await db.destroy();
     throw e;
   });
   return { db, dialect: 'sqlite', name: path, schemaVersion, close: () => db.destroy() };
+}
+
+/**
+ * Kysely's SQLite driver prepares every statement anew; the engine runs the same few dozen
+ * statements over and over, so prepared statements are kept per SQL text (bounded).
+ */
+function withStatementCache(handle: BetterSqlite3.Database): BetterSqlite3.Database {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return new Proxy(handle, {
+    get(target, prop, receiver) {
+      if (prop === 'prepare') {
+        return (text: string) => {
+          let stmt = cache.get(text);
+          if (!stmt) {
+            stmt = target.prepare(text);
+            if (cache.size < 500) cache.set(text, stmt);
+          }
+          return stmt;
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 /**
