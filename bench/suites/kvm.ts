@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createCompute, LocalImageService } from '@nova-lfs/core';
 import { buildDomainXml, createOverlay, KvmDriver } from '@nova-lfs/driver-kvm';
-import { BOOT_MARKER, findGuestKernel, makeBlankQcow2, makeInitramfs } from '@nova-lfs/driver-kvm/testing';
+import { BOOT_MARKER, findGuestKernel, importGuestImages } from '@nova-lfs/driver-kvm/testing';
 import { percentile, printReport } from '../report.js';
 
 const run = promisify(execFile);
@@ -24,30 +24,8 @@ export default async function kvmBench(args: string[]): Promise<boolean> {
   mkdirSync('/var/lib/nova-lfs/test', { recursive: true });
   const root = mkdtempSync('/var/lib/nova-lfs/test/bench-kvm-');
   try {
-    await makeInitramfs(join(root, 'initrd.gz'));
-    await makeBlankQcow2(join(root, 'base.qcow2'), 32);
     const images = new LocalImageService(join(root, 'images'));
-    const k = await images.import(
-      { id: 'kernel', name: 'kernel', diskFormat: 'raw' },
-      { kind: 'file', path: kernel },
-    );
-    const r = await images.import(
-      { id: 'initrd', name: 'initrd', diskFormat: 'initramfs' },
-      { kind: 'file', path: join(root, 'initrd.gz') },
-    );
-    const base = await images.import(
-      {
-        id: 'guest',
-        name: 'guest',
-        diskFormat: 'qcow2',
-        properties: {
-          kernelImageId: 'kernel',
-          ramdiskImageId: 'initrd',
-          kernelCmdline: 'console=ttyS0 quiet',
-        },
-      },
-      { kind: 'file', path: join(root, 'base.qcow2') },
-    );
+    await importGuestImages(images, root, kernel);
     const driver = new KvmDriver({ hostId: 'bench-kvm', stateDir: join(root, 'state') });
     const compute = await createCompute({
       images,
@@ -68,9 +46,9 @@ export default async function kvmBench(args: string[]): Promise<boolean> {
     const engineMs: number[] = [];
     const virshMs: number[] = [];
     const paths = async () => ({
-      kernel: (await images.acquire(k.id)).path,
-      initrd: (await images.acquire(r.id)).path,
-      base: (await images.acquire(base.id)).path,
+      kernel: (await images.acquire('kernel')).path,
+      initrd: (await images.acquire('initrd')).path,
+      base: (await images.acquire('guest')).path,
     });
     for (let round = 0; round < rounds; round++) {
       // engine

@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import { type Image, LocalImageService } from '@nova-lfs/core';
 import {
   findGuestKernel,
+  importGuestImages,
   libvirtAvailable,
-  makeBlankQcow2,
-  makeInitramfs,
   startLibvirtCommand,
 } from './testing/index.js';
 
@@ -26,48 +25,10 @@ export function testRoot(): string {
   return mkdtempSync('/var/lib/nova-lfs/test/kvm-');
 }
 
-/**
- * An image service with: `kernel` (the cloud kernel), `initrd` (busybox initramfs printing the
- * marker) and `guest` (a blank qcow2 base disk whose properties point at both, so a boot uses an
- * overlay disk and direct kernel boot).
- */
+/** The guest images (kernel, initrd, `guest` disk image, `initrd-boot`) in a fresh image service under `root`. */
 export async function guestImages(
   root: string,
 ): Promise<{ images: LocalImageService; guest: Image; initrdOnly: Image }> {
   const images = new LocalImageService(join(root, 'images'));
-  await makeInitramfs(join(root, 'initrd.gz'));
-  await makeBlankQcow2(join(root, 'base.qcow2'), 32);
-  await images.import(
-    { id: 'kernel', name: 'cloud kernel', diskFormat: 'raw' },
-    { kind: 'file', path: kernel! },
-  );
-  const initrd = await images.import(
-    { id: 'initrd', name: 'busybox initramfs', diskFormat: 'initramfs' },
-    { kind: 'file', path: join(root, 'initrd.gz') },
-  );
-  const guest = await images.import(
-    {
-      id: 'guest',
-      name: 'guest',
-      diskFormat: 'qcow2',
-      properties: {
-        kernelImageId: 'kernel',
-        ramdiskImageId: 'initrd',
-        kernelCmdline: 'console=ttyS0 quiet',
-        hypervisorType: 'qemu',
-      },
-    },
-    { kind: 'file', path: join(root, 'base.qcow2') },
-  );
-  const initrdOnly = await images.import(
-    {
-      id: 'initrd-boot',
-      name: 'initramfs boot',
-      diskFormat: 'initramfs',
-      properties: { kernelImageId: 'kernel' },
-    },
-    { kind: 'file', path: join(root, 'initrd.gz') },
-  );
-  void initrd;
-  return { images, guest, initrdOnly };
+  return { images, ...(await importGuestImages(images, root, kernel!)) };
 }

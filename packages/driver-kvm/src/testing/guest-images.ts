@@ -3,6 +3,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { Image, ImageService } from '@nova-lfs/core';
 
 const run = promisify(execFile);
 
@@ -66,4 +67,51 @@ export async function makeInitramfs(
 /** Creates an empty qcow2 image of `sizeMiB` (a base disk for overlay tests). */
 export async function makeBlankQcow2(outPath: string, sizeMiB = 64): Promise<void> {
   await run('qemu-img', ['create', '-q', '-f', 'qcow2', outPath, `${sizeMiB}M`]);
+}
+
+/**
+ * Builds and imports the test guest: `kernel` (the given kernel), `initrd` (busybox initramfs
+ * printing {@link BOOT_MARKER}), `guest` (a blank qcow2 base disk whose properties point at both,
+ * so a boot uses an overlay disk and direct kernel boot) and `initrd-boot` (initramfs only).
+ * Work files go to `workDir`.
+ */
+export async function importGuestImages(
+  images: ImageService,
+  workDir: string,
+  kernelPath: string,
+): Promise<{ guest: Image; initrdOnly: Image }> {
+  await makeInitramfs(join(workDir, 'initrd.gz'));
+  await makeBlankQcow2(join(workDir, 'base.qcow2'), 32);
+  await images.import(
+    { id: 'kernel', name: 'cloud kernel', diskFormat: 'raw' },
+    { kind: 'file', path: kernelPath },
+  );
+  await images.import(
+    { id: 'initrd', name: 'busybox initramfs', diskFormat: 'initramfs' },
+    { kind: 'file', path: join(workDir, 'initrd.gz') },
+  );
+  const guest = await images.import(
+    {
+      id: 'guest',
+      name: 'guest',
+      diskFormat: 'qcow2',
+      properties: {
+        kernelImageId: 'kernel',
+        ramdiskImageId: 'initrd',
+        kernelCmdline: 'console=ttyS0 quiet',
+        hypervisorType: 'qemu',
+      },
+    },
+    { kind: 'file', path: join(workDir, 'base.qcow2') },
+  );
+  const initrdOnly = await images.import(
+    {
+      id: 'initrd-boot',
+      name: 'initramfs boot',
+      diskFormat: 'initramfs',
+      properties: { kernelImageId: 'kernel' },
+    },
+    { kind: 'file', path: join(workDir, 'initrd.gz') },
+  );
+  return { guest, initrdOnly };
 }

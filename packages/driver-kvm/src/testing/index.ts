@@ -3,5 +3,11 @@
  * boot marker, a blank qcow2 maker, and a libvirt availability probe.
  * @packageDocumentation
  */
-export { BOOT_MARKER, findGuestKernel, makeBlankQcow2, makeInitramfs } from './guest-images.js';
+export {
+  BOOT_MARKER,
+  findGuestKernel,
+  importGuestImages,
+  makeBlankQcow2,
+  makeInitramfs,
+} from './guest-images.js';
 export { libvirtAvailable, startLibvirtCommand } from './libvirt-available.js';
