@@ -12,6 +12,7 @@ export NOVA_LFS_PG_URL="${NOVA_LFS_PG_URL:-postgres://nova:nova@127.0.0.1:5432/n
 export NOVA_LFS_NATS_URL="${NOVA_LFS_NATS_URL:-nats://127.0.0.1:4222}"
 if [ -f pnpm-lock.yaml ]; then pnpm install --frozen-lockfile; else pnpm install; fi
 pnpm run build
+pnpm run docs >/dev/null   # API docs from TSDoc must build (typedoc reads the built packages)
 pnpm run lint
 pnpm run typecheck
 pnpm test
