@@ -8,7 +8,7 @@ import {
   type ServerGroup,
   type ServerGroupStore,
 } from '@nova-lfs/core';
-import type { SqlDatabase } from './database.js';
+import { type SqlDatabase, writeTransaction } from './database.js';
 
 const isDuplicate = (e: unknown) => /unique|duplicate/i.test((e as Error).message);
 
@@ -118,12 +118,10 @@ export class SqlServerGroupStore implements ServerGroupStore {
     change: (g: ServerGroup) => ServerGroup,
     mustExist: boolean,
   ): Promise<void> {
-    await this.database.db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('server_groups')
-        .select('data')
-        .where('id', '=', id)
-        .executeTakeFirst();
+    await writeTransaction(this.database, async (trx) => {
+      let q = trx.selectFrom('server_groups').select('data').where('id', '=', id);
+      if (this.database.dialect === 'postgres') q = q.forUpdate();
+      const row = await q.executeTakeFirst();
       if (!row) {
         if (mustExist) throw new NotFoundError('serverGroup', id);
         return;

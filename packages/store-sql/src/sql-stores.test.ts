@@ -117,6 +117,26 @@ for (const [dialect, enabled] of dialects) {
       }
     });
 
+    it('adds server group members without losing concurrent updates', async () => {
+      const s = await freshStores(dialect);
+      try {
+        await s.stores.groups.add({
+          id: 'g',
+          name: 'g',
+          projectId: 'p',
+          policy: 'anti-affinity',
+          members: [],
+        });
+        const ids = Array.from({ length: 12 }, () => buildTestInstance().id);
+        await Promise.all(ids.map((id) => s.stores.groups.addMembers('g', [id])));
+        expect((await s.stores.groups.get('g'))!.members.sort()).toEqual([...ids].sort());
+        await Promise.all(ids.slice(0, 6).map((id) => s.stores.groups.removeMember('g', id)));
+        expect((await s.stores.groups.get('g'))!.members.sort()).toEqual(ids.slice(6).sort());
+      } finally {
+        await s.close();
+      }
+    });
+
     it('holds quota reservations in the database and never over-admits concurrent requests', async () => {
       const s = await freshStores(dialect);
       try {
