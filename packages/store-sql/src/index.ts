@@ -3,7 +3,7 @@
  * several processes), one Kysely implementation for both.
  * @packageDocumentation
  */
-export { openPostgres, openSqlite, type SqlDatabase, writeTransaction } from './database.js';
+export { openPostgres, openSqlite, type SqlDatabase } from './database.js';
 export { DatabaseUnavailableError, redactUrl, SchemaTooNewError, StoreErrorCode } from './errors.js';
 export { type Dialect, migrate, migrationsFor } from './migrations.js';
 export { openPostgresStores, openSqliteStores, type SqlStoreOptions, type SqlStores } from './open-stores.js';
@@ -14,3 +14,7 @@ export { SqlClaimStore } from './sql-claim-store.js';
 export { SqlEventStore, type StoredEvent } from './sql-event-store.js';
 export { SqlInstanceStore } from './sql-instance-store.js';
 export { SqlQuotaEngine } from './sql-quota-engine.js';
+export { PostgresExecutor } from './postgres-executor.js';
+export type { SqlExecutor, SqlRunner, StatementResult } from './sql-executor.js';
+export { SqliteExecutor } from './sqlite-executor.js';
+export { type BoundStatement, PreparedStatement } from './statement.js';

@@ -113,9 +113,44 @@ function initial(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Write-path columns: an action's outcome in its own columns (finishing it is one update), the
+ * reserved quota summed in the project's usage row (admission is one conditional update), and
+ * partial indexes for pending actions and instances with a task.
+ */
+const writePath: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable('instance_actions').addColumn('finished_at', 'bigint').execute();
+    await db.schema.alterTable('instance_actions').addColumn('fault', 'text').execute();
+    for (const [column, type] of [
+      ['reserved_instances', 'integer'],
+      ['reserved_cores', 'integer'],
+      ['reserved_ram_mb', 'bigint'],
+    ] as const) {
+      await db.schema
+        .alterTable('quota_usage')
+        .addColumn(column, type, (c) => c.notNull().defaultTo(0))
+        .execute();
+    }
+    const sum = (c: string) =>
+      sql.raw(
+        `(select coalesce(sum(r.${c}), 0) from quota_reservations r where r.project_id = quota_usage.project_id)`,
+      );
+    await sql`update quota_usage set reserved_instances = ${sum('instances')}, reserved_cores = ${sum('cores')}, reserved_ram_mb = ${sum('ram_mb')}`.execute(
+      db,
+    );
+    // partial indexes: only pending actions and instances with a task are ever looked up by
+    // those columns, and every state change would otherwise move an index entry
+    await db.schema.dropIndex('actions_result').execute();
+    await sql`create index actions_pending on instance_actions (seq) where result = 'pending'`.execute(db);
+    await db.schema.dropIndex('instances_task').execute();
+    await sql`create index instances_with_task on instances (id) where task_state is not null`.execute(db);
+  },
+};
+
 /** The migrations this version knows, in order. The last one's name is the schema version. */
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
-  return { '0001_initial': initial(dialect) };
+  return { '0001_initial': initial(dialect), '0002_write_path': writePath };
 }
 
 class InCodeMigrations implements MigrationProvider {

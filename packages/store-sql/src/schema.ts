@@ -19,13 +19,26 @@ export interface Database {
     id: string;
     instance_id: string;
     result: string;
+    /** The action as started (JSON). */
     data: string;
+    finished_at: number | null;
+    /** Fault JSON, when it ended in error. */
+    fault: string | null;
   };
   instance_events: { seq: Generated<number>; instance_id: string; type: string; at: number; data: string };
   flavors: { id: string; data: string };
   server_groups: { id: string; project_id: string; data: string };
   quota_limits: { project_id: string; data: string };
-  quota_usage: { project_id: string; instances: number; cores: number; ram_mb: number };
+  quota_usage: {
+    project_id: string;
+    instances: number;
+    cores: number;
+    ram_mb: number;
+    /** Sums of the project's reservations, kept with the usage so admission is one update. */
+    reserved_instances: number;
+    reserved_cores: number;
+    reserved_ram_mb: number;
+  };
   quota_reservations: {
     id: string;
     project_id: string;

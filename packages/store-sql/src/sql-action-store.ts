@@ -1,61 +1,112 @@
-import type { ActionStore, InstanceAction } from '@nova-lfs/core';
+import type { ActionStore, Fault, InstanceAction } from '@nova-lfs/core';
+import { sql } from 'kysely';
 import type { SqlDatabase } from './database.js';
+import { PreparedStatement } from './statement.js';
 
-/** {@link ActionStore} on SQL: actions in insertion order per instance; history kept after delete. */
+interface ActionRow {
+  data: string;
+  result: string;
+  finished_at: number | string | null;
+  fault: string | null;
+}
+
+/**
+ * {@link ActionStore} on SQL: actions in insertion order per instance; history kept after delete.
+ * The action as started is one JSON column; how it ended has columns of its own, so finishing an
+ * action is a single update.
+ */
 export class SqlActionStore implements ActionStore {
-  constructor(private readonly database: SqlDatabase) {}
+  private readonly startStmt;
+  private readonly finishStmt;
+  private readonly listStmt;
+  private readonly pendingStmt;
+
+  constructor(private readonly database: SqlDatabase) {
+    const { db } = database;
+    this.startStmt = PreparedStatement.of<{ id: string; instanceId: string; result: string; data: string }>(
+      (p) =>
+        db.insertInto('instance_actions').values({
+          id: p('id'),
+          instance_id: p('instanceId'),
+          result: p('result'),
+          data: p('data'),
+        }),
+    );
+    this.finishStmt = PreparedStatement.of<{
+      id: string;
+      result: string;
+      finishedAt: number | null;
+      fault: string | null;
+    }>((p) =>
+      db
+        .updateTable('instance_actions')
+        .set({ result: p('result'), finished_at: p('finishedAt'), fault: p('fault') })
+        .where('id', '=', p('id')),
+    );
+    this.listStmt = PreparedStatement.of<{ instanceId: string }>((p) =>
+      db
+        .selectFrom('instance_actions')
+        .select(['data', 'result', 'finished_at', 'fault'])
+        .where('instance_id', '=', p('instanceId'))
+        .orderBy('seq'),
+    );
+    this.pendingStmt = PreparedStatement.of<Record<string, never>>(() =>
+      db
+        .selectFrom('instance_actions')
+        .select(['data', 'result', 'finished_at', 'fault'])
+        // a literal, so that the partial index `actions_pending` applies
+        .where(sql<boolean>`result = 'pending'`)
+        .orderBy('seq'),
+    );
+  }
 
   async start(action: InstanceAction): Promise<void> {
-    await this.database.db
-      .insertInto('instance_actions')
-      .values({
+    await this.database.exec.run(
+      this.startStmt.bind({
         id: action.id,
-        instance_id: action.instanceId,
+        instanceId: action.instanceId,
         result: action.result,
         data: JSON.stringify(action),
-      })
-      .execute();
+      }),
+    );
   }
 
   async finish(
     actionId: string,
     result: Pick<InstanceAction, 'result' | 'finishedAt' | 'fault'>,
   ): Promise<void> {
-    const row = await this.database.db
-      .selectFrom('instance_actions')
-      .select('data')
-      .where('id', '=', actionId)
-      .executeTakeFirst();
-    if (!row) return;
-    const done: InstanceAction = { ...(JSON.parse(row.data) as InstanceAction), ...result };
-    await this.database.db
-      .updateTable('instance_actions')
-      .set({ result: done.result, data: JSON.stringify(done) })
-      .where('id', '=', actionId)
-      .execute();
+    await this.database.exec.run(
+      this.finishStmt.bind({
+        id: actionId,
+        result: result.result,
+        finishedAt: result.finishedAt,
+        fault: result.fault ? JSON.stringify(result.fault) : null,
+      }),
+    );
   }
 
   async list(instanceId: string): Promise<InstanceAction[]> {
-    const rows = await this.database.db
-      .selectFrom('instance_actions')
-      .select('data')
-      .where('instance_id', '=', instanceId)
-      .orderBy('seq')
-      .execute();
-    return rows.map((r) => JSON.parse(r.data) as InstanceAction);
+    const { rows } = await this.database.exec.run<ActionRow>(this.listStmt.bind({ instanceId }));
+    return rows.map(actionOf);
   }
 
   async listPending(): Promise<InstanceAction[]> {
-    const rows = await this.database.db
-      .selectFrom('instance_actions')
-      .select('data')
-      .where('result', '=', 'pending')
-      .orderBy('seq')
-      .execute();
-    return rows.map((r) => JSON.parse(r.data) as InstanceAction);
+    const { rows } = await this.database.exec.run<ActionRow>(this.pendingStmt.bind({}));
+    return rows.map(actionOf);
   }
 
   async instanceDeleted(): Promise<void> {
     // durable history: kept (purging old history is an operator task)
   }
+}
+
+function actionOf(row: ActionRow): InstanceAction {
+  const started = JSON.parse(row.data) as InstanceAction;
+  if (row.result === 'pending' && row.finished_at === null) return started;
+  return {
+    ...started,
+    result: row.result as InstanceAction['result'],
+    finishedAt: row.finished_at === null ? started.finishedAt : Number(row.finished_at),
+    fault: row.fault === null ? started.fault : (JSON.parse(row.fault) as Fault),
+  };
 }

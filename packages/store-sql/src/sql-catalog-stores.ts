@@ -8,7 +8,11 @@ import {
   type ServerGroup,
   type ServerGroupStore,
 } from '@nova-lfs/core';
-import { type SqlDatabase, writeTransaction } from './database.js';
+import type { Compilable } from 'kysely';
+import type { SqlDatabase } from './database.js';
+
+const rowsOf = async <R>(database: SqlDatabase, q: Compilable<unknown>): Promise<R[]> =>
+  (await database.exec.run<R>(q.compile())).rows;
 
 const isDuplicate = (e: unknown) => /unique|duplicate/i.test((e as Error).message);
 
@@ -17,27 +21,32 @@ export class SqlHostStore implements HostStore {
   constructor(private readonly database: SqlDatabase) {}
   async upsert(host: Host): Promise<void> {
     const data = JSON.stringify(host);
-    await this.database.db
+    await this.database.exec.run(
+      this.database.db
       .insertInto('hosts')
       .values({ id: host.id, data })
       .onConflict((oc) => oc.column('id').doUpdateSet({ data }))
-      .execute();
+      .compile(),
+    );
   }
   async get(id: string): Promise<Host | undefined> {
-    const row = await this.database.db
+    const [row] = await rowsOf<{ data: string }>(
+      this.database,
+      this.database.db
       .selectFrom('hosts')
       .select('data')
       .where('id', '=', id)
-      .executeTakeFirst();
+      ,
+    );
     return row ? (JSON.parse(row.data) as Host) : undefined;
   }
   async list(): Promise<Host[]> {
-    return (await this.database.db.selectFrom('hosts').select('data').execute()).map(
+    return (await rowsOf<{ data: string }>(this.database, this.database.db.selectFrom('hosts').select('data'))).map(
       (r) => JSON.parse(r.data) as Host,
     );
   }
   async remove(id: string): Promise<void> {
-    await this.database.db.deleteFrom('hosts').where('id', '=', id).execute();
+    await this.database.exec.run(this.database.db.deleteFrom('hosts').where('id', '=', id).compile());
   }
 }
 
@@ -45,31 +54,36 @@ export class SqlHostStore implements HostStore {
 export class SqlFlavorStore implements FlavorStore {
   constructor(private readonly database: SqlDatabase) {}
   async get(id: string): Promise<Flavor | undefined> {
-    const row = await this.database.db
+    const [row] = await rowsOf<{ data: string }>(
+      this.database,
+      this.database.db
       .selectFrom('flavors')
       .select('data')
       .where('id', '=', id)
-      .executeTakeFirst();
+      ,
+    );
     return row ? (JSON.parse(row.data) as Flavor) : undefined;
   }
   async list(): Promise<Flavor[]> {
-    return (await this.database.db.selectFrom('flavors').select('data').execute()).map(
+    return (await rowsOf<{ data: string }>(this.database, this.database.db.selectFrom('flavors').select('data'))).map(
       (r) => JSON.parse(r.data) as Flavor,
     );
   }
   async add(flavor: Flavor): Promise<void> {
     try {
-      await this.database.db
+      await this.database.exec.run(
+      this.database.db
         .insertInto('flavors')
         .values({ id: flavor.id, data: JSON.stringify(flavor) })
-        .execute();
+        .compile(),
+    );
     } catch (e) {
       if (isDuplicate(e)) throw new DuplicateError('flavor', flavor.id);
       throw e;
     }
   }
   async remove(id: string): Promise<void> {
-    await this.database.db.deleteFrom('flavors').where('id', '=', id).execute();
+    await this.database.exec.run(this.database.db.deleteFrom('flavors').where('id', '=', id).compile());
   }
 }
 
@@ -77,31 +91,36 @@ export class SqlFlavorStore implements FlavorStore {
 export class SqlServerGroupStore implements ServerGroupStore {
   constructor(private readonly database: SqlDatabase) {}
   async get(id: string): Promise<ServerGroup | undefined> {
-    const row = await this.database.db
+    const [row] = await rowsOf<{ data: string }>(
+      this.database,
+      this.database.db
       .selectFrom('server_groups')
       .select('data')
       .where('id', '=', id)
-      .executeTakeFirst();
+      ,
+    );
     return row ? (JSON.parse(row.data) as ServerGroup) : undefined;
   }
   async list(projectId?: string): Promise<ServerGroup[]> {
     let q = this.database.db.selectFrom('server_groups').select('data');
     if (projectId !== undefined) q = q.where('project_id', '=', projectId);
-    return (await q.execute()).map((r) => JSON.parse(r.data) as ServerGroup);
+    return (await rowsOf<{ data: string }>(this.database, q)).map((r) => JSON.parse(r.data) as ServerGroup);
   }
   async add(group: ServerGroup): Promise<void> {
     try {
-      await this.database.db
+      await this.database.exec.run(
+      this.database.db
         .insertInto('server_groups')
         .values({ id: group.id, project_id: group.projectId, data: JSON.stringify(group) })
-        .execute();
+        .compile(),
+    );
     } catch (e) {
       if (isDuplicate(e)) throw new DuplicateError('serverGroup', group.id);
       throw e;
     }
   }
   async remove(id: string): Promise<void> {
-    await this.database.db.deleteFrom('server_groups').where('id', '=', id).execute();
+    await this.database.exec.run(this.database.db.deleteFrom('server_groups').where('id', '=', id).compile());
   }
   async addMembers(id: string, instanceIds: readonly string[]): Promise<void> {
     await this.modify(
@@ -118,20 +137,19 @@ export class SqlServerGroupStore implements ServerGroupStore {
     change: (g: ServerGroup) => ServerGroup,
     mustExist: boolean,
   ): Promise<void> {
-    await writeTransaction(this.database, async (trx) => {
-      let q = trx.selectFrom('server_groups').select('data').where('id', '=', id);
+    const { db } = this.database;
+    await this.database.exec.unit(async (tx) => {
+      let q = db.selectFrom('server_groups').select('data').where('id', '=', id);
       if (this.database.dialect === 'postgres') q = q.forUpdate();
-      const row = await q.executeTakeFirst();
+      const [row] = (await tx.run<{ data: string }>(q.compile())).rows;
       if (!row) {
         if (mustExist) throw new NotFoundError('serverGroup', id);
         return;
       }
       const next = change(JSON.parse(row.data) as ServerGroup);
-      await trx
-        .updateTable('server_groups')
-        .set({ data: JSON.stringify(next) })
-        .where('id', '=', id)
-        .execute();
+      await tx.run(
+        db.updateTable('server_groups').set({ data: JSON.stringify(next) }).where('id', '=', id).compile(),
+      );
     });
   }
 }

@@ -30,19 +30,23 @@ export class SqlEventStore {
   }
 
   async append(event: InstanceEvent): Promise<void> {
-    await this.database.db
-      .insertInto('instance_events')
-      .values({ instance_id: event.instanceId, type: event.type, at: event.at, data: JSON.stringify(event) })
-      .execute();
+    await this.database.exec.run(
+      this.database.db
+        .insertInto('instance_events')
+        .values({ instance_id: event.instanceId, type: event.type, at: event.at, data: JSON.stringify(event) })
+        .compile(),
+    );
   }
 
   async list(instanceId: string): Promise<StoredEvent[]> {
-    const rows = await this.database.db
-      .selectFrom('instance_events')
-      .select(['seq', 'data'])
-      .where('instance_id', '=', instanceId)
-      .orderBy('seq')
-      .execute();
+    const { rows } = await this.database.exec.run<{ seq: number | string; data: string }>(
+      this.database.db
+        .selectFrom('instance_events')
+        .select(['seq', 'data'])
+        .where('instance_id', '=', instanceId)
+        .orderBy('seq')
+        .compile(),
+    );
     return rows.map((r) => ({ seq: Number(r.seq), event: JSON.parse(r.data) as InstanceEvent }));
   }
 }

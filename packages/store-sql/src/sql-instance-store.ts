@@ -8,66 +8,126 @@ import {
   RevisionConflictError,
 } from '@nova-lfs/core';
 import type { SqlDatabase } from './database.js';
+import { PreparedStatement } from './statement.js';
 
-/** {@link InstanceStore} on SQL: the instance as JSON, compare-and-set on `revision`. */
+const KNOWN_REVISIONS_MAX = 50_000;
+
+/**
+ * {@link InstanceStore} on SQL: the instance as JSON, compare-and-set on `revision`.
+ *
+ * The store remembers the last record it read or wrote per instance (bounded). An update whose
+ * expected revision is the remembered one builds the new record from it and writes it with one
+ * conditional `UPDATE ... WHERE revision = expected`, without reading first. This is safe with
+ * several processes: a record's revision only grows, so a record at the expected revision is
+ * the remembered one, and any other writer makes the conditional update miss (a conflict).
+ */
 export class SqlInstanceStore implements InstanceStore {
-  constructor(private readonly database: SqlDatabase) {}
+  private readonly known = new Map<string, Instance>();
+  private readonly insertStmt;
+  private readonly getStmt;
+  private readonly updateStmt;
+  private readonly removeStmt;
+
+  constructor(private readonly database: SqlDatabase) {
+    const { db } = database;
+    this.insertStmt = PreparedStatement.of<{
+      id: string;
+      projectId: string;
+      hostId: string | null;
+      taskState: string | null;
+      revision: number;
+      data: string;
+    }>((p) =>
+      db.insertInto('instances').values({
+        id: p('id'),
+        project_id: p('projectId'),
+        host_id: p('hostId'),
+        task_state: p('taskState'),
+        revision: p('revision'),
+        data: p('data'),
+      }),
+    );
+    this.getStmt = PreparedStatement.of<{ id: string }>((p) =>
+      db.selectFrom('instances').select('data').where('id', '=', p('id')),
+    );
+    this.updateStmt = PreparedStatement.of<{
+      id: string;
+      expected: number;
+      revision: number;
+      hostId: string | null;
+      taskState: string | null;
+      data: string;
+    }>((p) =>
+      db
+        .updateTable('instances')
+        .set({ data: p('data'), revision: p('revision'), host_id: p('hostId'), task_state: p('taskState') })
+        .where('id', '=', p('id'))
+        .where('revision', '=', p('expected')),
+    );
+    this.removeStmt = PreparedStatement.of<{ id: string }>((p) =>
+      db.deleteFrom('instances').where('id', '=', p('id')),
+    );
+  }
 
   async insert(instance: Instance): Promise<void> {
     try {
-      await this.database.db
-        .insertInto('instances')
-        .values({
+      await this.database.exec.run(
+        this.insertStmt.bind({
           id: instance.id,
-          project_id: instance.projectId,
-          host_id: instance.hostId,
-          task_state: instance.taskState,
+          projectId: instance.projectId,
+          hostId: instance.hostId,
+          taskState: instance.taskState,
           revision: instance.revision,
           data: JSON.stringify(instance),
-        })
-        .execute();
+        }),
+      );
     } catch (e) {
       if (/unique|duplicate/i.test((e as Error).message)) throw new DuplicateError('instance', instance.id);
       throw e;
     }
+    this.remember(instance);
   }
 
   async get(id: string): Promise<Instance | undefined> {
-    const row = await this.database.db
-      .selectFrom('instances')
-      .select('data')
-      .where('id', '=', id)
-      .executeTakeFirst();
-    return row ? (JSON.parse(row.data) as Instance) : undefined;
+    const { rows } = await this.database.exec.run<{ data: string }>(this.getStmt.bind({ id }));
+    if (!rows[0]) {
+      this.known.delete(id);
+      return undefined;
+    }
+    const instance = JSON.parse(rows[0].data) as Instance;
+    this.remember(instance);
+    return instance;
   }
 
   async update(id: string, expectedRevision: number, patch: InstancePatch, now: number): Promise<Instance> {
-    const current = await this.get(id);
+    let current = this.known.get(id);
+    if (current?.revision !== expectedRevision) current = await this.get(id);
     if (!current) throw new NotFoundError('instance', id);
     if (current.revision !== expectedRevision)
       throw new RevisionConflictError('instance', id, expectedRevision, current.revision);
     const next: Instance = { ...current, ...patch, revision: current.revision + 1, updatedAt: now };
-    const result = await this.database.db
-      .updateTable('instances')
-      .set({
-        data: JSON.stringify(next),
+    const { affected } = await this.database.exec.run(
+      this.updateStmt.bind({
+        id,
+        expected: expectedRevision,
         revision: next.revision,
-        host_id: next.hostId,
-        task_state: next.taskState,
-      })
-      .where('id', '=', id)
-      .where('revision', '=', expectedRevision)
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0) {
-      const now2 = await this.get(id);
-      if (!now2) throw new NotFoundError('instance', id);
-      throw new RevisionConflictError('instance', id, expectedRevision, now2.revision);
+        hostId: next.hostId,
+        taskState: next.taskState,
+        data: JSON.stringify(next),
+      }),
+    );
+    if (affected === 0) {
+      const fresh = await this.get(id);
+      if (!fresh) throw new NotFoundError('instance', id);
+      throw new RevisionConflictError('instance', id, expectedRevision, fresh.revision);
     }
+    this.remember(next);
     return next;
   }
 
   async remove(id: string): Promise<void> {
-    await this.database.db.deleteFrom('instances').where('id', '=', id).execute();
+    this.known.delete(id);
+    await this.database.exec.run(this.removeStmt.bind({ id }));
   }
 
   async list(filter: InstanceFilter = {}): Promise<Instance[]> {
@@ -75,6 +135,17 @@ export class SqlInstanceStore implements InstanceStore {
     if (filter.projectId !== undefined) q = q.where('project_id', '=', filter.projectId);
     if (filter.hostId !== undefined) q = q.where('host_id', '=', filter.hostId);
     if (filter.withTask) q = q.where('task_state', 'is not', null);
-    return (await q.execute()).map((r) => JSON.parse(r.data) as Instance);
+    const { rows } = await this.database.exec.run<{ data: string }>(q.compile());
+    return rows.map((r) => JSON.parse(r.data) as Instance);
+  }
+
+  private remember(instance: Instance): void {
+    const known = this.known.get(instance.id);
+    if (known && known.revision > instance.revision) return;
+    if (!known && this.known.size >= KNOWN_REVISIONS_MAX) {
+      const oldest = this.known.keys().next().value;
+      if (oldest !== undefined) this.known.delete(oldest);
+    }
+    this.known.set(instance.id, instance);
   }
 }

@@ -11,8 +11,10 @@ import {
   quotaLimitsSchema,
   quotaResources,
 } from '@nova-lfs/core';
-import { sql } from 'kysely';
-import { type SqlDatabase, writeTransaction } from './database.js';
+import { type RawBuilder, sql } from 'kysely';
+import type { SqlDatabase } from './database.js';
+import type { SqlRunner } from './sql-executor.js';
+import { PreparedStatement } from './statement.js';
 
 const zero = (): { instances: number; cores: number; ramMb: number } => ({
   instances: 0,
@@ -20,41 +22,189 @@ const zero = (): { instances: number; cores: number; ramMb: number } => ({
   ramMb: 0,
 });
 
+interface UsageRow {
+  instances: number | string;
+  cores: number | string;
+  ram_mb: number | string;
+  reserved_instances: number | string;
+  reserved_cores: number | string;
+  reserved_ram_mb: number | string;
+}
+
+type AdmitParams = {
+  projectId: string;
+  di: number;
+  dc: number;
+  dr: number;
+  li: number;
+  lc: number;
+  lr: number;
+};
+
+type Amounts = { projectId: string; ui: number; uc: number; ur: number; ri: number; rc: number; rr: number };
+
 /**
- * {@link QuotaEngine} on SQL: usage rows and reservation rows in the database, checked and held in
- * one write transaction that locks the project's usage row, so several processes sharing one
- * database never over-admit. `resync` recounts usage from the instances table (every process's)
- * and drops reservations older than `staleReservationMs` (left by crashed processes).
+ * {@link QuotaEngine} on SQL, safe for several processes sharing one database. The project's row
+ * holds its usage and the sum of its in-flight reservations; admission is one conditional
+ * update of that row (it adds the request to the reserved sums only if every limit still holds)
+ * together with the reservation's own row, atomically: one statement on PostgreSQL, so the row
+ * lock lasts one statement; one unit of work on SQLite. A refused request reads the row to say
+ * which limit it hit. `resync` recounts usage from the instances table (every process's) and
+ * drops reservations older than `staleReservationMs` (left by crashed processes).
+ *
+ * With `staleReservationMs` 0 the engine is the database's sole owner (the embedded default):
+ * every reservation in the database at start-up belongs to a dead process, so reservations need
+ * no rows of their own. They are then kept in memory, their sums in the usage row, and admission
+ * and settling are one statement each; `resync` zeroes the sums a crash left behind.
  */
 export class SqlQuotaEngine implements QuotaEngine {
+  private readonly limitsStmt;
+  private readonly usageStmt;
+  private readonly ensureRow;
+  private readonly admit;
+  private readonly pgAdmit;
+  private readonly insertReservation;
+  private readonly takeReservation;
+  private readonly settle;
+  private readonly pgSettle;
+  private readonly releaseStmt;
+  private readonly soleOwner: boolean;
+  /** Reservations held by this engine when it is the database's sole owner. */
+  private readonly held = new Map<string, QuotaReservation>();
+
   constructor(
     private readonly database: SqlDatabase,
     private defaults: QuotaLimits = defaultQuotaLimits,
     private readonly staleReservationMs = 30_000,
-  ) {}
+  ) {
+    const { db } = database;
+    this.limitsStmt = PreparedStatement.of<{ projectId: string }>((p) =>
+      db.selectFrom('quota_limits').select('data').where('project_id', '=', p('projectId')),
+    );
+    this.usageStmt = PreparedStatement.of<{ projectId: string }>((p) =>
+      db
+        .selectFrom('quota_usage')
+        .select(['instances', 'cores', 'ram_mb', 'reserved_instances', 'reserved_cores', 'reserved_ram_mb'])
+        .where('project_id', '=', p('projectId')),
+    );
+    this.ensureRow = PreparedStatement.of<{ projectId: string }>((p) =>
+      db
+        .insertInto('quota_usage')
+        .values({
+          project_id: p('projectId'),
+          instances: 0,
+          cores: 0,
+          ram_mb: 0,
+          reserved_instances: 0,
+          reserved_cores: 0,
+          reserved_ram_mb: 0,
+        })
+        .onConflict((oc) => oc.column('project_id').doNothing()),
+    );
+    const fits = (used: string, reserved: string, delta: number, limit: number) =>
+      sql`(cast(${limit} as bigint) < 0 or cast(${delta} as bigint) <= 0 or ${sql.ref(used)} + ${sql.ref(reserved)} + cast(${delta} as bigint) <= cast(${limit} as bigint))`;
+    const admitIf = (p: <K extends keyof AdmitParams>(k: K) => AdmitParams[K]): RawBuilder<unknown> =>
+      sql`update quota_usage set
+            reserved_instances = reserved_instances + cast(${p('di')} as bigint),
+            reserved_cores = reserved_cores + cast(${p('dc')} as bigint),
+            reserved_ram_mb = reserved_ram_mb + cast(${p('dr')} as bigint)
+          where project_id = ${p('projectId')}
+            and ${fits('instances', 'reserved_instances', p('di'), p('li'))}
+            and ${fits('cores', 'reserved_cores', p('dc'), p('lc'))}
+            and ${fits('ram_mb', 'reserved_ram_mb', p('dr'), p('lr'))}`;
+    this.admit = PreparedStatement.of<AdmitParams>((p) => ({ compile: () => admitIf(p).compile(db) }));
+    this.pgAdmit = PreparedStatement.of<AdmitParams & { id: string; at: number }>((p) => ({
+      compile: () =>
+        sql`with u as (${admitIf(p)} returning project_id)
+            insert into quota_reservations (id, project_id, instances, cores, ram_mb, created_at)
+            select ${p('id')}, u.project_id, ${p('di')}, ${p('dc')}, ${p('dr')}, ${p('at')} from u
+            returning id`.compile(db),
+    }));
+    this.insertReservation = PreparedStatement.of<{
+      id: string;
+      projectId: string;
+      di: number;
+      dc: number;
+      dr: number;
+      at: number;
+    }>((p) =>
+      db.insertInto('quota_reservations').values({
+        id: p('id'),
+        project_id: p('projectId'),
+        instances: p('di'),
+        cores: p('dc'),
+        ram_mb: p('dr'),
+        created_at: p('at'),
+      }),
+    );
+    this.takeReservation = PreparedStatement.of<{ id: string }>((p) =>
+      db
+        .deleteFrom('quota_reservations')
+        .where('id', '=', p('id'))
+        .returning(['project_id', 'instances', 'cores', 'ram_mb']),
+    );
+    this.settle = PreparedStatement.of<Amounts>((p) => ({
+      compile: () =>
+        sql`update quota_usage set
+              instances = instances + cast(${p('ui')} as bigint),
+              cores = cores + cast(${p('uc')} as bigint),
+              ram_mb = ram_mb + cast(${p('ur')} as bigint),
+              reserved_instances = reserved_instances - cast(${p('ri')} as bigint),
+              reserved_cores = reserved_cores - cast(${p('rc')} as bigint),
+              reserved_ram_mb = reserved_ram_mb - cast(${p('rr')} as bigint)
+            where project_id = ${p('projectId')}`.compile(db),
+    }));
+    // commit (into usage) or roll back a reservation, in one statement on PostgreSQL
+    this.pgSettle = PreparedStatement.of<{ id: string; commit: number }>((p) => ({
+      compile: () =>
+        sql`with d as (delete from quota_reservations where id = ${p('id')}
+                       returning project_id, instances, cores, ram_mb)
+            update quota_usage q set
+              instances = q.instances + d.instances * cast(${p('commit')} as bigint),
+              cores = q.cores + d.cores * cast(${p('commit')} as bigint),
+              ram_mb = q.ram_mb + d.ram_mb * cast(${p('commit')} as bigint),
+              reserved_instances = q.reserved_instances - d.instances,
+              reserved_cores = q.reserved_cores - d.cores,
+              reserved_ram_mb = q.reserved_ram_mb - d.ram_mb
+            from d where q.project_id = d.project_id`.compile(db),
+    }));
+    this.soleOwner = staleReservationMs === 0;
+    const floor = sql.raw(database.dialect === 'postgres' ? 'greatest' : 'max');
+    this.releaseStmt = PreparedStatement.of<{ projectId: string; di: number; dc: number; dr: number }>((p) => ({
+      compile: () =>
+        sql`update quota_usage set
+              instances = ${floor}(0, instances - cast(${p('di')} as bigint)),
+              cores = ${floor}(0, cores - cast(${p('dc')} as bigint)),
+              ram_mb = ${floor}(0, ram_mb - cast(${p('dr')} as bigint))
+            where project_id = ${p('projectId')}`.compile(db),
+    }));
+  }
 
   async reserve(projectId: string, deltas: QuotaDeltas): Promise<QuotaReservation> {
-    return writeTransaction(this.database, async (trx) => {
-      await trx
-        .insertInto('quota_usage')
-        .values({ project_id: projectId, instances: 0, cores: 0, ram_mb: 0 })
-        .onConflict((oc) => oc.column('project_id').doNothing())
-        .execute();
-      let q = trx.selectFrom('quota_usage').selectAll().where('project_id', '=', projectId);
-      if (this.database.dialect === 'postgres') q = q.forUpdate();
-      const u = await q.executeTakeFirstOrThrow();
-      const r = await trx
-        .selectFrom('quota_reservations')
-        .select([
-          sql<number>`coalesce(sum(instances), 0)`.as('instances'),
-          sql<number>`coalesce(sum(cores), 0)`.as('cores'),
-          sql<number>`coalesce(sum(ram_mb), 0)`.as('ram_mb'),
-        ])
-        .where('project_id', '=', projectId)
-        .executeTakeFirstOrThrow();
-      const limits = await this.limitsIn(trx, projectId);
-      const used = { instances: Number(u.instances), cores: Number(u.cores), ramMb: Number(u.ram_mb) };
-      const reserved = { instances: Number(r.instances), cores: Number(r.cores), ramMb: Number(r.ram_mb) };
+    const limits = await this.limitsOf(projectId);
+    const reservation: QuotaReservation = { id: randomUUID(), projectId, deltas };
+    const params = {
+      projectId,
+      di: deltas.instances,
+      dc: deltas.cores,
+      dr: deltas.ramMb,
+      li: limits.instances,
+      lc: limits.cores,
+      lr: limits.ramMb,
+    };
+    for (let attempt = 0; attempt < 20; attempt++) {
+      if (await this.tryAdmit(reservation, params)) return reservation;
+      const [row] = (await this.database.exec.run<UsageRow>(this.usageStmt.bind({ projectId }))).rows;
+      if (!row) {
+        await this.database.exec.run(this.ensureRow.bind({ projectId }));
+        continue;
+      }
+      const used = { instances: Number(row.instances), cores: Number(row.cores), ramMb: Number(row.ram_mb) };
+      const reserved = {
+        instances: Number(row.reserved_instances),
+        cores: Number(row.reserved_cores),
+        ramMb: Number(row.reserved_ram_mb),
+      };
       for (const res of quotaResources) {
         const limit = limits[res];
         if (limit < 0 || deltas[res] <= 0) continue;
@@ -69,94 +219,130 @@ export class SqlQuotaEngine implements QuotaEngine {
           });
         }
       }
-      const reservation: QuotaReservation = { id: randomUUID(), projectId, deltas };
-      await trx
-        .insertInto('quota_reservations')
-        .values({
+      // usage went down between the refused update and the read: try again
+    }
+    throw new Error(`quota admission for project ${projectId} kept racing`);
+  }
+
+  private async tryAdmit(reservation: QuotaReservation, params: AdmitParams): Promise<boolean> {
+    const at = Date.now();
+    if (this.soleOwner) {
+      const { affected } = await this.database.exec.run(this.admit.bind(params));
+      if (affected > 0) this.held.set(reservation.id, reservation);
+      return affected > 0;
+    }
+    if (this.database.dialect === 'postgres') {
+      const { rows } = await this.database.exec.run(this.pgAdmit.bind({ ...params, id: reservation.id, at }));
+      return rows.length === 1;
+    }
+    return this.database.exec.unit(async (tx) => {
+      const { affected } = await tx.run(this.admit.bind(params));
+      if (affected === 0) return false;
+      await tx.run(
+        this.insertReservation.bind({
           id: reservation.id,
-          project_id: projectId,
-          instances: deltas.instances,
-          cores: deltas.cores,
-          ram_mb: deltas.ramMb,
-          created_at: Date.now(),
-        })
-        .execute();
-      return reservation;
+          projectId: params.projectId,
+          di: params.di,
+          dc: params.dc,
+          dr: params.dr,
+          at,
+        }),
+      );
+      return true;
     });
   }
 
   async commit(reservation: QuotaReservation): Promise<void> {
-    await writeTransaction(this.database, async (trx) => {
-      const gone = await trx
-        .deleteFrom('quota_reservations')
-        .where('id', '=', reservation.id)
-        .executeTakeFirst();
-      if (Number(gone.numDeletedRows) === 0) return;
-      const d = reservation.deltas;
-      await trx
-        .updateTable('quota_usage')
-        .set((eb) => ({
-          instances: eb('instances', '+', d.instances),
-          cores: eb('cores', '+', d.cores),
-          ram_mb: eb('ram_mb', '+', d.ramMb),
-        }))
-        .where('project_id', '=', reservation.projectId)
-        .execute();
-    });
+    await this.settleReservation(reservation, true);
   }
 
   async rollback(reservation: QuotaReservation): Promise<void> {
-    await this.database.db.deleteFrom('quota_reservations').where('id', '=', reservation.id).execute();
+    await this.settleReservation(reservation, false);
+  }
+
+  /** Removes the reservation row and its sums, adding them to usage when committing. Idempotent. */
+  private async settleReservation(reservation: QuotaReservation, commit: boolean): Promise<void> {
+    if (this.soleOwner) {
+      if (!this.held.delete(reservation.id)) return;
+      const d = reservation.deltas;
+      const k = commit ? 1 : 0;
+      await this.database.exec.run(
+        this.settle.bind({
+          projectId: reservation.projectId,
+          ui: d.instances * k,
+          uc: d.cores * k,
+          ur: d.ramMb * k,
+          ri: d.instances,
+          rc: d.cores,
+          rr: d.ramMb,
+        }),
+      );
+      return;
+    }
+    if (this.database.dialect === 'postgres') {
+      await this.database.exec.run(this.pgSettle.bind({ id: reservation.id, commit: commit ? 1 : 0 }));
+      return;
+    }
+    await this.database.exec.unit(async (tx) => {
+      const [r] = (
+        await tx.run<{ project_id: string; instances: number; cores: number; ram_mb: number }>(
+          this.takeReservation.bind({ id: reservation.id }),
+        )
+      ).rows;
+      if (!r) return;
+      const k = commit ? 1 : 0;
+      await this.settleIn(tx, {
+        projectId: r.project_id,
+        ui: r.instances * k,
+        uc: r.cores * k,
+        ur: r.ram_mb * k,
+        ri: r.instances,
+        rc: r.cores,
+        rr: r.ram_mb,
+      });
+    });
+  }
+
+  private async settleIn(tx: SqlRunner, amounts: Amounts): Promise<void> {
+    await tx.run(this.settle.bind(amounts));
   }
 
   async release(projectId: string, deltas: QuotaDeltas): Promise<void> {
-    const floor = sql.raw(this.database.dialect === 'postgres' ? 'greatest' : 'max');
-    await this.database.db
-      .updateTable('quota_usage')
-      .set({
-        instances: sql<number>`${floor}(0, instances - ${deltas.instances})`,
-        cores: sql<number>`${floor}(0, cores - ${deltas.cores})`,
-        ram_mb: sql<number>`${floor}(0, ram_mb - ${deltas.ramMb})`,
-      })
-      .where('project_id', '=', projectId)
-      .execute();
+    await this.database.exec.run(
+      this.releaseStmt.bind({ projectId, di: deltas.instances, dc: deltas.cores, dr: deltas.ramMb }),
+    );
   }
 
   async usage(projectId: string): Promise<QuotaUsage> {
-    const u = await this.database.db
-      .selectFrom('quota_usage')
-      .selectAll()
-      .where('project_id', '=', projectId)
-      .executeTakeFirst();
-    const rs = await this.database.db
-      .selectFrom('quota_reservations')
-      .selectAll()
-      .where('project_id', '=', projectId)
-      .execute();
-    const reserved = zero();
-    for (const r of rs) {
-      reserved.instances += Number(r.instances);
-      reserved.cores += Number(r.cores);
-      reserved.ramMb += Number(r.ram_mb);
-    }
+    const [row] = (await this.database.exec.run<UsageRow>(this.usageStmt.bind({ projectId }))).rows;
     return {
       projectId,
-      limits: await this.limitsIn(this.database.db, projectId),
-      inUse: u ? { instances: Number(u.instances), cores: Number(u.cores), ramMb: Number(u.ram_mb) } : zero(),
-      reserved,
+      limits: await this.limitsOf(projectId),
+      inUse: row
+        ? { instances: Number(row.instances), cores: Number(row.cores), ramMb: Number(row.ram_mb) }
+        : zero(),
+      reserved: row
+        ? {
+            instances: Number(row.reserved_instances),
+            cores: Number(row.reserved_cores),
+            ramMb: Number(row.reserved_ram_mb),
+          }
+        : zero(),
     };
   }
 
   /** @throws ValidationError naming the field. */
   async setLimits(projectId: string, limits: Partial<QuotaLimits>): Promise<void> {
     const valid = parseInput(quotaLimitsSchema.partial(), limits);
-    const current = await this.limitsIn(this.database.db, projectId);
+    const current = await this.limitsOf(projectId);
     const data = JSON.stringify({ ...current, ...valid });
-    await this.database.db
-      .insertInto('quota_limits')
-      .values({ project_id: projectId, data })
-      .onConflict((oc) => oc.column('project_id').doUpdateSet({ data }))
-      .execute();
+    await this.database.exec.run(
+      this.database.db
+        .insertInto('quota_limits')
+        .values({ project_id: projectId, data })
+        .onConflict((oc) => oc.column('project_id').doUpdateSet({ data }))
+        .compile(),
+    );
   }
 
   /** Changes the default limits of projects without their own. */
@@ -166,42 +352,71 @@ export class SqlQuotaEngine implements QuotaEngine {
 
   /**
    * Recounts usage from the instances table (the argument is ignored: the database is the
-   * authority shared by every process) and drops reservations older than `staleReservationMs`.
+   * authority shared by every process), drops reservations older than `staleReservationMs` and
+   * recomputes the reserved sums from the reservations left.
    */
   async resync(): Promise<void> {
-    await writeTransaction(this.database, async (trx) => {
+    const { db } = this.database;
+    this.held.clear();
+    await this.database.exec.unit(async (tx) => {
       if (this.database.dialect === 'postgres')
-        await sql`lock table quota_usage in exclusive mode`.execute(trx);
-      const rows = await trx.selectFrom('instances').select(['project_id', 'data']).execute();
-      const usage = new Map<string, { instances: number; cores: number; ramMb: number }>();
+        await tx.run(sql`lock table quota_usage in exclusive mode`.compile(db));
+      await tx.run(
+        db
+          .deleteFrom('quota_reservations')
+          .where('created_at', '<', Date.now() - this.staleReservationMs)
+          .compile(),
+      );
+      const { rows } = await tx.run<{ project_id: string; data: string }>(
+        db.selectFrom('instances').select(['project_id', 'data']).compile(),
+      );
+      const counted = new Map<string, { used: QuotaDeltas; reserved: QuotaDeltas }>();
+      const entry = (project: string) => {
+        let e = counted.get(project);
+        if (!e) {
+          e = { used: zero(), reserved: zero() };
+          counted.set(project, e);
+        }
+        return e as { used: ReturnType<typeof zero>; reserved: ReturnType<typeof zero> };
+      };
       for (const r of rows) {
         const flavor = (JSON.parse(r.data) as { flavor: { vcpus: number; ramMb: number } }).flavor;
-        const u = usage.get(r.project_id) ?? zero();
+        const u = entry(r.project_id).used;
         u.instances += 1;
         u.cores += flavor.vcpus;
         u.ramMb += flavor.ramMb;
-        usage.set(r.project_id, u);
       }
-      await trx.deleteFrom('quota_usage').execute();
-      for (const [project, u] of usage) {
-        await trx
-          .insertInto('quota_usage')
-          .values({ project_id: project, instances: u.instances, cores: u.cores, ram_mb: u.ramMb })
-          .execute();
+      const held = await tx.run<{ project_id: string; instances: number; cores: number; ram_mb: number }>(
+        db.selectFrom('quota_reservations').select(['project_id', 'instances', 'cores', 'ram_mb']).compile(),
+      );
+      for (const r of held.rows) {
+        const res = entry(r.project_id).reserved;
+        res.instances += Number(r.instances);
+        res.cores += Number(r.cores);
+        res.ramMb += Number(r.ram_mb);
       }
-      await trx
-        .deleteFrom('quota_reservations')
-        .where('created_at', '<', Date.now() - this.staleReservationMs)
-        .execute();
+      await tx.run(db.deleteFrom('quota_usage').compile());
+      for (const [project, { used, reserved }] of counted) {
+        await tx.run(
+          db
+            .insertInto('quota_usage')
+            .values({
+              project_id: project,
+              instances: used.instances,
+              cores: used.cores,
+              ram_mb: used.ramMb,
+              reserved_instances: reserved.instances,
+              reserved_cores: reserved.cores,
+              reserved_ram_mb: reserved.ramMb,
+            })
+            .compile(),
+        );
+      }
     });
   }
 
-  private async limitsIn(db: Pick<SqlDatabase['db'], 'selectFrom'>, projectId: string): Promise<QuotaLimits> {
-    const row = await db
-      .selectFrom('quota_limits')
-      .select('data')
-      .where('project_id', '=', projectId)
-      .executeTakeFirst();
+  private async limitsOf(projectId: string): Promise<QuotaLimits> {
+    const [row] = (await this.database.exec.run<{ data: string }>(this.limitsStmt.bind({ projectId }))).rows;
     return row ? { ...this.defaults, ...(JSON.parse(row.data) as Partial<QuotaLimits>) } : this.defaults;
   }
 }

@@ -33,7 +33,7 @@ for (const [dialect, enabled] of dialects) {
     it('records the schema version and runs the engine on durable stores, with actions and events in order', async () => {
       const s = await freshStores(dialect);
       try {
-        expect(s.database.schemaVersion).toBe('0001_initial');
+        expect(s.database.schemaVersion).toBe('0002_write_path');
         const compute = await createCompute({
           stores: s.stores,
           quota: s.quota,

@@ -1,0 +1,47 @@
+import type pg from 'pg';
+import type { SqlExecutor, SqlRunner, StatementResult } from './sql-executor.js';
+import type { BoundStatement } from './statement.js';
+
+/**
+ * {@link SqlExecutor} on a `pg` pool. A single statement runs in autocommit on any pooled
+ * connection; a unit of work takes one connection for `BEGIN` .. `COMMIT`. Statements run as
+ * named prepared statements (parsed and planned once per connection).
+ */
+export class PostgresExecutor implements SqlExecutor {
+  private readonly names = new Map<string, string>();
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  run<R>(statement: BoundStatement): Promise<StatementResult<R>> {
+    return this.query<R>(this.pool, statement);
+  }
+
+  async unit<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      const out = await fn({ run: <R>(s: BoundStatement) => this.query<R>(client, s) });
+      await client.query('commit');
+      return out;
+    } catch (e) {
+      await client.query('rollback').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async query<R>(on: pg.Pool | pg.PoolClient, s: BoundStatement): Promise<StatementResult<R>> {
+    let name = this.names.get(s.sql);
+    if (!name && this.names.size < 1000) {
+      name = `nlfs_${this.names.size}`;
+      this.names.set(s.sql, name);
+    }
+    const r = await on.query({
+      ...(name ? { name } : {}),
+      text: s.sql,
+      values: s.parameters as unknown[],
+    });
+    return { rows: r.rows as R[], affected: r.rowCount ?? 0 };
+  }
+}

@@ -1,0 +1,22 @@
+import type { BoundStatement } from './statement.js';
+
+/** What a statement returned: its rows (for queries and `RETURNING`) and how many rows it changed. */
+export interface StatementResult<R> {
+  readonly rows: R[];
+  readonly affected: number;
+}
+
+/** Runs statements, one at a time. */
+export interface SqlRunner {
+  run<R = Record<string, unknown>>(statement: BoundStatement): Promise<StatementResult<R>>;
+}
+
+/**
+ * Runs the stores' statements on one database. `run` executes one statement atomically; `unit`
+ * runs a function's statements as one atomic unit of work (all commit or none does). Either
+ * resolves only once what it wrote (and, on SQLite, anything it read from other units) is
+ * committed, so nothing the caller acts on can be lost by a crash of this process.
+ */
+export interface SqlExecutor extends SqlRunner {
+  unit<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
+}

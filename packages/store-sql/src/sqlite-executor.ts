@@ -1,0 +1,153 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { SqlExecutor, SqlRunner, StatementResult } from './sql-executor.js';
+import type { BoundStatement } from './statement.js';
+
+/** A group stops waiting for more writers once it has this many... */
+const MAX_GROUP_MEMBERS = 2_000;
+/** ...or is this old (milliseconds). */
+const MAX_GROUP_AGE_MS = 2;
+
+interface Group {
+  readonly committed: Promise<void>;
+  readonly openedAt: number;
+  /** Units and writes that joined, and how many had joined at the previous check. */
+  members: number;
+  seen: number;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * {@link SqlExecutor} on one better-sqlite3 connection with group commit.
+ *
+ * A write opens a transaction (`BEGIN IMMEDIATE`, so processes sharing the file queue for the
+ * write lock instead of failing on a lock upgrade) that stays open while writers keep joining it
+ * from one event-loop turn to the next (at most {@link MAX_GROUP_AGE_MS} ms): every unit of work
+ * that runs meanwhile (each in its own savepoint, so a failing unit undoes only itself) shares
+ * one commit. A lone writer's group commits on the turn after it opened. Each caller's promise resolves after that commit,
+ * which is what makes it durable: a single writer pays one commit per unit; N concurrent
+ * engine operations pay one commit between them. Units never interleave: they hold a lock, and
+ * their statements run synchronously. Reads that ran while a group was open (and may have seen
+ * its writes) also resolve only after it commits.
+ */
+export class SqliteExecutor implements SqlExecutor {
+  private readonly statements = new Map<string, BetterSqlite3.Statement>();
+  private group: Group | undefined;
+  private busy = false;
+  private readonly waiting: Array<() => void> = [];
+  private savepoints = 0;
+
+  constructor(private readonly handle: BetterSqlite3.Database) {}
+
+  async run<R>(statement: BoundStatement): Promise<StatementResult<R>> {
+    if (this.busy) await this.acquire();
+    else this.busy = true;
+    let result: StatementResult<R>;
+    try {
+      const prepared = this.prepare(statement.sql);
+      if (!prepared.readonly) this.openGroup().members++;
+      result = this.execute<R>(prepared, statement);
+    } finally {
+      this.release();
+    }
+    if (this.group) await this.group.committed;
+    return result;
+  }
+
+  async unit<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    if (this.busy) await this.acquire();
+    else this.busy = true;
+    let out: T;
+    let group: Group;
+    try {
+      group = this.openGroup();
+      group.members++;
+      const name = `u${++this.savepoints}`;
+      this.handle.exec(`savepoint ${name}`);
+      try {
+        out = await fn({ run: async <R>(s: BoundStatement) => this.execute<R>(this.prepare(s.sql), s) });
+        this.handle.exec(`release ${name}`);
+      } catch (e) {
+        this.handle.exec(`rollback to ${name}`);
+        this.handle.exec(`release ${name}`);
+        throw e;
+      }
+    } finally {
+      this.release();
+    }
+    await group.committed;
+    return out;
+  }
+
+  /** Commits a pending group now (used before closing). */
+  async flush(): Promise<void> {
+    if (this.group) await this.group.committed.catch(() => undefined);
+  }
+
+  private execute<R>(prepared: BetterSqlite3.Statement, s: BoundStatement): StatementResult<R> {
+    if (prepared.reader) {
+      const rows = prepared.all(...(s.parameters as unknown[])) as R[];
+      return { rows, affected: rows.length };
+    }
+    const info = prepared.run(...(s.parameters as unknown[]));
+    return { rows: [], affected: info.changes };
+  }
+
+  private prepare(sql: string): BetterSqlite3.Statement {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = this.handle.prepare(sql);
+      if (this.statements.size < 1000) this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  private openGroup(): Group {
+    if (this.group) return this.group;
+    { const g = globalThis as any; const t0 = performance.now(); this.handle.exec('begin immediate'); g.__beginMs = (g.__beginMs ?? 0) + performance.now() - t0; }
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const committed = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    committed.catch(() => undefined);
+    this.group = { committed, resolve, reject, openedAt: performance.now(), members: 0, seen: 0 };
+    setImmediate(() => this.commit());
+    return this.group;
+  }
+
+  private commit(): void {
+    const group = this.group;
+    if (!group) return;
+    const growing =
+      group.members > group.seen &&
+      group.members < MAX_GROUP_MEMBERS &&
+      performance.now() - group.openedAt < MAX_GROUP_AGE_MS;
+    if (this.busy || growing) {
+      // a unit is still running, or writers are still joining: commit on a later turn
+      group.seen = group.members;
+      setImmediate(() => this.commit());
+      return;
+    }
+    this.group = undefined;
+    const g = globalThis as any; g.__commits = (g.__commits ?? 0) + 1; const t0 = performance.now();
+    try {
+      this.handle.exec('commit'); g.__commitMs = (g.__commitMs ?? 0) + performance.now() - t0;
+      group.resolve();
+    } catch (e) {
+      if (this.handle.inTransaction) this.handle.exec('rollback');
+      group.reject(e);
+    }
+  }
+
+  private acquire(): Promise<void> {
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.busy = false;
+  }
+}
