@@ -50,7 +50,6 @@ export async function openSqlite(path: string): Promise<SqlDatabase> {
     await db.destroy();
     throw e;
   });
-  if (process.env.XP) handle.exec(process.env.XP);
   const exec = new SqliteExecutor(handle);
   return {
     db,

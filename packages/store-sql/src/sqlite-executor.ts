@@ -36,6 +36,7 @@ export class SqliteExecutor implements SqlExecutor {
   private busy = false;
   private readonly waiting: Array<() => void> = [];
   private savepoints = 0;
+  private readonly counters = { statements: 0, units: 0, commits: 0, commitMs: 0 };
 
   constructor(private readonly handle: BetterSqlite3.Database) {}
 
@@ -63,6 +64,7 @@ export class SqliteExecutor implements SqlExecutor {
       group = this.openGroup();
       group.members++;
       const name = `u${++this.savepoints}`;
+      this.counters.units++;
       this.handle.exec(`savepoint ${name}`);
       try {
         out = await fn({ run: async <R>(s: BoundStatement) => this.execute<R>(this.prepare(s.sql), s) });
@@ -79,12 +81,18 @@ export class SqliteExecutor implements SqlExecutor {
     return out;
   }
 
-  /** Commits a pending group now (used before closing). */
+  /** Statements run, units of work, group commits and time spent committing, since opening. */
+  stats(): Readonly<{ statements: number; units: number; commits: number; commitMs: number }> {
+    return { ...this.counters };
+  }
+
+  /** Waits for the pending group's commit (used before closing). */
   async flush(): Promise<void> {
     if (this.group) await this.group.committed.catch(() => undefined);
   }
 
   private execute<R>(prepared: BetterSqlite3.Statement, s: BoundStatement): StatementResult<R> {
+    this.counters.statements++;
     if (prepared.reader) {
       const rows = prepared.all(...(s.parameters as unknown[])) as R[];
       return { rows, affected: rows.length };
@@ -131,9 +139,11 @@ export class SqliteExecutor implements SqlExecutor {
       return;
     }
     this.group = undefined;
-    const g = globalThis as any; g.__commits = (g.__commits ?? 0) + 1; const t0 = performance.now();
+    const started = performance.now();
     try {
-      this.handle.exec('commit'); g.__commitMs = (g.__commitMs ?? 0) + performance.now() - t0;
+      this.handle.exec('commit');
+      this.counters.commits++;
+      this.counters.commitMs += performance.now() - started;
       group.resolve();
     } catch (e) {
       if (this.handle.inTransaction) this.handle.exec('rollback');
