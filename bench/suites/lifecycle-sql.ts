@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCompute } from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
-import { openPostgresStores, openSqliteStores, type SqlStores } from '@nova-lfs/store-sql';
+import { openPostgresStores, openSqliteStores, SqliteExecutor, type SqlStores } from '@nova-lfs/store-sql';
 import pg from 'pg';
 import { percentile, printReport } from '../report.js';
 
@@ -21,7 +21,7 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
   const store = opt('store', 'sqlite') as 'sqlite' | 'postgres';
   const pairs = Number(opt('pairs', store === 'sqlite' ? '20000' : '5000'));
   const hostCount = Number(opt('hosts', '100'));
-  const concurrency = Number(opt('concurrency', store === 'sqlite' ? '1' : '8'));
+  const concurrency = Number(opt('concurrency', '32'));
   const url = process.env.NOVA_LFS_PG_URL ?? 'postgres://nova:nova@127.0.0.1:5432/nova_test';
   const schema = `bench_${process.pid}`;
   let stores: SqlStores;
@@ -54,6 +54,8 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
       await compute.delete(vm!.id);
     }
     const lat: number[] = [];
+    const exec = stores.database.exec;
+    const before = exec instanceof SqliteExecutor ? exec.stats() : undefined;
     const t0 = performance.now();
     const worker = async (n: number) => {
       for (let i = 0; i < n; i++) {
@@ -66,6 +68,9 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
     };
     await Promise.all(Array.from({ length: concurrency }, () => worker(Math.floor(pairs / concurrency))));
     const seconds = (performance.now() - t0) / 1000;
+    const after = exec instanceof SqliteExecutor ? exec.stats() : undefined;
+    const perPair = (k: 'statements' | 'commits' | 'commitMs') =>
+      before && after ? Math.round(((after[k] - before[k]) / lat.length) * 1000) / 1000 : undefined;
     lat.sort((a, b) => a - b);
     const left = (await stores.stores.instances.list()).length + (await stores.claims.list()).length;
     await compute.close();
@@ -92,6 +97,13 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
         },
         p50PairLatency: { value: Math.round(percentile(lat, 50) * 1000) / 1000, unit: 'ms' },
         p99PairLatency: { value: Math.round(percentile(lat, 99) * 1000) / 1000, unit: 'ms' },
+        ...(before
+          ? {
+              statementsPerPair: { value: perPair('statements')!, unit: 'statements' },
+              commitsPerPair: { value: perPair('commits')!, unit: 'group commits' },
+              commitTimePerPair: { value: perPair('commitMs')!, unit: 'ms' },
+            }
+          : {}),
         rowsLeftAfterRun: { value: left, unit: 'instances+claims', target: { op: '<=', value: 0 } },
       },
     );

@@ -91,6 +91,7 @@ export {
   hostSchema,
   traitSchema,
 } from './model/host.js';
+export { newId } from './model/ids.js';
 export {
   containerFormats,
   diskFormats,

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import {
   type Claim,
   type ClaimStore,
   type Clock,
   type Host,
   NoValidHostError,
+  newId,
   type PlacementRequest,
   type Scheduler,
   type Selection,
@@ -356,7 +356,7 @@ export class PluginScheduler implements Scheduler {
 
   private take(state: HostState, instanceId: string, need: Readonly<Record<string, number>>): Claim {
     const claim: Claim = {
-      id: randomUUID(),
+      id: newId(),
       instanceId,
       hostId: state.id,
       resources: need,

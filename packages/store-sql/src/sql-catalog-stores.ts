@@ -10,40 +10,43 @@ import {
 } from '@nova-lfs/core';
 import type { Compilable } from 'kysely';
 import type { SqlDatabase } from './database.js';
+import { PreparedStatement } from './statement.js';
 
 const rowsOf = async <R>(database: SqlDatabase, q: Compilable<unknown>): Promise<R[]> =>
   (await database.exec.run<R>(q.compile())).rows;
 
 const isDuplicate = (e: unknown) => /unique|duplicate/i.test((e as Error).message);
 
+/** `select data from <table> where id = ?`, compiled once. */
+const byId = (database: SqlDatabase, table: 'hosts' | 'flavors' | 'server_groups') =>
+  PreparedStatement.of<{ id: string }>((p) =>
+    database.db.selectFrom(table).select('data').where('id', '=', p('id')),
+  );
+
 /** {@link HostStore} on SQL. */
 export class SqlHostStore implements HostStore {
-  constructor(private readonly database: SqlDatabase) {}
+  private readonly getStmt;
+  constructor(private readonly database: SqlDatabase) {
+    this.getStmt = byId(database, 'hosts');
+  }
   async upsert(host: Host): Promise<void> {
     const data = JSON.stringify(host);
     await this.database.exec.run(
       this.database.db
-      .insertInto('hosts')
-      .values({ id: host.id, data })
-      .onConflict((oc) => oc.column('id').doUpdateSet({ data }))
-      .compile(),
+        .insertInto('hosts')
+        .values({ id: host.id, data })
+        .onConflict((oc) => oc.column('id').doUpdateSet({ data }))
+        .compile(),
     );
   }
   async get(id: string): Promise<Host | undefined> {
-    const [row] = await rowsOf<{ data: string }>(
-      this.database,
-      this.database.db
-      .selectFrom('hosts')
-      .select('data')
-      .where('id', '=', id)
-      ,
-    );
+    const [row] = (await this.database.exec.run<{ data: string }>(this.getStmt.bind({ id }))).rows;
     return row ? (JSON.parse(row.data) as Host) : undefined;
   }
   async list(): Promise<Host[]> {
-    return (await rowsOf<{ data: string }>(this.database, this.database.db.selectFrom('hosts').select('data'))).map(
-      (r) => JSON.parse(r.data) as Host,
-    );
+    return (
+      await rowsOf<{ data: string }>(this.database, this.database.db.selectFrom('hosts').select('data'))
+    ).map((r) => JSON.parse(r.data) as Host);
   }
   async remove(id: string): Promise<void> {
     await this.database.exec.run(this.database.db.deleteFrom('hosts').where('id', '=', id).compile());
@@ -52,31 +55,27 @@ export class SqlHostStore implements HostStore {
 
 /** {@link FlavorStore} on SQL. */
 export class SqlFlavorStore implements FlavorStore {
-  constructor(private readonly database: SqlDatabase) {}
+  private readonly getStmt;
+  constructor(private readonly database: SqlDatabase) {
+    this.getStmt = byId(database, 'flavors');
+  }
   async get(id: string): Promise<Flavor | undefined> {
-    const [row] = await rowsOf<{ data: string }>(
-      this.database,
-      this.database.db
-      .selectFrom('flavors')
-      .select('data')
-      .where('id', '=', id)
-      ,
-    );
+    const [row] = (await this.database.exec.run<{ data: string }>(this.getStmt.bind({ id }))).rows;
     return row ? (JSON.parse(row.data) as Flavor) : undefined;
   }
   async list(): Promise<Flavor[]> {
-    return (await rowsOf<{ data: string }>(this.database, this.database.db.selectFrom('flavors').select('data'))).map(
-      (r) => JSON.parse(r.data) as Flavor,
-    );
+    return (
+      await rowsOf<{ data: string }>(this.database, this.database.db.selectFrom('flavors').select('data'))
+    ).map((r) => JSON.parse(r.data) as Flavor);
   }
   async add(flavor: Flavor): Promise<void> {
     try {
       await this.database.exec.run(
-      this.database.db
-        .insertInto('flavors')
-        .values({ id: flavor.id, data: JSON.stringify(flavor) })
-        .compile(),
-    );
+        this.database.db
+          .insertInto('flavors')
+          .values({ id: flavor.id, data: JSON.stringify(flavor) })
+          .compile(),
+      );
     } catch (e) {
       if (isDuplicate(e)) throw new DuplicateError('flavor', flavor.id);
       throw e;
@@ -89,16 +88,12 @@ export class SqlFlavorStore implements FlavorStore {
 
 /** {@link ServerGroupStore} on SQL. */
 export class SqlServerGroupStore implements ServerGroupStore {
-  constructor(private readonly database: SqlDatabase) {}
+  private readonly getStmt;
+  constructor(private readonly database: SqlDatabase) {
+    this.getStmt = byId(database, 'server_groups');
+  }
   async get(id: string): Promise<ServerGroup | undefined> {
-    const [row] = await rowsOf<{ data: string }>(
-      this.database,
-      this.database.db
-      .selectFrom('server_groups')
-      .select('data')
-      .where('id', '=', id)
-      ,
-    );
+    const [row] = (await this.database.exec.run<{ data: string }>(this.getStmt.bind({ id }))).rows;
     return row ? (JSON.parse(row.data) as ServerGroup) : undefined;
   }
   async list(projectId?: string): Promise<ServerGroup[]> {
@@ -109,11 +104,11 @@ export class SqlServerGroupStore implements ServerGroupStore {
   async add(group: ServerGroup): Promise<void> {
     try {
       await this.database.exec.run(
-      this.database.db
-        .insertInto('server_groups')
-        .values({ id: group.id, project_id: group.projectId, data: JSON.stringify(group) })
-        .compile(),
-    );
+        this.database.db
+          .insertInto('server_groups')
+          .values({ id: group.id, project_id: group.projectId, data: JSON.stringify(group) })
+          .compile(),
+      );
     } catch (e) {
       if (isDuplicate(e)) throw new DuplicateError('serverGroup', group.id);
       throw e;
@@ -148,7 +143,11 @@ export class SqlServerGroupStore implements ServerGroupStore {
       }
       const next = change(JSON.parse(row.data) as ServerGroup);
       await tx.run(
-        db.updateTable('server_groups').set({ data: JSON.stringify(next) }).where('id', '=', id).compile(),
+        db
+          .updateTable('server_groups')
+          .set({ data: JSON.stringify(next) })
+          .where('id', '=', id)
+          .compile(),
       );
     });
   }

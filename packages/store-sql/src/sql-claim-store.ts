@@ -19,24 +19,27 @@ interface HostView {
 }
 
 /**
- * {@link ClaimStore} on SQL with OpenStack Placement's guard. Adding a claim reads the host's
- * inventory, usage and generation in one query, checks capacity, then writes the claim, adds
- * the usage and bumps the generation only if it is still the one read (compare-and-set), all in
- * one atomic step: on PostgreSQL a single statement (data-modifying CTEs), on SQLite one unit of
- * work. A changed generation means another claim landed in between: read and check again. A
- * claim that no longer fits raises `ClaimConflictError`, upon which the scheduler reloads claims
- * and chooses again (or moves to the next alternate). Removing a claim gives its resources back
- * and bumps the generation, once, however many processes remove it at the same time.
+ * {@link ClaimStore} on SQL. A claim is checked against the host's inventory and usage (every
+ * process's claims) and written with its usage atomically. A claim that no longer fits raises
+ * `ClaimConflictError`, upon which the scheduler reloads claims and chooses again (or moves to
+ * the next alternate). Removing a claim gives its resources back once, however many processes
+ * remove it at the same time.
+ *
+ * PostgreSQL uses OpenStack Placement's guard: read the host's inventory, usage and generation
+ * in one query, check, then write the claim, add the usage and bump the generation only if it is
+ * still the one read (compare-and-set), in one statement (data-modifying CTEs), so no lock is
+ * held across round trips; a moved generation means read and check again. SQLite runs the read,
+ * check and writes in one unit of work under the database's write lock, which needs no
+ * generation.
  */
 export class SqlClaimStore implements ClaimStore {
   private readonly hostView;
   private readonly ensureGeneration;
-  private readonly bumpIf;
-  private readonly bump;
   private readonly insertClaim;
   /** Usage upserts by number of resource classes (one statement for all of a claim's). */
   private readonly addUsage = new Map<number, PreparedStatement<Record<string, unknown>>>();
   private readonly deleteClaim;
+  private readonly byInstance;
   private readonly pgAdd;
   private readonly pgRemove;
   private readonly parsedHosts = new Map<string, { data: string; host: Host }>();
@@ -57,24 +60,14 @@ export class SqlClaimStore implements ClaimStore {
         .values({ host_id: p('hostId'), generation: 0 })
         .onConflict((oc) => oc.column('host_id').doNothing()),
     );
-    this.bumpIf = PreparedStatement.of<{ hostId: string; generation: number; next: number }>((p) =>
-      db
-        .updateTable('host_generations')
-        .set({ generation: p('next') })
-        .where('host_id', '=', p('hostId'))
-        .where('generation', '=', p('generation')),
-    );
-    this.bump = PreparedStatement.of<{ hostId: string }>((p) =>
-      db
-        .updateTable('host_generations')
-        .set((eb) => ({ generation: eb('generation', '+', 1) }))
-        .where('host_id', '=', p('hostId')),
-    );
     this.insertClaim = PreparedStatement.of<{ id: string; instanceId: string; hostId: string; data: string }>(
       (p) =>
         db
           .insertInto('claims')
           .values({ id: p('id'), instance_id: p('instanceId'), host_id: p('hostId'), data: p('data') }),
+    );
+    this.byInstance = PreparedStatement.of<{ instanceId: string }>((p) =>
+      db.selectFrom('claims').select('data').where('instance_id', '=', p('instanceId')),
     );
     this.deleteClaim = PreparedStatement.of<{ id: string }>((p) =>
       db.deleteFrom('claims').where('id', '=', p('id')).returning(['host_id', 'data']),
@@ -119,6 +112,20 @@ export class SqlClaimStore implements ClaimStore {
 
   async add(claim: Claim): Promise<void> {
     const resources = Object.entries(claim.resources).filter(([, amount]) => amount);
+    if (this.database.dialect === 'sqlite') {
+      try {
+        await this.database.exec.unit(async (tx) => {
+          const { rows } = await tx.run<HostView>(this.hostView.bind({ hostId: claim.hostId }));
+          if (rows[0]) this.fits(claim, resources, rows);
+          await tx.run(this.insertClaimStmt(claim));
+          await this.changeUsage(tx, claim.hostId, resources, 1);
+        });
+      } catch (e) {
+        if (/unique|duplicate/i.test((e as Error).message)) throw new DuplicateError('claim', claim.id);
+        throw e;
+      }
+      return;
+    }
     for (let attempt = 0; attempt < 20; attempt++) {
       let generation: number | undefined;
       try {
@@ -148,8 +155,14 @@ export class SqlClaimStore implements ClaimStore {
       // no host record: nothing to check capacity against (the scheduler checked its own view)
       return this.unknownHostGeneration(claim.hostId);
     }
-    const host = this.parse(claim.hostId, rows[0]!.data);
     if (rows[0]!.generation === null) return undefined;
+    this.fits(claim, resources, rows);
+    return Number(rows[0]!.generation);
+  }
+
+  /** Throws `ClaimConflictError` unless the claim fits the host's inventory beside its usage. */
+  private fits(claim: Claim, resources: ReadonlyArray<[string, number]>, rows: readonly HostView[]): void {
+    const host = this.parse(claim.hostId, rows[0]!.data);
     const used = new Map<string, number>();
     for (const r of rows) if (r.resource_class !== null) used.set(r.resource_class, Number(r.used));
     for (const [rc, amount] of resources) {
@@ -158,7 +171,15 @@ export class SqlClaimStore implements ClaimStore {
         throw new ClaimConflictError(claim.hostId, claim.id, `insufficient ${rc}`);
       }
     }
-    return Number(rows[0]!.generation);
+  }
+
+  private insertClaimStmt(claim: Claim) {
+    return this.insertClaim.bind({
+      id: claim.id,
+      instanceId: claim.instanceId,
+      hostId: claim.hostId,
+      data: JSON.stringify(claim),
+    });
   }
 
   private async unknownHostGeneration(hostId: string): Promise<number | undefined> {
@@ -169,38 +190,24 @@ export class SqlClaimStore implements ClaimStore {
     return rows[0] ? Number(rows[0].generation) : undefined;
   }
 
-  /** Writes the claim if the host's generation is still `generation`; false when it moved on. */
+  /** PostgreSQL: writes the claim if the host's generation is still `generation`; false when it moved on. */
   private async write(
     claim: Claim,
     resources: ReadonlyArray<[string, number]>,
     generation: number,
   ): Promise<boolean> {
-    const data = JSON.stringify(claim);
-    if (this.database.dialect === 'postgres') {
-      const { rows } = await this.database.exec.run(
-        this.pgAdd.bind({
-          hostId: claim.hostId,
-          generation,
-          id: claim.id,
-          instanceId: claim.instanceId,
-          data,
-          rcs: resources.map(([rc]) => rc),
-          amounts: resources.map(([, a]) => a),
-        }),
-      );
-      return rows.length === 1;
-    }
-    return this.database.exec.unit(async (tx) => {
-      const bumped = await tx.run(
-        this.bumpIf.bind({ hostId: claim.hostId, generation, next: generation + 1 }),
-      );
-      if (bumped.affected === 0) return false;
-      await tx.run(
-        this.insertClaim.bind({ id: claim.id, instanceId: claim.instanceId, hostId: claim.hostId, data }),
-      );
-      await this.changeUsage(tx, claim.hostId, resources, 1);
-      return true;
-    });
+    const { rows } = await this.database.exec.run(
+      this.pgAdd.bind({
+        hostId: claim.hostId,
+        generation,
+        id: claim.id,
+        instanceId: claim.instanceId,
+        data: JSON.stringify(claim),
+        rcs: resources.map(([rc]) => rc),
+        amounts: resources.map(([, a]) => a),
+      }),
+    );
+    return rows.length === 1;
   }
 
   async remove(claimId: string): Promise<void> {
@@ -212,13 +219,13 @@ export class SqlClaimStore implements ClaimStore {
         }
         await this.database.exec.unit(async (tx) => {
           // only the unit that really deleted the row gives the resources back
-          const [row] = (await tx.run<{ host_id: string; data: string }>(this.deleteClaim.bind({ id: claimId })))
-            .rows;
+          const [row] = (
+            await tx.run<{ host_id: string; data: string }>(this.deleteClaim.bind({ id: claimId }))
+          ).rows;
           if (!row) return;
           const claim = JSON.parse(row.data) as Claim;
           const resources = Object.entries(claim.resources).filter(([, amount]) => amount);
           await this.changeUsage(tx, row.host_id, resources, -1);
-          await tx.run(this.bump.bind({ hostId: row.host_id }));
         });
         return;
       } catch (e) {
@@ -269,6 +276,12 @@ export class SqlClaimStore implements ClaimStore {
   }
 
   async list(filter: { hostId?: string; instanceId?: string } = {}): Promise<Claim[]> {
+    if (filter.instanceId !== undefined && filter.hostId === undefined) {
+      const { rows } = await this.database.exec.run<{ data: string }>(
+        this.byInstance.bind({ instanceId: filter.instanceId }),
+      );
+      return rows.map((r) => JSON.parse(r.data) as Claim);
+    }
     let q = this.database.db.selectFrom('claims').select('data');
     if (filter.hostId !== undefined) q = q.where('host_id', '=', filter.hostId);
     if (filter.instanceId !== undefined) q = q.where('instance_id', '=', filter.instanceId);

@@ -33,7 +33,12 @@ export class SqlEventStore {
     await this.database.exec.run(
       this.database.db
         .insertInto('instance_events')
-        .values({ instance_id: event.instanceId, type: event.type, at: event.at, data: JSON.stringify(event) })
+        .values({
+          instance_id: event.instanceId,
+          type: event.type,
+          at: event.at,
+          data: JSON.stringify(event),
+        })
         .compile(),
     );
   }

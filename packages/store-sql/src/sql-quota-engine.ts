@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import {
   defaultQuotaLimits,
+  newId,
   parseInput,
   type QuotaDeltas,
   type QuotaEngine,
@@ -13,7 +13,6 @@ import {
 } from '@nova-lfs/core';
 import { type RawBuilder, sql } from 'kysely';
 import type { SqlDatabase } from './database.js';
-import type { SqlRunner } from './sql-executor.js';
 import { PreparedStatement } from './statement.js';
 
 const zero = (): { instances: number; cores: number; ramMb: number } => ({
@@ -42,6 +41,20 @@ type AdmitParams = {
 };
 
 type Amounts = { projectId: string; ui: number; uc: number; ur: number; ri: number; rc: number; rr: number };
+
+/** Amounts that settle a reservation: out of the reserved sums, and into usage when committed. */
+function settling(projectId: string, d: QuotaDeltas, commit: boolean): Amounts {
+  const k = commit ? 1 : 0;
+  return {
+    projectId,
+    ui: d.instances * k,
+    uc: d.cores * k,
+    ur: d.ramMb * k,
+    ri: d.instances,
+    rc: d.cores,
+    rr: d.ramMb,
+  };
+}
 
 /**
  * {@link QuotaEngine} on SQL, safe for several processes sharing one database. The project's row
@@ -170,19 +183,21 @@ export class SqlQuotaEngine implements QuotaEngine {
     }));
     this.soleOwner = staleReservationMs === 0;
     const floor = sql.raw(database.dialect === 'postgres' ? 'greatest' : 'max');
-    this.releaseStmt = PreparedStatement.of<{ projectId: string; di: number; dc: number; dr: number }>((p) => ({
-      compile: () =>
-        sql`update quota_usage set
+    this.releaseStmt = PreparedStatement.of<{ projectId: string; di: number; dc: number; dr: number }>(
+      (p) => ({
+        compile: () =>
+          sql`update quota_usage set
               instances = ${floor}(0, instances - cast(${p('di')} as bigint)),
               cores = ${floor}(0, cores - cast(${p('dc')} as bigint)),
               ram_mb = ${floor}(0, ram_mb - cast(${p('dr')} as bigint))
             where project_id = ${p('projectId')}`.compile(db),
-    }));
+      }),
+    );
   }
 
   async reserve(projectId: string, deltas: QuotaDeltas): Promise<QuotaReservation> {
     const limits = await this.limitsOf(projectId);
-    const reservation: QuotaReservation = { id: randomUUID(), projectId, deltas };
+    const reservation: QuotaReservation = { id: newId(), projectId, deltas };
     const params = {
       projectId,
       di: deltas.instances,
@@ -264,18 +279,8 @@ export class SqlQuotaEngine implements QuotaEngine {
   private async settleReservation(reservation: QuotaReservation, commit: boolean): Promise<void> {
     if (this.soleOwner) {
       if (!this.held.delete(reservation.id)) return;
-      const d = reservation.deltas;
-      const k = commit ? 1 : 0;
       await this.database.exec.run(
-        this.settle.bind({
-          projectId: reservation.projectId,
-          ui: d.instances * k,
-          uc: d.cores * k,
-          ur: d.ramMb * k,
-          ri: d.instances,
-          rc: d.cores,
-          rr: d.ramMb,
-        }),
+        this.settle.bind(settling(reservation.projectId, reservation.deltas, commit)),
       );
       return;
     }
@@ -290,21 +295,9 @@ export class SqlQuotaEngine implements QuotaEngine {
         )
       ).rows;
       if (!r) return;
-      const k = commit ? 1 : 0;
-      await this.settleIn(tx, {
-        projectId: r.project_id,
-        ui: r.instances * k,
-        uc: r.cores * k,
-        ur: r.ram_mb * k,
-        ri: r.instances,
-        rc: r.cores,
-        rr: r.ram_mb,
-      });
+      const deltas = { instances: Number(r.instances), cores: Number(r.cores), ramMb: Number(r.ram_mb) };
+      await tx.run(this.settle.bind(settling(r.project_id, deltas, commit)));
     });
-  }
-
-  private async settleIn(tx: SqlRunner, amounts: Amounts): Promise<void> {
-    await tx.run(this.settle.bind(amounts));
   }
 
   async release(projectId: string, deltas: QuotaDeltas): Promise<void> {

@@ -24,9 +24,9 @@ interface Group {
  * write lock instead of failing on a lock upgrade) that stays open while writers keep joining it
  * from one event-loop turn to the next (at most {@link MAX_GROUP_AGE_MS} ms): every unit of work
  * that runs meanwhile (each in its own savepoint, so a failing unit undoes only itself) shares
- * one commit. A lone writer's group commits on the turn after it opened. Each caller's promise resolves after that commit,
- * which is what makes it durable: a single writer pays one commit per unit; N concurrent
- * engine operations pay one commit between them. Units never interleave: they hold a lock, and
+ * one commit. A lone writer's group commits on the turn after it opened. Each caller's promise
+ * resolves after that commit, which is what makes it durable: a single writer pays one commit
+ * per write; N concurrent engine operations pay one commit between them. Units never interleave: they hold a lock, and
  * their statements run synchronously. Reads that ran while a group was open (and may have seen
  * its writes) also resolve only after it commits.
  */
@@ -35,7 +35,6 @@ export class SqliteExecutor implements SqlExecutor {
   private group: Group | undefined;
   private busy = false;
   private readonly waiting: Array<() => void> = [];
-  private savepoints = 0;
   private readonly counters = { statements: 0, units: 0, commits: 0, commitMs: 0 };
 
   constructor(private readonly handle: BetterSqlite3.Database) {}
@@ -63,15 +62,15 @@ export class SqliteExecutor implements SqlExecutor {
     try {
       group = this.openGroup();
       group.members++;
-      const name = `u${++this.savepoints}`;
+      // units never nest or overlap (they hold the lock), so one savepoint name serves all
       this.counters.units++;
-      this.handle.exec(`savepoint ${name}`);
+      this.prepare('savepoint nlfs_unit').run();
       try {
         out = await fn({ run: async <R>(s: BoundStatement) => this.execute<R>(this.prepare(s.sql), s) });
-        this.handle.exec(`release ${name}`);
+        this.prepare('release nlfs_unit').run();
       } catch (e) {
-        this.handle.exec(`rollback to ${name}`);
-        this.handle.exec(`release ${name}`);
+        this.prepare('rollback to nlfs_unit').run();
+        this.prepare('release nlfs_unit').run();
         throw e;
       }
     } finally {
@@ -112,7 +111,7 @@ export class SqliteExecutor implements SqlExecutor {
 
   private openGroup(): Group {
     if (this.group) return this.group;
-    { const g = globalThis as any; const t0 = performance.now(); this.handle.exec('begin immediate'); g.__beginMs = (g.__beginMs ?? 0) + performance.now() - t0; }
+    this.prepare('begin immediate').run();
     let resolve!: () => void;
     let reject!: (e: unknown) => void;
     const committed = new Promise<void>((res, rej) => {
@@ -120,7 +119,8 @@ export class SqliteExecutor implements SqlExecutor {
       reject = rej;
     });
     committed.catch(() => undefined);
-    this.group = { committed, resolve, reject, openedAt: performance.now(), members: 0, seen: 0 };
+    // `seen: 1`: a group that only its opener joined commits at the first check
+    this.group = { committed, resolve, reject, openedAt: performance.now(), members: 0, seen: 1 };
     setImmediate(() => this.commit());
     return this.group;
   }
@@ -141,7 +141,7 @@ export class SqliteExecutor implements SqlExecutor {
     this.group = undefined;
     const started = performance.now();
     try {
-      this.handle.exec('commit');
+      this.prepare('commit').run();
       this.counters.commits++;
       this.counters.commitMs += performance.now() - started;
       group.resolve();

@@ -30,7 +30,8 @@ export class PreparedStatement<P extends Record<string, unknown>> {
   ): PreparedStatement<P> {
     const compiled = build(((name: string) => `${SLOT}${name}`) as never).compile();
     const slots = compiled.parameters.map(
-      (v): Slot => (typeof v === 'string' && v.startsWith(SLOT) ? { name: v.slice(SLOT.length) } : { value: v }),
+      (v): Slot =>
+        typeof v === 'string' && v.startsWith(SLOT) ? { name: v.slice(SLOT.length) } : { value: v },
     );
     return new PreparedStatement<P>(compiled.sql, slots);
   }

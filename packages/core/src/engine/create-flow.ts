@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { BuildAbortedError, NotFoundError, NoValidHostError } from '../errors.js';
 import type { InstanceAction } from '../model/action.js';
 import type { Claim } from '../model/claim.js';
 import type { Flavor } from '../model/flavor.js';
+import { newId } from '../model/ids.js';
 import type { Image } from '../model/image.js';
 import type { Instance } from '../model/instance.js';
 import { type CreateInstanceInput, createInstanceRequestSchema } from '../model/requests.js';
@@ -65,12 +65,12 @@ export class CreateFlow {
     const count = req.count;
     const reservation = await deps.quota.reserve(req.projectId, quotaDeltasOf({ flavor }, count));
     const now = this.ctx.now();
-    const requestId = req.requestId ?? randomUUID();
+    const requestId = req.requestId ?? newId();
     const instances: Instance[] = [];
     try {
       for (let i = 0; i < count; i++) {
         const instance: Instance = {
-          id: randomUUID(),
+          id: newId(),
           name: count === 1 ? req.name : `${req.name}-${i + 1}`,
           projectId: req.projectId,
           userId: req.userId,

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { Subject } from 'rxjs';
 import { NotFoundError, NovaError, RevisionConflictError } from '../errors.js';
 import type { InstanceAction, InstanceActionName, RequestContext } from '../model/action.js';
+import { newId } from '../model/ids.js';
 import type { Fault, Instance, InstancePatch } from '../model/instance.js';
 import type { QuotaDeltas } from '../model/quota.js';
 import type { TaskState } from '../model/states.js';
@@ -152,10 +152,10 @@ export class EngineContext {
     ctx: RequestContext | undefined,
   ): Promise<InstanceAction> {
     const record: InstanceAction = {
-      id: randomUUID(),
+      id: newId(),
       instanceId,
       action,
-      requestId: ctx?.requestId ?? randomUUID(),
+      requestId: ctx?.requestId ?? newId(),
       userId: ctx?.userId ?? null,
       projectId: ctx?.projectId ?? null,
       startedAt: this.now(),
