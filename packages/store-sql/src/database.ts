@@ -97,12 +97,23 @@ export async function openPostgres(
     await db.destroy();
     throw e;
   });
+  // statements whose commit need not wait for the disk (SqlExecutor.runRelaxed) get their own
+  // few connections with synchronous_commit off
+  const relaxed = new pg.Pool({
+    connectionString: url,
+    max: Math.max(2, Math.ceil((options.poolSize ?? 10) / 4)),
+    connectionTimeoutMillis: 5000,
+    options: `${options.schema ? `-c search_path=${options.schema} ` : ''}-c synchronous_commit=off`,
+  });
   return {
     db,
-    exec: new PostgresExecutor(pool),
+    exec: new PostgresExecutor(pool, relaxed),
     dialect: 'postgres',
     name,
     schemaVersion,
-    close: () => db.destroy(),
+    close: async () => {
+      await relaxed.end();
+      await db.destroy();
+    },
   };
 }

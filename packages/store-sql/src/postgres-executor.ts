@@ -3,17 +3,28 @@ import type { SqlExecutor, SqlRunner, StatementResult } from './sql-executor.js'
 import type { BoundStatement } from './statement.js';
 
 /**
- * {@link SqlExecutor} on a `pg` pool. A single statement runs in autocommit on any pooled
+ * {@link SqlExecutor} on `pg` pools. A single statement runs in autocommit on any pooled
  * connection; a unit of work takes one connection for `BEGIN` .. `COMMIT`. Statements run as
  * named prepared statements (parsed and planned once per connection).
  */
 export class PostgresExecutor implements SqlExecutor {
   private readonly names = new Map<string, string>();
 
-  constructor(private readonly pool: pg.Pool) {}
+  /**
+   * @param pool connections for ordinary statements
+   * @param relaxed connections with `synchronous_commit = off`, for {@link PostgresExecutor.runRelaxed}
+   */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly relaxed: pg.Pool = pool,
+  ) {}
 
   run<R>(statement: BoundStatement): Promise<StatementResult<R>> {
     return this.query<R>(this.pool, statement);
+  }
+
+  runRelaxed<R>(statement: BoundStatement): Promise<StatementResult<R>> {
+    return this.query<R>(this.relaxed, statement);
   }
 
   async unit<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {

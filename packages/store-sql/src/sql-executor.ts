@@ -19,4 +19,13 @@ export interface SqlRunner {
  */
 export interface SqlExecutor extends SqlRunner {
   unit<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
+  /**
+   * Runs one statement whose commit need not reach the disk before it resolves: for rows that are
+   * derived (recomputed by reconciliation, such as quota usage sums) and hot (every operation of a
+   * project updates them). Waiting for the disk while holding such a row's lock would serialise
+   * every operation on the disk's flush time. The write is durable once any later write of this
+   * process commits (PostgreSQL flushes its log in order), and a database crash that loses it
+   * leaves a state reconciliation repairs. On SQLite this is {@link SqlRunner.run}.
+   */
+  runRelaxed<R = Record<string, unknown>>(statement: BoundStatement): Promise<StatementResult<R>>;
 }

@@ -242,12 +242,14 @@ export class SqlQuotaEngine implements QuotaEngine {
   private async tryAdmit(reservation: QuotaReservation, params: AdmitParams): Promise<boolean> {
     const at = Date.now();
     if (this.soleOwner) {
-      const { affected } = await this.database.exec.run(this.admit.bind(params));
+      const { affected } = await this.database.exec.runRelaxed(this.admit.bind(params));
       if (affected > 0) this.held.set(reservation.id, reservation);
       return affected > 0;
     }
     if (this.database.dialect === 'postgres') {
-      const { rows } = await this.database.exec.run(this.pgAdmit.bind({ ...params, id: reservation.id, at }));
+      const { rows } = await this.database.exec.runRelaxed(
+        this.pgAdmit.bind({ ...params, id: reservation.id, at }),
+      );
       return rows.length === 1;
     }
     return this.database.exec.unit(async (tx) => {
@@ -285,7 +287,7 @@ export class SqlQuotaEngine implements QuotaEngine {
       return;
     }
     if (this.database.dialect === 'postgres') {
-      await this.database.exec.run(this.pgSettle.bind({ id: reservation.id, commit: commit ? 1 : 0 }));
+      await this.database.exec.runRelaxed(this.pgSettle.bind({ id: reservation.id, commit: commit ? 1 : 0 }));
       return;
     }
     await this.database.exec.unit(async (tx) => {
@@ -301,7 +303,7 @@ export class SqlQuotaEngine implements QuotaEngine {
   }
 
   async release(projectId: string, deltas: QuotaDeltas): Promise<void> {
-    await this.database.exec.run(
+    await this.database.exec.runRelaxed(
       this.releaseStmt.bind({ projectId, di: deltas.instances, dc: deltas.cores, dr: deltas.ramMb }),
     );
   }

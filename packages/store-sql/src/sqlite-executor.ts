@@ -54,6 +54,10 @@ export class SqliteExecutor implements SqlExecutor {
     return result;
   }
 
+  runRelaxed<R>(statement: BoundStatement): Promise<StatementResult<R>> {
+    return this.run<R>(statement);
+  }
+
   async unit<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
     if (this.busy) await this.acquire();
     else this.busy = true;
