@@ -10,9 +10,14 @@ import {
   RevisionConflictError,
 } from '@nova-lfs/core';
 import { buildTestInstance, FakeDriver } from '@nova-lfs/core/testing';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { openPostgres, openSqlite } from './database.js';
 import { DatabaseUnavailableError, SchemaTooNewError } from './errors.js';
+import { migrationsFor } from './migrations.js';
+import { openSqliteStores } from './open-stores.js';
+import type { Database } from './schema.js';
 import { freshStores, postgresAvailable } from './sql-env.test-helper.js';
 
 const dialects = [
@@ -159,6 +164,122 @@ for (const [dialect, enabled] of dialects) {
     });
   });
 }
+
+describe('SQL stores shared by two engines (one SQLite file)', () => {
+  it('a store never writes over an update another store made: its remembered record is only a shortcut', async () => {
+    const a = await freshStores('sqlite');
+    const b = await openSqliteStores({ path: a.path! });
+    try {
+      const i = buildTestInstance();
+      await a.stores.instances.insert(i);
+      const byB = await b.stores.instances.update(i.id, 0, { taskState: 'rebooting' }, 1);
+      expect(byB.revision).toBe(1);
+      const err = await a.stores.instances.update(i.id, 0, { taskState: 'pausing' }, 2).catch((e) => e);
+      expect(err).toBeInstanceOf(RevisionConflictError);
+      expect(err.details).toMatchObject({ expected: 0, actual: 1 });
+      const fresh = await a.stores.instances.get(i.id);
+      expect(fresh).toMatchObject({ revision: 1, taskState: 'rebooting' });
+      const byA = await a.stores.instances.update(i.id, 1, { taskState: null }, 3);
+      expect(await b.stores.instances.get(i.id)).toEqual(byA);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('keeps reservation rows when the engine is not the sole owner, and resync drops only stale ones', async () => {
+    const s = await freshStores('sqlite', { staleReservationMs: 60_000 });
+    try {
+      await s.quota.setLimits('p', { instances: 3 });
+      const r1 = await s.quota.reserve('p', { instances: 1, cores: 1, ramMb: 10 });
+      const r2 = await s.quota.reserve('p', { instances: 2, cores: 2, ramMb: 20 });
+      const over = await s.quota.reserve('p', { instances: 1, cores: 1, ramMb: 1 }).catch((e) => e);
+      expect(over).toBeInstanceOf(QuotaExceededError);
+      expect(over.details).toMatchObject({
+        resource: 'instances',
+        limit: 3,
+        inUse: 0,
+        reserved: 3,
+        requested: 1,
+      });
+      await s.quota.commit(r1);
+      await s.quota.commit(r1); // idempotent
+      await s.quota.rollback(r2);
+      expect(await s.quota.usage('p')).toMatchObject({
+        inUse: { instances: 1, cores: 1, ramMb: 10 },
+        reserved: { instances: 0, cores: 0, ramMb: 0 },
+      });
+      await s.quota.reserve('p', { instances: 1, cores: 1, ramMb: 1 });
+      await s.quota.resync(new Map()); // recount from instances (none); the fresh reservation stays
+      expect(await s.quota.usage('p')).toMatchObject({
+        inUse: { instances: 0, cores: 0, ramMb: 0 },
+        reserved: { instances: 1, cores: 1, ramMb: 1 },
+      });
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('schema upgrades', () => {
+  it('upgrades a 0001 database in place: pending and finished actions, reservations and usage survive', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'nlfs-upgrade-')), 'db.sqlite');
+    const handle = new BetterSqlite3(path);
+    const old = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
+    const migrator = new Migrator({
+      db: old,
+      provider: { getMigrations: async () => ({ '0001_initial': migrationsFor('sqlite')['0001_initial']! }) },
+      migrationTableName: 'nlfs_migration',
+      migrationLockTableName: 'nlfs_migration_lock',
+    });
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    const action = (id: string, result: 'pending' | 'success') => ({
+      id,
+      instanceId: 'i1',
+      action: 'create' as const,
+      requestId: 'r',
+      userId: null,
+      projectId: 'p',
+      startedAt: 1,
+      finishedAt: result === 'pending' ? null : 2,
+      result,
+      fault: null,
+    });
+    for (const a of [action('a1', 'success'), action('a2', 'pending')]) {
+      await old
+        .insertInto('instance_actions')
+        .values({ id: a.id, instance_id: a.instanceId, result: a.result, data: JSON.stringify(a) } as never)
+        .execute();
+    }
+    await old
+      .insertInto('quota_usage')
+      .values({ project_id: 'p', instances: 2, cores: 4, ram_mb: 1024 } as never)
+      .execute();
+    await old
+      .insertInto('quota_reservations')
+      .values({ id: 'r1', project_id: 'p', instances: 1, cores: 2, ram_mb: 512, created_at: Date.now() })
+      .execute();
+    await old.destroy();
+
+    const s = await openSqliteStores({ path, staleReservationMs: 60_000 });
+    try {
+      expect(s.database.schemaVersion).toBe('0002_write_path');
+      expect((await s.stores.actions.list('i1')).map((a) => a.result)).toEqual(['success', 'pending']);
+      expect((await s.stores.actions.listPending()).map((a) => a.id)).toEqual(['a2']);
+      await s.stores.actions.finish('a2', { result: 'success', finishedAt: 3, fault: null });
+      expect(await s.stores.actions.list('i1')).toEqual([
+        action('a1', 'success'),
+        { ...action('a2', 'success'), finishedAt: 3 },
+      ]);
+      expect(await s.quota.usage('p')).toMatchObject({
+        inUse: { instances: 2, cores: 4, ramMb: 1024 },
+        reserved: { instances: 1, cores: 2, ramMb: 512 },
+      });
+    } finally {
+      await s.close();
+    }
+  });
+});
 
 describe('opening databases', () => {
   it('names a SQLite file that cannot be opened', async () => {
