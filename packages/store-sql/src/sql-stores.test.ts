@@ -210,7 +210,7 @@ describe('SQL stores shared by two engines (one SQLite file)', () => {
         reserved: { instances: 0, cores: 0, ramMb: 0 },
       });
       await s.quota.reserve('p', { instances: 1, cores: 1, ramMb: 1 });
-      await s.quota.resync(new Map()); // recount from instances (none); the fresh reservation stays
+      await s.quota.resync(); // recount from instances (none); the fresh reservation stays
       expect(await s.quota.usage('p')).toMatchObject({
         inUse: { instances: 0, cores: 0, ramMb: 0 },
         reserved: { instances: 1, cores: 1, ramMb: 1 },
