@@ -31,6 +31,7 @@ export default async function dockerBench(args: string[]): Promise<boolean> {
   );
   const driver = new DockerDriver({ hostId: 'bench', stopTimeoutSeconds: 1 });
   const compute = await createCompute({
+    storage: 'memory',
     images,
     flavors: [{ id: 'c1', vcpus: 1, ramMb: 64 }],
     quota: { defaults: { instances: -1, cores: -1, ramMb: -1 } },

@@ -28,6 +28,7 @@ export default async function kvmBench(args: string[]): Promise<boolean> {
     await importGuestImages(images, root, kernel);
     const driver = new KvmDriver({ hostId: 'bench-kvm', stateDir: join(root, 'state') });
     const compute = await createCompute({
+      storage: 'memory',
       images,
       flavors: [{ id: 'vm', vcpus: 1, ramMb: 192 }],
       hosts: [{ id: 'bench-kvm', driver }],

@@ -108,6 +108,7 @@ export default async function lifecycle(args: string[]): Promise<boolean> {
 
 async function build(hostCount: number): Promise<ComputeEngine> {
   const compute = await createCompute({
+    storage: 'memory',
     scheduler: ({ claims }) => new FirstFitScheduler(claims),
     flavors: [{ id: 'm1.tiny', vcpus: 1, ramMb: 512, diskGb: 1 }],
     quota: { defaults: { instances: -1, cores: -1, ramMb: -1 } },

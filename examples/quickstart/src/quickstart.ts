@@ -6,6 +6,7 @@ import {
   isNovaError,
   type Scheduler,
   type SchedulerDeps,
+  type StorageOption,
 } from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 
@@ -17,6 +18,10 @@ export interface QuickstartSummary {
   readonly finalInstances: number;
   readonly eventsSeen: number;
   readonly states: Record<string, string>;
+  /** The database's action history, read back from storage after the delete. */
+  readonly dbHistory: string[];
+  /** Instances an earlier, interrupted run had left in durable storage (deleted first). */
+  readonly leftovers: number;
 }
 
 /** Options of the quickstart. */
@@ -27,6 +32,8 @@ export interface QuickstartOptions {
   readonly scheduler?: (deps: SchedulerDeps) => Scheduler;
   /** Simulated hypervisor latency in ms (default 40). */
   readonly latencyMs?: number;
+  /** Where the engine keeps its state (default `'sqlite'`: `$NOVA_LFS_DATA_DIR` or `./.nova-lfs`). */
+  readonly storage?: StorageOption;
 }
 
 /**
@@ -59,8 +66,11 @@ export async function runQuickstart(options: QuickstartOptions = {}): Promise<Qu
     },
   ];
 
-  log('Nova LFS quickstart: an embedded compute engine over 4 FAKE hosts (no hypervisor needed)\n');
+  const storage = options.storage ?? 'sqlite';
+  log('Nova LFS quickstart: an embedded compute engine over 4 FAKE hosts (no hypervisor needed)');
+  log(`state: ${describeStorage(storage)}\n`);
   const compute = await createCompute({
+    storage,
     ...(options.scheduler ? { scheduler: options.scheduler } : {}),
     flavors: [
       { id: 'm1.small', name: 'm1.small', vcpus: 1, ramMb: 2048, diskGb: 20 },
@@ -74,6 +84,12 @@ export async function runQuickstart(options: QuickstartOptions = {}): Promise<Qu
     { kind: 'bytes', bytes: new TextEncoder().encode('pretend this is a qcow2 image') },
   );
 
+  const leftovers = await compute.list({ projectId: 'demo' });
+  if (leftovers.length > 0) {
+    log(`0. An earlier run was interrupted: deleting the ${leftovers.length} instance(s) it left in storage`);
+    await Promise.all(leftovers.map((i) => compute.delete(i.id)));
+    log('');
+  }
   const names = new Map<string, string>();
   let eventsSeen = 0;
   let rescheduled = 0;
@@ -146,9 +162,13 @@ export async function runQuickstart(options: QuickstartOptions = {}): Promise<Qu
   log(
     `Done: ${left} instances left, quota in use ${JSON.stringify(usage.inUse)}, ${(await compute.claims.list()).length} claims held.`,
   );
+  const dbHistory = (await compute.actions.list(db!.id)).map((a) => `${a.action}:${a.result}`);
+  log(`The database's action history, as stored: ${dbHistory.join(', ')}`);
   sub.unsubscribe();
   await compute.close();
   return {
+    dbHistory,
+    leftovers: leftovers.length,
     booted: [...web, db].filter((i): i is Instance => i?.vmState === 'active').length,
     rescheduled,
     quotaRejected,
@@ -156,6 +176,16 @@ export async function runQuickstart(options: QuickstartOptions = {}): Promise<Qu
     eventsSeen,
     states,
   };
+}
+
+function describeStorage(storage: StorageOption): string {
+  if (storage === 'memory') return 'in memory (gone when the process exits)';
+  if (storage === 'sqlite')
+    return `SQLite in ${process.env.NOVA_LFS_DATA_DIR ?? './.nova-lfs'}/nova-lfs.sqlite`;
+  if (storage.kind === 'sqlite')
+    return `SQLite in ${storage.path ?? `${storage.dataDir ?? '.'}/nova-lfs.sqlite`}`;
+  const url = storage.url ?? process.env.NOVA_LFS_PG_URL ?? 'postgres://nova:nova@127.0.0.1:5432/nova_test';
+  return `PostgreSQL at ${url.replace(/:[^:@/]*@/, ':***@')}`;
 }
 
 function describe(e: InstanceEvent, names: Map<string, string>): string | undefined {

@@ -29,6 +29,7 @@ describe.skipIf(!available)('DockerDriver through the engine (real dockerd)', ()
     for (const h of hosts) await removeHostContainers(h);
     const { images } = await busyboxImages();
     compute = await createCompute({
+      storage: 'memory',
       images,
       flavors: [{ id: 'c1', vcpus: 1, ramMb: 64 }],
       quota: { defaults: { instances: -1, cores: -1, ramMb: -1 } },

@@ -33,6 +33,7 @@ describe.skipIf(!available)('KvmDriver through the engine (real QEMU guests)', (
       softRebootTimeoutMs: 500,
     });
     compute = await createCompute({
+      storage: 'memory',
       images,
       flavors: [{ id: 'vm.tiny', vcpus: 1, ramMb: 192 }],
       hosts: [{ id: 'kvm-engine', driver }],

@@ -12,6 +12,7 @@ async function cloud(hosts: number, driverOptions: ConstructorParameters<typeof 
   let scheduler: PluginScheduler | undefined;
   const factory = schedulerFactory();
   const compute = await createCompute({
+    storage: 'memory',
     scheduler: (deps) => (scheduler = factory(deps)),
     flavors: [
       { id: 'small', vcpus: 2, ramMb: 2048 },
@@ -35,6 +36,7 @@ async function cloud(hosts: number, driverOptions: ConstructorParameters<typeof 
 describe('scheduler inside the engine', () => {
   it('is the default scheduler of createCompute and persists its claims in the engine claim store', async () => {
     const compute = await createCompute({
+      storage: 'memory',
       flavors: [{ id: 'f', vcpus: 1, ramMb: 128 }],
       hosts: [{ id: 'h', driver: new FakeDriver() }],
     });

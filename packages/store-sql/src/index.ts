@@ -6,7 +6,13 @@
 export { openPostgres, openSqlite, type SqlDatabase } from './database.js';
 export { DatabaseUnavailableError, redactUrl, SchemaTooNewError, StoreErrorCode } from './errors.js';
 export { type Dialect, migrate, migrationsFor } from './migrations.js';
-export { openPostgresStores, openSqliteStores, type SqlStoreOptions, type SqlStores } from './open-stores.js';
+export {
+  openPostgresStores,
+  openSqliteStores,
+  openStorage,
+  type SqlStoreOptions,
+  type SqlStores,
+} from './open-stores.js';
 export { PostgresExecutor } from './postgres-executor.js';
 export type { Database } from './schema.js';
 export { SqlActionStore } from './sql-action-store.js';

@@ -1,5 +1,13 @@
 import { join } from 'node:path';
-import { type CoreStores, defaultQuotaLimits, type QuotaLimits } from '@nova-lfs/core';
+import {
+  type CoreStores,
+  type DurableStorage,
+  defaultQuotaLimits,
+  type InstanceEvent,
+  type QuotaLimits,
+  type StorageOption,
+} from '@nova-lfs/core';
+import type { Observable, Subscription } from 'rxjs';
 import { openPostgres, openSqlite, type SqlDatabase } from './database.js';
 import { SqlActionStore } from './sql-action-store.js';
 import { SqlFlavorStore, SqlHostStore, SqlServerGroupStore } from './sql-catalog-stores.js';
@@ -8,13 +16,19 @@ import { SqlEventStore } from './sql-event-store.js';
 import { SqlInstanceStore } from './sql-instance-store.js';
 import { SqlQuotaEngine } from './sql-quota-engine.js';
 
-/** Stores, quota and event log on one database, ready for `createCompute({ stores, quota })`. */
-export interface SqlStores {
+/**
+ * Stores, quota and event log on one database, ready for `createCompute({ stores, quota })`, or
+ * opened by `createCompute` itself ({@link openStorage}).
+ */
+export interface SqlStores extends DurableStorage {
   readonly database: SqlDatabase;
   readonly stores: Required<CoreStores>;
   readonly claims: SqlClaimStore;
   readonly quota: SqlQuotaEngine;
   readonly events: SqlEventStore;
+  /** Persists every event of the stream in order; `close()` waits for the writes. */
+  recordEvents(events$: Observable<InstanceEvent>): void;
+  /** Stops recording, writes pending events and closes the database. */
   close(): Promise<void>;
 }
 
@@ -31,6 +45,8 @@ export interface SqlStoreOptions {
 
 function wrap(database: SqlDatabase, options: SqlStoreOptions): SqlStores {
   const claims = new SqlClaimStore(database);
+  const events = new SqlEventStore(database);
+  const recordings: Subscription[] = [];
   return {
     database,
     claims,
@@ -47,8 +63,15 @@ function wrap(database: SqlDatabase, options: SqlStoreOptions): SqlStores {
       options.quotaDefaults ?? defaultQuotaLimits,
       options.staleReservationMs ?? 30_000,
     ),
-    events: new SqlEventStore(database),
-    close: () => database.close(),
+    events,
+    recordEvents: (events$) => {
+      recordings.push(events.record(events$));
+    },
+    close: async () => {
+      for (const r of recordings.splice(0)) r.unsubscribe();
+      await events.flush();
+      await database.close();
+    },
   };
 }
 
@@ -84,4 +107,24 @@ export async function openPostgresStores(
     }),
     options,
   );
+}
+
+/**
+ * Opens the storage a {@link StorageOption} names (`createCompute` calls this when no `stores`
+ * are given): `'sqlite'` or `{ kind: 'sqlite', dataDir?, path? }` as {@link openSqliteStores},
+ * `{ kind: 'postgres', url?, schema? }` as {@link openPostgresStores}.
+ * @throws DatabaseUnavailableError naming the file or URL; SchemaTooNewError
+ */
+export async function openStorage(option: Exclude<StorageOption, 'memory'>): Promise<SqlStores> {
+  if (option === 'sqlite') return openSqliteStores();
+  if (option.kind === 'sqlite') {
+    return openSqliteStores({
+      ...(option.path ? { path: option.path } : {}),
+      ...(option.dataDir ? { dataDir: option.dataDir } : {}),
+    });
+  }
+  return openPostgresStores({
+    ...(option.url ? { url: option.url } : {}),
+    ...(option.schema ? { schema: option.schema } : {}),
+  });
 }

@@ -2,10 +2,19 @@ import 'reflect-metadata';
 import { type DependencyContainer, container as rootContainer } from 'tsyringe';
 import { ComputeEngine } from '../engine/compute-engine.js';
 import type { HostBinding } from '../engine/host-registry.js';
+import { ConfigurationError } from '../errors.js';
+import type { QuotaEngine } from '../ports/quota.js';
+import type { DurableStorage, StorageOption } from '../ports/storage.js';
 import { type CoreOptions, registerCore } from './register-core.js';
 
 /** Options of {@link createCompute}. */
 export interface ComputeOptions extends CoreOptions {
+  /**
+   * Where state is kept when `stores` is not given. Default `'sqlite'`: durable, in
+   * `$NOVA_LFS_DATA_DIR` or `./.nova-lfs` (needs `@nova-lfs/store-sql`). `'memory'` keeps it in
+   * the process.
+   */
+  readonly storage?: StorageOption;
   /** Hosts to add before start-up reconciliation. */
   readonly hosts?: readonly HostBinding[];
   /** Parent container (a child is created; default the global tsyringe container). */
@@ -15,8 +24,9 @@ export interface ComputeOptions extends CoreOptions {
 }
 
 /**
- * Composes an engine with sensible defaults (in-memory stores, counting quota, local image
- * cache) around the given scheduler and hosts, reconciles, and returns it:
+ * Composes an engine with sensible defaults (durable SQLite storage, `@nova-lfs/scheduler`,
+ * local image cache) around the given hosts, reconciles, and returns it. The storage it opened
+ * records the engine's events and is closed by `engine.close()`.
  *
  * ```ts
  * const compute = await createCompute({
@@ -29,9 +39,54 @@ export interface ComputeOptions extends CoreOptions {
  */
 export async function createCompute(options: ComputeOptions): Promise<ComputeEngine> {
   const container = (options.container ?? rootContainer).createChildContainer();
-  await registerCore(container, options);
-  const engine = container.resolve(ComputeEngine);
-  for (const binding of options.hosts ?? []) await engine.addHost(binding);
-  if (options.reconcile !== false) await engine.start();
-  return engine;
+  const storage = options.stores ? undefined : await openStorage(options.storage ?? 'sqlite');
+  try {
+    await registerCore(container, storage ? await withStorage(options, storage) : options);
+    const engine = container.resolve(ComputeEngine);
+    if (storage) {
+      storage.recordEvents(engine.events$);
+      engine.onClose(() => storage.close());
+    }
+    for (const binding of options.hosts ?? []) await engine.addHost(binding);
+    if (options.reconcile !== false) await engine.start();
+    return engine;
+  } catch (e) {
+    await storage?.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+function isQuotaEngine(q: CoreOptions['quota']): q is QuotaEngine {
+  return typeof (q as QuotaEngine | undefined)?.reserve === 'function';
+}
+
+/** The options with the storage's stores and quota (limits given as options applied to it). */
+async function withStorage(options: ComputeOptions, storage: DurableStorage): Promise<CoreOptions> {
+  if (isQuotaEngine(options.quota)) return { ...options, stores: storage.stores };
+  const limits = options.quota;
+  if (limits?.defaults) storage.quota.setDefaults?.(limits.defaults);
+  for (const [project, l] of Object.entries(limits?.projects ?? {}))
+    await storage.quota.setLimits(project, l);
+  return { ...options, stores: storage.stores, quota: storage.quota };
+}
+
+const STORE_SQL_PACKAGE = '@nova-lfs/store-sql';
+
+/** Opens durable storage through `@nova-lfs/store-sql`, looked up at run time (core does not depend on it). */
+async function openStorage(option: StorageOption): Promise<DurableStorage | undefined> {
+  if (option === 'memory') return undefined;
+  let mod: { openStorage?: (o: Exclude<StorageOption, 'memory'>) => Promise<DurableStorage> };
+  try {
+    mod = (await import(STORE_SQL_PACKAGE)) as typeof mod;
+  } catch (e) {
+    throw new ConfigurationError(
+      'storage',
+      `storage ${JSON.stringify(option)} needs ${STORE_SQL_PACKAGE}, which cannot be loaded: install it, or pass storage: 'memory'`,
+      { cause: e },
+    );
+  }
+  if (typeof mod.openStorage !== 'function') {
+    throw new ConfigurationError('storage', `${STORE_SQL_PACKAGE} does not export openStorage`);
+  }
+  return mod.openStorage(option);
 }

@@ -340,5 +340,13 @@ export class ComputeEngine {
     this.power.close();
     for (const b of this.registry.list()) await b.driver.close?.();
     this.ctx.events.complete();
+    for (const hook of this.closeHooks.splice(0)) await hook();
+  }
+
+  private readonly closeHooks: Array<() => Promise<void>> = [];
+
+  /** Registers something to close after the engine (`createCompute` closes the storage it opened). */
+  onClose(hook: () => Promise<void>): void {
+    this.closeHooks.push(hook);
   }
 }

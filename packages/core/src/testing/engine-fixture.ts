@@ -43,6 +43,7 @@ export async function createFakeCloud(options: FakeCloudOptions = {}): Promise<F
   }
   let scheduler: FirstFitScheduler | undefined;
   const compute = await createCompute({
+    storage: 'memory',
     scheduler: ({ claims }) => {
       scheduler = new FirstFitScheduler(claims);
       return scheduler;

@@ -1,0 +1,53 @@
+import type { Observable } from 'rxjs';
+import type { InstanceEvent } from '../engine/events.js';
+import type { QuotaEngine } from './quota.js';
+import type {
+  ActionStore,
+  ClaimStore,
+  FlavorStore,
+  HostStore,
+  InstanceStore,
+  ServerGroupStore,
+} from './stores.js';
+
+/** Where `createCompute` keeps the engine's state when no `stores` are given. */
+export type StorageOption =
+  /** In process memory: gone when the process exits. */
+  | 'memory'
+  /** SQLite in `$NOVA_LFS_DATA_DIR/nova-lfs.sqlite`, else `./.nova-lfs/nova-lfs.sqlite`. */
+  | 'sqlite'
+  | {
+      readonly kind: 'sqlite';
+      /** Directory of `nova-lfs.sqlite` (created if missing). */
+      readonly dataDir?: string;
+      /** The database file itself (wins over `dataDir`). */
+      readonly path?: string;
+    }
+  | {
+      readonly kind: 'postgres';
+      /** Default `$NOVA_LFS_PG_URL`. */
+      readonly url?: string;
+      /** PostgreSQL schema (created if missing). */
+      readonly schema?: string;
+    };
+
+/**
+ * A durable home for the engine's state, opened by `createCompute` from a {@link StorageOption}
+ * (`@nova-lfs/store-sql` provides it). `createCompute` records the engine's events in it and
+ * closes it when the engine closes.
+ */
+export interface DurableStorage {
+  readonly stores: {
+    readonly instances: InstanceStore;
+    readonly hosts: HostStore;
+    readonly claims: ClaimStore;
+    readonly actions: ActionStore;
+    readonly flavors: FlavorStore;
+    readonly groups: ServerGroupStore;
+  };
+  readonly quota: QuotaEngine & { setDefaults?(limits: import('../model/quota.js').QuotaLimits): void };
+  /** Persists every event of the stream (in order) until the storage is closed. */
+  recordEvents(events$: Observable<InstanceEvent>): void;
+  /** Writes what is pending and closes the database. */
+  close(): Promise<void>;
+}

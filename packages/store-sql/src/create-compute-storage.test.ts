@@ -1,0 +1,100 @@
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCompute } from '@nova-lfs/core';
+import { FakeDriver } from '@nova-lfs/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DatabaseUnavailableError } from './errors.js';
+import { openPostgresStores, openSqliteStores } from './open-stores.js';
+import { dropSchema, freshSchema, pgUrl, postgresAvailable } from './sql-env.test-helper.js';
+
+const flavors = [{ id: 'm1', vcpus: 1, ramMb: 256 }];
+const image = { id: 'img', name: 'img', diskFormat: 'raw' as const, sha256: '4'.repeat(64) };
+const savedDataDir = process.env.NOVA_LFS_DATA_DIR;
+
+afterEach(() => {
+  if (savedDataDir === undefined) delete process.env.NOVA_LFS_DATA_DIR;
+  else process.env.NOVA_LFS_DATA_DIR = savedDataDir;
+});
+
+describe('createCompute storage', () => {
+  it('keeps state in SQLite by default ($NOVA_LFS_DATA_DIR), records events, and closes the database with the engine', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'nlfs-default-'));
+    process.env.NOVA_LFS_DATA_DIR = dataDir;
+    const compute = await createCompute({ flavors, hosts: [{ id: 'h', driver: new FakeDriver() }] });
+    await compute.images.register(image, { kind: 'bytes', bytes: new Uint8Array() });
+    const [vm] = await compute.create({
+      name: 'a',
+      projectId: 'p',
+      userId: 'u',
+      flavorId: 'm1',
+      imageId: 'img',
+    });
+    expect(vm!.vmState).toBe('active');
+    await compute.close();
+    expect(existsSync(join(dataDir, 'nova-lfs.sqlite'))).toBe(true);
+
+    const stored = await openSqliteStores({ dataDir });
+    try {
+      expect(await stored.stores.instances.get(vm!.id)).toEqual(vm);
+      expect((await stored.quota.usage('p')).inUse.instances).toBe(1);
+      const events = await stored.events.list(vm!.id);
+      expect(events.map((e) => e.event.type)).toContain('instance.created');
+      expect(events.at(-1)!.event).toMatchObject({ type: 'instance.action', action: { result: 'success' } });
+    } finally {
+      await stored.close();
+    }
+  });
+
+  it('applies quota limits given as options to the durable quota', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'nlfs-limits-'));
+    const compute = await createCompute({
+      storage: { kind: 'sqlite', dataDir },
+      flavors,
+      quota: { defaults: { instances: 1, cores: 10, ramMb: 10_000 }, projects: { big: { instances: 5 } } },
+      hosts: [{ id: 'h', driver: new FakeDriver() }],
+    });
+    try {
+      expect((await compute.quota.usage('p')).limits.instances).toBe(1);
+      expect((await compute.quota.usage('big')).limits.instances).toBe(5);
+    } finally {
+      await compute.close();
+    }
+  });
+
+  it('names a data directory it cannot use, and leaves nothing open', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'nlfs-bad-')), 'a-file');
+    writeFileSync(file, 'not a directory');
+    const err = await createCompute({ storage: { kind: 'sqlite', dataDir: file }, flavors }).catch((e) => e);
+    expect(err).toBeInstanceOf(DatabaseUnavailableError);
+    expect(err.details.database).toBe(join(file, 'nova-lfs.sqlite'));
+  });
+
+  it.skipIf(!postgresAvailable)('keeps state in PostgreSQL when asked', async () => {
+    const schema = freshSchema();
+    try {
+      const compute = await createCompute({
+        storage: { kind: 'postgres', url: pgUrl, schema },
+        flavors,
+        hosts: [{ id: 'h', driver: new FakeDriver() }],
+      });
+      await compute.images.register(image, { kind: 'bytes', bytes: new Uint8Array() });
+      const [vm] = await compute.create({
+        name: 'a',
+        projectId: 'p',
+        userId: 'u',
+        flavorId: 'm1',
+        imageId: 'img',
+      });
+      await compute.close();
+      const stored = await openPostgresStores({ url: pgUrl, schema });
+      try {
+        expect(await stored.stores.instances.get(vm!.id)).toEqual(vm);
+      } finally {
+        await stored.close();
+      }
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+});
