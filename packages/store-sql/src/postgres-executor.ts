@@ -9,6 +9,7 @@ import type { BoundStatement } from './statement.js';
  */
 export class PostgresExecutor implements SqlExecutor {
   private readonly names = new Map<string, string>();
+  private readonly counters = { statements: 0, writes: 0, relaxed: 0, units: 0 };
 
   /**
    * @param pool connections for ordinary statements
@@ -24,11 +25,22 @@ export class PostgresExecutor implements SqlExecutor {
   }
 
   runRelaxed<R>(statement: BoundStatement): Promise<StatementResult<R>> {
+    this.counters.relaxed++;
     return this.query<R>(this.relaxed, statement);
+  }
+
+  /**
+   * Since opening: statements sent (each one round trip), writes among them (statements not
+   * starting with `select`, units' `begin`/`commit` excluded), relaxed writes, units of work.
+   */
+  stats(): Readonly<{ statements: number; writes: number; relaxed: number; units: number }> {
+    return { ...this.counters };
   }
 
   async unit<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    this.counters.units++;
+    this.counters.statements += 2;
     try {
       await client.query('begin');
       const out = await fn({ run: <R>(s: BoundStatement) => this.query<R>(client, s) });
@@ -43,6 +55,8 @@ export class PostgresExecutor implements SqlExecutor {
   }
 
   private async query<R>(on: pg.Pool | pg.PoolClient, s: BoundStatement): Promise<StatementResult<R>> {
+    this.counters.statements++;
+    if (!/^\s*select\b/i.test(s.sql)) this.counters.writes++;
     let name = this.names.get(s.sql);
     if (!name && this.names.size < 1000) {
       name = `nlfs_${this.names.size}`;
