@@ -22,7 +22,7 @@ interface Group {
  *
  * A write opens a transaction (`BEGIN IMMEDIATE`, so processes sharing the file queue for the
  * write lock instead of failing on a lock upgrade) that stays open while writers keep joining it
- * from one event-loop turn to the next (at most {@link MAX_GROUP_AGE_MS} ms): every unit of work
+ * from one event-loop turn to the next (at most 2 ms): every unit of work
  * that runs meanwhile (each in its own savepoint, so a failing unit undoes only itself) shares
  * one commit. A lone writer's group commits on the turn after it opened. Each caller's promise
  * resolves after that commit, which is what makes it durable: a single writer pays one commit
