@@ -65,6 +65,7 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
     const pgBefore = exec instanceof PostgresExecutor ? exec.stats() : undefined;
     // what the machine allows: bare `select 1` round trips at the same concurrency
     const bare = store === 'postgres' ? await bareRates(url, schema, concurrency) : undefined;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const worker = async (n: number) => {
       for (let i = 0; i < n; i++) {
@@ -77,6 +78,7 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
     };
     await Promise.all(Array.from({ length: concurrency }, () => worker(Math.floor(pairs / concurrency))));
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     const after = exec instanceof SqliteExecutor ? exec.stats() : undefined;
     const pgAfter = exec instanceof PostgresExecutor ? exec.stats() : undefined;
     const pgPerPair = (k: 'statements' | 'writes' | 'relaxed') =>
@@ -110,6 +112,10 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
         },
         p50PairLatency: { value: Math.round(percentile(lat, 50) * 1000) / 1000, unit: 'ms' },
         p99PairLatency: { value: Math.round(percentile(lat, 99) * 1000) / 1000, unit: 'ms' },
+        engineCpuPerPair: {
+          value: Math.round((cpu.user + cpu.system) / lat.length),
+          unit: `µs (this process; ${Math.round((cpu.system / (cpu.user + cpu.system)) * 100)}% in the kernel)`,
+        },
         ...(before
           ? {
               statementsPerPair: { value: perPair('statements')!, unit: 'statements' },

@@ -40,8 +40,6 @@ export async function openSqlite(path: string): Promise<SqlDatabase> {
     handle.pragma('synchronous = NORMAL');
     handle.pragma('busy_timeout = 10000');
     handle.pragma('foreign_keys = ON');
-    handle.pragma('cache_size = -65536');
-    handle.pragma('wal_autocheckpoint = 0');
   } catch (e) {
     throw new DatabaseUnavailableError(path, { cause: e });
   }
