@@ -24,24 +24,57 @@ export interface SqlDatabase {
   readonly name: string;
   /** Schema version (name of the last migration applied). */
   readonly schemaVersion: string;
+  /**
+   * No other connection can use the database while this one is open (SQLite's exclusive locking
+   * mode): stores may answer reads from what they wrote themselves.
+   */
+  readonly exclusive: boolean;
   close(): Promise<void>;
 }
 
+/** How long opening waits for a lock another connection holds (ms): an owner is told quickly. */
+const OPEN_BUSY_TIMEOUT_MS = 1_500;
+/** How long a write waits for the lock on a shared file (ms). */
+const BUSY_TIMEOUT_MS = 10_000;
+
 /**
  * Opens (creating it if needed) a SQLite database in WAL mode and applies migrations.
- * @throws DatabaseUnavailableError naming the path; SchemaTooNewError
+ *
+ * By default the connection owns the file: SQLite's exclusive locking mode, taken at once and
+ * held until `close()`, so a second process (or connection) opening it fails fast instead of
+ * sharing it unknowingly. `shared: true` lets several connections use the file (each write
+ * transaction waits for the write lock).
+ * @throws DatabaseUnavailableError naming the path (also when another process holds it);
+ *   SchemaTooNewError
  */
-export async function openSqlite(path: string): Promise<SqlDatabase> {
+export async function openSqlite(path: string, options: { shared?: boolean } = {}): Promise<SqlDatabase> {
+  const exclusive = !options.shared && path !== ':memory:';
   let handle: BetterSqlite3.Database;
   try {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     handle = new BetterSqlite3(path);
-    handle.pragma('journal_mode = WAL');
-    handle.pragma('synchronous = NORMAL');
-    handle.pragma('busy_timeout = 10000');
-    handle.pragma('foreign_keys = ON');
   } catch (e) {
     throw new DatabaseUnavailableError(path, { cause: e });
+  }
+  try {
+    // exclusive before WAL: no shared-memory index, no file lock per transaction
+    if (exclusive) handle.pragma('locking_mode = EXCLUSIVE');
+    handle.pragma(`busy_timeout = ${OPEN_BUSY_TIMEOUT_MS}`);
+    handle.pragma('journal_mode = WAL');
+    handle.pragma('synchronous = NORMAL');
+    handle.pragma('foreign_keys = ON');
+    if (exclusive) handle.exec('begin immediate; commit'); // takes the lock now, keeps it
+    handle.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  } catch (e) {
+    handle.close();
+    const busy = (e as { code?: string }).code?.startsWith('SQLITE_BUSY');
+    const cause = busy
+      ? new Error(
+          'database is locked: another process has it open (to share one file, open it with { shared: true } everywhere)',
+          { cause: e },
+        )
+      : e;
+    throw new DatabaseUnavailableError(path, { cause });
   }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
   const schemaVersion = await migrate(db, 'sqlite', path).catch(async (e) => {
@@ -55,6 +88,7 @@ export async function openSqlite(path: string): Promise<SqlDatabase> {
     dialect: 'sqlite',
     name: path,
     schemaVersion,
+    exclusive,
     close: async () => {
       await exec.flush();
       await db.destroy();
@@ -109,6 +143,7 @@ export async function openPostgres(
     dialect: 'postgres',
     name,
     schemaVersion,
+    exclusive: false,
     close: async () => {
       await relaxed.end();
       await db.destroy();

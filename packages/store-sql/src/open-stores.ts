@@ -78,10 +78,16 @@ function wrap(database: SqlDatabase, options: SqlStoreOptions): SqlStores {
 /**
  * Opens the embedded SQLite stores: `path`, or `<dataDir>/nova-lfs.sqlite`, or
  * `$NOVA_LFS_DATA_DIR/nova-lfs.sqlite`, or `./.nova-lfs/nova-lfs.sqlite`.
+ *
+ * By default this engine owns the file (exclusive lock; another process opening it gets
+ * `DatabaseUnavailableError`): reservations are kept in memory and catalog and instance reads
+ * are answered from what the stores wrote. `shared: true` lets several processes use one file
+ * (every read goes to the file; reservations have rows, stale after `staleReservationMs`,
+ * default 30 s).
  * @throws DatabaseUnavailableError naming the file; SchemaTooNewError
  */
 export async function openSqliteStores(
-  options: SqlStoreOptions & { path?: string; dataDir?: string } = {},
+  options: SqlStoreOptions & { path?: string; dataDir?: string; shared?: boolean } = {},
 ): Promise<SqlStores> {
   const path =
     options.path ??
@@ -89,7 +95,8 @@ export async function openSqliteStores(
       options.dataDir ?? process.env.NOVA_LFS_DATA_DIR ?? join(process.cwd(), '.nova-lfs'),
       'nova-lfs.sqlite',
     );
-  return wrap(await openSqlite(path), { staleReservationMs: 0, ...options });
+  const database = await openSqlite(path, { shared: options.shared ?? false });
+  return wrap(database, { staleReservationMs: options.shared ? 30_000 : 0, ...options });
 }
 
 /**

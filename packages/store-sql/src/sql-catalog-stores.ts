@@ -10,6 +10,7 @@ import {
 } from '@nova-lfs/core';
 import type { Compilable } from 'kysely';
 import type { SqlDatabase } from './database.js';
+import { ExclusiveReadCache } from './exclusive-read-cache.js';
 import { PreparedStatement } from './statement.js';
 
 const rowsOf = async <R>(database: SqlDatabase, q: Compilable<unknown>): Promise<R[]> =>
@@ -23,13 +24,19 @@ const byId = (database: SqlDatabase, table: 'hosts' | 'flavors' | 'server_groups
     database.db.selectFrom(table).select('data').where('id', '=', p('id')),
   );
 
-/** {@link HostStore} on SQL. */
+/**
+ * {@link HostStore} on SQL. When the database is exclusive to this process, hosts read once are
+ * kept in memory (every change goes through this store).
+ */
 export class SqlHostStore implements HostStore {
   private readonly getStmt;
+  private readonly cache;
   constructor(private readonly database: SqlDatabase) {
     this.getStmt = byId(database, 'hosts');
+    this.cache = new ExclusiveReadCache<Host>(database);
   }
   async upsert(host: Host): Promise<void> {
+    this.cache.forget(host.id);
     const data = JSON.stringify(host);
     await this.database.exec.run(
       this.database.db
@@ -38,10 +45,13 @@ export class SqlHostStore implements HostStore {
         .onConflict((oc) => oc.column('id').doUpdateSet({ data }))
         .compile(),
     );
+    this.cache.forget(host.id); // a read queued before the write may have cached the old row
   }
   async get(id: string): Promise<Host | undefined> {
-    const [row] = (await this.database.exec.run<{ data: string }>(this.getStmt.bind({ id }))).rows;
-    return row ? (JSON.parse(row.data) as Host) : undefined;
+    return this.cache.get(id, async () => {
+      const [row] = (await this.database.exec.run<{ data: string }>(this.getStmt.bind({ id }))).rows;
+      return row ? (JSON.parse(row.data) as Host) : undefined;
+    });
   }
   async list(): Promise<Host[]> {
     return (
@@ -49,19 +59,28 @@ export class SqlHostStore implements HostStore {
     ).map((r) => JSON.parse(r.data) as Host);
   }
   async remove(id: string): Promise<void> {
+    this.cache.forget(id);
     await this.database.exec.run(this.database.db.deleteFrom('hosts').where('id', '=', id).compile());
+    this.cache.forget(id);
   }
 }
 
-/** {@link FlavorStore} on SQL. */
+/**
+ * {@link FlavorStore} on SQL. When the database is exclusive to this process, flavors read once
+ * are kept in memory (every change goes through this store).
+ */
 export class SqlFlavorStore implements FlavorStore {
   private readonly getStmt;
+  private readonly cache;
   constructor(private readonly database: SqlDatabase) {
     this.getStmt = byId(database, 'flavors');
+    this.cache = new ExclusiveReadCache<Flavor>(database);
   }
   async get(id: string): Promise<Flavor | undefined> {
-    const [row] = (await this.database.exec.run<{ data: string }>(this.getStmt.bind({ id }))).rows;
-    return row ? (JSON.parse(row.data) as Flavor) : undefined;
+    return this.cache.get(id, async () => {
+      const [row] = (await this.database.exec.run<{ data: string }>(this.getStmt.bind({ id }))).rows;
+      return row ? (JSON.parse(row.data) as Flavor) : undefined;
+    });
   }
   async list(): Promise<Flavor[]> {
     return (
@@ -82,7 +101,9 @@ export class SqlFlavorStore implements FlavorStore {
     }
   }
   async remove(id: string): Promise<void> {
+    this.cache.forget(id);
     await this.database.exec.run(this.database.db.deleteFrom('flavors').where('id', '=', id).compile());
+    this.cache.forget(id);
   }
 }
 

@@ -20,6 +20,7 @@ const KNOWN_REVISIONS_MAX = 50_000;
  * conditional `UPDATE ... WHERE revision = expected`, without reading first. This is safe with
  * several processes: a record's revision only grows, so a record at the expected revision is
  * the remembered one, and any other writer makes the conditional update miss (a conflict).
+ * When the database is exclusive to this process, `get` answers from the remembered record too.
  */
 export class SqlInstanceStore implements InstanceStore {
   private readonly known = new Map<string, Instance>();
@@ -89,6 +90,11 @@ export class SqlInstanceStore implements InstanceStore {
   }
 
   async get(id: string): Promise<Instance | undefined> {
+    if (this.database.exclusive) {
+      // nobody else can write this database: the record last written here is the stored one
+      const known = this.known.get(id);
+      if (known) return known;
+    }
     const { rows } = await this.database.exec.run<{ data: string }>(this.getStmt.bind({ id }));
     if (!rows[0]) {
       this.known.delete(id);
@@ -128,6 +134,7 @@ export class SqlInstanceStore implements InstanceStore {
   async remove(id: string): Promise<void> {
     this.known.delete(id);
     await this.database.exec.run(this.removeStmt.bind({ id }));
+    this.known.delete(id); // a read queued before the delete may have remembered the record
   }
 
   async list(filter: InstanceFilter = {}): Promise<Instance[]> {

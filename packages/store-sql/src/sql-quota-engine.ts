@@ -13,6 +13,7 @@ import {
 } from '@nova-lfs/core';
 import { type RawBuilder, sql } from 'kysely';
 import type { SqlDatabase } from './database.js';
+import { ExclusiveReadCache } from './exclusive-read-cache.js';
 import { PreparedStatement } from './statement.js';
 
 const zero = (): { instances: number; cores: number; ramMb: number } => ({
@@ -84,6 +85,8 @@ export class SqlQuotaEngine implements QuotaEngine {
   private readonly soleOwner: boolean;
   /** Reservations held by this engine when it is the database's sole owner. */
   private readonly held = new Map<string, QuotaReservation>();
+  /** Projects' own limits (an empty object: none, the defaults apply). */
+  private readonly ownLimits: ExclusiveReadCache<Partial<QuotaLimits>>;
 
   constructor(
     private readonly database: SqlDatabase,
@@ -182,6 +185,7 @@ export class SqlQuotaEngine implements QuotaEngine {
             from d where q.project_id = d.project_id`.compile(db),
     }));
     this.soleOwner = staleReservationMs === 0;
+    this.ownLimits = new ExclusiveReadCache(database);
     const floor = sql.raw(database.dialect === 'postgres' ? 'greatest' : 'max');
     this.releaseStmt = PreparedStatement.of<{ projectId: string; di: number; dc: number; dr: number }>(
       (p) => ({
@@ -331,6 +335,7 @@ export class SqlQuotaEngine implements QuotaEngine {
     const valid = parseInput(quotaLimitsSchema.partial(), limits);
     const current = await this.limitsOf(projectId);
     const data = JSON.stringify({ ...current, ...valid });
+    this.ownLimits.forget(projectId);
     await this.database.exec.run(
       this.database.db
         .insertInto('quota_limits')
@@ -338,6 +343,7 @@ export class SqlQuotaEngine implements QuotaEngine {
         .onConflict((oc) => oc.column('project_id').doUpdateSet({ data }))
         .compile(),
     );
+    this.ownLimits.forget(projectId); // a read queued before the write may have cached the old row
   }
 
   /** Changes the default limits of projects without their own. */
@@ -411,7 +417,11 @@ export class SqlQuotaEngine implements QuotaEngine {
   }
 
   private async limitsOf(projectId: string): Promise<QuotaLimits> {
-    const [row] = (await this.database.exec.run<{ data: string }>(this.limitsStmt.bind({ projectId }))).rows;
-    return row ? { ...this.defaults, ...(JSON.parse(row.data) as Partial<QuotaLimits>) } : this.defaults;
+    const own = await this.ownLimits.get(projectId, async () => {
+      const [row] = (await this.database.exec.run<{ data: string }>(this.limitsStmt.bind({ projectId })))
+        .rows;
+      return row ? (JSON.parse(row.data) as Partial<QuotaLimits>) : {};
+    });
+    return { ...this.defaults, ...own };
   }
 }

@@ -167,8 +167,9 @@ for (const [dialect, enabled] of dialects) {
 
 describe('SQL stores shared by two engines (one SQLite file)', () => {
   it('a store never writes over an update another store made: its remembered record is only a shortcut', async () => {
-    const a = await freshStores('sqlite');
-    const b = await openSqliteStores({ path: a.path! });
+    const path = join(mkdtempSync(join(tmpdir(), 'nlfs-shared-')), 'db.sqlite');
+    const a = await openSqliteStores({ path, shared: true });
+    const b = await openSqliteStores({ path, shared: true });
     try {
       const i = buildTestInstance();
       await a.stores.instances.insert(i);
@@ -185,6 +186,22 @@ describe('SQL stores shared by two engines (one SQLite file)', () => {
       await b.close();
       await a.close();
     }
+  });
+
+  it('refuses a second owner of a file opened exclusively (the default), naming the file', async () => {
+    const s = await freshStores('sqlite');
+    try {
+      const err = await openSqliteStores({ path: s.path! }).catch((e) => e);
+      expect(err).toBeInstanceOf(DatabaseUnavailableError);
+      expect(err.details.database).toBe(s.path);
+      expect(err.message).toMatch(/locked.*shared: true/);
+      const shared = await openSqliteStores({ path: s.path!, shared: true }).catch((e) => e);
+      expect(shared).toBeInstanceOf(DatabaseUnavailableError);
+    } finally {
+      await s.close();
+    }
+    const next = await openSqliteStores({ path: s.path! });
+    await next.close();
   });
 
   it('keeps reservation rows when the engine is not the sole owner, and resync drops only stale ones', async () => {
