@@ -5,11 +5,20 @@ import { fileURLToPath } from 'node:url';
 export const workerPath = fileURLToPath(new URL('./engine-worker.ts', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../../..', import.meta.url));
 
-/** Starts the engine worker and resolves once it printed `ready` (the engine finished reconciling). */
-export function startWorker(args: readonly string[]): Promise<{ child: ChildProcess; output: () => string }> {
+/** Path of the worker that acknowledges writes one by one (durability of acknowledged writes). */
+export const ackWorkerPath = fileURLToPath(new URL('./ack-worker.ts', import.meta.url));
+
+/**
+ * Starts a worker (default the engine worker) and resolves once it printed `ready` (the engine
+ * finished reconciling).
+ */
+export function startWorker(
+  args: readonly string[],
+  script: string = workerPath,
+): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(
     process.execPath,
-    ['--conditions=@nova-lfs/source', '--import', 'tsx', workerPath, ...args],
+    ['--conditions=@nova-lfs/source', '--import', 'tsx', script, ...args],
     {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
