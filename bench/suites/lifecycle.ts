@@ -21,6 +21,9 @@ export default async function lifecycle(args: string[]): Promise<boolean> {
   const live = opt('live', 20_000);
   const concurrency = opt('concurrency', 1);
 
+  // heap first, on a fresh engine in a fresh heap (what a long run leaves behind would blur it)
+  const heapPerInstance = await measureHeap(hostCount, live);
+
   const compute = await build(hostCount);
   const request = {
     name: 'bench',
@@ -67,7 +70,7 @@ export default async function lifecycle(args: string[]): Promise<boolean> {
   const subSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   sub.unsubscribe();
 
-  const heapPerInstance = await measureHeap(hostCount, live);
+  await compute.close();
 
   return printReport(
     'lifecycle',
@@ -124,7 +127,11 @@ async function build(hostCount: number): Promise<ComputeEngine> {
   return compute;
 }
 
-/** Heap growth per live instance: create `live` instances, diff heapUsed after full GCs. */
+/**
+ * Heap growth per live instance: the slope of heapUsed (after full GCs) between `live / 2` and
+ * `live` live instances, so that one-off changes (code compiled or flushed, caches filled) while
+ * the first half is created do not count.
+ */
 async function measureHeap(hostCount: number, live: number): Promise<number> {
   const gc = (globalThis as { gc?: () => void }).gc;
   const compute = await build(hostCount);
@@ -142,14 +149,17 @@ async function measureHeap(hostCount: number, live: number): Promise<number> {
     }
     return process.memoryUsage().heapUsed;
   };
-  const before = await settle();
   const ids: string[] = [];
-  for (let i = 0; i < live; i++) ids.push((await compute.create(request))[0]!.id);
+  const half = Math.floor(live / 2);
+  for (let i = 0; i < half; i++) ids.push((await compute.create(request))[0]!.id);
+  const before = await settle();
+  for (let i = half; i < live; i++) ids.push((await compute.create(request))[0]!.id);
   const after = await settle();
   if (!gc) console.warn('note: run node with --expose-gc for an exact heap figure');
   // keep ids alive until measured
   if (ids.length !== live) throw new Error('lost instances');
-  return (after - before) / live;
+  await compute.close();
+  return (after - before) / (live - half);
 }
 
 function round3(n: number): number {
