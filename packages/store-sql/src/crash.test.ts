@@ -5,7 +5,7 @@ import { createCompute } from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import { schedulerFactory } from '@nova-lfs/scheduler';
 import { describe, expect, it } from 'vitest';
-import { exited, startWorker } from './crash/crash-harness.js';
+import { exited, seededRandom, startWorker } from './crash/crash-harness.js';
 import { openPostgresStores, openSqliteStores, type SqlStores } from './open-stores.js';
 import { dropSchema, freshSchema, pgUrl, postgresAvailable } from './sql-env.test-helper.js';
 
@@ -78,11 +78,7 @@ async function killLoop(
   open: () => Promise<SqlStores>,
 ): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'nlfs-crash-state-'));
-  let seed = 7;
-  const rnd = () => {
-    seed = (seed * 48_271) % 2_147_483_647;
-    return seed / 2_147_483_647;
-  };
+  const rnd = seededRandom(7);
   let maxInstances = 0;
   for (let k = 0; k < KILLS; k++) {
     const { child } = await startWorker(['crash', dialect, location, stateDir, String(HOSTS), String(k + 1)]);

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCompute } from '@nova-lfs/core';
+import { createCompute, type Instance, type StorageOption } from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DatabaseUnavailableError } from './errors.js';
@@ -17,28 +17,38 @@ afterEach(() => {
   else process.env.NOVA_LFS_DATA_DIR = savedDataDir;
 });
 
+/** An engine on `storage` (default when omitted) that booted one instance and closed. */
+async function bootOneAndClose(storage?: StorageOption): Promise<Instance> {
+  const compute = await createCompute({
+    ...(storage ? { storage } : {}),
+    flavors,
+    hosts: [{ id: 'h', driver: new FakeDriver() }],
+  });
+  await compute.images.register(image, { kind: 'bytes', bytes: new Uint8Array() });
+  const [vm] = await compute.create({
+    name: 'a',
+    projectId: 'p',
+    userId: 'u',
+    flavorId: 'm1',
+    imageId: 'img',
+  });
+  await compute.close();
+  return vm!;
+}
+
 describe('createCompute storage', () => {
   it('keeps state in SQLite by default ($NOVA_LFS_DATA_DIR), records events, and closes the database with the engine', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'nlfs-default-'));
     process.env.NOVA_LFS_DATA_DIR = dataDir;
-    const compute = await createCompute({ flavors, hosts: [{ id: 'h', driver: new FakeDriver() }] });
-    await compute.images.register(image, { kind: 'bytes', bytes: new Uint8Array() });
-    const [vm] = await compute.create({
-      name: 'a',
-      projectId: 'p',
-      userId: 'u',
-      flavorId: 'm1',
-      imageId: 'img',
-    });
-    expect(vm!.vmState).toBe('active');
-    await compute.close();
+    const vm = await bootOneAndClose();
+    expect(vm.vmState).toBe('active');
     expect(existsSync(join(dataDir, 'nova-lfs.sqlite'))).toBe(true);
 
     const stored = await openSqliteStores({ dataDir });
     try {
-      expect(await stored.stores.instances.get(vm!.id)).toEqual(vm);
+      expect(await stored.stores.instances.get(vm.id)).toEqual(vm);
       expect((await stored.quota.usage('p')).inUse.instances).toBe(1);
-      const events = await stored.events.list(vm!.id);
+      const events = await stored.events.list(vm.id);
       expect(events.map((e) => e.event.type)).toContain('instance.created');
       expect(events.at(-1)!.event).toMatchObject({ type: 'instance.action', action: { result: 'success' } });
     } finally {
@@ -62,7 +72,7 @@ describe('createCompute storage', () => {
     }
   });
 
-  it('names a data directory it cannot use, and leaves nothing open', async () => {
+  it('names a data directory it cannot use', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'nlfs-bad-')), 'a-file');
     writeFileSync(file, 'not a directory');
     const err = await createCompute({ storage: { kind: 'sqlite', dataDir: file }, flavors }).catch((e) => e);
@@ -73,23 +83,10 @@ describe('createCompute storage', () => {
   it.skipIf(!postgresAvailable)('keeps state in PostgreSQL when asked', async () => {
     const schema = freshSchema();
     try {
-      const compute = await createCompute({
-        storage: { kind: 'postgres', url: pgUrl, schema },
-        flavors,
-        hosts: [{ id: 'h', driver: new FakeDriver() }],
-      });
-      await compute.images.register(image, { kind: 'bytes', bytes: new Uint8Array() });
-      const [vm] = await compute.create({
-        name: 'a',
-        projectId: 'p',
-        userId: 'u',
-        flavorId: 'm1',
-        imageId: 'img',
-      });
-      await compute.close();
+      const vm = await bootOneAndClose({ kind: 'postgres', url: pgUrl, schema });
       const stored = await openPostgresStores({ url: pgUrl, schema });
       try {
-        expect(await stored.stores.instances.get(vm!.id)).toEqual(vm);
+        expect(await stored.stores.instances.get(vm.id)).toEqual(vm);
       } finally {
         await stored.close();
       }

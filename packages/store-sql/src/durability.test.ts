@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ackWorkerPath, exited, startWorker } from './crash/crash-harness.js';
+import { ackWorkerPath, exited, seededRandom, startWorker } from './crash/crash-harness.js';
 import { openPostgres, openSqlite, type SqlDatabase } from './database.js';
 import { dropSchema, freshSchema, pgUrl, postgresAvailable } from './sql-env.test-helper.js';
 
@@ -14,11 +14,7 @@ async function killWriters(
   location: string,
   open: () => Promise<SqlDatabase>,
 ) {
-  let seed = 11;
-  const rnd = () => {
-    seed = (seed * 48_271) % 2_147_483_647;
-    return seed / 2_147_483_647;
-  };
+  const rnd = seededRandom(11);
   let checked = 0;
   for (let k = 0; k < KILLS; k++) {
     const { child, output } = await startWorker([dialect, location], ackWorkerPath);

@@ -35,3 +35,8 @@ export function redactUrl(url: string): string {
     return url.replace(/:[^:@/]*@/, ':***@');
   }
 }
+
+/** Whether a driver error is a unique-constraint violation (SQLite and PostgreSQL wording). */
+export function isDuplicate(e: unknown): boolean {
+  return /unique|duplicate/i.test((e as Error)?.message ?? '');
+}

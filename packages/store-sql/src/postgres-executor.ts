@@ -8,7 +8,8 @@ import type { BoundStatement } from './statement.js';
  * named prepared statements (parsed and planned once per connection).
  */
 export class PostgresExecutor implements SqlExecutor {
-  private readonly names = new Map<string, string>();
+  /** Per SQL text: its prepared-statement name and whether it writes (for the counters). */
+  private readonly prepared = new Map<string, { readonly name: string; readonly writes: boolean }>();
   private readonly counters = { statements: 0, writes: 0, relaxed: 0, units: 0 };
 
   /**
@@ -55,15 +56,15 @@ export class PostgresExecutor implements SqlExecutor {
   }
 
   private async query<R>(on: pg.Pool | pg.PoolClient, s: BoundStatement): Promise<StatementResult<R>> {
-    this.counters.statements++;
-    if (!/^\s*select\b/i.test(s.sql)) this.counters.writes++;
-    let name = this.names.get(s.sql);
-    if (!name && this.names.size < 1000) {
-      name = `nlfs_${this.names.size}`;
-      this.names.set(s.sql, name);
+    let known = this.prepared.get(s.sql);
+    if (!known && this.prepared.size < 1000) {
+      known = { name: `nlfs_${this.prepared.size}`, writes: !/^\s*select\b/i.test(s.sql) };
+      this.prepared.set(s.sql, known);
     }
+    this.counters.statements++;
+    if (known?.writes ?? !/^\s*select\b/i.test(s.sql)) this.counters.writes++;
     const r = await on.query({
-      ...(name ? { name } : {}),
+      ...(known ? { name: known.name } : {}),
       text: s.sql,
       values: s.parameters as unknown[],
     });

@@ -10,13 +10,12 @@ import {
 } from '@nova-lfs/core';
 import type { Compilable } from 'kysely';
 import type { SqlDatabase } from './database.js';
+import { isDuplicate } from './errors.js';
 import { ExclusiveReadCache } from './exclusive-read-cache.js';
 import { PreparedStatement } from './statement.js';
 
 const rowsOf = async <R>(database: SqlDatabase, q: Compilable<unknown>): Promise<R[]> =>
   (await database.exec.run<R>(q.compile())).rows;
-
-const isDuplicate = (e: unknown) => /unique|duplicate/i.test((e as Error).message);
 
 /** `select data from <table> where id = ?`, compiled once. */
 const byId = (database: SqlDatabase, table: 'hosts' | 'flavors' | 'server_groups') =>

@@ -8,6 +8,7 @@ import {
 } from '@nova-lfs/core';
 import { sql } from 'kysely';
 import type { SqlDatabase } from './database.js';
+import { isDuplicate } from './errors.js';
 import type { SqlRunner } from './sql-executor.js';
 import { PreparedStatement } from './statement.js';
 
@@ -121,7 +122,7 @@ export class SqlClaimStore implements ClaimStore {
           await this.changeUsage(tx, claim.hostId, resources, 1);
         });
       } catch (e) {
-        if (/unique|duplicate/i.test((e as Error).message)) throw new DuplicateError('claim', claim.id);
+        if (isDuplicate(e)) throw new DuplicateError('claim', claim.id);
         throw e;
       }
       return;
@@ -138,7 +139,7 @@ export class SqlClaimStore implements ClaimStore {
         if (await this.write(claim, resources, generation)) return;
       } catch (e) {
         if (e instanceof ClaimConflictError) throw e;
-        if (/unique|duplicate/i.test((e as Error).message)) throw new DuplicateError('claim', claim.id);
+        if (isDuplicate(e)) throw new DuplicateError('claim', claim.id);
         if (!isSerialization(e)) throw e;
       }
     }

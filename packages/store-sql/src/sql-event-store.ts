@@ -8,37 +8,61 @@ export interface StoredEvent {
   readonly event: InstanceEvent;
 }
 
+/** Events written by one statement at most (keeps statements and their parameters bounded). */
+const MAX_BATCH = 200;
+
 /**
  * Durable instance events: `record(engine.events$)` persists every event (in arrival order) and
- * `list(instanceId)` reads an instance's events back in order.
+ * `list(instanceId)` reads an instance's events back in order. Recorded events are written in
+ * batches: one multi-row insert for whatever arrived while the previous one was being written,
+ * so recording keeps up with the engine however many events it emits per commit.
  */
 export class SqlEventStore {
-  private chain: Promise<void> = Promise.resolve();
+  private readonly pending: InstanceEvent[] = [];
+  private writing: Promise<void> | undefined;
 
   constructor(private readonly database: SqlDatabase) {}
 
-  /** Persists every event of the stream until unsubscribed. Writes are serialised in order. */
+  /** Persists every event of the stream until unsubscribed, in order. */
   record(events$: Observable<InstanceEvent>): Subscription {
     return events$.subscribe((event) => {
-      this.chain = this.chain.then(() => this.append(event)).catch(() => undefined);
+      this.pending.push(event);
+      this.writing ??= this.drain();
     });
   }
 
   /** Resolves once every event received so far is written. */
   async flush(): Promise<void> {
-    await this.chain;
+    while (this.writing) await this.writing;
   }
 
   async append(event: InstanceEvent): Promise<void> {
+    await this.insert([event]);
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        // a failed write loses its batch, as a failed single write did; recording goes on
+        await this.insert(this.pending.splice(0, MAX_BATCH)).catch(() => undefined);
+      }
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  private async insert(events: readonly InstanceEvent[]): Promise<void> {
     await this.database.exec.run(
       this.database.db
         .insertInto('instance_events')
-        .values({
-          instance_id: event.instanceId,
-          type: event.type,
-          at: event.at,
-          data: JSON.stringify(event),
-        })
+        .values(
+          events.map((event) => ({
+            instance_id: event.instanceId,
+            type: event.type,
+            at: event.at,
+            data: JSON.stringify(event),
+          })),
+        )
         .compile(),
     );
   }

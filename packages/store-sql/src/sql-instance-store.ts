@@ -8,6 +8,7 @@ import {
   RevisionConflictError,
 } from '@nova-lfs/core';
 import type { SqlDatabase } from './database.js';
+import { isDuplicate } from './errors.js';
 import { PreparedStatement } from './statement.js';
 
 const KNOWN_REVISIONS_MAX = 50_000;
@@ -83,7 +84,7 @@ export class SqlInstanceStore implements InstanceStore {
         }),
       );
     } catch (e) {
-      if (/unique|duplicate/i.test((e as Error).message)) throw new DuplicateError('instance', instance.id);
+      if (isDuplicate(e)) throw new DuplicateError('instance', instance.id);
       throw e;
     }
     this.remember(instance);

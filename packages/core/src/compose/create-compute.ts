@@ -3,9 +3,8 @@ import { type DependencyContainer, container as rootContainer } from 'tsyringe';
 import { ComputeEngine } from '../engine/compute-engine.js';
 import type { HostBinding } from '../engine/host-registry.js';
 import { ConfigurationError } from '../errors.js';
-import type { QuotaEngine } from '../ports/quota.js';
 import type { DurableStorage, StorageOption } from '../ports/storage.js';
-import { type CoreOptions, registerCore } from './register-core.js';
+import { type CoreOptions, isQuotaEngine, registerCore } from './register-core.js';
 
 /** Options of {@link createCompute}. */
 export interface ComputeOptions extends CoreOptions {
@@ -54,10 +53,6 @@ export async function createCompute(options: ComputeOptions): Promise<ComputeEng
     await storage?.close().catch(() => undefined);
     throw e;
   }
-}
-
-function isQuotaEngine(q: CoreOptions['quota']): q is QuotaEngine {
-  return typeof (q as QuotaEngine | undefined)?.reserve === 'function';
 }
 
 /** The options with the storage's stores and quota (limits given as options applied to it). */

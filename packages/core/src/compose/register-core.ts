@@ -32,14 +32,7 @@ import type { ImageService } from '../ports/image-service.js';
 import type { NetworkAdapter } from '../ports/network.js';
 import type { QuotaEngine } from '../ports/quota.js';
 import type { Scheduler } from '../ports/scheduler.js';
-import type {
-  ActionStore,
-  ClaimStore,
-  FlavorStore,
-  HostStore,
-  InstanceStore,
-  ServerGroupStore,
-} from '../ports/stores.js';
+import type { ClaimStore, CoreStores, HostStore } from '../ports/stores.js';
 import type { VolumeAdapter } from '../ports/volume.js';
 import { CountingQuotaEngine } from '../quota/counting-quota-engine.js';
 import { MemoryActionStore } from '../store/memory-action-store.js';
@@ -48,16 +41,6 @@ import { MemoryFlavorStore } from '../store/memory-flavor-store.js';
 import { MemoryHostStore } from '../store/memory-host-store.js';
 import { MemoryInstanceStore } from '../store/memory-instance-store.js';
 import { MemoryServerGroupStore } from '../store/memory-server-group-store.js';
-
-/** Stores the engine uses; each defaults to its in-memory implementation. */
-export interface CoreStores {
-  readonly instances?: InstanceStore;
-  readonly hosts?: HostStore;
-  readonly claims?: ClaimStore;
-  readonly actions?: ActionStore;
-  readonly flavors?: FlavorStore;
-  readonly groups?: ServerGroupStore;
-}
 
 /** What a scheduler factory is given. */
 export interface SchedulerDeps {
@@ -89,7 +72,8 @@ export interface CoreOptions {
   readonly engine?: Partial<EngineOptions>;
 }
 
-function isQuotaEngine(q: CoreOptions['quota']): q is QuotaEngine {
+/** Whether the `quota` option is an engine (rather than limits for the default one). */
+export function isQuotaEngine(q: CoreOptions['quota']): q is QuotaEngine {
   return typeof (q as QuotaEngine | undefined)?.reserve === 'function';
 }
 
@@ -137,7 +121,7 @@ export async function registerCore(container: DependencyContainer, options: Core
 }
 
 /** Hosts known to a host store (helper for scheduler factories). */
-export type { Host };
+export type { CoreStores, Host };
 
 const SCHEDULER_PACKAGE = '@nova-lfs/scheduler';
 

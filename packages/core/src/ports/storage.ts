@@ -1,14 +1,8 @@
 import type { Observable } from 'rxjs';
 import type { InstanceEvent } from '../engine/events.js';
+import type { QuotaLimits } from '../model/quota.js';
 import type { QuotaEngine } from './quota.js';
-import type {
-  ActionStore,
-  ClaimStore,
-  FlavorStore,
-  HostStore,
-  InstanceStore,
-  ServerGroupStore,
-} from './stores.js';
+import type { CoreStores } from './stores.js';
 
 /** Where `createCompute` keeps the engine's state when no `stores` are given. */
 export type StorageOption =
@@ -37,15 +31,8 @@ export type StorageOption =
  * closes it when the engine closes.
  */
 export interface DurableStorage {
-  readonly stores: {
-    readonly instances: InstanceStore;
-    readonly hosts: HostStore;
-    readonly claims: ClaimStore;
-    readonly actions: ActionStore;
-    readonly flavors: FlavorStore;
-    readonly groups: ServerGroupStore;
-  };
-  readonly quota: QuotaEngine & { setDefaults?(limits: import('../model/quota.js').QuotaLimits): void };
+  readonly stores: Required<CoreStores>;
+  readonly quota: QuotaEngine & { setDefaults?(limits: QuotaLimits): void };
   /** Persists every event of the stream (in order) until the storage is closed. */
   recordEvents(events$: Observable<InstanceEvent>): void;
   /** Writes what is pending and closes the database. */

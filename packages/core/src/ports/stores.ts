@@ -78,3 +78,13 @@ export interface ServerGroupStore {
   addMembers(id: string, instanceIds: readonly string[]): Promise<void>;
   removeMember(id: string, instanceId: string): Promise<void>;
 }
+
+/** Stores the engine uses; each defaults to its in-memory implementation. */
+export interface CoreStores {
+  readonly instances?: InstanceStore;
+  readonly hosts?: HostStore;
+  readonly claims?: ClaimStore;
+  readonly actions?: ActionStore;
+  readonly flavors?: FlavorStore;
+  readonly groups?: ServerGroupStore;
+}
