@@ -7,6 +7,7 @@ import {
   openPostgresStores,
   openSqliteStores,
   PostgresExecutor,
+  type PostgresExecutorStats,
   SqliteExecutor,
   type SqlStores,
 } from '@nova-lfs/store-sql';
@@ -63,8 +64,6 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
     const exec = stores.database.exec;
     const before = exec instanceof SqliteExecutor ? exec.stats() : undefined;
     const pgBefore = exec instanceof PostgresExecutor ? exec.stats() : undefined;
-    // what the machine allows: bare `select 1` round trips at the same concurrency
-    const bare = store === 'postgres' ? await bareRates(url, schema, concurrency) : undefined;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const worker = async (n: number) => {
@@ -81,9 +80,15 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
     const cpu = process.cpuUsage(cpu0);
     const after = exec instanceof SqliteExecutor ? exec.stats() : undefined;
     const pgAfter = exec instanceof PostgresExecutor ? exec.stats() : undefined;
-    const pgPerPair = (k: 'statements' | 'writes' | 'relaxed') =>
-      pgBefore && pgAfter ? (pgAfter[k] - pgBefore[k]) / lat.length : 0;
-    const durableWrites = pgPerPair('writes') - pgPerPair('relaxed');
+    const pgPerPair = (pick: (s: PostgresExecutorStats) => number) =>
+      pgBefore && pgAfter ? round1((pick(pgAfter) - pick(pgBefore)) / lat.length) : 0;
+    const batched = (k: 'writeBatches' | 'contendedBatches' | 'relaxedBatches' | 'readBatches') =>
+      pgBefore && pgAfter
+        ? round1(
+            (pgAfter[k].batched - pgBefore[k].batched) /
+              Math.max(1, pgAfter[k].batches - pgBefore[k].batches),
+          )
+        : 0;
     const perPair = (k: 'statements' | 'commits' | 'commitMs') =>
       before && after ? Math.round(((after[k] - before[k]) / lat.length) * 1000) / 1000 : undefined;
     lat.sort((a, b) => a - b);
@@ -123,21 +128,36 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
               commitTimePerPair: { value: perPair('commitMs')!, unit: 'ms' },
             }
           : {}),
-        ...(pgBefore && bare
+        ...(pgBefore
           ? {
-              roundTripsPerPair: { value: round1(pgPerPair('statements')), unit: 'statements' },
-              durableWritesPerPair: { value: round1(durableWrites), unit: 'synchronous commits' },
-              bareRoundTrips: { value: Math.round(bare.roundTrips), unit: '`select 1`/s' },
-              bareDurableWrites: { value: Math.round(bare.writes), unit: 'single-row autocommit writes/s' },
-              machineCeiling: {
-                // each pair's other statements at the bare round-trip rate plus its synchronous
-                // commits at the bare write rate: what the pair costs with no engine and no query work
-                value: Math.round(
-                  1 /
-                    ((pgPerPair('statements') - durableWrites) / bare.roundTrips +
-                      durableWrites / bare.writes),
-                ),
-                unit: 'pairs/s at most on this machine with this many round trips and commits',
+              statementsPerPair: { value: pgPerPair((x) => x.statements), unit: 'statements' },
+              roundTripsPerPair: { value: pgPerPair((x) => x.roundTrips), unit: 'round trips' },
+              durableWriteBatchesPerPair: {
+                value: pgPerPair((x) => x.writeBatches.batches),
+                unit: `commits of batched durable writes (${batched('writeBatches')} statements each)`,
+              },
+              contendedBatchesPerPair: {
+                value: pgPerPair((x) => x.contendedBatches.batches),
+                unit: `commits of batched claim writes (${batched('contendedBatches')} statements each)`,
+              },
+              relaxedBatchesPerPair: {
+                value: pgPerPair((x) => x.relaxedBatches.batches),
+                unit: `batches of relaxed writes (${batched('relaxedBatches')} statements each)`,
+              },
+              readBatchesPerPair: {
+                value: pgPerPair((x) => x.readBatches.batches),
+                unit: `batches of reads (${batched('readBatches')} statements each)`,
+              },
+              batchFallbacks: {
+                value:
+                  pgPerPair(
+                    (x) =>
+                      x.writeBatches.fallbacks +
+                      x.contendedBatches.fallbacks +
+                      x.relaxedBatches.fallbacks +
+                      x.readBatches.fallbacks,
+                  ) * lat.length,
+                unit: 'batches failed on the server and re-run statement by statement',
               },
             }
           : {}),
@@ -156,43 +176,3 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
 }
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
-
-/**
- * What this machine allows before the engine does anything: bare `select 1` round trips and
- * bare durable single-row writes (insert or delete of a 700-byte row, autocommit) per second, each
- * for one second at the bench's concurrency.
- */
-async function bareRates(
-  url: string,
-  schema: string,
-  concurrency: number,
-): Promise<{ roundTrips: number; writes: number }> {
-  const pool = new pg.Pool({ connectionString: url, max: concurrency, options: `-c search_path=${schema}` });
-  const rate = async (op: (worker: number, i: number) => Promise<unknown>) => {
-    let n = 0;
-    const t0 = performance.now();
-    const until = t0 + 1000;
-    await Promise.all(
-      Array.from({ length: concurrency }, async (_, w) => {
-        for (let i = 0; performance.now() < until; i++) {
-          await op(w, i);
-          n++;
-        }
-      }),
-    );
-    return n / ((performance.now() - t0) / 1000);
-  };
-  try {
-    await pool.query('create table if not exists bench_bare (id text primary key, data text)');
-    const data = 'x'.repeat(700);
-    const roundTrips = await rate(() => pool.query({ name: 'rtt', text: 'select 1' }));
-    const writes = await rate((w, i) =>
-      i % 2 === 0
-        ? pool.query({ name: 'ins', text: 'insert into bench_bare values ($1, $2)', values: [`${w}`, data] })
-        : pool.query({ name: 'del', text: 'delete from bench_bare where id = $1', values: [`${w}`] }),
-    );
-    return { roundTrips, writes };
-  } finally {
-    await pool.end();
-  }
-}

@@ -13,7 +13,16 @@ export {
   type SqlStoreOptions,
   type SqlStores,
 } from './open-stores.js';
-export { PostgresExecutor } from './postgres-executor.js';
+export {
+  PostgresExecutor,
+  type PostgresExecutorOptions,
+  type PostgresExecutorStats,
+} from './postgres-executor.js';
+export {
+  type GroupCommitOptions,
+  type GroupCommitStats,
+  PostgresGroupCommit,
+} from './postgres-group-commit.js';
 export type { Database } from './schema.js';
 export { SqlActionStore } from './sql-action-store.js';
 export { SqlFlavorStore, SqlHostStore, SqlServerGroupStore } from './sql-catalog-stores.js';

@@ -1,16 +1,59 @@
 import type pg from 'pg';
+import { type GroupCommitStats, PostgresGroupCommit } from './postgres-group-commit.js';
 import type { SqlExecutor, SqlRunner, StatementResult } from './sql-executor.js';
 import type { BoundStatement } from './statement.js';
 
+/** Counters of a {@link PostgresExecutor} since it was created. */
+export interface PostgresExecutorStats {
+  /** Statements run (each in a batch, alone, or in a unit; units' `begin`/`commit` counted). */
+  readonly statements: number;
+  /** Writes among them (statements not starting with `select`; units' `begin`/`commit` excluded). */
+  readonly writes: number;
+  /** Writes run with {@link PostgresExecutor.runRelaxed}. */
+  readonly relaxed: number;
+  /** Units of work. */
+  readonly units: number;
+  /** Round trips to the server: batches, statements alone and statements of units. */
+  readonly roundTrips: number;
+  /** Batches of durable writes, contended durable writes, relaxed writes and reads. */
+  readonly writeBatches: GroupCommitStats;
+  readonly contendedBatches: GroupCommitStats;
+  readonly relaxedBatches: GroupCommitStats;
+  readonly readBatches: GroupCommitStats;
+}
+
+/** Batching of the three kinds of statements. */
+export interface PostgresExecutorOptions {
+  /**
+   * Group commit (default true): statements that arrive while a batch of their kind (durable
+   * write, relaxed write, read) is on the wire go together in the next one, one round trip and
+   * one commit between them. False sends every statement on its own.
+   */
+  readonly batching?: boolean;
+}
+
+interface Known {
+  readonly name: string;
+  readonly writes: boolean;
+}
+
 /**
- * {@link SqlExecutor} on `pg` pools. A single statement runs in autocommit on any pooled
- * connection; a unit of work takes one connection for `BEGIN` .. `COMMIT`. Statements run as
- * named prepared statements (parsed and planned once per connection).
+ * {@link SqlExecutor} on `pg` pools. Statements run with group commit ({@link PostgresGroupCommit}):
+ * durable writes, contended durable writes ({@link BoundStatement.contended}), relaxed writes
+ * and reads each form batches, one in flight per kind, every batch one transaction in one round
+ * trip; the kinds' batches overlap, contended rows are only ever locked by one batch of this
+ * executor at a time (no deadlock between its own batches). A statement that finds nothing else waiting runs
+ * alone, in autocommit, as a named prepared statement (parsed and planned once per connection).
+ * A unit of work takes one connection for `BEGIN` .. `COMMIT`.
  */
 export class PostgresExecutor implements SqlExecutor {
   /** Per SQL text: its prepared-statement name and whether it writes (for the counters). */
-  private readonly prepared = new Map<string, { readonly name: string; readonly writes: boolean }>();
-  private readonly counters = { statements: 0, writes: 0, relaxed: 0, units: 0 };
+  private readonly prepared = new Map<string, Known>();
+  private readonly counters = { statements: 0, writes: 0, relaxed: 0, units: 0, alone: 0 };
+  private readonly writeBatches: PostgresGroupCommit | undefined;
+  private readonly contendedBatches: PostgresGroupCommit | undefined;
+  private readonly relaxedBatches: PostgresGroupCommit | undefined;
+  private readonly readBatches: PostgresGroupCommit | undefined;
 
   /**
    * @param pool connections for ordinary statements
@@ -19,32 +62,69 @@ export class PostgresExecutor implements SqlExecutor {
   constructor(
     private readonly pool: pg.Pool,
     private readonly relaxed: pg.Pool = pool,
-  ) {}
+    options: PostgresExecutorOptions = {},
+  ) {
+    if (options.batching ?? true) {
+      this.writeBatches = new PostgresGroupCommit(pool, (s) => this.alone(pool, s));
+      this.contendedBatches = new PostgresGroupCommit(pool, (s) => this.alone(pool, s));
+      this.relaxedBatches = new PostgresGroupCommit(relaxed, (s) => this.alone(relaxed, s));
+      this.readBatches = new PostgresGroupCommit(pool, (s) => this.alone(pool, s));
+    }
+  }
 
   run<R>(statement: BoundStatement): Promise<StatementResult<R>> {
-    return this.query<R>(this.pool, statement);
+    const known = this.count(statement);
+    const batches = !known?.writes
+      ? this.readBatches
+      : statement.contended
+        ? this.contendedBatches
+        : this.writeBatches;
+    if (!known || !batches) return this.alone<R>(this.pool, statement);
+    return batches.submit<R>(statement, `${known.name}b`);
   }
 
   runRelaxed<R>(statement: BoundStatement): Promise<StatementResult<R>> {
     this.counters.relaxed++;
-    return this.query<R>(this.relaxed, statement);
+    const known = this.count(statement);
+    if (!known || !this.relaxedBatches) return this.alone<R>(this.relaxed, statement);
+    return this.relaxedBatches.submit<R>(statement, `${known.name}b`);
   }
 
-  /**
-   * Since opening: statements sent (each one round trip), writes among them (statements not
-   * starting with `select`, units' `begin`/`commit` excluded), relaxed writes, units of work.
-   */
-  stats(): Readonly<{ statements: number; writes: number; relaxed: number; units: number }> {
-    return { ...this.counters };
+  stats(): PostgresExecutorStats {
+    const none = { batches: 0, batched: 0, fallbacks: 0 };
+    const writeBatches = this.writeBatches?.stats() ?? none;
+    const contendedBatches = this.contendedBatches?.stats() ?? none;
+    const relaxedBatches = this.relaxedBatches?.stats() ?? none;
+    const readBatches = this.readBatches?.stats() ?? none;
+    const { alone, ...rest } = this.counters;
+    return {
+      ...rest,
+      roundTrips:
+        alone +
+        writeBatches.batches +
+        contendedBatches.batches +
+        relaxedBatches.batches +
+        readBatches.batches,
+      writeBatches,
+      contendedBatches,
+      relaxedBatches,
+      readBatches,
+    };
   }
 
   async unit<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     this.counters.units++;
     this.counters.statements += 2;
+    this.counters.alone += 2;
     try {
       await client.query('begin');
-      const out = await fn({ run: <R>(s: BoundStatement) => this.query<R>(client, s) });
+      const out = await fn({
+        run: <R>(s: BoundStatement) => {
+          this.count(s);
+          return this.alone<R>(client, s);
+        },
+      });
       await client.query('commit');
       return out;
     } catch (e) {
@@ -55,7 +135,8 @@ export class PostgresExecutor implements SqlExecutor {
     }
   }
 
-  private async query<R>(on: pg.Pool | pg.PoolClient, s: BoundStatement): Promise<StatementResult<R>> {
+  /** Counts the statement; its prepared-statement name unless too many texts were seen already. */
+  private count(s: BoundStatement): Known | undefined {
     let known = this.prepared.get(s.sql);
     if (!known && this.prepared.size < 1000) {
       known = { name: `nlfs_${this.prepared.size}`, writes: !/^\s*select\b/i.test(s.sql) };
@@ -63,6 +144,13 @@ export class PostgresExecutor implements SqlExecutor {
     }
     this.counters.statements++;
     if (known?.writes ?? !/^\s*select\b/i.test(s.sql)) this.counters.writes++;
+    return known;
+  }
+
+  /** Runs one statement by itself (a round trip of its own), prepared by name when it has one. */
+  private async alone<R>(on: pg.Pool | pg.PoolClient, s: BoundStatement): Promise<StatementResult<R>> {
+    const known = this.prepared.get(s.sql);
+    this.counters.alone++;
     const r = await on.query({
       ...(known ? { name: known.name } : {}),
       text: s.sql,

@@ -29,7 +29,11 @@ interface HostView {
  * PostgreSQL uses OpenStack Placement's guard: read the host's inventory, usage and generation
  * in one query, check, then write the claim, add the usage and bump the generation only if it is
  * still the one read (compare-and-set), in one statement (data-modifying CTEs), so no lock is
- * held across round trips; a moved generation means read and check again. SQLite runs the read,
+ * held across round trips; a moved generation means read and check again. Removing a claim
+ * subtracts its usage without bumping the generation: a claim checked against the higher usage
+ * read before the removal is still safe (its check was only stricter), so releases never make
+ * claims retry. These statements lock rows every placement on a host shares, so they are marked
+ * `contended` (the executor never runs two batches of them at once). SQLite runs the read,
  * check and writes in one unit of work under the database's write lock, which needs no
  * generation.
  */
@@ -55,11 +59,13 @@ export class SqlClaimStore implements ClaimStore {
         .select(['h.data', 'g.generation', 'u.resource_class', 'u.used'])
         .where('h.id', '=', p('hostId')),
     );
-    this.ensureGeneration = PreparedStatement.of<{ hostId: string }>((p) =>
-      db
-        .insertInto('host_generations')
-        .values({ host_id: p('hostId'), generation: 0 })
-        .onConflict((oc) => oc.column('host_id').doNothing()),
+    this.ensureGeneration = PreparedStatement.of<{ hostId: string }>(
+      (p) =>
+        db
+          .insertInto('host_generations')
+          .values({ host_id: p('hostId'), generation: 0 })
+          .onConflict((oc) => oc.column('host_id').doNothing()),
+      { contended: true },
     );
     this.insertClaim = PreparedStatement.of<{ id: string; instanceId: string; hostId: string; data: string }>(
       (p) =>
@@ -82,9 +88,10 @@ export class SqlClaimStore implements ClaimStore {
       data: string;
       rcs: string[];
       amounts: number[];
-    }>((p) => ({
-      compile: () =>
-        sql`with g as (
+    }>(
+      (p) => ({
+        compile: () =>
+          sql`with g as (
               update host_generations set generation = generation + 1
               where host_id = ${p('hostId')} and generation = ${p('generation')} returning host_id),
             c as (
@@ -96,19 +103,21 @@ export class SqlClaimStore implements ClaimStore {
               from g, unnest(cast(${p('rcs')} as text[]), cast(${p('amounts')} as bigint[])) as v(rc, amount)
               on conflict (host_id, resource_class) do update set used = host_usage.used + excluded.used)
             select host_id from g`.compile(db),
-    }));
-    this.pgRemove = PreparedStatement.of<{ id: string }>((p) => ({
-      compile: () =>
-        sql`with c as (delete from claims where id = ${p('id')} returning host_id, data),
+      }),
+      { contended: true },
+    );
+    this.pgRemove = PreparedStatement.of<{ id: string }>(
+      (p) => ({
+        compile: () =>
+          sql`with c as (delete from claims where id = ${p('id')} returning host_id, data),
             u as (
               update host_usage h set used = h.used - cast(r.value as bigint)
               from c, jsonb_each_text(cast(c.data as jsonb) -> 'resources') as r
-              where h.host_id = c.host_id and h.resource_class = r.key),
-            g as (
-              update host_generations set generation = generation + 1
-              where host_id in (select host_id from c))
+              where h.host_id = c.host_id and h.resource_class = r.key)
             select host_id from c`.compile(db),
-    }));
+      }),
+      { contended: true },
+    );
   }
 
   async add(claim: Claim): Promise<void> {

@@ -158,7 +158,11 @@ export class CreateFlow {
     }
   }
 
-  /** Runs the scheduler; on NoValidHost every instance goes to ERROR. Records the chosen host at once. */
+  /**
+   * Runs the scheduler; on NoValidHost every instance goes to ERROR. Records the chosen hosts at
+   * once when later placements read them (server group members, same/different-host hints);
+   * otherwise each host is recorded with the build's next step.
+   */
   private async place(
     admitted: AdmittedRequest,
   ): Promise<{ selections: Selection[]; instances: Instance[]; request: PlacementRequest } | undefined> {
@@ -175,6 +179,10 @@ export class CreateFlow {
     }
     const byId = new Map(selections.map((s) => [s.instanceId, s]));
     const ordered = admitted.instances.map((inst) => byId.get(inst.id)!);
+    if (!placesOthers(request)) {
+      // nothing placed later depends on these hosts: spawnOn records each with its task
+      return { selections: ordered, instances: admitted.instances, request };
+    }
     const instances: Instance[] = [];
     for (let i = 0; i < admitted.instances.length; i++) {
       const inst = admitted.instances[i]!;
@@ -378,4 +386,16 @@ export class CreateFlow {
   private async latest(instances: readonly Instance[]): Promise<Instance[]> {
     return Promise.all(instances.map(async (i) => (await this.ctx.deps.instances.get(i.id)) ?? i));
   }
+}
+
+/**
+ * Whether where this request's instances land steers placements after it: a server group's
+ * policy, or same/different-host hints that name instances (other requests may name these).
+ */
+function placesOthers(request: PlacementRequest): boolean {
+  return (
+    request.group !== undefined ||
+    request.hints.sameHost !== undefined ||
+    request.hints.differentHost !== undefined
+  );
 }

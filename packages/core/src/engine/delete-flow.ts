@@ -30,8 +30,10 @@ export class DeleteFlow {
     if (!first) return;
     const ticket = this.ctx.builds.get(id);
     if (ticket) ticket.cancelled = true;
-    const action = await this.ctx.startAction(id, 'delete', request);
-    const instance = await this.takeOver(first);
+    const [action, instance] = await Promise.all([
+      this.ctx.startAction(id, 'delete', request),
+      this.takeOver(first),
+    ]);
     if (!instance) {
       await this.ctx.finishAction(action, null);
       return;
@@ -89,11 +91,20 @@ export class DeleteFlow {
   /** Releases everything the instance holds besides its guest. Safe to call twice. */
   async releaseAll(instance: Instance): Promise<void> {
     const { deps } = this.ctx;
-    await deps.network.deallocate(instance);
-    if (instance.hostId) await deps.volumes.disconnect(instance, instance.hostId);
-    for (const claim of await deps.claims.list({ instanceId: instance.id }))
-      await deps.scheduler.release(claim);
-    await deps.quota.release(instance.projectId, quotaDeltasOf(instance));
-    if (instance.hints.group !== undefined) await deps.groups.removeMember(instance.hints.group, instance.id);
+    // independent of each other: released side by side
+    await Promise.all([
+      (async () => {
+        await deps.network.deallocate(instance);
+        if (instance.hostId) await deps.volumes.disconnect(instance, instance.hostId);
+      })(),
+      (async () => {
+        for (const claim of await deps.claims.list({ instanceId: instance.id }))
+          await deps.scheduler.release(claim);
+      })(),
+      deps.quota.release(instance.projectId, quotaDeltasOf(instance)),
+      instance.hints.group !== undefined
+        ? deps.groups.removeMember(instance.hints.group, instance.id)
+        : undefined,
+    ]);
   }
 }
