@@ -175,6 +175,7 @@ export class PluginScheduler implements Scheduler {
         hostId: p.claim.hostId,
         claim: p.claim,
         alternateHostIds: p.alternates,
+        ...zoneOf(this.states.get(p.claim.hostId)),
         ...(explanation ? { explanation } : {}),
       }));
     }
@@ -505,4 +506,9 @@ function topIndices(values: readonly number[], k: number): number[] {
 
 function isClaimConflict(e: unknown): boolean {
   return (e as { code?: unknown } | null)?.code === 'NLFS_CLAIM_CONFLICT';
+}
+
+/** The host's availability zone for a selection, when the scheduler knows the host. */
+function zoneOf(state: HostState | undefined): { availabilityZone?: string } {
+  return state ? { availabilityZone: state.host.availabilityZone } : {};
 }

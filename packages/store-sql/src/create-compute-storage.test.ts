@@ -6,7 +6,7 @@ import { FakeDriver } from '@nova-lfs/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DatabaseUnavailableError } from './errors.js';
 import { openPostgresStores, openSqliteStores } from './open-stores.js';
-import { dropSchema, freshSchema, pgUrl, postgresAvailable } from './sql-env.test-helper.js';
+import { dropSchema, freshSchema, freshStores, pgUrl, postgresAvailable } from './sql-env.test-helper.js';
 
 const flavors = [{ id: 'm1', vcpus: 1, ramMb: 256 }];
 const image = { id: 'img', name: 'img', diskFormat: 'raw' as const, sha256: '4'.repeat(64) };
@@ -92,6 +92,42 @@ describe('createCompute storage', () => {
       }
     } finally {
       await dropSchema(schema);
+    }
+  });
+});
+
+describe.each(['sqlite', 'postgres'] as const)('admission on %s', (dialect) => {
+  it('gives quota back when recording the create action fails after the quota commit', async () => {
+    const s = await freshStores(dialect);
+    const start = s.stores.actions.start.bind(s.stores.actions);
+    let storeDown = true;
+    const actions = Object.assign(Object.create(s.stores.actions) as typeof s.stores.actions, {
+      start: async (action: Parameters<typeof start>[0]) => {
+        if (storeDown && action.action === 'create') throw new Error('action store unavailable');
+        await start(action);
+      },
+    });
+    const compute = await createCompute({
+      stores: { ...s.stores, actions },
+      quota: s.quota,
+      flavors,
+      hosts: [{ id: 'h', driver: new FakeDriver() }],
+    });
+    try {
+      await compute.images.register(image, { kind: 'bytes', bytes: new Uint8Array() });
+      const req = { name: 'a', projectId: 'p', userId: 'u', flavorId: 'm1', imageId: 'img', count: 2 };
+      await expect(compute.create(req)).rejects.toThrow('action store unavailable');
+      const usage = await s.quota.usage('p');
+      expect(usage.inUse).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
+      expect(usage.reserved).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
+      expect(await s.stores.instances.list()).toEqual([]);
+      storeDown = false;
+      const vms = await compute.create(req);
+      expect(vms.map((v) => v.vmState)).toEqual(['active', 'active']);
+      expect((await s.quota.usage('p')).inUse.instances).toBe(2);
+    } finally {
+      await compute.close();
+      await s.close();
     }
   });
 });

@@ -52,7 +52,6 @@ export class PostgresGroupCommit {
   private readonly queue: Pending[] = [];
   private inFlight = 0;
   private scheduled = false;
-  private readonly preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
   private readonly counters = { batches: 0, batched: 0, fallbacks: 0 };
   private readonly maxInFlight: number;
   private readonly maxBatch: number;
@@ -106,59 +105,86 @@ export class PostgresGroupCommit {
     }
   }
 
-  private async send(batch: Pending[]): Promise<void> {
+  private async send(submitted: Pending[]): Promise<void> {
+    // a statement whose parameters cannot be written as literals fails alone, as it would in `pg`
+    const batch: Array<{ pending: Pending; text: string }> = [];
+    for (const pending of submitted) {
+      try {
+        batch.push({ pending, text: executeText(pending) });
+      } catch (e) {
+        pending.reject(e);
+      }
+    }
+    if (batch.length === 0) return;
     if (batch.length === 1) {
-      const [only] = batch as [Pending];
-      await this.single(only.statement).then(only.resolve, only.reject);
+      const { pending } = batch[0]!;
+      await this.single(pending.statement).then(pending.resolve, pending.reject);
       return;
     }
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
     } catch (e) {
-      for (const p of batch) p.reject(e);
+      for (const { pending } of batch) pending.reject(e);
       return;
     }
-    let broken: Error | undefined;
+    let failed: unknown;
     try {
-      await this.prepare(client, batch);
-      const text = `begin;${batch.map((p) => executeText(p)).join(';')};commit`;
+      await prepare(client, batch);
       this.counters.batches++;
       this.counters.batched += batch.length;
-      const results = (await client.query(text)) as unknown as pg.QueryResult[];
-      batch.forEach((p, i) => {
+      const results = (await client.query(
+        `begin;${batch.map((b) => b.text).join(';')};commit`,
+      )) as unknown as pg.QueryResult[];
+      batch.forEach(({ pending }, i) => {
         const r = results[i + 1]!;
-        p.resolve({ rows: r.rows, affected: r.rowCount ?? 0 });
+        pending.resolve({ rows: r.rows, affected: r.rowCount ?? 0 });
       });
     } catch (e) {
-      if (!isServerError(e)) {
-        broken = e instanceof Error ? e : new Error(String(e));
-        for (const p of batch) p.reject(e);
-        return;
-      }
-      // the server aborted the transaction: nothing of the batch is kept; run each on its own
-      this.counters.fallbacks++;
-      await client.query('rollback').catch((err: unknown) => {
-        broken = err instanceof Error ? err : new Error(String(err));
-      });
-      await Promise.all(batch.map((p) => this.single(p.statement).then(p.resolve, p.reject)));
-    } finally {
-      client.release(broken);
+      failed = e;
     }
+    if (failed === undefined) {
+      client.release();
+      return;
+    }
+    if (!isServerError(failed)) {
+      // the connection broke: whether the commit happened is unknown, as for any statement
+      client.release(asError(failed));
+      for (const { pending } of batch) pending.reject(failed);
+      return;
+    }
+    // the server refused: nothing of the batch is kept. Give the connection back first (a small
+    // pool would otherwise have none left for the retries), then run each statement on its own.
+    this.counters.fallbacks++;
+    const rolledBack = await client.query('rollback').then(
+      () => undefined,
+      (e: unknown) => asError(e),
+    );
+    client.release(rolledBack);
+    await Promise.all(
+      batch.map(({ pending }) => this.single(pending.statement).then(pending.resolve, pending.reject)),
+    );
   }
+}
 
-  /** Prepares, in one round trip, the batch's statements this connection has not seen. */
-  private async prepare(client: pg.PoolClient, batch: readonly Pending[]): Promise<void> {
-    let known = this.preparedOn.get(client);
-    if (!known) {
-      known = new Set();
-      this.preparedOn.set(client, known);
-    }
-    const fresh = new Map<string, string>();
-    for (const p of batch) if (!known.has(p.name)) fresh.set(p.name, p.statement.sql);
-    if (fresh.size === 0) return;
-    await client.query([...fresh].map(([name, sql]) => `prepare ${name} as ${sql}`).join(';'));
-    for (const name of fresh.keys()) known.add(name);
+/** Per connection (named prepared statements live in the server's session): the names prepared. */
+const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
+
+/**
+ * Prepares, one statement per round trip, what the batch needs and this connection lacks (once
+ * per connection and statement; a failed `PREPARE` leaves the others it sent in place, so each
+ * goes alone and is remembered once it succeeded).
+ */
+async function prepare(client: pg.PoolClient, batch: ReadonlyArray<{ pending: Pending }>): Promise<void> {
+  let known = preparedOn.get(client);
+  if (!known) {
+    known = new Set();
+    preparedOn.set(client, known);
+  }
+  for (const { pending } of batch) {
+    if (known.has(pending.name)) continue;
+    await client.query(`prepare ${pending.name} as ${pending.statement.sql}`);
+    known.add(pending.name);
   }
 }
 
@@ -179,4 +205,8 @@ export function literal(value: unknown): string {
 /** An error the server reported (it carries a SQLSTATE); anything else is the connection's. */
 function isServerError(e: unknown): boolean {
   return typeof e === 'object' && e !== null && 'severity' in e && 'code' in e;
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
 }

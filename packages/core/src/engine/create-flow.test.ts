@@ -1,6 +1,7 @@
 import { firstValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '../errors.js';
+import { MemoryActionStore } from '../store/memory-action-store.js';
 import { createFakeCloud } from '../testing/engine-fixture.js';
 import type { InstanceEvent } from './events.js';
 
@@ -123,6 +124,27 @@ describe('create', () => {
     expect(active).toHaveLength(3);
     expect(new Set(active.map((v) => v.hostId)).size).toBe(3);
     expect(vms.filter((v) => v.vmState === 'error')[0]!.fault!.code).toBe('NLFS_NO_VALID_HOST');
+  });
+
+  it('takes back quota and records when recording the create action fails after the quota commit', async () => {
+    const actions = new MemoryActionStore();
+    const start = actions.start.bind(actions);
+    let storeDown = true;
+    actions.start = async (action) => {
+      if (storeDown) throw new Error('action store unavailable');
+      await start(action);
+    };
+    const { compute, request } = await createFakeCloud({ core: { stores: { actions } } });
+    await expect(compute.create(request({ count: 2 }))).rejects.toThrow('action store unavailable');
+    const usage = await compute.quota.usage('p1');
+    expect(usage.inUse).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
+    expect(usage.reserved).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
+    expect(await compute.list()).toEqual([]);
+    expect(await compute.claims.list()).toEqual([]);
+    storeDown = false;
+    const [vm] = await compute.create(request());
+    expect(vm!.vmState).toBe('active');
+    expect((await compute.quota.usage('p1')).inUse.instances).toBe(1);
   });
 
   it('rejects bad input with typed errors naming the field, creating nothing', async () => {

@@ -9,6 +9,7 @@ import { type CreateInstanceInput, createInstanceRequestSchema } from '../model/
 import type { ServerGroup } from '../model/server-group.js';
 import { parseInput } from '../model/validation.js';
 import type { NetworkRequest } from '../ports/network.js';
+import type { QuotaReservation } from '../ports/quota.js';
 import type { PlacementRequest, Selection } from '../ports/scheduler.js';
 import type { VolumeRequest } from '../ports/volume.js';
 import { type BuildTicket, type EngineContext, faultOf, quotaDeltasOf } from './engine-context.js';
@@ -92,24 +93,32 @@ export class CreateFlow {
         await deps.instances.insert(instance);
         instances.push(instance);
       }
-      await deps.quota.commit(reservation);
     } catch (e) {
       await deps.quota.rollback(reservation);
       for (const inst of instances) await deps.instances.remove(inst.id);
       throw e;
     }
-    const actions: InstanceAction[] = [];
     for (const inst of instances) {
       this.ctx.emit(() => ({ type: 'instance.created', instanceId: inst.id, at: now, instance: inst }));
-      actions.push(
-        await this.ctx.startAction(inst.id, 'create', {
-          userId: req.userId,
-          projectId: req.projectId,
-          requestId,
-        }),
-      );
-      this.ctx.builds.set(inst.id, { cancelled: false });
     }
+    // the reservation becomes usage while the create actions are recorded
+    const context = { userId: req.userId, projectId: req.projectId, requestId };
+    const [committed, ...started] = await Promise.allSettled([
+      deps.quota.commit(reservation),
+      ...instances.map((inst) => this.ctx.startAction(inst.id, 'create', context)),
+    ]);
+    const failed = [committed, ...started].find((r) => r.status === 'rejected');
+    if (failed) {
+      await this.undoAdmission(req.projectId, committed.status === 'fulfilled', reservation, instances, {
+        flavor,
+        count,
+        actions: started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])),
+        cause: failed.reason,
+      });
+      throw failed.reason;
+    }
+    const actions = started.map((r) => (r as PromiseFulfilledResult<InstanceAction>).value);
+    for (const inst of instances) this.ctx.builds.set(inst.id, { cancelled: false });
     if (group)
       await deps.groups.addMembers(
         group.id,
@@ -133,6 +142,30 @@ export class CreateFlow {
         hints: req.hints,
       },
     };
+  }
+
+  /**
+   * Takes back an admission whose last step failed: the quota (released if it was already
+   * committed, else the reservation rolled back), the create actions recorded (closed with the
+   * cause as fault) and the instance records (removed, with `instance.deleted` events).
+   */
+  private async undoAdmission(
+    projectId: string,
+    quotaCommitted: boolean,
+    reservation: QuotaReservation,
+    instances: readonly Instance[],
+    undo: { flavor: Flavor; count: number; actions: readonly InstanceAction[]; cause: unknown },
+  ): Promise<void> {
+    const { deps } = this.ctx;
+    if (quotaCommitted)
+      await deps.quota.release(projectId, quotaDeltasOf({ flavor: undo.flavor }, undo.count));
+    else await deps.quota.rollback(reservation);
+    const fault = faultOf(undo.cause, this.ctx.now());
+    for (const action of undo.actions) await this.ctx.finishAction(action, fault);
+    for (const inst of instances) {
+      await deps.instances.remove(inst.id);
+      this.ctx.emit(() => ({ type: 'instance.deleted', instanceId: inst.id, at: this.ctx.now() }));
+    }
   }
 
   /** Places and builds an admitted request. Never rejects: failures end as ERROR with a fault. */
@@ -246,7 +279,8 @@ export class CreateFlow {
         alternateHostIds: alternates,
       }));
       try {
-        const spawned = await this.spawnOn(instance, hostId, admitted, ticket);
+        const zone = hostId === selection.hostId ? selection.availabilityZone : undefined;
+        const spawned = await this.spawnOn(instance, hostId, zone, admitted, ticket);
         const active = await this.ctx.applyAsTaskOwner(spawned, 'spawning', {
           vmState: 'active',
           taskState: null,
@@ -306,20 +340,25 @@ export class CreateFlow {
     }
   }
 
-  /** Prepares network and volumes and asks the host's driver to spawn. */
+  /**
+   * Records the host and task `spawning`, prepares network and volumes and asks the host's driver
+   * to spawn. `zone`: the host's availability zone if the scheduler told it (else read from the
+   * host store).
+   */
   private async spawnOn(
     instance: Instance,
     hostId: string,
+    zone: string | undefined,
     admitted: AdmittedRequest,
     ticket: BuildTicket,
   ): Promise<Instance> {
     const { deps } = this.ctx;
     if (ticket.cancelled) throw new BuildAbortedError(instance.id);
-    const host = await deps.hosts.get(hostId);
+    const availabilityZone = zone ?? (await deps.hosts.get(hostId))?.availabilityZone;
     const spawning = await this.ctx.applyAsTaskOwner(instance, 'scheduling', {
       hostId,
       taskState: 'spawning',
-      availabilityZone: host?.availabilityZone ?? instance.availabilityZone,
+      availabilityZone: availabilityZone ?? instance.availabilityZone,
     });
     if (!spawning) throw new BuildAbortedError(instance.id);
     const driver = deps.registry.driverFor(hostId);

@@ -39,6 +39,11 @@ export interface Selection {
   readonly claim: Claim;
   /** Other hosts that passed the filters, best first, for rescheduling after a spawn failure. */
   readonly alternateHostIds: readonly string[];
+  /**
+   * The chosen host's availability zone as the scheduler saw it; the engine records it on the
+   * instance (as Nova's conductor does) and reads the host store only when it is absent.
+   */
+  readonly availabilityZone?: string;
 }
 
 /**

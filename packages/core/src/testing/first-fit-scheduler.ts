@@ -93,6 +93,7 @@ export class FirstFitScheduler implements Scheduler {
       hostId: c.state.host.id,
       claim: c.claim,
       alternateHostIds: c.alternates,
+      availabilityZone: c.state.host.availabilityZone,
     }));
   }
 
