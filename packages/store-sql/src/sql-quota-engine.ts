@@ -31,6 +31,11 @@ interface UsageRow {
   reserved_ram_mb: number | string;
 }
 
+/**
+ * A request's deltas and limits. On SQLite the limits are the project's; on PostgreSQL the
+ * statement reads the project's own limits from `quota_limits` itself and these are the defaults
+ * (one statement instead of a read and a write).
+ */
 type AdmitParams = {
   projectId: string;
   di: number;
@@ -117,17 +122,23 @@ export class SqlQuotaEngine implements QuotaEngine {
         })
         .onConflict((oc) => oc.column('project_id').doNothing()),
     );
-    const fits = (used: string, reserved: string, delta: number, limit: number) =>
-      sql`(cast(${limit} as bigint) < 0 or cast(${delta} as bigint) <= 0 or ${sql.ref(used)} + ${sql.ref(reserved)} + cast(${delta} as bigint) <= cast(${limit} as bigint))`;
-    const admitIf = (p: <K extends keyof AdmitParams>(k: K) => AdmitParams[K]): RawBuilder<unknown> =>
-      sql`update quota_usage set
+    const fits = (used: string, reserved: string, delta: number, limit: RawBuilder<unknown>) =>
+      sql`(${limit} < 0 or cast(${delta} as bigint) <= 0 or ${sql.ref(used)} + ${sql.ref(reserved)} + cast(${delta} as bigint) <= ${limit})`;
+    const admitIf = (p: <K extends keyof AdmitParams>(k: K) => AdmitParams[K]): RawBuilder<unknown> => {
+      // PostgreSQL: the project's own limit if it has one, else the default given
+      const limit = (key: keyof QuotaLimits, given: number) =>
+        database.dialect === 'postgres'
+          ? sql`coalesce((select cast(cast(l.data as jsonb) ->> ${sql.lit(key)} as bigint) from quota_limits l where l.project_id = ${p('projectId')}), cast(${given} as bigint))`
+          : sql`cast(${given} as bigint)`;
+      return sql`update quota_usage set
             reserved_instances = reserved_instances + cast(${p('di')} as bigint),
             reserved_cores = reserved_cores + cast(${p('dc')} as bigint),
             reserved_ram_mb = reserved_ram_mb + cast(${p('dr')} as bigint)
           where project_id = ${p('projectId')}
-            and ${fits('instances', 'reserved_instances', p('di'), p('li'))}
-            and ${fits('cores', 'reserved_cores', p('dc'), p('lc'))}
-            and ${fits('ram_mb', 'reserved_ram_mb', p('dr'), p('lr'))}`;
+            and ${fits('instances', 'reserved_instances', p('di'), limit('instances', p('li')))}
+            and ${fits('cores', 'reserved_cores', p('dc'), limit('cores', p('lc')))}
+            and ${fits('ram_mb', 'reserved_ram_mb', p('dr'), limit('ramMb', p('lr')))}`;
+    };
     this.admit = PreparedStatement.of<AdmitParams>((p) => ({ compile: () => admitIf(p).compile(db) }));
     this.pgAdmit = PreparedStatement.of<AdmitParams & { id: string; at: number }>((p) => ({
       compile: () =>
@@ -200,19 +211,22 @@ export class SqlQuotaEngine implements QuotaEngine {
   }
 
   async reserve(projectId: string, deltas: QuotaDeltas): Promise<QuotaReservation> {
-    const limits = await this.limitsOf(projectId);
+    // PostgreSQL's admission reads the project's limits itself; they are read here only to
+    // explain a refusal
+    const given = this.database.dialect === 'postgres' ? this.defaults : await this.limitsOf(projectId);
     const reservation: QuotaReservation = { id: newId(), projectId, deltas };
     const params = {
       projectId,
       di: deltas.instances,
       dc: deltas.cores,
       dr: deltas.ramMb,
-      li: limits.instances,
-      lc: limits.cores,
-      lr: limits.ramMb,
+      li: given.instances,
+      lc: given.cores,
+      lr: given.ramMb,
     };
     for (let attempt = 0; attempt < 20; attempt++) {
       if (await this.tryAdmit(reservation, params)) return reservation;
+      const limits = this.database.dialect === 'postgres' ? await this.limitsOf(projectId) : given;
       const [row] = (await this.database.exec.run<UsageRow>(this.usageStmt.bind({ projectId }))).rows;
       if (!row) {
         await this.database.exec.run(this.ensureRow.bind({ projectId }));
