@@ -1,5 +1,6 @@
 import { DriverError, NotFoundError, RevisionConflictError } from '../errors.js';
 import type { RequestContext } from '../model/action.js';
+import type { Claim } from '../model/claim.js';
 import type { Instance } from '../model/instance.js';
 import { type EngineContext, faultOf, quotaDeltasOf } from './engine-context.js';
 
@@ -30,9 +31,11 @@ export class DeleteFlow {
     if (!first) return;
     const ticket = this.ctx.builds.get(id);
     if (ticket) ticket.cancelled = true;
-    const [action, instance] = await Promise.all([
+    // the claims are read alongside: a build this delete cancelled releases what it claims later
+    const [action, instance, claims] = await Promise.all([
       this.ctx.startAction(id, 'delete', request),
       this.takeOver(first),
+      deps.claims.list({ instanceId: id }),
     ]);
     if (!instance) {
       await this.ctx.finishAction(action, null);
@@ -55,7 +58,7 @@ export class DeleteFlow {
             );
       }
     }
-    await this.releaseAll(instance);
+    await this.releaseAll(instance, claims);
     await deps.instances.remove(id);
     const at = this.ctx.now();
     this.ctx.emit(() => ({
@@ -88,8 +91,11 @@ export class DeleteFlow {
     return current;
   }
 
-  /** Releases everything the instance holds besides its guest. Safe to call twice. */
-  async releaseAll(instance: Instance): Promise<void> {
+  /**
+   * Releases everything the instance holds besides its guest. Safe to call twice.
+   * @param claims the instance's claims, if already read (else they are listed here)
+   */
+  async releaseAll(instance: Instance, claims?: readonly Claim[]): Promise<void> {
     const { deps } = this.ctx;
     // independent of each other: released side by side
     await Promise.all([
@@ -98,7 +104,7 @@ export class DeleteFlow {
         if (instance.hostId) await deps.volumes.disconnect(instance, instance.hostId);
       })(),
       (async () => {
-        for (const claim of await deps.claims.list({ instanceId: instance.id }))
+        for (const claim of claims ?? (await deps.claims.list({ instanceId: instance.id })))
           await deps.scheduler.release(claim);
       })(),
       deps.quota.release(instance.projectId, quotaDeltasOf(instance)),
