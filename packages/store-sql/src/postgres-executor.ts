@@ -65,10 +65,10 @@ export class PostgresExecutor implements SqlExecutor {
     options: PostgresExecutorOptions = {},
   ) {
     if (options.batching ?? true) {
-      this.writeBatches = new PostgresGroupCommit(pool, (s) => this.alone(pool, s));
-      this.contendedBatches = new PostgresGroupCommit(pool, (s) => this.alone(pool, s));
-      this.relaxedBatches = new PostgresGroupCommit(relaxed, (s) => this.alone(relaxed, s));
-      this.readBatches = new PostgresGroupCommit(pool, (s) => this.alone(pool, s));
+      this.writeBatches = new PostgresGroupCommit(pool, (s) => this.aloneAll(pool, s));
+      this.contendedBatches = new PostgresGroupCommit(pool, (s) => this.aloneAll(pool, s));
+      this.relaxedBatches = new PostgresGroupCommit(relaxed, (s) => this.aloneAll(relaxed, s));
+      this.readBatches = new PostgresGroupCommit(pool, (s) => this.aloneAll(pool, s));
     }
   }
 
@@ -112,8 +112,20 @@ export class PostgresExecutor implements SqlExecutor {
     };
   }
 
+  runAll(statements: readonly BoundStatement[]): Promise<Array<StatementResult<Record<string, unknown>>>> {
+    const known = statements.map((s) => this.count(s));
+    const batches = statements.some((s) => s.contended) ? this.contendedBatches : this.writeBatches;
+    if (!batches || known.some((k) => !k)) return this.aloneAll(this.pool, statements);
+    return batches.submitAll(statements.map((statement, i) => ({ statement, name: `${known[i]!.name}b` })));
+  }
+
   async unit<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    return this.unitOn(this.pool, fn);
+  }
+
+  /** A unit on one of `pool`'s connections; `counted`: its statements were counted already. */
+  private async unitOn<T>(pool: pg.Pool, fn: (tx: SqlRunner) => Promise<T>, counted = false): Promise<T> {
+    const client = await pool.connect();
     this.counters.units++;
     this.counters.statements += 2;
     this.counters.alone += 2;
@@ -121,7 +133,7 @@ export class PostgresExecutor implements SqlExecutor {
       await client.query('begin');
       const out = await fn({
         run: <R>(s: BoundStatement) => {
-          this.count(s);
+          if (!counted) this.count(s);
           return this.alone<R>(client, s);
         },
       });
@@ -145,6 +157,24 @@ export class PostgresExecutor implements SqlExecutor {
     this.counters.statements++;
     if (known?.writes ?? !/^\s*select\b/i.test(s.sql)) this.counters.writes++;
     return known;
+  }
+
+  /** Runs (counted) statements outside any batch: one by itself, several in a unit of their own. */
+  private aloneAll(
+    on: pg.Pool,
+    statements: readonly BoundStatement[],
+  ): Promise<Array<StatementResult<Record<string, unknown>>>> {
+    if (statements.length === 1)
+      return this.alone<Record<string, unknown>>(on, statements[0]!).then((r) => [r]);
+    return this.unitOn(
+      on,
+      async (tx) => {
+        const results: Array<StatementResult<Record<string, unknown>>> = [];
+        for (const s of statements) results.push(await tx.run(s));
+        return results;
+      },
+      true,
+    );
   }
 
   /** Runs one statement by itself (a round trip of its own), prepared by name when it has one. */

@@ -1,6 +1,11 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GroupCommitOptions, literal, PostgresGroupCommit } from './postgres-group-commit.js';
+import {
+  type GroupCommitOptions,
+  literal,
+  PostgresGroupCommit,
+  type RunAlone,
+} from './postgres-group-commit.js';
 import { dropSchema, freshSchema, pgUrl } from './sql-env.test-helper.js';
 import type { StatementResult } from './sql-executor.js';
 import type { BoundStatement } from './statement.js';
@@ -39,6 +44,10 @@ function numberOf(sql: string): number {
 interface Harness {
   readonly gc: PostgresGroupCommit;
   run<R = Record<string, unknown>>(sql: string, parameters?: readonly unknown[]): Promise<StatementResult<R>>;
+  /** Statements that commit together. */
+  runAll(
+    statements: ReadonlyArray<[sql: string, parameters: readonly unknown[]]>,
+  ): Promise<StatementResult<Record<string, unknown>>[]>;
   /** Statements run through `single` so far. */
   singles(): number;
 }
@@ -52,20 +61,47 @@ let harnesses = 0;
 function harness(on: pg.Pool, options: GroupCommitOptions = {}): Harness {
   const instance = harnesses++;
   let singles = 0;
-  const single = async (s: BoundStatement): Promise<StatementResult<unknown>> => {
+  const single = async (
+    s: BoundStatement,
+    client: pg.Pool | pg.PoolClient = on,
+  ): Promise<StatementResult<Record<string, unknown>>> => {
     singles++;
-    const r = await on.query({
+    const r = await client.query({
       name: `p_${numberOf(s.sql)}`,
       text: s.sql,
       values: s.parameters as unknown[],
     });
     return { rows: r.rows, affected: r.rowCount ?? 0 };
   };
-  const gc = new PostgresGroupCommit(on, single, options);
+  // one statement alone; several in a transaction of their own
+  const alone: RunAlone = async (statements) => {
+    if (statements.length === 1) return [await single(statements[0]!)];
+    const client = await on.connect();
+    try {
+      await client.query('begin');
+      const results: Array<StatementResult<Record<string, unknown>>> = [];
+      for (const s of statements) results.push(await single(s, client));
+      await client.query('commit');
+      return results;
+    } catch (e) {
+      await client.query('rollback');
+      throw e;
+    } finally {
+      client.release();
+    }
+  };
+  const gc = new PostgresGroupCommit(on, alone, options);
   return {
     gc,
     run: <R>(sql: string, parameters: readonly unknown[] = []) =>
       gc.submit<R>({ sql, parameters }, `t${instance}_${numberOf(sql)}`),
+    runAll: (statements) =>
+      gc.submitAll(
+        statements.map(([sql, parameters]) => ({
+          statement: { sql, parameters },
+          name: `t${instance}_${numberOf(sql)}`,
+        })),
+      ),
     singles: () => singles,
   };
 }
@@ -445,6 +481,58 @@ describe('PostgresGroupCommit on a real PostgreSQL', () => {
     expect(r).toEqual({ rows: [{ v: 42 }], affected: 1 });
     expect(h.gc.stats()).toEqual({ batches: 0, batched: 0, fallbacks: 0 });
     expect(h.singles()).toBe(1);
+  });
+});
+
+describe('PostgresGroupCommit statements submitted together', () => {
+  it('commit together, in order, amid other submissions, one round trip for all', async () => {
+    const h = harness(pool);
+    const before = h.gc.stats();
+    const units = Array.from({ length: 20 }, (_, i) =>
+      h.runAll([
+        [INSERT_KV, [`unit-${i}`, 1]],
+        [BUMP, [`unit-${i}`]],
+        ['select n from kv where id = $1', [`unit-${i}`]],
+      ]),
+    );
+    const loose = Array.from({ length: 20 }, (_, i) => h.run(INSERT_AUDIT, [`loose-${i}`]));
+    const results = await Promise.all(units);
+    await Promise.all(loose);
+    for (const r of results) {
+      expect(r.map((x) => x.affected)).toEqual([1, 1, 1]);
+      expect(r[2]!.rows).toEqual([{ n: 2 }]);
+    }
+    const d = delta(before, h.gc.stats());
+    expect(d.fallbacks).toBe(0);
+    expect(d.batched).toBe(80);
+    expect(d.batches).toBeLessThanOrEqual(3);
+  });
+
+  it('one failing statement undoes its whole unit only; the other submissions of the batch commit', async () => {
+    const h = harness(pool);
+    await pool.query(`insert into kv (id, n) values ('unit-taken', 0)`);
+    const settled = await Promise.allSettled([
+      h.runAll([
+        [INSERT_KV, ['unit-doomed', 1]],
+        [INSERT_KV, ['unit-taken', 1]],
+      ]),
+      h.runAll([
+        [INSERT_KV, ['unit-ok', 1]],
+        [BUMP, ['unit-ok']],
+      ]),
+      h.run(INSERT_KV, ['unit-loose', 1]),
+    ]);
+    expect(settled[0]).toMatchObject({ status: 'rejected', reason: { code: '23505' } });
+    expect(settled[1].status).toBe('fulfilled');
+    expect(settled[2].status).toBe('fulfilled');
+    const { rows } = await observer.query(
+      `select id, n from kv where id in ('unit-doomed', 'unit-taken', 'unit-ok', 'unit-loose') order by id`,
+    );
+    expect(rows).toEqual([
+      { id: 'unit-loose', n: 1 },
+      { id: 'unit-ok', n: 2 },
+      { id: 'unit-taken', n: 0 },
+    ]);
   });
 });
 

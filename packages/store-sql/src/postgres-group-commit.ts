@@ -6,19 +6,32 @@ import type { BoundStatement } from './statement.js';
 const prepareValue = (pg as unknown as { utils: { prepareValue(value: unknown): unknown } }).utils
   .prepareValue;
 
-/** One statement waiting for a batch. */
-interface Pending {
+/** A statement of a submission, with its prepared-statement name. */
+interface Member {
   readonly statement: BoundStatement;
   readonly name: string;
-  resolve(result: StatementResult<unknown>): void;
+}
+
+/** One submission waiting for a batch: a statement, or statements that commit together. */
+interface Pending {
+  readonly members: readonly Member[];
+  resolve(results: Array<StatementResult<Record<string, unknown>>>): void;
   reject(e: unknown): void;
 }
+
+/**
+ * Runs statements outside any batch: one in autocommit, several in a transaction of their own.
+ * Resolves with one result per statement.
+ */
+export type RunAlone = (
+  statements: readonly BoundStatement[],
+) => Promise<Array<StatementResult<Record<string, unknown>>>>;
 
 /** How a {@link PostgresGroupCommit} batches. */
 export interface GroupCommitOptions {
   /** Batches on the wire at once (each on its own connection). Default 1. */
   readonly maxInFlight?: number;
-  /** Statements per batch at most. Default 256. */
+  /** Submissions per batch at most (statements submitted together count once). Default 256. */
   readonly maxBatch?: number;
 }
 
@@ -42,11 +55,12 @@ export interface GroupCommitStats {
  * Every caller's promise settles after its batch committed, so nothing it acts on can be lost.
  * Statements of one batch commit together: if one fails on the server (a duplicate key, a
  * deadlock), PostgreSQL aborts the whole transaction, nothing of it is kept, and every statement
- * of the batch is run again on its own (`single`), so each caller gets its own statement's
- * result or error. A connection that breaks mid-batch rejects the batch's callers with that
+ * of the batch is run again on its own (`alone`), so each caller gets its own statement's
+ * result or error. {@link PostgresGroupCommit.submitAll} submits statements that must commit
+ * together (they go into one batch, next to each other, or alone in one transaction). A connection that breaks mid-batch rejects the batch's callers with that
  * error (whether the commit happened is then unknown, as for any statement).
  *
- * A lone statement (nothing else waiting) goes through `single` as it would without batching.
+ * A lone submission (nothing else waiting) goes through `alone` as it would without batching.
  */
 export class PostgresGroupCommit {
   private readonly queue: Pending[] = [];
@@ -58,11 +72,11 @@ export class PostgresGroupCommit {
 
   /**
    * @param pool connections the batches run on
-   * @param single runs one statement on its own (the path without batching)
+   * @param alone runs a submission outside any batch (the path without batching)
    */
   constructor(
     private readonly pool: pg.Pool,
-    private readonly single: (statement: BoundStatement) => Promise<StatementResult<unknown>>,
+    private readonly alone: RunAlone,
     options: GroupCommitOptions = {},
   ) {
     this.maxInFlight = options.maxInFlight ?? 1;
@@ -74,8 +88,22 @@ export class PostgresGroupCommit {
    * @param name the statement's prepared-statement name on this pool's connections (one per SQL text)
    */
   submit<R>(statement: BoundStatement, name: string): Promise<StatementResult<R>> {
-    return new Promise<StatementResult<R>>((resolve, reject) => {
-      this.queue.push({ statement, name, resolve: resolve as Pending['resolve'], reject });
+    return this.enqueue([{ statement, name }]).then((results) => results[0] as StatementResult<R>);
+  }
+
+  /**
+   * Runs statements in order as one atomic unit in the next batch (each with its
+   * prepared-statement name): all commit or none does. One result per statement.
+   */
+  submitAll(
+    members: ReadonlyArray<{ statement: BoundStatement; name: string }>,
+  ): Promise<Array<StatementResult<Record<string, unknown>>>> {
+    return this.enqueue(members);
+  }
+
+  private enqueue(members: readonly Member[]): Promise<Array<StatementResult<Record<string, unknown>>>> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ members, resolve, reject });
       this.schedule();
     });
   }
@@ -106,11 +134,11 @@ export class PostgresGroupCommit {
   }
 
   private async send(submitted: Pending[]): Promise<void> {
-    // a statement whose parameters cannot be written as literals fails alone, as it would in `pg`
-    const batch: Array<{ pending: Pending; text: string }> = [];
+    // a submission whose parameters cannot be written as literals fails alone, as it would in `pg`
+    const batch: Array<{ pending: Pending; texts: string[] }> = [];
     for (const pending of submitted) {
       try {
-        batch.push({ pending, text: executeText(pending) });
+        batch.push({ pending, texts: pending.members.map(executeText) });
       } catch (e) {
         pending.reject(e);
       }
@@ -118,7 +146,7 @@ export class PostgresGroupCommit {
     if (batch.length === 0) return;
     if (batch.length === 1) {
       const { pending } = batch[0]!;
-      await this.single(pending.statement).then(pending.resolve, pending.reject);
+      await this.runAlone(pending);
       return;
     }
     let client: pg.PoolClient;
@@ -131,15 +159,19 @@ export class PostgresGroupCommit {
     let failed: unknown;
     try {
       await prepare(client, batch);
+      const texts = batch.flatMap((b) => b.texts);
       this.counters.batches++;
-      this.counters.batched += batch.length;
-      const results = (await client.query(
-        `begin;${batch.map((b) => b.text).join(';')};commit`,
-      )) as unknown as pg.QueryResult[];
-      batch.forEach(({ pending }, i) => {
-        const r = results[i + 1]!;
-        pending.resolve({ rows: r.rows, affected: r.rowCount ?? 0 });
-      });
+      this.counters.batched += texts.length;
+      const results = (await client.query(`begin;${texts.join(';')};commit`)) as unknown as pg.QueryResult[];
+      let next = 1; // after `begin`
+      for (const { pending } of batch) {
+        pending.resolve(
+          pending.members.map(() => {
+            const r = results[next++]!;
+            return { rows: r.rows, affected: r.rowCount ?? 0 };
+          }),
+        );
+      }
     } catch (e) {
       failed = e;
     }
@@ -154,16 +186,18 @@ export class PostgresGroupCommit {
       return;
     }
     // the server refused: nothing of the batch is kept. Give the connection back first (a small
-    // pool would otherwise have none left for the retries), then run each statement on its own.
+    // pool would otherwise have none left for the retries), then run each submission on its own.
     this.counters.fallbacks++;
     const rolledBack = await client.query('rollback').then(
       () => undefined,
       (e: unknown) => asError(e),
     );
     client.release(rolledBack);
-    await Promise.all(
-      batch.map(({ pending }) => this.single(pending.statement).then(pending.resolve, pending.reject)),
-    );
+    await Promise.all(batch.map(({ pending }) => this.runAlone(pending)));
+  }
+
+  private runAlone(pending: Pending): Promise<void> {
+    return this.alone(pending.members.map((m) => m.statement)).then(pending.resolve, pending.reject);
   }
 }
 
@@ -182,16 +216,18 @@ async function prepare(client: pg.PoolClient, batch: ReadonlyArray<{ pending: Pe
     preparedOn.set(client, known);
   }
   for (const { pending } of batch) {
-    if (known.has(pending.name)) continue;
-    await client.query(`prepare ${pending.name} as ${pending.statement.sql}`);
-    known.add(pending.name);
+    for (const m of pending.members) {
+      if (known.has(m.name)) continue;
+      await client.query(`prepare ${m.name} as ${m.statement.sql}`);
+      known.add(m.name);
+    }
   }
 }
 
 /** `execute name('v1', 'v2', NULL, ...)`: every value a quoted literal, typed by the statement. */
-function executeText(p: Pending): string {
-  if (p.statement.parameters.length === 0) return `execute ${p.name}`;
-  return `execute ${p.name}(${p.statement.parameters.map(literal).join(',')})`;
+function executeText(m: Member): string {
+  if (m.statement.parameters.length === 0) return `execute ${m.name}`;
+  return `execute ${m.name}(${m.statement.parameters.map(literal).join(',')})`;
 }
 
 /** A parameter as a SQL literal, converted the way `pg` converts query parameters. */

@@ -26,26 +26,29 @@ interface HostView {
  * the next alternate). Removing a claim gives its resources back once, however many processes
  * remove it at the same time.
  *
- * PostgreSQL uses OpenStack Placement's guard: read the host's inventory, usage and generation
- * in one query, check, then write the claim, add the usage and bump the generation only if it is
- * still the one read (compare-and-set), in one statement (data-modifying CTEs), so no lock is
- * held across round trips; a moved generation means read and check again. Removing a claim
- * subtracts its usage without bumping the generation: a claim checked against the higher usage
- * read before the removal is still safe (its check was only stricter), so releases never make
- * claims retry. These statements lock rows every placement on a host shares, so they are marked
- * `contended` (the executor never runs two batches of them at once). SQLite runs the read,
- * check and writes in one unit of work under the database's write lock, which needs no
- * generation.
+ * PostgreSQL: a claim is two statements that commit together, sent in one round trip
+ * (`SqlExecutor.runAll`): bump the host's generation row (as OpenStack Placement guards a resource
+ * provider; its row lock orders every process's claims on the host), then check the claim
+ * against the host's inventory and usage and write it with its usage only if it fits. In READ
+ * COMMITTED each statement reads with a snapshot taken when it starts, so the check sees every
+ * claim committed before the lock was granted: no read-then-compare-and-set, no retry when
+ * claims on one host race. Removing a claim subtracts its usage without taking the lock: a claim
+ * checked against the higher usage before the removal is still safe (its check was only
+ * stricter). These statements lock rows every placement on a host shares, so they are marked
+ * `contended` (the executor never runs two batches of them at once; two processes whose
+ * batches lock hosts in opposite orders deadlock, PostgreSQL aborts one, and the claim is
+ * tried again). SQLite runs the read, check and writes in one unit of work under the
+ * database's write lock.
  */
 export class SqlClaimStore implements ClaimStore {
   private readonly hostView;
-  private readonly ensureGeneration;
   private readonly insertClaim;
   /** Usage upserts by number of resource classes (one statement for all of a claim's). */
   private readonly addUsage = new Map<number, PreparedStatement<Record<string, unknown>>>();
   private readonly deleteClaim;
   private readonly byInstance;
-  private readonly pgAdd;
+  private readonly pgLockHost;
+  private readonly pgAddIfFits;
   private readonly pgRemove;
   private readonly parsedHosts = new Map<string, { data: string; host: Host }>();
 
@@ -59,14 +62,6 @@ export class SqlClaimStore implements ClaimStore {
         .select(['h.data', 'g.generation', 'u.resource_class', 'u.used'])
         .where('h.id', '=', p('hostId')),
     );
-    this.ensureGeneration = PreparedStatement.of<{ hostId: string }>(
-      (p) =>
-        db
-          .insertInto('host_generations')
-          .values({ host_id: p('hostId'), generation: 0 })
-          .onConflict((oc) => oc.column('host_id').doNothing()),
-      { contended: true },
-    );
     this.insertClaim = PreparedStatement.of<{ id: string; instanceId: string; hostId: string; data: string }>(
       (p) =>
         db
@@ -79,10 +74,21 @@ export class SqlClaimStore implements ClaimStore {
     this.deleteClaim = PreparedStatement.of<{ id: string }>((p) =>
       db.deleteFrom('claims').where('id', '=', p('id')).returning(['host_id', 'data']),
     );
-    // PostgreSQL: each change in one statement, so no lock is held across round trips
-    this.pgAdd = PreparedStatement.of<{
+    // PostgreSQL: a claim is two statements sent together (SqlExecutor.runAll), so no lock is held
+    // across round trips: take the host's generation row (its lock orders claims on the host),
+    // then, with a snapshot taken after the lock, write the claim and its usage if it fits
+    this.pgLockHost = PreparedStatement.of<{ hostId: string }>(
+      (p) =>
+        db
+          .insertInto('host_generations')
+          .values({ host_id: p('hostId'), generation: 1 })
+          .onConflict((oc) =>
+            oc.column('host_id').doUpdateSet({ generation: sql`host_generations.generation + 1` }),
+          ),
+      { contended: true },
+    );
+    this.pgAddIfFits = PreparedStatement.of<{
       hostId: string;
-      generation: number;
       id: string;
       instanceId: string;
       data: string;
@@ -91,18 +97,28 @@ export class SqlClaimStore implements ClaimStore {
     }>(
       (p) => ({
         compile: () =>
-          sql`with g as (
-              update host_generations set generation = generation + 1
-              where host_id = ${p('hostId')} and generation = ${p('generation')} returning host_id),
+          sql`with need as (
+              select v.rc, v.amount
+              from unnest(cast(${p('rcs')} as text[]), cast(${p('amounts')} as bigint[])) as v(rc, amount)),
+            inv as (select cast(data as jsonb) -> 'inventory' as inv from hosts where id = ${p('hostId')}),
+            short as (
+              select n.rc from need n cross join inv
+              left join host_usage u on u.host_id = ${p('hostId')} and u.resource_class = n.rc
+              where inv.inv -> n.rc is null
+                 or coalesce(u.used, 0) + n.amount > floor(
+                      (cast(inv.inv -> n.rc ->> 'total' as float8) - cast(inv.inv -> n.rc ->> 'reserved' as float8))
+                      * cast(inv.inv -> n.rc ->> 'allocationRatio' as float8))
+              limit 1),
             c as (
               insert into claims (id, instance_id, host_id, data)
-              select ${p('id')}, ${p('instanceId')}, g.host_id, ${p('data')} from g),
+              select ${p('id')}, ${p('instanceId')}, ${p('hostId')}, ${p('data')}
+              where not exists (select 1 from short)
+              returning host_id),
             u as (
               insert into host_usage (host_id, resource_class, used)
-              select g.host_id, v.rc, v.amount
-              from g, unnest(cast(${p('rcs')} as text[]), cast(${p('amounts')} as bigint[])) as v(rc, amount)
+              select c.host_id, n.rc, n.amount from c cross join need n
               on conflict (host_id, resource_class) do update set used = host_usage.used + excluded.used)
-            select host_id from g`.compile(db),
+            select (select rc from short) as short`.compile(db),
       }),
       { contended: true },
     );
@@ -136,38 +152,30 @@ export class SqlClaimStore implements ClaimStore {
       }
       return;
     }
-    for (let attempt = 0; attempt < 20; attempt++) {
-      let generation: number | undefined;
+    for (let attempt = 0; ; attempt++) {
       try {
-        generation = await this.checkCapacity(claim, resources);
-        if (generation === undefined) {
-          // first claim on this host (or a host unknown to the store): make its generation row
-          await this.database.exec.run(this.ensureGeneration.bind({ hostId: claim.hostId }));
-          continue;
-        }
-        if (await this.write(claim, resources, generation)) return;
+        const [, added] = await this.database.exec.runAll([
+          this.pgLockHost.bind({ hostId: claim.hostId }),
+          this.pgAddIfFits.bind({
+            hostId: claim.hostId,
+            id: claim.id,
+            instanceId: claim.instanceId,
+            data: JSON.stringify(claim),
+            rcs: resources.map(([rc]) => rc),
+            amounts: resources.map(([, a]) => a),
+          }),
+        ]);
+        const short = added!.rows[0]?.short;
+        if (typeof short === 'string')
+          throw new ClaimConflictError(claim.hostId, claim.id, `insufficient ${short}`);
+        return;
       } catch (e) {
         if (e instanceof ClaimConflictError) throw e;
         if (isDuplicate(e)) throw new DuplicateError('claim', claim.id);
-        if (!isSerialization(e)) throw e;
+        // a deadlock with another process's claims on the same hosts: nothing was written
+        if (!isSerialization(e) || attempt >= 20) throw e;
       }
     }
-    throw new ClaimConflictError(claim.hostId, claim.id, 'host generation kept changing');
-  }
-
-  /** Reads the host; throws if the claim does not fit. Returns the generation read. */
-  private async checkCapacity(
-    claim: Claim,
-    resources: ReadonlyArray<[string, number]>,
-  ): Promise<number | undefined> {
-    const { rows } = await this.database.exec.run<HostView>(this.hostView.bind({ hostId: claim.hostId }));
-    if (rows.length === 0) {
-      // no host record: nothing to check capacity against (the scheduler checked its own view)
-      return this.unknownHostGeneration(claim.hostId);
-    }
-    if (rows[0]!.generation === null) return undefined;
-    this.fits(claim, resources, rows);
-    return Number(rows[0]!.generation);
   }
 
   /** Throws `ClaimConflictError` unless the claim fits the host's inventory beside its usage. */
@@ -190,34 +198,6 @@ export class SqlClaimStore implements ClaimStore {
       hostId: claim.hostId,
       data: JSON.stringify(claim),
     });
-  }
-
-  private async unknownHostGeneration(hostId: string): Promise<number | undefined> {
-    const { db } = this.database;
-    const { rows } = await this.database.exec.run<{ generation: number | string }>(
-      db.selectFrom('host_generations').select('generation').where('host_id', '=', hostId).compile(),
-    );
-    return rows[0] ? Number(rows[0].generation) : undefined;
-  }
-
-  /** PostgreSQL: writes the claim if the host's generation is still `generation`; false when it moved on. */
-  private async write(
-    claim: Claim,
-    resources: ReadonlyArray<[string, number]>,
-    generation: number,
-  ): Promise<boolean> {
-    const { rows } = await this.database.exec.run(
-      this.pgAdd.bind({
-        hostId: claim.hostId,
-        generation,
-        id: claim.id,
-        instanceId: claim.instanceId,
-        data: JSON.stringify(claim),
-        rcs: resources.map(([rc]) => rc),
-        amounts: resources.map(([, a]) => a),
-      }),
-    );
-    return rows.length === 1;
   }
 
   async remove(claimId: string): Promise<void> {

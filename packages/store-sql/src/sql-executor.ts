@@ -20,6 +20,12 @@ export interface SqlRunner {
 export interface SqlExecutor extends SqlRunner {
   unit<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
   /**
+   * Runs statements in order as one atomic unit (all commit or none does), one result each. Unlike
+   * {@link SqlExecutor.unit}, no statement needs an earlier one's result in JavaScript, so an
+   * executor that batches sends them together: one round trip with the rest of a batch.
+   */
+  runAll(statements: readonly BoundStatement[]): Promise<Array<StatementResult<Record<string, unknown>>>>;
+  /**
    * Runs one statement whose commit need not reach the disk before it resolves: for rows that are
    * derived (recomputed by reconciliation, such as quota usage sums) and hot (every operation of a
    * project updates them). Waiting for the disk while holding such a row's lock would serialise

@@ -122,6 +122,43 @@ for (const [dialect, enabled] of dialects) {
       }
     });
 
+    it('checks claims against inventory net of reserved, times the allocation ratio, per resource class', async () => {
+      const s = await freshStores(dialect);
+      try {
+        // VCPU: floor((4 - 1) * 1.5) = 4; MEMORY_MB: floor((1000 - 100) * 1.0) = 900; no DISK_GB
+        await s.stores.hosts.upsert(
+          hostSchema.parse({
+            id: 'r',
+            name: 'r',
+            hypervisorType: 'fake',
+            inventory: {
+              VCPU: { total: 4, reserved: 1, allocationRatio: 1.5 },
+              MEMORY_MB: { total: 1000, reserved: 100 },
+            },
+          }),
+        );
+        const claim = (n: number, resources: Record<string, number>) => ({
+          id: `r${n}`,
+          instanceId: buildTestInstance().id,
+          hostId: 'r',
+          resources,
+          createdAt: 0,
+        });
+        const vcpu = await Promise.allSettled(
+          [1, 2, 3, 4, 5].map((n) => s.claims.add(claim(n, { VCPU: 1 }))),
+        );
+        expect(vcpu.map((r) => r.status).filter((x) => x === 'fulfilled')).toHaveLength(4);
+        await expect(s.claims.add(claim(6, { MEMORY_MB: 901 }))).rejects.toThrow(/insufficient MEMORY_MB/);
+        await s.claims.add(claim(7, { MEMORY_MB: 900 }));
+        await expect(s.claims.add(claim(8, { DISK_GB: 1 }))).rejects.toThrow(/insufficient DISK_GB/);
+        // a claim that fails leaves nothing behind
+        expect(await s.claims.usage('r')).toEqual({ VCPU: 4, MEMORY_MB: 900 });
+        expect((await s.claims.list({ hostId: 'r' })).map((c) => c.id).sort()).toHaveLength(5);
+      } finally {
+        await s.close();
+      }
+    });
+
     it('adds server group members without losing concurrent updates', async () => {
       const s = await freshStores(dialect);
       try {

@@ -58,6 +58,14 @@ export class SqliteExecutor implements SqlExecutor {
     return this.run<R>(statement);
   }
 
+  runAll(statements: readonly BoundStatement[]): Promise<Array<StatementResult<Record<string, unknown>>>> {
+    return this.unit(async (tx) => {
+      const results: Array<StatementResult<Record<string, unknown>>> = [];
+      for (const s of statements) results.push(await tx.run(s));
+      return results;
+    });
+  }
+
   async unit<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
     if (this.busy) await this.acquire();
     else this.busy = true;
