@@ -50,7 +50,7 @@ describe('durability: a write that resolved survives a SIGKILL of its process', 
   }, 120_000);
 
   it.skipIf(!postgresAvailable)(
-    'PostgreSQL (statements, relaxed statements, units)',
+    'PostgreSQL (statements, relaxed statements, units, statements together; batched)',
     async () => {
       const schema = freshSchema();
       try {

@@ -1,6 +1,7 @@
 /**
  * A child process for the durability test: opens the database given on the command line, prints
- * `ready`, then has 16 concurrent writers insert rows through the store executor, printing each
+ * `ready`, then has 16 concurrent writers insert rows through the store executor (every way it
+ * writes), printing each
  * row's id once its write resolved (was acknowledged), until it is killed.
  *
  * argv: dialect location
@@ -31,10 +32,15 @@ const insert = (id: string) => ({
 const writer = async (w: number): Promise<never> => {
   for (let i = 0; ; i++) {
     const id = `${process.pid}-${w}-${i}`;
-    // the three ways a store writes: a statement, a relaxed statement, a unit of work
-    if (i % 3 === 0) await database.exec.run(insert(id));
-    else if (i % 3 === 1) await database.exec.runRelaxed(insert(id));
-    else await database.exec.unit((tx) => tx.run(insert(id)));
+    // the ways a store writes: a statement, a relaxed statement, a unit of work, statements
+    // that commit together (two rows, both acknowledged)
+    if (i % 4 === 0) await database.exec.run(insert(id));
+    else if (i % 4 === 1) await database.exec.runRelaxed(insert(id));
+    else if (i % 4 === 2) await database.exec.unit((tx) => tx.run(insert(id)));
+    else {
+      await database.exec.runAll([insert(id), insert(`${id}-together`)]);
+      process.stdout.write(`${id}-together\n`);
+    }
     process.stdout.write(`${id}\n`);
   }
 };
