@@ -14,6 +14,25 @@ export function meets(f: Figure): boolean {
   return f.target.op === '>=' ? f.value >= f.target.value : f.value <= f.target.value;
 }
 
+/**
+ * Milliseconds a fixed CPU-bound loop takes on one core: how fast this machine is right now. On a
+ * shared VM it moves by tens of percent from minute to minute, and every figure with it.
+ */
+export function cpuProbe(): number {
+  const t0 = performance.now();
+  let x = 0;
+  for (let i = 0; i < 50_000_000; i++) x += i % 7;
+  const ms = performance.now() - t0;
+  return x < 0 ? -1 : Math.round(ms);
+}
+
+let probeBefore: number | undefined;
+
+/** Records the CPU probe before a suite runs (printed beside the one taken after it). */
+export function probeBeforeRun(): void {
+  probeBefore = cpuProbe();
+}
+
 /** Machine conditions every benchmark prints. */
 export function machineConditions(): Record<string, string | number> {
   const cpus = os.cpus();
@@ -23,6 +42,7 @@ export function machineConditions(): Record<string, string | number> {
     cores: cpus.length,
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     platform: `${os.platform()} ${os.release()}`,
+    cpuProbeMs: `${probeBefore ?? '-'} before / ${cpuProbe()} after (fixed loop, lower is faster)`,
   };
 }
 

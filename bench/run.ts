@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { probeBeforeRun } from './report.js';
 
 /**
  * `pnpm bench <suite> [args]`: runs `bench/suites/<suite>.ts`, whose default export is
@@ -22,6 +23,7 @@ if (!name || !suites.includes(name)) {
 const mod = (await import(join(here, 'suites', `${name}.ts`))) as {
   default: (args: string[]) => Promise<boolean>;
 };
+probeBeforeRun();
 const ok = await mod.default(args);
 if (!ok && args.includes('--strict')) process.exit(1);
 process.exit(0);
