@@ -281,23 +281,33 @@ export class CreateFlow {
       try {
         const zone = hostId === selection.hostId ? selection.availabilityZone : undefined;
         const spawned = await this.spawnOn(instance, hostId, zone, admitted, ticket);
-        const active = await this.ctx.applyAsTaskOwner(spawned, 'spawning', {
-          vmState: 'active',
-          taskState: null,
-          powerState: 'running',
-          launchedAt: this.ctx.now(),
-          fault: null,
-        });
+        // the instance goes active and its action ends side by side (on a batching store: in one
+        // transaction); should a delete have taken the instance over meanwhile, the abort below
+        // records the action's real end
+        const [active, ended] = await Promise.all([
+          this.ctx.applyAsTaskOwner(spawned, 'spawning', {
+            vmState: 'active',
+            taskState: null,
+            powerState: 'running',
+            launchedAt: this.ctx.now(),
+            fault: null,
+          }),
+          this.ctx.recordActionEnd(action, null),
+        ]);
         if (!active) throw new BuildAbortedError(start.id);
         if (claim) deps.scheduler.buildFinished?.(claim);
-        await this.ctx.finishAction(action, null);
+        this.ctx.emitAction(ended);
         return active;
       } catch (e) {
         const aborted = ticket.cancelled || e instanceof BuildAbortedError;
         if (claim) deps.scheduler.buildFinished?.(claim);
         await this.cleanupHost(instance, hostId, claim);
         claim = undefined;
-        if (aborted) return (await deps.instances.get(start.id)) ?? instance;
+        if (aborted) {
+          // a delete stopped the build: the create action ends with it
+          await this.ctx.finishAction(action, faultOf(new BuildAbortedError(start.id), this.ctx.now()));
+          return (await deps.instances.get(start.id)) ?? instance;
+        }
         const fault = faultOf(e, this.ctx.now(), { hostId, attempt });
         this.ctx.emitFault(start.id, hostId, fault);
         deps.scheduler.recordBuildFailure?.(hostId);

@@ -69,6 +69,16 @@ describe('delete', () => {
     const usage = await cloud.compute.quota.usage('p1');
     expect(usage.inUse.instances).toBe(0);
     expect(usage.reserved.instances).toBe(0);
+    // each create action ended (as aborted), none is left pending; each delete succeeded
+    expect(await cloud.compute.actions.listPending()).toEqual([]);
+    for (const i of instances) {
+      const actions = await cloud.compute.listActions(i.id);
+      expect(actions.map((a) => [a.action, a.result])).toEqual([
+        ['create', 'error'],
+        ['delete', 'success'],
+      ]);
+      expect(actions[0]!.fault?.code).toBe('NLFS_BUILD_ABORTED');
+    }
   });
 
   it('puts the instance in ERROR with a fault when the driver cannot destroy, and a retry succeeds', async () => {

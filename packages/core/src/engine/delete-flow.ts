@@ -59,7 +59,9 @@ export class DeleteFlow {
       }
     }
     await this.releaseAll(instance, claims);
-    await deps.instances.remove(id);
+    // the record goes and the action ends side by side (on a batching store: in one transaction;
+    // after a crash between them reconciliation finishes a `deleting` instance or closes the action)
+    const [, ended] = await Promise.all([deps.instances.remove(id), this.ctx.recordActionEnd(action, null)]);
     const at = this.ctx.now();
     this.ctx.emit(() => ({
       type: 'instance.state',
@@ -71,7 +73,7 @@ export class DeleteFlow {
       previous: { vmState: instance.vmState, taskState: instance.taskState, powerState: instance.powerState },
       hostId: instance.hostId,
     }));
-    await this.ctx.finishAction(action, null);
+    this.ctx.emitAction(ended);
     await deps.actions.instanceDeleted(id);
     this.ctx.emit(() => ({ type: 'instance.deleted', instanceId: id, at }));
   }

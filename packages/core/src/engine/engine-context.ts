@@ -170,14 +170,27 @@ export class EngineContext {
 
   /** Records how an action ended. */
   async finishAction(action: InstanceAction, fault: Fault | null): Promise<void> {
+    this.emitAction(await this.recordActionEnd(action, fault));
+  }
+
+  /**
+   * Records how an action ended without emitting its event, for a caller that writes something
+   * else alongside and emits both in order ({@link EngineContext.emitAction}).
+   */
+  async recordActionEnd(action: InstanceAction, fault: Fault | null): Promise<InstanceAction> {
     const finishedAt = this.now();
     const result = fault ? 'error' : 'success';
     await this.deps.actions.finish(action.id, { result, finishedAt, fault });
+    return { ...action, result, finishedAt, fault };
+  }
+
+  /** Emits an ended action (from {@link EngineContext.recordActionEnd}). */
+  emitAction(ended: InstanceAction): void {
     this.emit(() => ({
       type: 'instance.action',
-      instanceId: action.instanceId,
-      at: finishedAt,
-      action: { ...action, result, finishedAt, fault },
+      instanceId: ended.instanceId,
+      at: ended.finishedAt ?? ended.startedAt,
+      action: ended,
     }));
   }
 
