@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -427,6 +428,19 @@ describe('PostgresGroupCommit on a real PostgreSQL', () => {
     expect(mixed.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((mixed[0] as PromiseFulfilledResult<unknown>).value).toEqual([{ n: 7 }]);
     expect((mixed[2] as PromiseFulfilledResult<unknown>).value).toEqual([{ n: 7 }]);
+  });
+
+  it('literal() quotes any string exactly as pg.escapeLiteral does', () => {
+    const chars = fc.constantFrom("'", '\\', '"', 'a', ' ', '\n', 'é', '😀', '$', ';', '-');
+    fc.assert(
+      fc.property(
+        fc.array(chars, { maxLength: 40 }).map((cs) => cs.join('')),
+        (s) => {
+          expect(literal(s)).toBe(pg.escapeLiteral(s));
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   it('literal() renders values the way pg sends parameters, as quoted SQL literals', async () => {

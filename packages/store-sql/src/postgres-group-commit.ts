@@ -235,7 +235,20 @@ export function literal(value: unknown): string {
   const v = prepareValue(value);
   if (v === null || v === undefined) return 'NULL';
   if (Buffer.isBuffer(v)) return `'\\x${v.toString('hex')}'`;
-  return pg.escapeLiteral(String(v));
+  return quote(String(v));
+}
+
+const QUOTES = /'/g;
+const BACKSLASHES = /\\/g;
+
+/**
+ * `pg.escapeLiteral`'s output (quotes doubled; with backslashes, doubled and an `E` prefix), built
+ * with two native replaces instead of one string concatenation per character: the stores'
+ * parameters are JSON documents of about a kilobyte.
+ */
+function quote(s: string): string {
+  const body = s.includes("'") ? s.replace(QUOTES, "''") : s;
+  return s.includes('\\') ? ` E'${body.replace(BACKSLASHES, '\\\\')}'` : `'${body}'`;
 }
 
 /** An error the server reported (it carries a SQLSTATE); anything else is the connection's. */
