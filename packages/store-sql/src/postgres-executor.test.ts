@@ -1,0 +1,73 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresExecutor } from './postgres-executor.js';
+import { dropSchema, freshSchema, pgUrl } from './sql-env.test-helper.js';
+
+const schema = freshSchema();
+let pool: pg.Pool;
+let relaxed: pg.Pool;
+
+beforeAll(async () => {
+  const admin = new pg.Client({ connectionString: pgUrl });
+  await admin.connect();
+  await admin.query(`create schema "${schema}"`);
+  await admin.end();
+  const options = `-c search_path=${schema}`;
+  pool = new pg.Pool({ connectionString: pgUrl, max: 6, options });
+  relaxed = new pg.Pool({ connectionString: pgUrl, max: 2, options: `${options} -c synchronous_commit=off` });
+  await pool.query('create table t (id text primary key, n int not null)');
+});
+
+afterAll(async () => {
+  await pool.end();
+  await relaxed.end();
+  await dropSchema(schema);
+});
+
+const insert = (id: string, n: number) => ({
+  sql: 'insert into t (id, n) values ($1, $2)',
+  parameters: [id, n],
+});
+const read = (id: string) => ({ sql: 'select n from t where id = $1', parameters: [id] });
+
+describe('PostgresExecutor', () => {
+  it.each([true, false])(
+    'batching %s: the same results; batching sends concurrent statements in fewer round trips',
+    async (batching) => {
+      const exec = new PostgresExecutor(pool, relaxed, { batching });
+      const tag = `b${batching}`;
+      const before = exec.stats();
+      await Promise.all(Array.from({ length: 40 }, (_, i) => exec.run(insert(`${tag}-${i}`, i))));
+      await Promise.all(Array.from({ length: 20 }, (_, i) => exec.runRelaxed(insert(`${tag}-r${i}`, i))));
+      const together = await exec.runAll([insert(`${tag}-x`, 1), read(`${tag}-x`)]);
+      expect(together[1]!.rows).toEqual([{ n: 1 }]);
+      const reads = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => exec.run<{ n: number }>(read(`${tag}-${i}`))),
+      );
+      expect(reads.map((r) => r.rows[0]!.n)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      const after = exec.stats();
+      // the two together ran alone: a unit of their own, whose begin and commit count as statements
+      expect(after.statements - before.statements).toBe(40 + 20 + 2 + 2 + 40);
+      const roundTrips = after.roundTrips - before.roundTrips;
+      if (batching) {
+        expect(roundTrips).toBeLessThan(20);
+        expect(
+          after.writeBatches.batched + after.relaxedBatches.batched + after.readBatches.batched,
+        ).toBeGreaterThan(80);
+      } else {
+        // every statement alone; the two together are a unit (begin, 2 statements, commit)
+        expect(roundTrips).toBe(40 + 20 + 4 + 40);
+        expect(after.writeBatches.batches).toBe(0);
+      }
+    },
+  );
+
+  it('marks contended statements (claims) for their own batches', async () => {
+    const exec = new PostgresExecutor(pool, relaxed);
+    const bump = { sql: 'update t set n = n + 1 where id = $1', parameters: ['c'], contended: true };
+    await exec.run(insert('c', 0));
+    await Promise.all(Array.from({ length: 10 }, () => exec.run(bump)));
+    expect(exec.stats().contendedBatches.batched).toBeGreaterThanOrEqual(9);
+    expect((await exec.run<{ n: number }>(read('c'))).rows[0]!.n).toBe(10);
+  });
+});
