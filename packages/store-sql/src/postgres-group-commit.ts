@@ -60,7 +60,8 @@ export interface GroupCommitStats {
  * together (they go into one batch, next to each other, or alone in one transaction). A connection that breaks mid-batch rejects the batch's callers with that
  * error (whether the commit happened is then unknown, as for any statement).
  *
- * A lone submission (nothing else waiting) goes through `alone` as it would without batching.
+ * A lone statement (nothing else waiting) goes through `alone` as it would without batching;
+ * statements submitted together always go as a batch (one round trip, not one per statement).
  */
 export class PostgresGroupCommit {
   private readonly queue: Pending[] = [];
@@ -144,9 +145,9 @@ export class PostgresGroupCommit {
       }
     }
     if (batch.length === 0) return;
-    if (batch.length === 1) {
-      const { pending } = batch[0]!;
-      await this.runAlone(pending);
+    if (batch.length === 1 && batch[0]!.pending.members.length === 1) {
+      // a lone statement: autocommit, no transaction around it
+      await this.runAlone(batch[0]!.pending);
       return;
     }
     let client: pg.PoolClient;
