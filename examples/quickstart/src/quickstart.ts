@@ -68,7 +68,6 @@ export async function runQuickstart(options: QuickstartOptions = {}): Promise<Qu
 
   const storage = options.storage ?? 'sqlite';
   log('Nova LFS quickstart: an embedded compute engine over 4 FAKE hosts (no hypervisor needed)');
-  log(`state: ${describeStorage(storage)}\n`);
   const compute = await createCompute({
     storage,
     ...(options.scheduler ? { scheduler: options.scheduler } : {}),
@@ -79,6 +78,7 @@ export async function runQuickstart(options: QuickstartOptions = {}): Promise<Qu
     quota: { defaults: { instances: 5, cores: 16, ramMb: 32_768 } },
     hosts,
   });
+  log(`state: ${compute.storageLocation ?? 'in memory (gone when the process exits)'}\n`);
   await compute.images.import(
     { id: 'cirros', name: 'cirros-0.6', diskFormat: 'qcow2', properties: { architecture: 'x86_64' } },
     { kind: 'bytes', bytes: new TextEncoder().encode('pretend this is a qcow2 image') },
@@ -176,16 +176,6 @@ export async function runQuickstart(options: QuickstartOptions = {}): Promise<Qu
     eventsSeen,
     states,
   };
-}
-
-function describeStorage(storage: StorageOption): string {
-  if (storage === 'memory') return 'in memory (gone when the process exits)';
-  if (storage === 'sqlite')
-    return `SQLite in ${process.env.NOVA_LFS_DATA_DIR ?? './.nova-lfs'}/nova-lfs.sqlite`;
-  if (storage.kind === 'sqlite')
-    return `SQLite in ${storage.path ?? `${storage.dataDir ?? '.'}/nova-lfs.sqlite`}`;
-  const url = storage.url ?? process.env.NOVA_LFS_PG_URL ?? 'postgres://nova:nova@127.0.0.1:5432/nova_test';
-  return `PostgreSQL at ${url.replace(/:[^:@/]*@/, ':***@')}`;
 }
 
 function describe(e: InstanceEvent, names: Map<string, string>): string | undefined {

@@ -48,6 +48,7 @@ function wrap(database: SqlDatabase, options: SqlStoreOptions): SqlStores {
   const events = new SqlEventStore(database);
   const recordings: Subscription[] = [];
   return {
+    location: `${database.dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL'} ${database.name}`,
     database,
     claims,
     stores: {

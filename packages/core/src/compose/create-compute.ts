@@ -44,7 +44,7 @@ export async function createCompute(options: ComputeOptions): Promise<ComputeEng
     const engine = container.resolve(ComputeEngine);
     if (storage) {
       storage.recordEvents(engine.events$);
-      engine.onClose(() => storage.close());
+      engine.attachStorage(storage.location, () => storage.close());
     }
     for (const binding of options.hosts ?? []) await engine.addHost(binding);
     if (options.reconcile !== false) await engine.start();

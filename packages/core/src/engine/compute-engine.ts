@@ -349,4 +349,21 @@ export class ComputeEngine {
   onClose(hook: () => Promise<void>): void {
     this.closeHooks.push(hook);
   }
+
+  private location: string | undefined;
+
+  /**
+   * Where the durable storage `createCompute` opened keeps the state (the SQLite file, or the
+   * PostgreSQL URL with the password redacted and the schema); `undefined` when the state is in
+   * memory or in stores the caller passed.
+   */
+  get storageLocation(): string | undefined {
+    return this.location;
+  }
+
+  /** Used by `createCompute`: the storage it opened for this engine, closed after the engine. */
+  attachStorage(location: string, close: () => Promise<void>): void {
+    this.location = location;
+    this.onClose(close);
+  }
 }

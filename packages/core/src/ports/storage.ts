@@ -31,6 +31,11 @@ export type StorageOption =
  * closes it when the engine closes.
  */
 export interface DurableStorage {
+  /**
+   * Where the state lives, for people: `SQLite <file>`, or `PostgreSQL <url> (schema <s>)` with the
+   * password redacted.
+   */
+  readonly location: string;
   readonly stores: Required<CoreStores>;
   readonly quota: QuotaEngine & { setDefaults?(limits: QuotaLimits): void };
   /** Persists every event of the stream (in order) until the storage is closed. */
