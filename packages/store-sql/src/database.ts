@@ -99,11 +99,12 @@ export async function openSqlite(path: string, options: { shared?: boolean } = {
 /**
  * Connects to PostgreSQL (a pool), checks the connection and applies migrations.
  * @param options.schema PostgreSQL schema to use (created if missing); isolates test runs.
+ * @param options.batching group commit (default true; see {@link PostgresExecutor})
  * @throws DatabaseUnavailableError naming the (redacted) URL; SchemaTooNewError
  */
 export async function openPostgres(
   url: string,
-  options: { schema?: string; poolSize?: number } = {},
+  options: { schema?: string; poolSize?: number; batching?: boolean } = {},
 ): Promise<SqlDatabase> {
   const name = redactUrl(url) + (options.schema ? ` (schema ${options.schema})` : '');
   const pool = new pg.Pool({
@@ -139,7 +140,7 @@ export async function openPostgres(
   });
   return {
     db,
-    exec: new PostgresExecutor(pool, relaxed),
+    exec: new PostgresExecutor(pool, relaxed, { batching: options.batching ?? true }),
     dialect: 'postgres',
     name,
     schemaVersion,

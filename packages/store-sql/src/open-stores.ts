@@ -101,17 +101,19 @@ export async function openSqliteStores(
 }
 
 /**
- * Opens the PostgreSQL stores at `url` (default `$NOVA_LFS_PG_URL`).
+ * Opens the PostgreSQL stores at `url` (default `$NOVA_LFS_PG_URL`). Statements are group-committed
+ * (`PostgresExecutor`); `batching: false` sends each on its own.
  * @throws DatabaseUnavailableError naming the URL (password redacted); SchemaTooNewError
  */
 export async function openPostgresStores(
-  options: SqlStoreOptions & { url?: string; schema?: string; poolSize?: number } = {},
+  options: SqlStoreOptions & { url?: string; schema?: string; poolSize?: number; batching?: boolean } = {},
 ): Promise<SqlStores> {
   const url = options.url ?? process.env.NOVA_LFS_PG_URL ?? 'postgres://nova:nova@127.0.0.1:5432/nova_test';
   return wrap(
     await openPostgres(url, {
       ...(options.schema ? { schema: options.schema } : {}),
       ...(options.poolSize ? { poolSize: options.poolSize } : {}),
+      ...(options.batching !== undefined ? { batching: options.batching } : {}),
     }),
     options,
   );

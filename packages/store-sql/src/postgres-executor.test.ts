@@ -1,5 +1,8 @@
+import { createCompute } from '@nova-lfs/core';
+import { FakeDriver } from '@nova-lfs/core/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPostgresStores } from './open-stores.js';
 import { PostgresExecutor } from './postgres-executor.js';
 import { dropSchema, freshSchema, pgUrl } from './sql-env.test-helper.js';
 
@@ -69,5 +72,33 @@ describe('PostgresExecutor', () => {
     await Promise.all(Array.from({ length: 10 }, () => exec.run(bump)));
     expect(exec.stats().contendedBatches.batched).toBeGreaterThanOrEqual(9);
     expect((await exec.run<{ n: number }>(read('c'))).rows[0]!.n).toBe(10);
+  });
+
+  it('openPostgresStores({ batching: false }) runs the engine with every statement on its own', async () => {
+    const stores = await openPostgresStores({ url: pgUrl, schema: `${schema}_nb`, batching: false });
+    try {
+      const compute = await createCompute({
+        stores: stores.stores,
+        quota: stores.quota,
+        flavors: [{ id: 'm1', vcpus: 1, ramMb: 64 }],
+        hosts: [{ id: 'h', driver: new FakeDriver() }],
+      });
+      await compute.images.register(
+        { id: 'img', name: 'img', diskFormat: 'raw', sha256: '5'.repeat(64) },
+        { kind: 'bytes', bytes: new Uint8Array() },
+      );
+      const req = { name: 'a', projectId: 'p', userId: 'u', flavorId: 'm1', imageId: 'img' };
+      const vms = (await Promise.all(Array.from({ length: 8 }, () => compute.create(req)))).flat();
+      expect(vms.map((v) => v.vmState)).toEqual(Array(8).fill('active'));
+      await Promise.all(vms.map((v) => compute.delete(v.id)));
+      await compute.close();
+      const exec = stores.database.exec as PostgresExecutor;
+      const s = exec.stats();
+      expect(s.statements).toBeGreaterThan(100);
+      expect(s.writeBatches.batches + s.contendedBatches.batches + s.readBatches.batches).toBe(0);
+    } finally {
+      await stores.close();
+      await dropSchema(`${schema}_nb`);
+    }
   });
 });
