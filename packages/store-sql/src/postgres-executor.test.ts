@@ -65,6 +65,23 @@ describe('PostgresExecutor', () => {
     },
   );
 
+  it("two executors on one pool never run each other's statements (names come from the SQL text)", async () => {
+    const a = new PostgresExecutor(pool, relaxed);
+    const b = new PostgresExecutor(pool, relaxed);
+    await a.run(insert('names', 5)); // a sees the insert first, b the read
+    // the same texts first seen in opposite orders by the two executors, batched and alone
+    for (let round = 0; round < 3; round++) {
+      const [ra, rb] = await Promise.all([
+        Promise.all([a.run<{ n: number }>(read('names')), a.run(insert(`names-a${round}`, 1))]),
+        Promise.all([b.run<{ n: number }>(read('names')), b.run(insert(`names-b${round}`, 1))]),
+      ]);
+      expect(ra[0].rows).toEqual([{ n: 5 }]);
+      expect(rb[0].rows).toEqual([{ n: 5 }]);
+      expect(ra[1].affected).toBe(1);
+      expect(rb[1].affected).toBe(1);
+    }
+  });
+
   it('marks contended statements (claims) for their own batches', async () => {
     const exec = new PostgresExecutor(pool, relaxed);
     const bump = { sql: 'update t set n = n + 1 where id = $1', parameters: ['c'], contended: true };

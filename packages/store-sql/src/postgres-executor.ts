@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { type GroupCommitStats, PostgresGroupCommit } from './postgres-group-commit.js';
 import type { SqlExecutor, SqlRunner, StatementResult } from './sql-executor.js';
@@ -151,7 +152,7 @@ export class PostgresExecutor implements SqlExecutor {
   private count(s: BoundStatement): Known | undefined {
     let known = this.prepared.get(s.sql);
     if (!known && this.prepared.size < 1000) {
-      known = { name: `nlfs_${this.prepared.size}`, writes: !/^\s*select\b/i.test(s.sql) };
+      known = { name: statementName(s.sql), writes: !/^\s*select\b/i.test(s.sql) };
       this.prepared.set(s.sql, known);
     }
     this.counters.statements++;
@@ -188,4 +189,12 @@ export class PostgresExecutor implements SqlExecutor {
     });
     return { rows: r.rows as R[], affected: r.rowCount ?? 0 };
   }
+}
+
+/**
+ * A prepared-statement name that only this SQL text gets (a digest of it): prepared statements
+ * live per connection, and a name that meant another text there would run that other statement.
+ */
+function statementName(sql: string): string {
+  return `nlfs_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`;
 }
