@@ -50,15 +50,17 @@ export interface GroupCommitStats {
  * next batch sends all of them as one transaction in one round trip
  * (`begin; execute s1(...); execute s2(...); ...; commit`). Each statement is prepared once per
  * connection (`PREPARE`, in a round trip of its own the first time) and executed with its
- * parameters written as quoted literals (`pg.escapeLiteral`, so no value is ever read as SQL).
+ * parameters written as quoted literals (quoted as `pg.escapeLiteral` does, so no value is ever
+ * read as SQL).
  *
  * Every caller's promise settles after its batch committed, so nothing it acts on can be lost.
  * Statements of one batch commit together: if one fails on the server (a duplicate key, a
- * deadlock), PostgreSQL aborts the whole transaction, nothing of it is kept, and every statement
- * of the batch is run again on its own (`alone`), so each caller gets its own statement's
- * result or error. {@link PostgresGroupCommit.submitAll} submits statements that must commit
- * together (they go into one batch, next to each other, or alone in one transaction). A connection that breaks mid-batch rejects the batch's callers with that
- * error (whether the commit happened is then unknown, as for any statement).
+ * deadlock), PostgreSQL aborts the whole transaction, nothing of it is kept, and every
+ * submission of the batch is run again on its own (`alone`), so each caller gets its own result
+ * or error. {@link PostgresGroupCommit.submitAll} submits statements that must commit together:
+ * they go into a batch next to each other (after a refused batch: in a transaction of their
+ * own). A connection that breaks mid-batch rejects the batch's callers with that error (whether
+ * the commit happened is then unknown, as for any statement).
  *
  * A lone statement (nothing else waiting) goes through `alone` as it would without batching;
  * statements submitted together always go as a batch (one round trip, not one per statement).
