@@ -23,18 +23,22 @@ export interface PostgresExecutorStats {
   readonly readBatches: GroupCommitStats;
 }
 
-/** Batching of the three kinds of statements. */
+/** Whether statements are batched. */
 export interface PostgresExecutorOptions {
   /**
    * Group commit (default true): statements that arrive while a batch of their kind (durable
-   * write, relaxed write, read) is on the wire go together in the next one, one round trip and
-   * one commit between them. False sends every statement on its own.
+   * write, contended write, relaxed write, read) is on the wire go together in the next one, one
+   * round trip and one commit between them. False sends every statement on its own.
    */
   readonly batching?: boolean;
 }
 
+/** What the executor knows of one SQL text. */
 interface Known {
+  /** Its protocol-level prepared-statement name (statements run alone). */
   readonly name: string;
+  /** Its SQL-level `PREPARE` name (statements in batches; one namespace per session with `name`). */
+  readonly batchName: string;
   readonly writes: boolean;
 }
 
@@ -43,8 +47,9 @@ interface Known {
  * durable writes, contended durable writes ({@link BoundStatement.contended}), relaxed writes
  * and reads each form batches, one in flight per kind, every batch one transaction in one round
  * trip; the kinds' batches overlap, contended rows are only ever locked by one batch of this
- * executor at a time (no deadlock between its own batches). A statement that finds nothing else waiting runs
- * alone, in autocommit, as a named prepared statement (parsed and planned once per connection).
+ * executor at a time (no deadlock between its own batches). A statement that finds nothing else
+ * waiting runs alone, in autocommit, as a named prepared statement (parsed and planned once per
+ * connection).
  * A unit of work takes one connection for `BEGIN` .. `COMMIT`.
  */
 export class PostgresExecutor implements SqlExecutor {
@@ -81,14 +86,14 @@ export class PostgresExecutor implements SqlExecutor {
         ? this.contendedBatches
         : this.writeBatches;
     if (!known || !batches) return this.alone<R>(this.pool, statement);
-    return batches.submit<R>(statement, `${known.name}b`);
+    return batches.submit<R>(statement, known.batchName);
   }
 
   runRelaxed<R>(statement: BoundStatement): Promise<StatementResult<R>> {
     this.counters.relaxed++;
     const known = this.count(statement);
     if (!known || !this.relaxedBatches) return this.alone<R>(this.relaxed, statement);
-    return this.relaxedBatches.submit<R>(statement, `${known.name}b`);
+    return this.relaxedBatches.submit<R>(statement, known.batchName);
   }
 
   stats(): PostgresExecutorStats {
@@ -117,7 +122,7 @@ export class PostgresExecutor implements SqlExecutor {
     const known = statements.map((s) => this.count(s));
     const batches = statements.some((s) => s.contended) ? this.contendedBatches : this.writeBatches;
     if (!batches || known.some((k) => !k)) return this.aloneAll(this.pool, statements);
-    return batches.submitAll(statements.map((statement, i) => ({ statement, name: `${known[i]!.name}b` })));
+    return batches.submitAll(statements.map((statement, i) => ({ statement, name: known[i]!.batchName })));
   }
 
   async unit<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
@@ -152,11 +157,12 @@ export class PostgresExecutor implements SqlExecutor {
   private count(s: BoundStatement): Known | undefined {
     let known = this.prepared.get(s.sql);
     if (!known && this.prepared.size < 1000) {
-      known = { name: statementName(s.sql), writes: !/^\s*select\b/i.test(s.sql) };
+      const name = statementName(s.sql);
+      known = { name, batchName: `${name}b`, writes: isWrite(s.sql) };
       this.prepared.set(s.sql, known);
     }
     this.counters.statements++;
-    if (known?.writes ?? !/^\s*select\b/i.test(s.sql)) this.counters.writes++;
+    if (known?.writes ?? isWrite(s.sql)) this.counters.writes++;
     return known;
   }
 
@@ -197,4 +203,9 @@ export class PostgresExecutor implements SqlExecutor {
  */
 function statementName(sql: string): string {
   return `nlfs_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`;
+}
+
+/** Whether a statement writes (anything but a `select`). */
+function isWrite(sql: string): boolean {
+  return !/^\s*select\b/i.test(sql);
 }

@@ -29,8 +29,6 @@ export type RunAlone = (
 
 /** How a {@link PostgresGroupCommit} batches. */
 export interface GroupCommitOptions {
-  /** Batches on the wire at once (each on its own connection). Default 1. */
-  readonly maxInFlight?: number;
   /** Submissions per batch at most (statements submitted together count once). Default 256. */
   readonly maxBatch?: number;
 }
@@ -67,10 +65,10 @@ export interface GroupCommitStats {
  */
 export class PostgresGroupCommit {
   private readonly queue: Pending[] = [];
-  private inFlight = 0;
+  /** A batch is on the wire (one at a time). */
+  private sending = false;
   private scheduled = false;
   private readonly counters = { batches: 0, batched: 0, fallbacks: 0 };
-  private readonly maxInFlight: number;
   private readonly maxBatch: number;
 
   /**
@@ -82,7 +80,6 @@ export class PostgresGroupCommit {
     private readonly alone: RunAlone,
     options: GroupCommitOptions = {},
   ) {
-    this.maxInFlight = options.maxInFlight ?? 1;
     this.maxBatch = options.maxBatch ?? 256;
   }
 
@@ -117,7 +114,7 @@ export class PostgresGroupCommit {
 
   /** Dispatches on the next turn, so everything submitted in this one can share a batch. */
   private schedule(): void {
-    if (this.scheduled || this.inFlight >= this.maxInFlight) return;
+    if (this.scheduled || this.sending) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -126,14 +123,12 @@ export class PostgresGroupCommit {
   }
 
   private dispatch(): void {
-    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
-      this.inFlight++;
-      void this.send(batch).finally(() => {
-        this.inFlight--;
-        if (this.queue.length > 0) this.schedule();
-      });
-    }
+    if (this.sending || this.queue.length === 0) return;
+    this.sending = true;
+    void this.send(this.queue.splice(0, this.maxBatch)).finally(() => {
+      this.sending = false;
+      if (this.queue.length > 0) this.schedule();
+    });
   }
 
   private async send(submitted: Pending[]): Promise<void> {
@@ -182,7 +177,7 @@ export class PostgresGroupCommit {
       client.release();
       return;
     }
-    if (!isServerError(failed)) {
+    if (!(failed instanceof pg.DatabaseError)) {
       // the connection broke: whether the commit happened is unknown, as for any statement
       client.release(asError(failed));
       for (const { pending } of batch) pending.reject(failed);
@@ -252,11 +247,6 @@ const BACKSLASHES = /\\/g;
 function quote(s: string): string {
   const body = s.includes("'") ? s.replace(QUOTES, "''") : s;
   return s.includes('\\') ? ` E'${body.replace(BACKSLASHES, '\\\\')}'` : `'${body}'`;
-}
-
-/** An error the server reported (it carries a SQLSTATE); anything else is the connection's. */
-function isServerError(e: unknown): boolean {
-  return typeof e === 'object' && e !== null && 'severity' in e && 'code' in e;
 }
 
 function asError(e: unknown): Error {

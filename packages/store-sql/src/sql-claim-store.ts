@@ -14,7 +14,6 @@ import { PreparedStatement } from './statement.js';
 
 interface HostView {
   data: string;
-  generation: number | string | null;
   resource_class: string | null;
   used: number | string | null;
 }
@@ -57,9 +56,8 @@ export class SqlClaimStore implements ClaimStore {
     this.hostView = PreparedStatement.of<{ hostId: string }>((p) =>
       db
         .selectFrom('hosts as h')
-        .leftJoin('host_generations as g', 'g.host_id', 'h.id')
         .leftJoin('host_usage as u', 'u.host_id', 'h.id')
-        .select(['h.data', 'g.generation', 'u.resource_class', 'u.used'])
+        .select(['h.data', 'u.resource_class', 'u.used'])
         .where('h.id', '=', p('hostId')),
     );
     this.insertClaim = PreparedStatement.of<{ id: string; instanceId: string; hostId: string; data: string }>(
@@ -102,6 +100,7 @@ export class SqlClaimStore implements ClaimStore {
               from unnest(cast(${p('rcs')} as text[]), cast(${p('amounts')} as bigint[])) as v(rc, amount)),
             inv as (select cast(data as jsonb) -> 'inventory' as inv from hosts where id = ${p('hostId')}),
             short as (
+              -- capacityOf() in core: floor((total - reserved) * allocationRatio), in doubles as in JS
               select n.rc from need n cross join inv
               left join host_usage u on u.host_id = ${p('hostId')} and u.resource_class = n.rc
               where inv.inv -> n.rc is null

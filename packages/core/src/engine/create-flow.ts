@@ -109,9 +109,7 @@ export class CreateFlow {
     ]);
     const failed = [committed, ...started].find((r) => r.status === 'rejected');
     if (failed) {
-      await this.undoAdmission(req.projectId, committed.status === 'fulfilled', reservation, instances, {
-        flavor,
-        count,
+      await this.undoAdmission(reservation, committed.status === 'fulfilled', instances, {
         actions: started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])),
         cause: failed.reason,
       });
@@ -150,15 +148,13 @@ export class CreateFlow {
    * cause as fault) and the instance records (removed, with `instance.deleted` events).
    */
   private async undoAdmission(
-    projectId: string,
-    quotaCommitted: boolean,
     reservation: QuotaReservation,
+    quotaCommitted: boolean,
     instances: readonly Instance[],
-    undo: { flavor: Flavor; count: number; actions: readonly InstanceAction[]; cause: unknown },
+    undo: { actions: readonly InstanceAction[]; cause: unknown },
   ): Promise<void> {
     const { deps } = this.ctx;
-    if (quotaCommitted)
-      await deps.quota.release(projectId, quotaDeltasOf({ flavor: undo.flavor }, undo.count));
+    if (quotaCommitted) await deps.quota.release(reservation.projectId, reservation.deltas);
     else await deps.quota.rollback(reservation);
     const fault = faultOf(undo.cause, this.ctx.now());
     for (const action of undo.actions) await this.ctx.finishAction(action, fault);

@@ -95,9 +95,9 @@ export class DeleteFlow {
 
   /**
    * Releases everything the instance holds besides its guest. Safe to call twice.
-   * @param claims the instance's claims, if already read (else they are listed here)
+   * @param claims the instance's claims (read when the delete began)
    */
-  async releaseAll(instance: Instance, claims?: readonly Claim[]): Promise<void> {
+  private async releaseAll(instance: Instance, claims: readonly Claim[]): Promise<void> {
     const { deps } = this.ctx;
     // independent of each other: released side by side
     await Promise.all([
@@ -106,8 +106,7 @@ export class DeleteFlow {
         if (instance.hostId) await deps.volumes.disconnect(instance, instance.hostId);
       })(),
       (async () => {
-        for (const claim of claims ?? (await deps.claims.list({ instanceId: instance.id })))
-          await deps.scheduler.release(claim);
+        for (const claim of claims) await deps.scheduler.release(claim);
       })(),
       deps.quota.release(instance.projectId, quotaDeltasOf(instance)),
       instance.hints.group !== undefined

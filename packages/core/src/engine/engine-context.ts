@@ -164,7 +164,7 @@ export class EngineContext {
       fault: null,
     };
     await this.deps.actions.start(record);
-    this.emit(() => ({ type: 'instance.action', instanceId, at: record.startedAt, action: record }));
+    this.emitAction(record);
     return record;
   }
 
@@ -184,7 +184,7 @@ export class EngineContext {
     return { ...action, result, finishedAt, fault };
   }
 
-  /** Emits an ended action (from {@link EngineContext.recordActionEnd}). */
+  /** Emits an action's `instance.action` event (as started, or ended by {@link EngineContext.recordActionEnd}). */
   emitAction(ended: InstanceAction): void {
     this.emit(() => ({
       type: 'instance.action',
