@@ -300,8 +300,7 @@ export class CreateFlow {
         await this.cleanupHost(instance, hostId, claim);
         claim = undefined;
         if (aborted) {
-          // a delete stopped the build: the create action ends with it
-          await this.ctx.finishAction(action, faultOf(new BuildAbortedError(start.id), this.ctx.now()));
+          await this.endAborted(action);
           return (await deps.instances.get(start.id)) ?? instance;
         }
         const fault = faultOf(e, this.ctx.now(), { hostId, attempt });
@@ -311,6 +310,7 @@ export class CreateFlow {
         const fresh = await deps.instances.get(start.id);
         if (!fresh || ticket.cancelled) {
           if (next) await deps.scheduler.release(next.claim);
+          await this.endAborted(action);
           return fresh ?? instance;
         }
         if (!next) {
@@ -344,6 +344,11 @@ export class CreateFlow {
         instance = moved;
       }
     }
+  }
+
+  /** A delete stopped the build: the create action ends with it (not left pending). */
+  private async endAborted(action: InstanceAction): Promise<void> {
+    await this.ctx.finishAction(action, faultOf(new BuildAbortedError(action.instanceId), this.ctx.now()));
   }
 
   /**
