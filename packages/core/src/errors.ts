@@ -18,6 +18,12 @@ export const ErrorCode = {
   Configuration: 'NLFS_CONFIGURATION',
   BuildAborted: 'NLFS_BUILD_ABORTED',
   ClaimConflict: 'NLFS_CLAIM_CONFLICT',
+  DeadlineExceeded: 'NLFS_DEADLINE_EXCEEDED',
+  EngineClosed: 'NLFS_ENGINE_CLOSED',
+  Unexpected: 'NLFS_UNEXPECTED',
+  GuestMissing: 'NLFS_GUEST_MISSING',
+  Interrupted: 'NLFS_INTERRUPTED',
+  Storage: 'NLFS_STORAGE',
 } as const;
 
 /** Union of the core error codes. */
@@ -184,19 +190,65 @@ export class CapabilityUnsupportedError extends NovaError<{
   }
 }
 
+/** Details of a {@link DriverError}. */
+export interface DriverErrorDetails {
+  readonly driver: string;
+  readonly operation: string;
+  readonly instanceId?: string;
+  readonly hostId?: string;
+  /**
+   * Whether the same call may succeed if tried again later (a busy daemon, a lost connection).
+   * Default true.
+   */
+  readonly retryable?: boolean;
+  /**
+   * Whether a build that failed with this error may be tried on another host (Nova's
+   * `RescheduledException`); false for failures no host can fix, such as an image the driver
+   * cannot run (Nova's `BuildAbortException`). Default true.
+   */
+  readonly reschedule?: boolean;
+}
+
 /** A hypervisor or engine call failed. `cause` keeps the engine's own error. */
-export class DriverError extends NovaError<{
-  driver: string;
+export class DriverError extends NovaError<DriverErrorDetails> {
+  constructor(details: DriverErrorDetails, message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.Driver, `${details.driver} ${details.operation} failed: ${message}`, details, options);
+  }
+
+  /** Whether trying the same call again may help (see {@link DriverErrorDetails.retryable}). */
+  get retryable(): boolean {
+    return this.details.retryable !== false;
+  }
+
+  /** Whether another host may succeed (see {@link DriverErrorDetails.reschedule}). */
+  get reschedule(): boolean {
+    return this.details.reschedule !== false;
+  }
+}
+
+/**
+ * A driver call or task ran past its deadline (Nova's `instance_build_timeout` and friends). The
+ * engine aborted the call's signal and cleaned up what it left.
+ */
+export class DeadlineExceededError extends NovaError<{
   operation: string;
+  timeoutMs: number;
   instanceId?: string;
   hostId?: string;
 }> {
-  constructor(
-    details: { driver: string; operation: string; instanceId?: string; hostId?: string },
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(ErrorCode.Driver, `${details.driver} ${details.operation} failed: ${message}`, details, options);
+  constructor(details: { operation: string; timeoutMs: number; instanceId?: string; hostId?: string }) {
+    super(
+      ErrorCode.DeadlineExceeded,
+      `${details.operation}${details.instanceId ? ` of ${details.instanceId}` : ''} exceeded its ${details.timeoutMs} ms deadline`,
+      details,
+    );
+  }
+}
+
+/** The engine was closed: no new work is accepted. */
+export class EngineClosedError extends NovaError<{ operation: string }> {
+  constructor(operation: string) {
+    super(ErrorCode.EngineClosed, `engine is closed: ${operation} refused`, { operation });
   }
 }
 
@@ -239,7 +291,15 @@ export class ClaimConflictError extends NovaError<{ hostId: string; claimId: str
   }
 }
 
-/** Type guard: is `e` a Nova LFS error with the given code? */
+/**
+ * Type guard: is `e` a Nova LFS error (with the given code)? Decides by shape and code, not by
+ * class identity, so it holds for errors thrown by another copy of the package.
+ */
 export function isNovaError(e: unknown, code?: string): e is NovaError {
-  return e instanceof NovaError && (code === undefined || e.code === code);
+  if (e instanceof NovaError) return code === undefined || e.code === code;
+  if (!(e instanceof Error)) return false;
+  const c = (e as { code?: unknown }).code;
+  if (typeof c !== 'string' || !c.startsWith('NLFS_')) return false;
+  if (typeof (e as { details?: unknown }).details !== 'object') return false;
+  return code === undefined || c === code;
 }

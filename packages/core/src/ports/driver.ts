@@ -69,8 +69,19 @@ export interface HostReport {
   readonly traits: readonly string[];
 }
 
+/**
+ * What the engine passes with every driver call: the task's cancellation signal. The signal is
+ * aborted when the call passes its deadline (the reason is a `DeadlineExceededError`) or when a
+ * delete stops the task (the reason is a `BuildAbortedError`). A driver stops waiting as soon as it
+ * can, rejects with the signal's reason, and leaves what it can clean (the engine destroys the
+ * guest afterwards in any case).
+ */
+export interface DriverCallOptions {
+  readonly signal?: AbortSignal;
+}
+
 /** Everything a driver needs to spawn an instance. */
-export interface SpawnRequest {
+export interface SpawnRequest extends DriverCallOptions {
   /** The instance (state `building`, task `spawning`, `hostId` set to this host). */
   readonly instance: Instance;
   readonly flavor: Flavor;
@@ -118,7 +129,7 @@ export interface ComputeDriver {
   /** Creates and starts the guest; resolves once it runs. On failure leaves nothing behind if it can. */
   spawn(request: SpawnRequest): Promise<void>;
   /** Removes the guest and everything it owns on the host. Resolves if it does not exist. */
-  destroy(instance: Instance): Promise<void>;
+  destroy(instance: Instance, options?: DriverCallOptions): Promise<void>;
   /** Current power state; `nostate` when the guest does not exist. */
   getPowerState(instance: Instance): Promise<PowerState>;
   /** Every guest this driver manages on the host, for reconciliation after a crash. */
@@ -130,22 +141,22 @@ export interface ComputeDriver {
 /** Power off and on. */
 export interface PowerControl {
   /** Graceful shutdown within `timeoutMs`, then forced. */
-  powerOff(instance: Instance, options?: { timeoutMs?: number }): Promise<void>;
-  powerOn(instance: Instance): Promise<void>;
+  powerOff(instance: Instance, options?: DriverCallOptions & { timeoutMs?: number }): Promise<void>;
+  powerOn(instance: Instance, options?: DriverCallOptions): Promise<void>;
 }
 /** Soft (guest-cooperative) and hard (reset) reboot. */
 export interface Rebootable {
-  reboot(instance: Instance, kind: 'soft' | 'hard'): Promise<void>;
+  reboot(instance: Instance, kind: 'soft' | 'hard', options?: DriverCallOptions): Promise<void>;
 }
 /** Freeze and thaw in memory. */
 export interface Pausable {
-  pause(instance: Instance): Promise<void>;
-  unpause(instance: Instance): Promise<void>;
+  pause(instance: Instance, options?: DriverCallOptions): Promise<void>;
+  unpause(instance: Instance, options?: DriverCallOptions): Promise<void>;
 }
 /** Save to disk and restore. */
 export interface Suspendable {
-  suspend(instance: Instance): Promise<void>;
-  resume(instance: Instance): Promise<void>;
+  suspend(instance: Instance, options?: DriverCallOptions): Promise<void>;
+  resume(instance: Instance, options?: DriverCallOptions): Promise<void>;
 }
 /** Re-create the guest from a new image, keeping its identity. */
 export interface Rebuildable {
@@ -153,7 +164,10 @@ export interface Rebuildable {
 }
 /** Capture the guest's disk into the image service. */
 export interface Snapshottable {
-  snapshot(instance: Instance, options: { name: string; images: ImageService }): Promise<Image>;
+  snapshot(
+    instance: Instance,
+    options: DriverCallOptions & { name: string; images: ImageService },
+  ): Promise<Image>;
 }
 /** Hot-plug volumes. */
 export interface VolumeAttachable {
