@@ -124,7 +124,9 @@ export {
   type CreateInstanceInput,
   type CreateInstanceRequest,
   createInstanceRequestSchema,
+  type RebootKind,
   type RebuildRequest,
+  rebootKindSchema,
   rebuildRequestSchema,
 } from './model/requests.js';
 export {

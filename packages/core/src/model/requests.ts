@@ -26,6 +26,11 @@ export type CreateInstanceRequest = z.output<typeof createInstanceRequestSchema>
 /** A create request as callers write it. */
 export type CreateInstanceInput = z.input<typeof createInstanceRequestSchema>;
 
+/** How to reboot: `soft` asks the guest to restart (ACPI), `hard` resets it. Nothing else is accepted. */
+export const rebootKindSchema = z.enum(['soft', 'hard']);
+/** How to reboot: `soft` (graceful) or `hard` (reset). */
+export type RebootKind = z.output<typeof rebootKindSchema>;
+
 /** A rebuild request: new image (and optionally name and metadata). */
 export const rebuildRequestSchema = z.object({
   imageId: idSchema,
