@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DeadlineExceededError, ErrorCode } from '../errors.js';
 import type { Flavor } from '../model/flavor.js';
 import type { Image } from '../model/image.js';
 import type { Instance } from '../model/instance.js';
@@ -32,12 +33,40 @@ export interface ConformanceSubject {
 export interface ConformanceOptions {
   /** Per-test timeout in ms (real guests take seconds). Default 60,000. */
   readonly timeoutMs?: number;
+  /**
+   * A disk format the driver cannot run (e.g. `qcow2` for a container driver): the suite then
+   * checks that spawning it fails with `reschedule: false`, since no other host can help.
+   */
+  readonly unsupportedDiskFormat?: Image['diskFormat'];
+}
+
+/**
+ * When the abort cases abort a running spawn: right after the call (before any of its awaits
+ * settles), on the next turn of the event loop, then after growing delays in ms, so that the
+ * abort lands at different steps of a real driver's spawn.
+ */
+const abortPoints = ['sync', 'immediate', 20, 100, 300, 700] as const;
+
+function abortAt(point: (typeof abortPoints)[number], abort: () => void): void {
+  if (point === 'sync') abort();
+  else if (point === 'immediate') setImmediate(abort);
+  else setTimeout(abort, point);
+}
+
+/** Settles to the error a promise rejects with, or to `resolved`. */
+async function outcome(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => 'resolved',
+    (e: unknown) => e,
+  );
 }
 
 /**
  * The shared driver test case (Nova's virt driver tests, Nomad's harness): every driver runs it
  * against its real engine. Checks the host report, capability flags against implemented
- * interfaces, spawn/list/power/destroy behaviour, idempotent destroy and hostile names.
+ * interfaces, spawn/list/power/destroy behaviour, idempotent destroy, hostile names, cancellation
+ * (an aborted call rejects with its signal's reason and leaves nothing `destroy` cannot remove) and
+ * error classification (images no host can run fail with `reschedule: false`).
  *
  * Call it at the top level of a `*.test.ts` file; `setup` runs in `beforeAll`.
  */
@@ -60,16 +89,22 @@ export function describeDriverConformance(
       spawned.push(i);
       return i;
     };
-    const spawn = async (i: Instance): Promise<void> => {
+    const spawn = async (i: Instance, signal?: AbortSignal, image = subject.image): Promise<void> => {
       await subject.driver.spawn({
         instance: i,
         flavor: i.flavor,
-        image: subject.image,
+        image,
         images: subject.images,
         ports: [],
         volumes: [],
+        ...(signal ? { signal } : {}),
       });
     };
+    const expectNoGuest = async (i: Instance): Promise<void> => {
+      expect(await subject.driver.getPowerState(i)).toBe('nostate');
+      expect((await subject.driver.listInstances()).some((g) => g.instanceId === i.id)).toBe(false);
+    };
+    const deadline = (operation: string) => new DeadlineExceededError({ operation, timeoutMs: 0 });
 
     beforeAll(async () => {
       subject = await setup();
@@ -173,5 +208,102 @@ export function describeDriverConformance(
       },
       timeout * 3,
     );
+    it(
+      'rejects a spawn whose signal is already aborted with its reason, and creates no guest',
+      async () => {
+        const i = instance();
+        const reason = deadline('spawn');
+        await expect(spawn(i, AbortSignal.abort(reason))).rejects.toBe(reason);
+        await expectNoGuest(i);
+      },
+      timeout,
+    );
+
+    it(
+      'rejects actions whose signal is already aborted with its reason, leaving the guest as it was',
+      async () => {
+        const d = subject.driver;
+        const i = instance();
+        await spawn(i);
+        const reason = deadline('action');
+        const aborted = AbortSignal.abort(reason);
+        if (supportsPowerControl(d)) await expect(d.powerOff(i, { signal: aborted })).rejects.toBe(reason);
+        if (supportsPause(d)) await expect(d.pause(i, { signal: aborted })).rejects.toBe(reason);
+        if (supportsReboot(d)) await expect(d.reboot(i, 'hard', { signal: aborted })).rejects.toBe(reason);
+        if (supportsSuspend(d)) await expect(d.suspend(i, { signal: aborted })).rejects.toBe(reason);
+        await expect(d.destroy(i, { signal: aborted })).rejects.toBe(reason);
+        expect(await d.getPowerState(i)).toBe('running');
+        await d.destroy(i);
+        await expectNoGuest(i);
+      },
+      timeout,
+    );
+
+    it(
+      'stops a spawn aborted while it runs: it rejects with the reason (or had finished), and destroy leaves no guest',
+      async () => {
+        const outcomes: string[] = [];
+        for (const point of abortPoints) {
+          const i = instance();
+          const reason = deadline(`spawn aborted at ${point}`);
+          const controller = new AbortController();
+          const running = outcome(spawn(i, controller.signal));
+          abortAt(point, () => controller.abort(reason));
+          const result = await running;
+          if (point === 'sync') expect(result).toBe(reason);
+          else if (result !== 'resolved') expect(result).toBe(reason);
+          outcomes.push(result === reason ? 'aborted' : 'finished');
+          await subject.driver.destroy(i);
+          await expectNoGuest(i);
+        }
+        expect(outcomes[0]).toBe('aborted');
+      },
+      timeout * 3,
+    );
+
+    it(
+      'fails a spawn of an image whose bytes do not match its sha256 with reschedule: false, creating no guest',
+      async () => {
+        const bad = await subject.images.register(
+          {
+            name: 'conformance-bad-checksum',
+            diskFormat: subject.image.diskFormat,
+            containerFormat: subject.image.containerFormat,
+            properties: subject.image.properties,
+            sha256: '0'.repeat(64),
+          },
+          { kind: 'bytes', bytes: new Uint8Array([1, 2, 3]) },
+        );
+        const i = instance({ imageId: bad.id });
+        const err = await outcome(spawn(i, undefined, bad));
+        expect(err).toMatchObject({ code: ErrorCode.Driver, details: { reschedule: false } });
+        expect((err as Error).cause).toMatchObject({ code: ErrorCode.ImageChecksum });
+        await expectNoGuest(i);
+        await subject.images.remove(bad.id);
+      },
+      timeout,
+    );
+
+    const unsupported = options.unsupportedDiskFormat;
+    if (unsupported) {
+      it(
+        `fails a spawn of a ${unsupported} image, which it cannot run, with reschedule: false, creating no guest`,
+        async () => {
+          const image = await subject.images.import(
+            { name: 'conformance-unsupported', diskFormat: unsupported },
+            { kind: 'bytes', bytes: new Uint8Array([1, 2, 3]) },
+          );
+          const i = instance({ imageId: image.id });
+          const err = await outcome(spawn(i, undefined, image));
+          expect(err).toMatchObject({
+            code: ErrorCode.Driver,
+            details: { reschedule: false, retryable: false },
+          });
+          await expectNoGuest(i);
+          await subject.images.remove(image.id);
+        },
+        timeout,
+      );
+    }
   });
 }

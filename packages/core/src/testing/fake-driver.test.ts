@@ -1,19 +1,93 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { BuildAbortedError, DeadlineExceededError, DriverError } from '../errors.js';
 import { LocalImageService } from '../image/local-image-service.js';
+import type { Instance } from '../model/instance.js';
 import { describeDriverConformance } from './driver-conformance.js';
 import { FakeDriver } from './fake-driver.js';
 import { buildTestInstance } from './test-instance.js';
 
-describeDriverConformance('FakeDriver', async () => {
+async function fakeSubject(driver: FakeDriver) {
   const images = new LocalImageService(mkdtempSync(join(tmpdir(), 'nlfs-fake-')));
   const image = await images.import(
     { id: 'img', name: 'img', diskFormat: 'raw' },
     { kind: 'bytes', bytes: new Uint8Array([1]) },
   );
-  return { driver: new FakeDriver(), image, images };
+  return { driver, image, images };
+}
+
+describeDriverConformance(
+  'FakeDriver',
+  () => fakeSubject(new FakeDriver({ acquireImages: true, diskFormats: ['raw'] })),
+  { unsupportedDiskFormat: 'tar' },
+);
+
+// with latency, the aborts of a running spawn land inside its (abortable) wait
+describeDriverConformance('FakeDriver with 50 ms latency', () =>
+  fakeSubject(new FakeDriver({ acquireImages: true, latencyMs: 50 })),
+);
+
+const spawnRequest = (d: FakeDriver, i: Instance, signal?: AbortSignal) =>
+  d.spawn({
+    instance: i,
+    flavor: i.flavor,
+    image: { id: 'x', diskFormat: 'raw' } as never,
+    images: {} as never,
+    ports: [],
+    volumes: [],
+    ...(signal ? { signal } : {}),
+  });
+
+describe('FakeDriver cancellation', () => {
+  it('ends an injected hang before the effect when the signal aborts: rejects with the reason, no guest', async () => {
+    const d = new FakeDriver();
+    const i = buildTestInstance();
+    d.hangNext('spawn', 'before');
+    const controller = new AbortController();
+    const spawning = spawnRequest(d, i, controller.signal);
+    const reason = new BuildAbortedError(i.id);
+    controller.abort(reason);
+    await expect(spawning).rejects.toBe(reason);
+    expect(d.hasGuest(i.id)).toBe(false);
+  });
+
+  it('ends an injected hang after the effect when the signal aborts; destroy removes what it left', async () => {
+    const d = new FakeDriver();
+    const i = buildTestInstance();
+    d.hangNext('spawn', 'after');
+    const controller = new AbortController();
+    const spawning = spawnRequest(d, i, controller.signal);
+    await vi.waitFor(() => expect(d.hasGuest(i.id)).toBe(true));
+    const reason = new DeadlineExceededError({ operation: 'spawn', timeoutMs: 10 });
+    controller.abort(reason);
+    await expect(spawning).rejects.toBe(reason);
+    expect(d.hasGuest(i.id)).toBe(true);
+    await d.destroy(i);
+    expect(d.hasGuest(i.id)).toBe(false);
+  });
+
+  it('cuts its latency short when the signal aborts (a one-hour latency would time the test out)', async () => {
+    const d = new FakeDriver({ latencyMs: { pause: 3_600_000 } });
+    const i = buildTestInstance();
+    await spawnRequest(d, i);
+    const controller = new AbortController();
+    const pausing = d.pause(i, { signal: controller.signal });
+    const reason = new DeadlineExceededError({ operation: 'pause', timeoutMs: 1 });
+    controller.abort(reason);
+    await expect(pausing).rejects.toBe(reason);
+    expect(await d.getPowerState(i)).toBe('running');
+  });
+
+  it('counts a call refused for an already-aborted signal but changes nothing', async () => {
+    const d = new FakeDriver();
+    const i = buildTestInstance();
+    const reason = new BuildAbortedError(i.id);
+    await expect(spawnRequest(d, i, AbortSignal.abort(reason))).rejects.toBe(reason);
+    expect(d.calls.spawn).toBe(1);
+    expect(d.guestCount).toBe(0);
+  });
 });
 
 describe('FakeDriver simulation', () => {
@@ -45,5 +119,19 @@ describe('FakeDriver simulation', () => {
     await expect(d.destroy(x)).rejects.toMatchObject({ code: 'NLFS_DRIVER_ERROR' });
     await expect(d.destroy(x)).rejects.toMatchObject({ code: 'NLFS_DRIVER_ERROR' });
     await expect(d.destroy(x)).resolves.toBeUndefined();
+  });
+
+  it('classifies injected failures: retryable and reschedule as planned, unset by default', async () => {
+    const d = new FakeDriver();
+    const i = buildTestInstance();
+    d.failNext('spawn', { times: 1, retryable: false, reschedule: false });
+    const permanent = await spawnRequest(d, i).catch((e: unknown) => e);
+    expect(permanent).toBeInstanceOf(DriverError);
+    expect(permanent).toMatchObject({ retryable: false, reschedule: false });
+    expect((permanent as DriverError).details).toMatchObject({ retryable: false, reschedule: false });
+    d.failNext('spawn');
+    const plain = (await spawnRequest(d, i).catch((e: unknown) => e)) as DriverError;
+    expect(plain.details).not.toHaveProperty('reschedule');
+    expect(plain).toMatchObject({ retryable: true, reschedule: true });
   });
 });

@@ -1,6 +1,6 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Subject } from 'rxjs';
-import { DriverError } from '../errors.js';
+import { DriverError, ErrorCode, isNovaError } from '../errors.js';
 import type { Image } from '../model/image.js';
 import type { Instance } from '../model/instance.js';
 import type { Inventory } from '../model/resources.js';
@@ -8,6 +8,7 @@ import type { PowerState } from '../model/states.js';
 import type {
   ComputeDriver,
   ConsoleReadable,
+  DriverCallOptions,
   DriverCapabilities,
   DriverInstance,
   HostReport,
@@ -36,11 +37,19 @@ export type FakeOperation =
   | 'listInstances'
   | 'getHostReport';
 
-/** A planned failure: fail the next `times` calls (default every call), optionally only for some instances. */
+/**
+ * A planned failure: fail the next `times` calls (default every call), optionally only for some
+ * instances. The thrown `DriverError` carries `retryable` and `reschedule` when given, so engine
+ * tests can tell a failure another host may fix from one no host can.
+ */
 export interface FakeFailure {
   readonly times?: number;
   readonly when?: (instance: Instance | undefined) => boolean;
   readonly message?: string;
+  /** `DriverError.details.retryable` of the injected error (omitted: unset, which means true). */
+  readonly retryable?: boolean;
+  /** `DriverError.details.reschedule` of the injected error (omitted: unset, which means true). */
+  readonly reschedule?: boolean;
 }
 
 /** Options of {@link FakeDriver}. */
@@ -66,6 +75,17 @@ export interface FakeDriverOptions {
    * tests). Loaded at construction if it exists.
    */
   readonly statePath?: string;
+  /**
+   * Whether `spawn` and `rebuild` acquire the image from the image service first, as a real driver
+   * does (a checksum mismatch then fails the build with `reschedule: false`). Default false: the
+   * fake needs no image bytes.
+   */
+  readonly acquireImages?: boolean;
+  /**
+   * Disk formats the fake can boot (default all). A spawn of another format fails with
+   * `reschedule: false`, like a real driver given an image it cannot run.
+   */
+  readonly diskFormats?: readonly Image['diskFormat'][];
 }
 
 interface FakeGuest {
@@ -119,8 +139,10 @@ export class FakeDriver
   }
 
   /**
-   * Makes the next call of `op` never settle, `before` or `after` its effect on the guest: the
-   * engine then looks as if its process died at that point (crash tests).
+   * Makes the next call of `op` hang, `before` or `after` its effect on the guest: the engine then
+   * looks as if its process died at that point (crash tests) or as if the hypervisor stopped
+   * answering. The call never settles unless its signal aborts; then it rejects with the signal's
+   * reason (the effect, if `after`, stays: `destroy` removes it).
    */
   hangNext(op: FakeOperation, when: 'before' | 'after'): void {
     this.hangs.set(op, when);
@@ -143,7 +165,9 @@ export class FakeDriver
   }
 
   async spawn(request: SpawnRequest): Promise<void> {
-    await this.enter('spawn', request.instance);
+    await this.enter('spawn', request.instance, request.signal);
+    await this.checkImage('spawn', request);
+    request.signal?.throwIfAborted();
     const i = request.instance;
     this.guests.set(i.id, {
       powerState: 'running',
@@ -152,13 +176,14 @@ export class FakeDriver
       boots: 1,
     });
     this.persist();
-    await this.leave('spawn');
+    await this.leave('spawn', request.signal);
   }
 
-  async destroy(instance: Instance): Promise<void> {
-    await this.enter('destroy', instance);
+  async destroy(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    await this.enter('destroy', instance, options?.signal);
+    options?.signal?.throwIfAborted();
     if (this.guests.delete(instance.id)) this.persist();
-    await this.leave('destroy');
+    await this.leave('destroy', options?.signal);
   }
 
   async getPowerState(instance: Instance): Promise<PowerState> {
@@ -174,29 +199,31 @@ export class FakeDriver
     }));
   }
 
-  async powerOff(instance: Instance): Promise<void> {
-    await this.transition('powerOff', instance, 'shutdown');
+  async powerOff(instance: Instance, options?: DriverCallOptions & { timeoutMs?: number }): Promise<void> {
+    await this.transition('powerOff', instance, 'shutdown', options);
   }
-  async powerOn(instance: Instance): Promise<void> {
-    await this.transition('powerOn', instance, 'running', true);
+  async powerOn(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    await this.transition('powerOn', instance, 'running', options, true);
   }
-  async reboot(instance: Instance): Promise<void> {
-    await this.transition('reboot', instance, 'running', true);
+  async reboot(instance: Instance, _kind: 'soft' | 'hard', options?: DriverCallOptions): Promise<void> {
+    await this.transition('reboot', instance, 'running', options, true);
   }
-  async pause(instance: Instance): Promise<void> {
-    await this.transition('pause', instance, 'paused');
+  async pause(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    await this.transition('pause', instance, 'paused', options);
   }
-  async unpause(instance: Instance): Promise<void> {
-    await this.transition('unpause', instance, 'running');
+  async unpause(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    await this.transition('unpause', instance, 'running', options);
   }
-  async suspend(instance: Instance): Promise<void> {
-    await this.transition('suspend', instance, 'suspended');
+  async suspend(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    await this.transition('suspend', instance, 'suspended', options);
   }
-  async resume(instance: Instance): Promise<void> {
-    await this.transition('resume', instance, 'running');
+  async resume(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    await this.transition('resume', instance, 'running', options);
   }
   async rebuild(request: SpawnRequest): Promise<void> {
-    await this.enter('rebuild', request.instance);
+    await this.enter('rebuild', request.instance, request.signal);
+    await this.checkImage('rebuild', request);
+    request.signal?.throwIfAborted();
     const g = this.require(request.instance, 'rebuild');
     g.imageId = (request.image as Image).id;
     g.powerState = 'running';
@@ -263,14 +290,41 @@ export class FakeDriver
     op: FakeOperation,
     instance: Instance,
     to: PowerState,
+    options: DriverCallOptions | undefined,
     boot = false,
   ): Promise<void> {
-    await this.enter(op, instance);
+    await this.enter(op, instance, options?.signal);
+    options?.signal?.throwIfAborted();
     const g = this.require(instance, op);
     g.powerState = to;
     if (boot) g.boots++;
     this.persist();
-    await this.leave(op);
+    await this.leave(op, options?.signal);
+  }
+
+  /** With `acquireImages` or `diskFormats`: refuses what no host could run, as a real driver does. */
+  private async checkImage(op: FakeOperation, request: SpawnRequest): Promise<void> {
+    const { image, instance } = request;
+    const details = { driver: this.kind, operation: op, instanceId: instance.id };
+    const formats = this.options.diskFormats;
+    if (formats && !formats.includes(image.diskFormat)) {
+      throw new DriverError(
+        { ...details, retryable: false, reschedule: false },
+        `disk format ${image.diskFormat} is not one of ${formats.join(', ')}`,
+      );
+    }
+    if (!this.options.acquireImages) return;
+    try {
+      await untilAborted(request.images.acquire(image.id), request.signal);
+    } catch (e) {
+      if (request.signal?.aborted) throw request.signal.reason;
+      const bad = isNovaError(e, ErrorCode.ImageChecksum);
+      throw new DriverError(
+        bad ? { ...details, retryable: false, reschedule: false } : details,
+        `image ${image.id}: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
   }
 
   private require(instance: Instance, op: string): FakeGuest {
@@ -281,26 +335,34 @@ export class FakeDriver
     return g;
   }
 
-  private async leave(op: FakeOperation): Promise<void> {
+  private async leave(op: FakeOperation, signal: AbortSignal | undefined): Promise<void> {
     if (this.hangs.get(op) !== 'after') return;
     this.hangs.delete(op);
-    await new Promise<never>(() => {});
+    await untilAborted(new Promise<never>(() => {}), signal);
   }
 
-  private async enter(op: FakeOperation, instance?: Instance): Promise<void> {
+  /** Counts the call, then: rejects if aborted, hangs or waits the latency (both abortable), fails if planned. */
+  private async enter(op: FakeOperation, instance?: Instance, signal?: AbortSignal): Promise<void> {
     this.calls[op] = (this.calls[op] ?? 0) + 1;
+    signal?.throwIfAborted();
     if (this.hangs.get(op) === 'before') {
       this.hangs.delete(op);
-      await new Promise<never>(() => {});
+      await untilAborted(new Promise<never>(() => {}), signal);
     }
     const latency =
       typeof this.options.latencyMs === 'number' ? this.options.latencyMs : this.options.latencyMs?.[op];
-    if (latency) await new Promise((r) => setTimeout(r, latency));
+    if (latency) await delay(latency, signal);
     const failure = this.failures.get(op);
     if (failure && failure.remaining > 0 && (!failure.when || failure.when(instance))) {
       failure.remaining--;
       throw new DriverError(
-        { driver: this.kind, operation: op, ...(instance ? { instanceId: instance.id } : {}) },
+        {
+          driver: this.kind,
+          operation: op,
+          ...(instance ? { instanceId: instance.id } : {}),
+          ...(failure.retryable === undefined ? {} : { retryable: failure.retryable }),
+          ...(failure.reschedule === undefined ? {} : { reschedule: failure.reschedule }),
+        },
         failure.message ?? `injected ${op} failure`,
       );
     }
@@ -322,4 +384,40 @@ export class FakeDriver
     }
     for (const [id, g] of JSON.parse(text) as Array<[string, FakeGuest]>) this.guests.set(id, g);
   }
+}
+
+/** Settles as `work` does, or rejects with the signal's reason as soon as it aborts. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Waits `ms`; rejects early with the signal's reason when it aborts (the timer is cleared). */
+function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
