@@ -102,7 +102,9 @@ export {
   type ImageProperties,
   imagePropertiesSchema,
   imageSchema,
+  sha256Schema,
 } from './model/image.js';
+export { imageImportSchema, imageRegistrationSchema, imageSourceSchema } from './model/image-requests.js';
 export {
   type Fault,
   faultSchema,
@@ -112,7 +114,14 @@ export {
   type SchedulerHints,
   schedulerHintsSchema,
 } from './model/instance.js';
-export { displayNameSchema, idSchema, metadataSchema, uuidSchema } from './model/names.js';
+export {
+  displayNameSchema,
+  idSchema,
+  metadataSchema,
+  plainTextSchema,
+  textRecordSchema,
+  uuidSchema,
+} from './model/names.js';
 export {
   defaultQuotaLimits,
   type QuotaDeltas,
@@ -129,6 +138,7 @@ export {
   rebootKindSchema,
   rebuildRequestSchema,
 } from './model/requests.js';
+export { type ReservedKeysOptions, refusingReservedKeys, reservedKeys } from './model/reserved-keys.js';
 export {
   capacityOf,
   type Inventory,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { displayNameSchema, idSchema } from './names.js';
+import { displayNameSchema, idSchema, textRecordSchema } from './names.js';
 import { resourcesSchema } from './resources.js';
 
 /**
@@ -17,7 +17,7 @@ export const flavorSchema = z.object({
   diskGb: z.int().nonnegative().default(0),
   /** Extra resource classes (`CUSTOM_*`) requested per instance. */
   resources: resourcesSchema.default({}),
-  extraSpecs: z.record(z.string().min(1).max(255), z.string().max(255)).default({}),
+  extraSpecs: textRecordSchema({ itemName: 'extra specs' }).default({}),
 });
 /** A flavor: the size of an instance. */
 export type Flavor = z.output<typeof flavorSchema>;

@@ -1,12 +1,13 @@
 import { z } from 'zod';
-import { displayNameSchema, idSchema } from './names.js';
+import { displayNameSchema, idSchema, plainTextSchema, textRecordSchema } from './names.js';
+import { refusingReservedKeys } from './reserved-keys.js';
 import { inventorySchema, resourceClassSchema } from './resources.js';
 
 /** A host aggregate: a named group of hosts with metadata (e.g. `filter_tenant_id`, `ssd=true`). */
 export const aggregateSchema = z.object({
   id: idSchema,
   name: displayNameSchema,
-  metadata: z.record(z.string().min(1).max(255), z.string().max(255)).default({}),
+  metadata: textRecordSchema({ itemName: 'metadata items' }).default({}),
 });
 /** A host aggregate. */
 export type Aggregate = z.output<typeof aggregateSchema>;
@@ -19,18 +20,18 @@ export const hostSchema = z.object({
   id: idSchema,
   name: displayNameSchema,
   /** `qemu`, `kvm`, `docker`, `lxc`, `xen`, `hyperv`, `fake`. */
-  hypervisorType: z.string().min(1),
+  hypervisorType: displayNameSchema,
   /** CPU architecture, e.g. `x86_64`. */
-  architecture: z.string().default('x86_64'),
-  availabilityZone: z.string().min(1).default('nova'),
+  architecture: displayNameSchema.default('x86_64'),
+  availabilityZone: displayNameSchema.default('nova'),
   /** Scheduling domain (Nova cell) the host belongs to. */
-  cell: z.string().min(1).default('cell1'),
+  cell: displayNameSchema.default('cell1'),
   aggregates: z.array(aggregateSchema).default([]),
   traits: z.array(traitSchema).default([]),
   /** Inventory per resource class. */
-  inventory: z.record(resourceClassSchema, inventorySchema),
+  inventory: refusingReservedKeys(z.record(resourceClassSchema, inventorySchema)),
   /** Capability flags of the host's driver that are on (for capability-aware scheduling). */
-  capabilities: z.array(z.string()).default([]),
+  capabilities: z.array(plainTextSchema(255)).default([]),
   /** Operator switch: a disabled host takes no new instances. */
   enabled: z.boolean().default(true),
   /** Liveness: a host that is down takes no new instances. */

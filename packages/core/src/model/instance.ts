@@ -24,7 +24,7 @@ export const schedulerHintsSchema = z.object({
   /** Place on hosts other than those of these instances. */
   differentHost: z.array(uuidSchema).optional(),
   /** Scheduling domain (cell) to place in; default: any cell holding the requested zone. */
-  cell: z.string().min(1).max(255).optional(),
+  cell: displayNameSchema.optional(),
 });
 /** Scheduler hints of a create request. */
 export type SchedulerHints = z.output<typeof schedulerHintsSchema>;

@@ -1,10 +1,16 @@
 import { z } from 'zod';
 
-/** Per-project limits. `-1` means unlimited. */
-export const quotaLimitsSchema = z.object({
-  instances: z.int().min(-1),
-  cores: z.int().min(-1),
-  ramMb: z.int().min(-1),
+/** One limit: a safe integer, `-1` meaning unlimited (other negatives, fractions, NaN and ±Infinity are refused). */
+const limitSchema = z.int().min(-1, 'must be an integer >= 0, or -1 for unlimited');
+
+/**
+ * Per-project limits. `-1` means unlimited. Every field is required (use `.partial()` for an
+ * update) and unknown fields are refused, so a typo never passes as "no change".
+ */
+export const quotaLimitsSchema = z.strictObject({
+  instances: limitSchema,
+  cores: limitSchema,
+  ramMb: limitSchema,
 });
 /** Per-project limits. `-1` means unlimited. */
 export type QuotaLimits = z.output<typeof quotaLimitsSchema>;

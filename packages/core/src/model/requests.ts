@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { schedulerHintsSchema } from './instance.js';
-import { displayNameSchema, idSchema, metadataSchema } from './names.js';
+import { displayNameSchema, idSchema, metadataSchema, plainTextSchema } from './names.js';
 
 /** A create request, validated at the engine's boundary. */
 export const createInstanceRequestSchema = z.object({
@@ -12,14 +12,14 @@ export const createInstanceRequestSchema = z.object({
   imageId: idSchema,
   /** How many instances to create together (all-or-nothing placement). */
   count: z.int().min(1).max(1000).default(1),
-  availabilityZone: z.string().min(1).max(255).optional(),
+  availabilityZone: displayNameSchema.optional(),
   metadata: metadataSchema.default({}),
   hints: schedulerHintsSchema.default({}),
   /** Networks to attach through the NetworkAdapter, if one is configured. */
   networks: z.array(z.object({ networkId: idSchema.optional(), portId: idSchema.optional() })).default([]),
   /** Volumes to attach through the VolumeAdapter, if one is configured. */
-  volumes: z.array(z.object({ volumeId: idSchema, device: z.string().max(64).optional() })).default([]),
-  requestId: z.string().min(1).max(255).optional(),
+  volumes: z.array(z.object({ volumeId: idSchema, device: plainTextSchema(64).optional() })).default([]),
+  requestId: displayNameSchema.optional(),
 });
 /** A create request (defaults applied). */
 export type CreateInstanceRequest = z.output<typeof createInstanceRequestSchema>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { refusingReservedKeys } from './reserved-keys.js';
 
 /** Standard resource classes (Placement's names); custom classes are `CUSTOM_[A-Z0-9_]+`. */
 export const ResourceClass = {
@@ -16,7 +17,7 @@ export const resourceClassSchema = z
   );
 
 /** Amounts per resource class (non-negative integers). */
-export const resourcesSchema = z.record(resourceClassSchema, z.int().nonnegative());
+export const resourcesSchema = refusingReservedKeys(z.record(resourceClassSchema, z.int().nonnegative()));
 /** Amounts per resource class (non-negative integers). */
 export type Resources = Readonly<Record<string, number>>;
 
