@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { QuotaExceededError } from '../errors.js';
+import { QuotaExceededError, ValidationError } from '../errors.js';
 import { createFakeCloud } from '../testing/engine-fixture.js';
 import { CountingQuotaEngine } from './counting-quota-engine.js';
 
@@ -47,6 +47,90 @@ describe('CountingQuotaEngine', () => {
     await q.rollback(r2);
     await q.rollback(r2);
     expect((await q.usage('p')).reserved).toEqual({ instances: 0, cores: 0, ramMb: 0 });
+  });
+
+  it.each([
+    [{ instances: Number.NaN, cores: 1, ramMb: 1 }, ['instances']],
+    [{}, ['instances', 'cores', 'ramMb']],
+    [{ instances: -5, cores: 1, ramMb: 1 }, ['instances']],
+    [{ instances: 1, cores: 1.5, ramMb: 1 }, ['cores']],
+    [{ instances: 1, cores: 1, ramMb: Number.POSITIVE_INFINITY }, ['ramMb']],
+    [{ instances: 1, cores: 1, ramMb: 2 ** 53 }, ['ramMb']],
+    [{ instances: '5', cores: 1, ramMb: 1 }, ['instances']],
+    [{ instances: 1, cores: 1, ramMb: 1, ram: 5 }, ['ram']],
+  ])('refuses the defaults %j with a ValidationError naming %j', async (defaults, fields) => {
+    const construct = () => new CountingQuotaEngine(defaults as never);
+    expect(construct).toThrow(ValidationError);
+    const err = (() => {
+      try {
+        construct();
+      } catch (e) {
+        return e as ValidationError;
+      }
+    })();
+    expect(err?.fields.sort()).toEqual([...fields].sort());
+    const q = new CountingQuotaEngine({ instances: 2, cores: 2, ramMb: 2 });
+    expect(() => q.setDefaults(defaults as never)).toThrow(ValidationError);
+    await expect(q.usage('p')).resolves.toMatchObject({ limits: { instances: 2, cores: 2, ramMb: 2 } });
+  });
+
+  it('refuses bad project limits naming the field, and changes nothing', async () => {
+    const q = new CountingQuotaEngine({ instances: 2, cores: 2, ramMb: 2 });
+    for (const [limits, field] of [
+      [{ instances: Number.NaN }, 'instances'],
+      [{ cores: -5 }, 'cores'],
+      [{ ramMb: 0.5 }, 'ramMb'],
+      [{ instances: Number.NEGATIVE_INFINITY }, 'instances'],
+      [{ instance: 5 }, 'instance'],
+    ] as const) {
+      const err = await q.setLimits('p', limits as never).catch((e) => e);
+      expect(err).toBeInstanceOf(ValidationError);
+      expect(err.fields).toEqual([field]);
+    }
+    expect((await q.usage('p')).limits).toEqual({ instances: 2, cores: 2, ramMb: 2 });
+    await q.setLimits('p', { instances: -1 });
+    await expect(q.reserve('p', { instances: 50, cores: 1, ramMb: 1 })).resolves.toBeDefined();
+  });
+
+  it('refuses a project id with a NUL byte or control characters', async () => {
+    const q = new CountingQuotaEngine();
+    for (const projectId of ['a\u0000b', 'a\nb', '', 'x'.repeat(256)]) {
+      for (const call of [() => q.usage(projectId), () => q.setLimits(projectId, { instances: 1 })]) {
+        const err = await call().catch((e) => e);
+        expect(err).toBeInstanceOf(ValidationError);
+        expect([...new Set(err.fields)]).toEqual(['projectId']);
+      }
+    }
+    expect(q.trackedProjects).toBe(0);
+  });
+
+  it('answers the usage of unknown projects from the defaults without remembering them', async () => {
+    const q = new CountingQuotaEngine({ instances: 3, cores: 4, ramMb: 5 });
+    for (let i = 0; i < 1000; i++) {
+      expect(await q.usage(`ghost-${i}`)).toEqual({
+        projectId: `ghost-${i}`,
+        limits: { instances: 3, cores: 4, ramMb: 5 },
+        inUse: { instances: 0, cores: 0, ramMb: 0 },
+        reserved: { instances: 0, cores: 0, ramMb: 0 },
+      });
+      await q.release(`ghost-${i}`, { instances: 1, cores: 1, ramMb: 1 });
+    }
+    expect(q.trackedProjects).toBe(0);
+  });
+
+  it('forgets a project once it holds nothing, but keeps one with limits of its own', async () => {
+    const q = new CountingQuotaEngine();
+    const r = await q.reserve('a', { instances: 1, cores: 1, ramMb: 1 });
+    await q.rollback(r);
+    const r2 = await q.reserve('b', { instances: 1, cores: 1, ramMb: 1 });
+    await q.commit(r2);
+    expect(q.trackedProjects).toBe(1);
+    await q.release('b', { instances: 1, cores: 1, ramMb: 1 });
+    expect(q.trackedProjects).toBe(0);
+    await q.setLimits('c', { instances: 1 });
+    await q.resync(new Map());
+    expect(q.trackedProjects).toBe(1);
+    expect((await q.usage('c')).limits.instances).toBe(1);
   });
 
   it('never admits beyond the limit whatever the interleaving (fast-check)', async () => {

@@ -1,4 +1,6 @@
+import { z } from 'zod';
 import { QuotaExceededError } from '../errors.js';
+import { idSchema } from '../model/names.js';
 import {
   defaultQuotaLimits,
   type QuotaDeltas,
@@ -21,18 +23,43 @@ const zero = (): { instances: number; cores: number; ramMb: number } => ({
   ramMb: 0,
 });
 
+const projectIdArgument = z.object({ projectId: idSchema });
+
+/** @throws ValidationError naming `projectId` when it is not an id (NUL and control characters included). */
+function checkProjectId(projectId: string): void {
+  parseInput(projectIdArgument, { projectId });
+}
+
+const isZero = (d: QuotaDeltas): boolean => d.instances === 0 && d.cores === 0 && d.ramMb === 0;
+
 /**
  * In-process {@link QuotaEngine}: usage counters plus in-flight reservations per project.
  * `reserve` checks and holds in one synchronous step, so concurrent callers in this process can
  * never over-admit. After a restart the engine's reconciliation calls `resync` with counted usage.
+ *
+ * Memory is bounded by the projects that use something or have limits of their own: reading the
+ * usage of an unknown project answers from the defaults without remembering it, and a project
+ * whose usage and reservations return to zero is forgotten (its own limits keep it).
  */
 export class CountingQuotaEngine implements QuotaEngine {
   private readonly projects = new Map<string, ProjectCounters>();
   private readonly held = new Map<string, QuotaReservation>();
   private nextId = 0;
 
-  /** @param defaults limits of projects without their own. */
-  constructor(private defaults: QuotaLimits = defaultQuotaLimits) {}
+  private defaults: QuotaLimits;
+
+  /**
+   * @param defaults limits of projects without their own (every field required; `-1` unlimited).
+   * @throws ValidationError naming each field that is missing, unknown or not an integer >= -1.
+   */
+  constructor(defaults: QuotaLimits = defaultQuotaLimits) {
+    this.defaults = parseInput(quotaLimitsSchema, defaults);
+  }
+
+  /** Number of projects whose counters or limits are held in memory (observability and tests). */
+  get trackedProjects(): number {
+    return this.projects.size;
+  }
 
   private counters(projectId: string): ProjectCounters {
     let c = this.projects.get(projectId);
@@ -79,40 +106,63 @@ export class CountingQuotaEngine implements QuotaEngine {
     if (!this.held.delete(reservation.id)) return;
     const c = this.counters(reservation.projectId);
     for (const r of quotaResources) c.reserved[r] -= reservation.deltas[r];
+    this.forgetIfIdle(reservation.projectId, c);
   }
 
   async release(projectId: string, deltas: QuotaDeltas): Promise<void> {
-    const c = this.counters(projectId);
+    const c = this.projects.get(projectId);
+    if (!c) return;
     for (const r of quotaResources) c.used[r] = Math.max(0, c.used[r] - deltas[r]);
+    this.forgetIfIdle(projectId, c);
   }
 
+  /**
+   * Usage of a project; an unknown one gets the defaults and zero usage, and is not remembered.
+   * @throws ValidationError naming `projectId` when it is not an id.
+   */
   async usage(projectId: string): Promise<QuotaUsage> {
-    const c = this.counters(projectId);
+    const c = this.projects.get(projectId);
+    if (!c) checkProjectId(projectId);
     return {
       projectId,
-      limits: c.limits ?? this.defaults,
-      inUse: { ...c.used },
-      reserved: { ...c.reserved },
+      limits: c?.limits ?? this.defaults,
+      inUse: c ? { ...c.used } : zero(),
+      reserved: c ? { ...c.reserved } : zero(),
     };
   }
 
-  /** @throws ValidationError naming the field when a limit is not an integer ≥ -1. */
+  /**
+   * Sets some of a project's limits (the others keep their current value).
+   * @throws ValidationError naming `projectId` when it is not an id, and each limit that is
+   *   unknown or not an integer >= -1; nothing changes then.
+   */
   async setLimits(projectId: string, limits: Partial<QuotaLimits>): Promise<void> {
+    checkProjectId(projectId);
     const valid = parseInput(quotaLimitsSchema.partial(), limits);
     const c = this.counters(projectId);
     c.limits = { ...(c.limits ?? this.defaults), ...valid };
   }
 
-  /** Changes the default limits of projects without their own. */
+  /**
+   * Changes the default limits of projects without their own.
+   * @throws ValidationError naming each field that is missing, unknown or not an integer >= -1;
+   *   the defaults are unchanged then.
+   */
   setDefaults(limits: QuotaLimits): void {
-    this.defaults = limits;
+    this.defaults = parseInput(quotaLimitsSchema, limits);
+  }
+
+  /** Drops a project's counters once it uses and holds nothing and has no limits of its own. */
+  private forgetIfIdle(projectId: string, c: ProjectCounters): void {
+    if (c.limits === undefined && isZero(c.used) && isZero(c.reserved)) this.projects.delete(projectId);
   }
 
   async resync(usage: ReadonlyMap<string, QuotaDeltas>): Promise<void> {
     this.held.clear();
-    for (const c of this.projects.values()) {
+    for (const [projectId, c] of this.projects) {
       c.used = zero();
       c.reserved = zero();
+      this.forgetIfIdle(projectId, c);
     }
     for (const [projectId, d] of usage) {
       this.counters(projectId).used = { instances: d.instances, cores: d.cores, ramMb: d.ramMb };
