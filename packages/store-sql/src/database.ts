@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ConfigurationError } from '@nova-lfs/core';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
@@ -43,11 +44,15 @@ const BUSY_TIMEOUT_MS = 10_000;
  * By default the connection owns the file: SQLite's exclusive locking mode, taken at once and
  * held until `close()`, so a second process (or connection) opening it fails fast instead of
  * sharing it unknowingly. `shared: true` lets several connections use the file (each write
- * transaction waits for the write lock).
+ * transaction waits for the write lock). `groupCommit: false` commits every write on its own
+ * (see {@link SqliteExecutor}; default true).
  * @throws DatabaseUnavailableError naming the path (also when another process holds it);
  *   SchemaTooNewError
  */
-export async function openSqlite(path: string, options: { shared?: boolean } = {}): Promise<SqlDatabase> {
+export async function openSqlite(
+  path: string,
+  options: { readonly shared?: boolean; readonly groupCommit?: boolean } = {},
+): Promise<SqlDatabase> {
   const exclusive = !options.shared && path !== ':memory:';
   let handle: BetterSqlite3.Database;
   try {
@@ -81,7 +86,7 @@ export async function openSqlite(path: string, options: { shared?: boolean } = {
     await db.destroy();
     throw e;
   });
-  const exec = new SqliteExecutor(handle);
+  const exec = new SqliteExecutor(handle, { groupCommit: options.groupCommit ?? true });
   return {
     db,
     exec,
@@ -96,28 +101,69 @@ export async function openSqlite(path: string, options: { shared?: boolean } = {
   };
 }
 
+/** Default `statement_timeout` of every PostgreSQL connection (ms). */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
+
+/** How {@link openPostgres} connects. */
+export interface PostgresOpenOptions {
+  /** PostgreSQL schema to use (created if missing; letters, digits and `_`); isolates test runs. */
+  readonly schema?: string;
+  /** Connections for ordinary statements (default 10; a quarter more, at least 2, for relaxed writes). */
+  readonly poolSize?: number;
+  /** Group commit (default true; see {@link PostgresExecutor}). */
+  readonly batching?: boolean;
+  /**
+   * `statement_timeout` of every connection, in ms (default 30,000): the server cancels a statement
+   * (or a batch) running longer, and its callers get `DatabaseStatementError` with code
+   * `NLFS_DB_TIMEOUT`. 0 turns it off.
+   */
+  readonly statementTimeoutMs?: number;
+}
+
+/** What a PostgreSQL schema name may be: an unquoted identifier (it is written into SQL text). */
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
 /**
- * Connects to PostgreSQL (a pool), checks the connection and applies migrations.
- * @param options.schema PostgreSQL schema to use (created if missing); isolates test runs.
- * @param options.batching group commit (default true; see {@link PostgresExecutor})
- * @throws DatabaseUnavailableError naming the (redacted) URL; SchemaTooNewError
+ * Connects to PostgreSQL (a pool), checks the connection and applies migrations. Every connection
+ * gets `statement_timeout` (and the schema as its `search_path`).
+ * @throws DatabaseUnavailableError naming the (redacted) URL; SchemaTooNewError; ConfigurationError
+ *   (setting `storage.schema` or `storage.statementTimeoutMs`) for a schema that is not a plain
+ *   identifier or a negative timeout
  */
-export async function openPostgres(
-  url: string,
-  options: { schema?: string; poolSize?: number; batching?: boolean } = {},
-): Promise<SqlDatabase> {
+export async function openPostgres(url: string, options: PostgresOpenOptions = {}): Promise<SqlDatabase> {
+  if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+    throw new ConfigurationError(
+      'storage.schema',
+      `PostgreSQL schema ${JSON.stringify(options.schema)} is not accepted: use letters, digits and _ (at most 63, not starting with a digit)`,
+    );
+  }
+  const timeout = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+  if (!Number.isInteger(timeout) || timeout < 0) {
+    throw new ConfigurationError(
+      'storage.statementTimeoutMs',
+      `statementTimeoutMs ${String(timeout)} is not accepted: a whole number of milliseconds >= 0`,
+    );
+  }
   const name = redactUrl(url) + (options.schema ? ` (schema ${options.schema})` : '');
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: options.poolSize ?? 10,
-    connectionTimeoutMillis: 5000,
-    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
-  });
+  const searchPath = options.schema ? `-c search_path=${options.schema}` : '';
+  const connect = (max: number, extra = ''): pg.Pool => {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max,
+      connectionTimeoutMillis: 5000,
+      ...(timeout > 0 ? { statement_timeout: timeout } : {}),
+      ...(searchPath || extra ? { options: [searchPath, extra].filter(Boolean).join(' ') } : {}),
+    });
+    // an idle connection the server closed: the pool drops it and opens another when needed
+    // (without a listener the pool's 'error' event would end the process)
+    pool.on('error', () => undefined);
+    return pool;
+  };
+  const pool = connect(options.poolSize ?? 10);
   try {
     const client = await pool.connect();
     try {
-      if (options.schema)
-        await client.query(`create schema if not exists "${options.schema.replace(/"/g, '')}"`);
+      if (options.schema) await client.query(`create schema if not exists "${options.schema}"`);
     } finally {
       client.release();
     }
@@ -132,15 +178,10 @@ export async function openPostgres(
   });
   // statements whose commit need not wait for the disk (SqlExecutor.runRelaxed) get their own
   // few connections with synchronous_commit off
-  const relaxed = new pg.Pool({
-    connectionString: url,
-    max: Math.max(2, Math.ceil((options.poolSize ?? 10) / 4)),
-    connectionTimeoutMillis: 5000,
-    options: `${options.schema ? `-c search_path=${options.schema} ` : ''}-c synchronous_commit=off`,
-  });
+  const relaxed = connect(Math.max(2, Math.ceil((options.poolSize ?? 10) / 4)), '-c synchronous_commit=off');
   return {
     db,
-    exec: new PostgresExecutor(pool, relaxed, { batching: options.batching ?? true }),
+    exec: new PostgresExecutor(pool, relaxed, { batching: options.batching ?? true, database: name }),
     dialect: 'postgres',
     name,
     schemaVersion,

@@ -1,8 +1,9 @@
-import { createCompute } from '@nova-lfs/core';
+import { createCompute, NovaError } from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresStores } from './open-stores.js';
+import { DatabaseStatementError, InvalidParameterError, isDuplicate, StoreErrorCode } from './errors.js';
 import { PostgresExecutor } from './postgres-executor.js';
 import { dropSchema, freshSchema, pgUrl } from './sql-env.test-helper.js';
 
@@ -49,8 +50,7 @@ describe('PostgresExecutor', () => {
       );
       expect(reads.map((r) => r.rows[0]!.n)).toEqual(Array.from({ length: 40 }, (_, i) => i));
       const after = exec.stats();
-      // without batching the two together run as a unit of their own, whose begin and commit count
-      expect(after.statements - before.statements).toBe(40 + 20 + 2 + (batching ? 0 : 2) + 40);
+      expect(after.statements - before.statements).toBe(40 + 20 + 2 + 40);
       const roundTrips = after.roundTrips - before.roundTrips;
       if (batching) {
         expect(roundTrips).toBeLessThan(20);
@@ -58,8 +58,8 @@ describe('PostgresExecutor', () => {
           after.writeBatches.batched + after.relaxedBatches.batched + after.readBatches.batched,
         ).toBeGreaterThan(80);
       } else {
-        // every statement alone; the two together are a unit (begin, 2 statements, commit)
-        expect(roundTrips).toBe(40 + 20 + 4 + 40);
+        // every statement alone; the two together one pipeline of their own (one round trip)
+        expect(roundTrips).toBe(40 + 20 + 1 + 40);
         expect(after.writeBatches.batches).toBe(0);
       }
     },
@@ -116,6 +116,84 @@ describe('PostgresExecutor', () => {
     } finally {
       await stores.close();
       await dropSchema(`${schema}_nb`);
+    }
+  });
+
+  it.each([true, false])(
+    'batching %s: database refusals reach each caller as typed errors with the driver error as cause',
+    async (batching) => {
+      const exec = new PostgresExecutor(pool, relaxed, { batching, database: 'test-db' });
+      const tag = `typed-${batching}`;
+      await exec.run(insert(`${tag}-taken`, 0));
+      const settled = await Promise.allSettled([
+        exec.run(insert(`${tag}-ok`, 1)),
+        exec.run(insert(`${tag}-taken`, 1)), // duplicate key
+        exec.run({ sql: 'select $1::int as v', parameters: ['not a number'] }), // 22P02
+        exec.run(insert(`${tag}-nul\u0000`, 1)), // a NUL byte never reaches the server
+        exec.runAll([insert(`${tag}-unit`, 1), { sql: 'select 1 / $1::int as v', parameters: [0] }]),
+        exec.unit((tx) => tx.run(insert(`${tag}-taken`, 2))),
+      ]);
+      expect(settled[0]).toEqual({ status: 'fulfilled', value: { rows: [], affected: 1 } });
+      const reasons = settled.slice(1).map((s) => (s as PromiseRejectedResult).reason);
+      expect(settled.slice(1).map((s) => s.status)).toEqual(Array(5).fill('rejected'));
+      for (const r of reasons) {
+        expect(r).not.toBeInstanceOf(pg.DatabaseError);
+        expect(r).toBeInstanceOf(NovaError);
+      }
+      expect(reasons[0]).toBeInstanceOf(DatabaseStatementError);
+      expect(reasons[0]).toMatchObject({
+        code: StoreErrorCode.Duplicate,
+        details: { sqlState: '23505', constraint: 't_pkey', table: 't' },
+      });
+      expect(reasons[0].cause).toBeInstanceOf(pg.DatabaseError);
+      expect(isDuplicate(reasons[0])).toBe(true);
+      expect(reasons[1]).toMatchObject({ code: StoreErrorCode.InvalidValue, details: { sqlState: '22P02' } });
+      expect(reasons[2]).toBeInstanceOf(InvalidParameterError);
+      expect(reasons[2]).toMatchObject({ code: StoreErrorCode.InvalidParameter, details: { parameter: 1 } });
+      expect(reasons[3]).toMatchObject({ code: StoreErrorCode.InvalidValue, details: { sqlState: '22012' } });
+      expect(reasons[4]).toMatchObject({ code: StoreErrorCode.Duplicate, details: { sqlState: '23505' } });
+      // the unit that failed kept nothing
+      const { rows } = await pool.query(`select id from t where id like $1 order by id`, [`${tag}-%`]);
+      expect(rows).toEqual([{ id: `${tag}-ok` }, { id: `${tag}-taken` }]);
+    },
+  );
+
+  it('every connection has a statement_timeout: a statement past it fails with NLFS_DB_TIMEOUT, alone or batched', async () => {
+    const url = new URL(pgUrl);
+    const stores = await openPostgresStores({ url: url.toString(), schema: `${schema}_to`, statementTimeoutMs: 200 });
+    try {
+      const exec = stores.database.exec;
+      const shown = await exec.run<{ statement_timeout: string }>({ sql: 'show statement_timeout', parameters: [] });
+      expect(shown.rows).toEqual([{ statement_timeout: '200ms' }]);
+      const slow = { sql: 'select pg_sleep($1::float8) as s', parameters: [5] };
+      const fast = { sql: 'select $1::int as v', parameters: [7] };
+      const [alone, batched] = await Promise.allSettled([
+        exec.run(slow),
+        Promise.all([exec.run(fast), exec.run(fast), exec.run(slow)]),
+      ]);
+      for (const s of [alone, batched]) {
+        expect(s).toMatchObject({
+          status: 'rejected',
+          reason: { code: StoreErrorCode.Timeout, details: { sqlState: '57014' }, retryable: true },
+        });
+      }
+      // the fast statements of the refused batch were run again on their own
+      expect((await exec.run<{ v: number }>(fast)).rows).toEqual([{ v: 7 }]);
+    } finally {
+      await stores.close();
+      await dropSchema(`${schema}_to`);
+    }
+    // the default is 30 s
+    const defaults = await openPostgresStores({ url: pgUrl, schema: `${schema}_dt` });
+    try {
+      const shown = await defaults.database.exec.run<{ statement_timeout: string }>({
+        sql: 'show statement_timeout',
+        parameters: [],
+      });
+      expect(shown.rows).toEqual([{ statement_timeout: '30s' }]);
+    } finally {
+      await defaults.close();
+      await dropSchema(`${schema}_dt`);
     }
   });
 });

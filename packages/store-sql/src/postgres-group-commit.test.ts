@@ -1,12 +1,7 @@
-import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type GroupCommitOptions,
-  literal,
-  PostgresGroupCommit,
-  type RunAlone,
-} from './postgres-group-commit.js';
+import { InvalidParameterError, StoreErrorCode } from './errors.js';
+import { type GroupCommitOptions, PostgresGroupCommit, type RunAlone } from './postgres-group-commit.js';
 import { dropSchema, freshSchema, pgUrl } from './sql-env.test-helper.js';
 import type { StatementResult } from './sql-executor.js';
 import type { BoundStatement } from './statement.js';
@@ -29,8 +24,9 @@ function newPool(config: pg.PoolConfig = {}): pg.Pool {
 }
 
 /**
- * One number per SQL text for the whole file: the batcher's SQL-level `PREPARE` name is `t<instance>_N`, the
- * protocol-level name `single` uses is `p_N` (both live in one namespace per session, so they differ).
+ * One number per SQL text for the whole file: the batcher's prepared-statement name is `t<instance>_N`,
+ * the name `single` (pg's own named queries) uses is `p_N` (both live in one namespace per session, so
+ * they differ).
  */
 const numbers = new Map<string, number>();
 function numberOf(sql: string): number {
@@ -57,22 +53,29 @@ let harnesses = 0;
 
 /**
  * A group commit on `on`, whose `single` runs a statement the way the executor's `alone` does.
- * Instances get their own SQL-level names (`t<instance>_N`): a name means one SQL text per connection.
+ * Instances get their own names (`t<instance>_N`): a name means one SQL text per connection.
  */
 function harness(on: pg.Pool, options: GroupCommitOptions = {}): Harness {
   const instance = harnesses++;
   let singles = 0;
   const single = async (
     s: BoundStatement,
-    client: pg.Pool | pg.PoolClient = on,
+    client?: pg.PoolClient,
   ): Promise<StatementResult<Record<string, unknown>>> => {
     singles++;
-    const r = await client.query({
-      name: `p_${numberOf(s.sql)}`,
-      text: s.sql,
-      values: s.parameters as unknown[],
-    });
-    return { rows: r.rows, affected: r.rowCount ?? 0 };
+    // as the executor does: a connection whose statement the server refused goes back to the
+    // pool for reuse (pool.query would close it), with what its session prepared
+    const c = client ?? (await on.connect());
+    try {
+      const r = await c.query({
+        name: `p_${numberOf(s.sql)}`,
+        text: s.sql,
+        values: s.parameters as unknown[],
+      });
+      return { rows: r.rows, affected: r.rowCount ?? 0 };
+    } finally {
+      if (!client) c.release();
+    }
   };
   // one statement alone; several in a transaction of their own
   const alone: RunAlone = async (statements) => {
@@ -430,62 +433,65 @@ describe('PostgresGroupCommit on a real PostgreSQL', () => {
     expect((mixed[2] as PromiseFulfilledResult<unknown>).value).toEqual([{ n: 7 }]);
   });
 
-  it('literal() quotes any string exactly as pg.escapeLiteral does', () => {
-    const chars = fc.constantFrom("'", '\\', '"', 'a', ' ', '\n', 'é', '😀', '$', ';', '-');
-    fc.assert(
-      fc.property(
-        fc.array(chars, { maxLength: 40 }).map((cs) => cs.join('')),
-        (s) => {
-          expect(literal(s)).toBe(pg.escapeLiteral(s));
-        },
-      ),
-      { numRuns: 2000 },
+  it('sends values only as bind parameters: the server holds placeholders, never a value, in any SQL text', async () => {
+    // one connection, named, so the observer can read what the server holds for it
+    const p = newPool({ max: 1, application_name: 'gc-bind-test' });
+    const h = harness(p);
+    const marker = `marker-${Date.now()}`;
+    const evil = `'); drop table x; -- ${marker}`;
+    const before = h.gc.stats();
+    const [inserted, echoed] = await Promise.all([
+      h.run<{ id: number; tag: string }>(INSERT_ITEM, [evil]),
+      h.run<{ s: string }>('select $1::text as s', [`${marker} \\' $1 $$`]),
+    ]);
+    expect(delta(before, h.gc.stats())).toEqual({ batches: 1, batched: 2, fallbacks: 0 });
+    expect(inserted.rows[0]!.tag).toBe(evil);
+    expect(echoed.rows).toEqual([{ s: `${marker} \\' $1 $$` }]);
+    // the session's prepared statements are the statements' own texts, with their placeholders
+    const prepared = await p.query<{ statement: string; from_sql: boolean }>(
+      'select statement, from_sql from pg_prepared_statements',
     );
+    const texts = prepared.rows.map((r) => r.statement);
+    expect(texts).toEqual(expect.arrayContaining([INSERT_ITEM, 'select $1::text as s']));
+    for (const r of prepared.rows) {
+      expect(r.statement).not.toContain(marker);
+      expect(r.from_sql).toBe(false); // protocol-level Parse, not SQL PREPARE
+    }
+    // the last statement the session ran, as the server records it: a placeholder, no value
+    const activity = await observer.query<{ query: string }>(
+      `select query from pg_stat_activity where application_name = 'gc-bind-test'`,
+    );
+    expect(activity.rows).toHaveLength(1);
+    expect(activity.rows[0]!.query).not.toContain(marker);
+    expect((await observer.query('select v from x')).rows).toEqual([{ v: 42 }]);
   });
 
-  it('literal() renders values the way pg sends parameters, as quoted SQL literals', async () => {
-    expect(literal(null)).toBe('NULL');
-    expect(literal(undefined)).toBe('NULL');
-    expect(literal("it's")).toBe("'it''s'");
-    expect(literal("''")).toBe("''''''");
-    expect(literal('a\\b').trim()).toBe("E'a\\\\b'");
-    expect(literal("a\\'b").trim()).toBe("E'a\\\\''b'");
-    expect(literal(42)).toBe("'42'");
-    expect(literal(-1.5)).toBe("'-1.5'");
-    expect(literal(true)).toBe("'true'");
-    expect(literal(false)).toBe("'false'");
-    expect(literal(12n)).toBe("'12'");
-    expect(literal({ a: "it's" })).toBe(`'{"a":"it''s"}'`);
-    expect(literal(['a', null])).toBe(`'{"a",NULL}'`);
-    expect(literal(Buffer.from([0xde, 0xad, 0x00, 0x27]))).toBe("'\\xdead0027'");
-    expect(literal(new Uint8Array([1, 2]))).toBe("'\\x0102'");
-    const date = new Date(Date.UTC(2001, 2, 3, 4, 5, 6, 789));
-    const prepared = (pg as unknown as { utils: { prepareValue(v: unknown): string } }).utils.prepareValue(
-      date,
-    );
-    expect(literal(date)).toBe(`'${prepared}'`);
-
-    // on the server, each literal means exactly what the same value sent as a parameter means
-    const values: [unknown, string][] = [
-      ["it's \\ '); drop table x; --", 'text'],
-      ['\\\\', 'text'],
-      ['héllo 🚀\n', 'text'],
-      [null, 'text'],
-      [{ a: ["'", '\\'] }, 'jsonb'],
-      [Buffer.from([0, 39, 92, 255]), 'bytea'],
-      [date, 'timestamptz'],
-      [true, 'boolean'],
-      [3.25, 'float8'],
-      [['x', "y'", 'z\\', null], 'text[]'],
-    ];
-    for (const [v, type] of values) {
-      const r = await observer.query<{ same: boolean | null; lit: unknown; param: unknown }>(
-        `select ${literal(v)}::${type} is not distinct from $1::${type} as same, ${literal(v)}::${type} as lit, $1::${type} as param`,
-        [v],
-      );
-      expect(r.rows[0]!.same).toBe(true);
-      expect(r.rows[0]!.lit).toEqual(r.rows[0]!.param);
+  it('a NUL byte fails only its caller, with a typed error, before the batch goes out', async () => {
+    const h = harness(pool);
+    const before = h.gc.stats();
+    const settled = await Promise.allSettled([
+      h.run(INSERT_KV, ['nul-a', 1]),
+      h.run(INSERT_KV, ['nul\u0000; drop table x; --', 2]),
+      h.runAll([
+        [INSERT_KV, ['nul-b', 1]],
+        [INSERT_AUDIT, ['nul\u0000']],
+      ]),
+      h.run(INSERT_KV, ['nul-c', 3]),
+    ]);
+    expect(settled[0]).toEqual({ status: 'fulfilled', value: { rows: [], affected: 1 } });
+    expect(settled[3]).toEqual({ status: 'fulfilled', value: { rows: [], affected: 1 } });
+    for (const i of [1, 2]) {
+      const r = settled[i] as PromiseRejectedResult;
+      expect(r.status).toBe('rejected');
+      expect(r.reason).toBeInstanceOf(InvalidParameterError);
+      expect(r.reason).toMatchObject({ code: StoreErrorCode.InvalidParameter });
     }
+    expect((settled[1] as PromiseRejectedResult).reason.details.parameter).toBe(1);
+    expect((settled[2] as PromiseRejectedResult).reason.details.parameter).toBe(1);
+    // refused before sending: the others went in one batch that the server did not refuse
+    expect(delta(before, h.gc.stats())).toEqual({ batches: 1, batched: 2, fallbacks: 0 });
+    const { rows } = await observer.query(`select id from kv where id like 'nul%' order by id`);
+    expect(rows).toEqual([{ id: 'nul-a' }, { id: 'nul-c' }]);
     expect((await observer.query('select v from x')).rows).toEqual([{ v: 42 }]);
   });
 
@@ -551,23 +557,40 @@ describe('PostgresGroupCommit statements submitted together', () => {
 });
 
 describe('PostgresGroupCommit failure paths', () => {
-  it('a statement whose PREPARE fails does not leave the others of its batch unbatchable afterwards', async () => {
-    // PREPARE is not transactional: had `prepare a ...; prepare b ...` gone in one query, a failing
-    // `b` would leave `a` prepared on the server unrecorded, and every later batch with `a` on that
-    // connection would fail with 42P05 (prepared statement already exists) and fall back
-    const p = newPool({ max: 2 });
+  it('a statement whose Parse fails does not leave the others of its batch unbatchable afterwards', async () => {
+    // the server skips everything after the failing Parse up to the Sync: the statements after it
+    // were never prepared, the ones before it were; a wrong record either way would make every
+    // later batch with them fail on that connection (42P05 already exists, or 26000 does not exist)
+    const p = newPool({ max: 1 });
     const h = harness(p);
     const good = 'select $1::int * 3 as v';
+    const later = 'select $1::int * 5 as v';
     const bad = 'select v from no_such_table where v = $1';
-    const first = await Promise.allSettled([h.run(good, [1]), h.run(bad, [1])]);
+    const first = await Promise.allSettled([h.run(good, [1]), h.run(bad, [1]), h.run(later, [1])]);
     expect(first[0]).toEqual({ status: 'fulfilled', value: { rows: [{ v: 3 }], affected: 1 } });
     expect(first[1]).toMatchObject({ status: 'rejected', reason: { code: '42P01' } });
+    expect(first[2]).toEqual({ status: 'fulfilled', value: { rows: [{ v: 5 }], affected: 1 } });
     const before = h.gc.stats();
     for (let round = 0; round < 3; round++) {
-      const out = await Promise.all([h.run<{ v: number }>(good, [2]), h.run<{ v: number }>(good, [3])]);
-      expect(out.map((r) => r.rows[0]!.v)).toEqual([6, 9]);
+      const out = await Promise.all([h.run<{ v: number }>(good, [2]), h.run<{ v: number }>(later, [3])]);
+      expect(out.map((r) => r.rows[0]!.v)).toEqual([6, 15]);
     }
     expect(delta(before, h.gc.stats())).toEqual({ batches: 3, batched: 6, fallbacks: 0 });
+  });
+
+  it('a statement first parsed in a batch that failed at its own execution is prepared afresh, not twice', async () => {
+    // its Parse ran (the failure came after it): without a Close first, parsing it again on the
+    // same connection would fail with 42P05 and every later batch with it would fall back
+    const p = newPool({ max: 1 });
+    const h = harness(p);
+    await p.query(`insert into kv (id, n) values ('parsed-taken', 0)`);
+    const insert = 'insert into kv (id, n) values ($1, $2 + 0)'; // a text no other test prepared
+    const first = await Promise.allSettled([h.run(SELECT_PLUS, [1]), h.run(insert, ['parsed-taken', 1])]);
+    expect(first[1]).toMatchObject({ status: 'rejected', reason: { code: '23505' } });
+    const before = h.gc.stats();
+    const out = await Promise.all([h.run(insert, ['parsed-a', 1]), h.run(insert, ['parsed-b', 2])]);
+    expect(out.map((r) => r.affected)).toEqual([1, 1]);
+    expect(delta(before, h.gc.stats())).toEqual({ batches: 1, batched: 2, fallbacks: 0 });
   });
 
   it('a failing batch on a small pool still settles every caller with its own result', async () => {
@@ -585,15 +608,18 @@ describe('PostgresGroupCommit failure paths', () => {
   });
 
   it("one caller's unconvertible parameter fails only that caller, not the whole batch", async () => {
-    // pg itself rejects such a value for that query alone; in a batch, `literal` throws while the
-    // batch text is built, and must not take the other callers down with it
+    // pg itself rejects such a value for that query alone; in a batch the conversion throws
+    // before anything is sent, and must not take the other callers down with it
     const h = harness(pool);
     const settled = await Promise.allSettled([
       h.run(INSERT_KV, ['conv-a', 1]),
       h.run('select $1::jsonb as j', [{ big: 1n }]),
       h.run(INSERT_KV, ['conv-b', 2]),
     ]);
-    expect(settled[1]).toMatchObject({ status: 'rejected', reason: expect.any(TypeError) });
+    expect(settled[1]).toMatchObject({
+      status: 'rejected',
+      reason: { code: StoreErrorCode.InvalidParameter, cause: expect.any(TypeError) },
+    });
     expect(settled[0]).toEqual({ status: 'fulfilled', value: { rows: [], affected: 1 } });
     expect(settled[2]).toEqual({ status: 'fulfilled', value: { rows: [], affected: 1 } });
   });

@@ -1,10 +1,7 @@
 import pg from 'pg';
+import { type PipelinedStatement, runPipelined, toWireValues } from './postgres-pipeline.js';
 import type { StatementResult } from './sql-executor.js';
 import type { BoundStatement } from './statement.js';
-
-/** `pg`'s own conversion of query parameters (exported at run time, not in its type definitions). */
-const prepareValue = (pg as unknown as { utils: { prepareValue(value: unknown): unknown } }).utils
-  .prepareValue;
 
 /** A statement of a submission, with its prepared-statement name. */
 interface Member {
@@ -45,20 +42,22 @@ export interface GroupCommitStats {
 
 /**
  * Group commit for PostgreSQL: statements submitted while a batch is on the wire wait, and the
- * next batch sends all of them as one transaction in one round trip
- * (`begin; execute s1(...); execute s2(...); ...; commit`). Each statement is prepared once per
- * connection (`PREPARE`, in a round trip of its own the first time) and executed with its
- * parameters written as quoted literals (quoted as `pg.escapeLiteral` does, so no value is ever
- * read as SQL).
+ * next batch sends all of them in one round trip as one pipeline of the extended query protocol
+ * ({@link runPipelined}: Parse where the connection lacks the statement, Bind with the values,
+ * Execute, per statement; one Sync at the end), which the server runs as one implicit
+ * transaction. Each statement is prepared once per connection (protocol-level, by name) and its
+ * values travel only as bind parameters: no value is ever written into SQL text.
  *
  * Every caller's promise settles after its batch committed, so nothing it acts on can be lost.
  * Statements of one batch commit together: if one fails on the server (a duplicate key, a
- * deadlock), PostgreSQL aborts the whole transaction, nothing of it is kept, and every
- * submission of the batch is run again on its own (`alone`), so each caller gets its own result
- * or error. {@link PostgresGroupCommit.submitAll} submits statements that must commit together:
- * they go into a batch next to each other (after a refused batch: in a transaction of their
- * own). A connection that breaks mid-batch rejects the batch's callers with that error (whether
- * the commit happened is then unknown, as for any statement).
+ * deadlock, a deferred constraint at the commit), the server stops there and keeps nothing of
+ * the batch, and every submission of the batch is run again on its own (`alone`), so each
+ * caller gets its own result or error. {@link PostgresGroupCommit.submitAll} submits statements
+ * that must commit together: they go into a batch next to each other (after a refused batch: in
+ * a transaction of their own). A submission whose values cannot be sent (a NUL byte in a string)
+ * fails alone with `InvalidParameterError` before the batch goes out. A connection that breaks
+ * mid-batch rejects the batch's callers with that error (whether the commit happened is then
+ * unknown, as for any statement).
  *
  * A lone statement (nothing else waiting) goes through `alone` as it would without batching;
  * statements submitted together always go as a batch (one round trip, not one per statement).
@@ -132,21 +131,28 @@ export class PostgresGroupCommit {
   }
 
   private async send(submitted: Pending[]): Promise<void> {
-    // a submission whose parameters cannot be written as literals fails alone, as it would in `pg`
-    const batch: Array<{ pending: Pending; texts: string[] }> = [];
+    if (submitted.length === 1 && submitted[0]!.members.length === 1) {
+      // a lone statement: autocommit, no batch around it
+      await this.runAlone(submitted[0]!);
+      return;
+    }
+    // a submission whose values cannot be sent fails alone, before anything goes out
+    const batch: Array<{ pending: Pending; statements: PipelinedStatement[] }> = [];
     for (const pending of submitted) {
       try {
-        batch.push({ pending, texts: pending.members.map(executeText) });
+        batch.push({
+          pending,
+          statements: pending.members.map((m) => ({
+            name: m.name,
+            sql: m.statement.sql,
+            values: toWireValues(m.statement.parameters),
+          })),
+        });
       } catch (e) {
         pending.reject(e);
       }
     }
     if (batch.length === 0) return;
-    if (batch.length === 1 && batch[0]!.pending.members.length === 1) {
-      // a lone statement: autocommit, no transaction around it
-      await this.runAlone(batch[0]!.pending);
-      return;
-    }
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -154,99 +160,38 @@ export class PostgresGroupCommit {
       for (const { pending } of batch) pending.reject(e);
       return;
     }
-    let failed: unknown;
+    const statements = batch.flatMap((b) => b.statements);
+    this.counters.batches++;
+    this.counters.batched += statements.length;
+    let results: Array<StatementResult<Record<string, unknown>>>;
     try {
-      await prepare(client, batch);
-      const texts = batch.flatMap((b) => b.texts);
-      this.counters.batches++;
-      this.counters.batched += texts.length;
-      const results = (await client.query(`begin;${texts.join(';')};commit`)) as unknown as pg.QueryResult[];
-      let next = 1; // after `begin`
-      for (const { pending } of batch) {
-        pending.resolve(
-          pending.members.map(() => {
-            const r = results[next++]!;
-            return { rows: r.rows, affected: r.rowCount ?? 0 };
-          }),
-        );
+      results = await runPipelined(client, statements);
+    } catch (failed) {
+      if (!(failed instanceof pg.DatabaseError)) {
+        // the connection broke: whether the commit happened is unknown, as for any statement
+        client.release(asError(failed));
+        for (const { pending } of batch) pending.reject(failed);
+        return;
       }
-    } catch (e) {
-      failed = e;
-    }
-    if (failed === undefined) {
+      // the server refused: it kept nothing of the batch. Give the connection back first (a
+      // small pool would otherwise have none left for the retries), then run each submission
+      // on its own.
+      this.counters.fallbacks++;
       client.release();
+      await Promise.all(batch.map(({ pending }) => this.runAlone(pending)));
       return;
     }
-    if (!(failed instanceof pg.DatabaseError)) {
-      // the connection broke: whether the commit happened is unknown, as for any statement
-      client.release(asError(failed));
-      for (const { pending } of batch) pending.reject(failed);
-      return;
+    client.release();
+    let next = 0;
+    for (const { pending, statements: own } of batch) {
+      pending.resolve(results.slice(next, next + own.length));
+      next += own.length;
     }
-    // the server refused: nothing of the batch is kept. Give the connection back first (a small
-    // pool would otherwise have none left for the retries), then run each submission on its own.
-    this.counters.fallbacks++;
-    const rolledBack = await client.query('rollback').then(
-      () => undefined,
-      (e: unknown) => asError(e),
-    );
-    client.release(rolledBack);
-    await Promise.all(batch.map(({ pending }) => this.runAlone(pending)));
   }
 
   private runAlone(pending: Pending): Promise<void> {
     return this.alone(pending.members.map((m) => m.statement)).then(pending.resolve, pending.reject);
   }
-}
-
-/** Per connection (named prepared statements live in the server's session): the names prepared. */
-const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
-
-/**
- * Prepares, one statement per round trip, what the batch needs and this connection lacks (once
- * per connection and statement; a failed `PREPARE` leaves the others it sent in place, so each
- * goes alone and is remembered once it succeeded).
- */
-async function prepare(client: pg.PoolClient, batch: ReadonlyArray<{ pending: Pending }>): Promise<void> {
-  let known = preparedOn.get(client);
-  if (!known) {
-    known = new Set();
-    preparedOn.set(client, known);
-  }
-  for (const { pending } of batch) {
-    for (const m of pending.members) {
-      if (known.has(m.name)) continue;
-      await client.query(`prepare ${m.name} as ${m.statement.sql}`);
-      known.add(m.name);
-    }
-  }
-}
-
-/** `execute name('v1', 'v2', NULL, ...)`: every value a quoted literal, typed by the statement. */
-function executeText(m: Member): string {
-  if (m.statement.parameters.length === 0) return `execute ${m.name}`;
-  return `execute ${m.name}(${m.statement.parameters.map(literal).join(',')})`;
-}
-
-/** A parameter as a SQL literal, converted the way `pg` converts query parameters. */
-export function literal(value: unknown): string {
-  const v = prepareValue(value);
-  if (v === null || v === undefined) return 'NULL';
-  if (Buffer.isBuffer(v)) return `'\\x${v.toString('hex')}'`;
-  return quote(String(v));
-}
-
-const QUOTES = /'/g;
-const BACKSLASHES = /\\/g;
-
-/**
- * `pg.escapeLiteral`'s output (quotes doubled; with backslashes, doubled and an `E` prefix), built
- * with two native replaces instead of one string concatenation per character: the stores'
- * parameters are JSON documents of about a kilobyte.
- */
-function quote(s: string): string {
-  const body = s.includes("'") ? s.replace(QUOTES, "''") : s;
-  return s.includes('\\') ? ` E'${body.replace(BACKSLASHES, '\\\\')}'` : `'${body}'`;
 }
 
 function asError(e: unknown): Error {

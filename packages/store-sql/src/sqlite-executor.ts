@@ -29,6 +29,9 @@ interface Group {
  * per write; N concurrent engine operations pay one commit between them. Units never interleave: they hold a lock, and
  * their statements run synchronously. Reads that ran while a group was open (and may have seen
  * its writes) also resolve only after it commits.
+ *
+ * With `groupCommit: false` every write and unit commits on its own before the next one starts
+ * (one commit per write: the baseline group commit is measured against).
  */
 export class SqliteExecutor implements SqlExecutor {
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
@@ -37,20 +40,40 @@ export class SqliteExecutor implements SqlExecutor {
   private readonly waiting: Array<() => void> = [];
   private readonly counters = { statements: 0, units: 0, commits: 0, commitMs: 0 };
 
-  constructor(private readonly handle: BetterSqlite3.Database) {}
+  private readonly grouping: boolean;
+
+  /**
+   * @param handle the connection (this executor runs every statement on it)
+   * @param options.groupCommit share commits between concurrent writers (default true)
+   */
+  constructor(
+    private readonly handle: BetterSqlite3.Database,
+    options: { readonly groupCommit?: boolean } = {},
+  ) {
+    this.grouping = options.groupCommit ?? true;
+  }
 
   async run<R>(statement: BoundStatement): Promise<StatementResult<R>> {
     if (this.busy) await this.acquire();
     else this.busy = true;
     let result: StatementResult<R>;
+    let own: Group | undefined;
     try {
       const prepared = this.prepare(statement.sql);
-      if (!prepared.readonly) this.openGroup().members++;
-      result = this.execute<R>(prepared, statement);
+      if (!prepared.readonly) {
+        own = this.openGroup();
+        own.members++;
+      }
+      try {
+        result = this.execute<R>(prepared, statement);
+      } finally {
+        if (!this.grouping && own) this.commitGroup(own);
+      }
     } finally {
       this.release();
     }
-    if (this.group) await this.group.committed;
+    const group = own ?? this.group;
+    if (group) await group.committed;
     return result;
   }
 
@@ -83,8 +106,10 @@ export class SqliteExecutor implements SqlExecutor {
       } catch (e) {
         this.prepare('rollback to nlfs_unit').run();
         this.prepare('release nlfs_unit').run();
+        if (!this.grouping) this.commitGroup(group);
         throw e;
       }
+      if (!this.grouping) this.commitGroup(group);
     } finally {
       this.release();
     }
@@ -133,7 +158,7 @@ export class SqliteExecutor implements SqlExecutor {
     committed.catch(() => undefined);
     // `seen: 1`: a group that only its opener joined commits at the first check
     this.group = { committed, resolve, reject, openedAt: performance.now(), members: 0, seen: 1 };
-    setImmediate(() => this.commit());
+    if (this.grouping) setImmediate(() => this.commit());
     return this.group;
   }
 
@@ -150,6 +175,11 @@ export class SqliteExecutor implements SqlExecutor {
       setImmediate(() => this.commit());
       return;
     }
+    this.commitGroup(group);
+  }
+
+  /** Commits the open group now; its members' promises settle with the outcome. */
+  private commitGroup(group: Group): void {
     this.group = undefined;
     const started = performance.now();
     try {
