@@ -3,7 +3,7 @@ import { type DependencyContainer, container as rootContainer } from 'tsyringe';
 import { ComputeEngine } from '../engine/compute-engine.js';
 import type { HostBinding } from '../engine/host-registry.js';
 import { ConfigurationError } from '../errors.js';
-import type { DurableStorage, StorageOption } from '../ports/storage.js';
+import { type DurableStorage, parseStorageOption, type StorageOption } from '../ports/storage.js';
 import { type CoreOptions, isQuotaEngine, registerCore } from './register-core.js';
 
 /** Options of {@link createCompute}. */
@@ -36,7 +36,18 @@ export interface ComputeOptions extends CoreOptions {
  * const [vm] = await compute.create({ name: 'web', projectId: 'demo', userId: 'me', flavorId: 'm1.small', imageId: 'busybox' });
  * ```
  */
-export async function createCompute(options: ComputeOptions): Promise<ComputeEngine> {
+export async function createCompute(given: ComputeOptions): Promise<ComputeEngine> {
+  if (given === null || typeof given !== 'object') {
+    throw new ConfigurationError(
+      'options',
+      `createCompute needs an options object, got ${given === null ? 'null' : typeof given}`,
+    );
+  }
+  // a long-running engine heals continuously unless told otherwise
+  const options: ComputeOptions = {
+    ...given,
+    engine: { reconcileIntervalMs: 60_000, ...given.engine },
+  };
   const container = (options.container ?? rootContainer).createChildContainer();
   const storage = options.stores ? undefined : await openStorage(options.storage ?? 'sqlite');
   try {
@@ -47,7 +58,7 @@ export async function createCompute(options: ComputeOptions): Promise<ComputeEng
       engine.attachStorage(storage.location, () => storage.close());
     }
     for (const binding of options.hosts ?? []) await engine.addHost(binding);
-    if (options.reconcile !== false) await engine.start();
+    if (options.reconcile !== false) await engine.open();
     return engine;
   } catch (e) {
     await storage?.close().catch(() => undefined);
@@ -67,8 +78,14 @@ async function withStorage(options: ComputeOptions, storage: DurableStorage): Pr
 
 const STORE_SQL_PACKAGE = '@nova-lfs/store-sql';
 
-/** Opens durable storage through `@nova-lfs/store-sql`, looked up at run time (core does not depend on it). */
-async function openStorage(option: StorageOption): Promise<DurableStorage | undefined> {
+/**
+ * Opens durable storage through `@nova-lfs/store-sql`, looked up at run time (core does not depend
+ * on it). The option is checked first: a typo is refused before anything is imported or opened.
+ * @throws ConfigurationError (setting `storage`) for an option that is not a {@link StorageOption}
+ *   or when store-sql cannot be loaded
+ */
+async function openStorage(given: unknown): Promise<DurableStorage | undefined> {
+  const option = parseStorageOption(given);
   if (option === 'memory') return undefined;
   let mod: { openStorage?: (o: Exclude<StorageOption, 'memory'>) => Promise<DurableStorage> };
   try {

@@ -1,5 +1,3 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { DependencyContainer } from 'tsyringe';
 import { provideValue } from '../di/token.js';
 import {
@@ -7,22 +5,25 @@ import {
   claimStoreToken,
   clockToken,
   engineOptionsToken,
+  eventLogToken,
   flavorStoreToken,
   hostRegistryToken,
   hostStoreToken,
   imageServiceToken,
   instanceStoreToken,
+  leaseStoreToken,
   networkAdapterToken,
   quotaToken,
   schedulerToken,
   serverGroupStoreToken,
+  unitOfWorkToken,
   volumeAdapterToken,
 } from '../di/tokens.js';
 import { defaultEngineOptions, type EngineOptions } from '../engine/engine-options.js';
 import { HostRegistry } from '../engine/host-registry.js';
 import { noNetworkAdapter, noVolumeAdapter } from '../engine/noop-adapters.js';
 import { ConfigurationError } from '../errors.js';
-import { LocalImageService } from '../image/local-image-service.js';
+import { defaultImageService } from '../image/default-image-service.js';
 import { type Flavor, flavorSchema } from '../model/flavor.js';
 import type { Host } from '../model/host.js';
 import { defaultQuotaLimits, type QuotaLimits } from '../model/quota.js';
@@ -32,15 +33,26 @@ import type { ImageService } from '../ports/image-service.js';
 import type { NetworkAdapter } from '../ports/network.js';
 import type { QuotaEngine } from '../ports/quota.js';
 import type { Scheduler } from '../ports/scheduler.js';
-import type { ClaimStore, CoreStores, HostStore } from '../ports/stores.js';
+import type {
+  ActionStore,
+  ClaimStore,
+  CoreStores,
+  HostStore,
+  InstanceStore,
+  ServerGroupStore,
+} from '../ports/stores.js';
+import type { EventLog, UnitOfWork } from '../ports/unit-of-work.js';
 import type { VolumeAdapter } from '../ports/volume.js';
 import { CountingQuotaEngine } from '../quota/counting-quota-engine.js';
 import { MemoryActionStore } from '../store/memory-action-store.js';
 import { MemoryClaimStore } from '../store/memory-claim-store.js';
+import { MemoryEventLog } from '../store/memory-event-log.js';
 import { MemoryFlavorStore } from '../store/memory-flavor-store.js';
 import { MemoryHostStore } from '../store/memory-host-store.js';
 import { MemoryInstanceStore } from '../store/memory-instance-store.js';
+import { MemoryLeaseStore } from '../store/memory-lease-store.js';
 import { MemoryServerGroupStore } from '../store/memory-server-group-store.js';
+import { MemoryUnitOfWork } from '../store/memory-unit-of-work.js';
 
 /** What a scheduler factory is given. */
 export interface SchedulerDeps {
@@ -58,9 +70,15 @@ export interface CoreOptions {
   readonly stores?: CoreStores;
   /** Flavors to offer (validated). */
   readonly flavors?: ReadonlyArray<Partial<Flavor> & Pick<Flavor, 'id' | 'vcpus' | 'ramMb'>>;
-  /** Image service; default a {@link LocalImageService} in `imageDir`. */
+  /**
+   * Image service; default a `LocalImageService` on the image catalog of `stores` (`stores.images`,
+   * else in memory), caching in `imageDir` (see {@link defaultImageService}).
+   */
   readonly images?: ImageService;
-  /** Directory of the default image service (default `<tmp>/nova-lfs-images`). */
+  /**
+   * Cache directory of the default image service; default beside the database for durable
+   * storage (`<dataDir>/images` for SQLite), else a temporary directory of the engine's own.
+   */
   readonly imageDir?: string;
   /** Quota engine, or limits for the default counting engine. */
   readonly quota?:
@@ -98,26 +116,110 @@ export async function registerCore(container: DependencyContainer, options: Core
     quota = new CountingQuotaEngine(q?.defaults ?? defaultQuotaLimits);
     for (const [project, limits] of Object.entries(q?.projects ?? {})) await quota.setLimits(project, limits);
   }
+  const units = unitOfWorkFor(s);
   const factory = options.scheduler ?? (await defaultSchedulerFactory());
   const scheduler = typeof factory === 'function' ? factory({ claims, hosts }) : factory;
-  provideValue(container, instanceStoreToken, s.instances ?? new MemoryInstanceStore());
+  provideValue(container, instanceStoreToken, units.instances);
   provideValue(container, hostStoreToken, hosts);
   provideValue(container, claimStoreToken, claims);
-  provideValue(container, actionStoreToken, s.actions ?? new MemoryActionStore());
+  provideValue(container, actionStoreToken, units.actions);
   provideValue(container, flavorStoreToken, flavors);
-  provideValue(container, serverGroupStoreToken, s.groups ?? new MemoryServerGroupStore());
+  provideValue(container, serverGroupStoreToken, units.groups);
+  provideValue(container, unitOfWorkToken, units.unit);
+  provideValue(container, eventLogToken, units.events);
+  provideValue(container, leaseStoreToken, s.leases ?? new MemoryLeaseStore());
   provideValue(container, schedulerToken, scheduler);
   provideValue(container, quotaToken, quota);
   provideValue(
     container,
     imageServiceToken,
-    options.images ?? new LocalImageService(options.imageDir ?? join(tmpdir(), 'nova-lfs-images')),
+    options.images ?? defaultImageService({ dir: options.imageDir, store: s.images }),
   );
   provideValue(container, networkAdapterToken, options.network ?? noNetworkAdapter);
   provideValue(container, volumeAdapterToken, options.volumes ?? noVolumeAdapter);
   provideValue(container, clockToken, options.clock ?? systemClock);
   provideValue(container, hostRegistryToken, new HostRegistry());
-  provideValue(container, engineOptionsToken, { ...defaultEngineOptions, ...options.engine });
+  provideValue(container, engineOptionsToken, engineOptionsOf(options.engine, s.exclusive ?? !s.leases));
+}
+
+/** Engine options with defaults, validated; `soleOwner`: no other process shares the stores. */
+function engineOptionsOf(given: Partial<EngineOptions> | undefined, soleOwner: boolean) {
+  const merged = {
+    ...defaultEngineOptions,
+    ...given,
+    timeouts: { ...defaultEngineOptions.timeouts, ...given?.timeouts },
+    soleOwner,
+  };
+  for (const [key, value] of Object.entries(merged.timeouts)) {
+    if (!Number.isFinite(value) || value <= 0) {
+      throw new ConfigurationError(
+        `engine.timeouts.${key}`,
+        `engine.timeouts.${key} must be a positive number of ms, got ${String(value)}`,
+      );
+    }
+  }
+  const counts = [
+    'maxBuildAttempts',
+    'powerOffTimeoutMs',
+    'reconcileIntervalMs',
+    'hostLeaseTtlMs',
+    'staleTaskGraceMs',
+    'eventRetention',
+  ] as const;
+  for (const key of counts) {
+    const value = merged[key];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw new ConfigurationError(
+        `engine.${key}`,
+        `engine.${key} must be a non-negative number, got ${String(value)}`,
+      );
+    }
+  }
+  return merged;
+}
+
+/**
+ * The instance, action and group stores with the unit of work over them: the stores' own
+ * (`stores.unit`), or a memory unit when they are the memory stores.
+ * @throws ConfigurationError for custom stores without a unit of work
+ */
+function unitOfWorkFor(s: CoreStores): {
+  instances: InstanceStore;
+  actions: ActionStore;
+  groups: ServerGroupStore;
+  unit: UnitOfWork;
+  events: EventLog;
+} {
+  const instances = s.instances ?? new MemoryInstanceStore();
+  const actions = s.actions ?? new MemoryActionStore();
+  const groups = s.groups ?? new MemoryServerGroupStore();
+  if (s.unit) {
+    if (!s.events) {
+      throw new ConfigurationError(
+        'stores.events',
+        'stores.unit needs the event log it writes (stores.events)',
+      );
+    }
+    return { instances, actions, groups, unit: s.unit, events: s.events };
+  }
+  if (
+    instances instanceof MemoryInstanceStore &&
+    actions instanceof MemoryActionStore &&
+    groups instanceof MemoryServerGroupStore
+  ) {
+    const events = new MemoryEventLog();
+    return {
+      instances,
+      actions,
+      groups,
+      events,
+      unit: new MemoryUnitOfWork({ instances, actions, groups, events }),
+    };
+  }
+  throw new ConfigurationError(
+    'stores.unit',
+    'custom instance, action or group stores need a unit of work (stores.unit) that writes them atomically',
+  );
 }
 
 /** Hosts known to a host store (helper for scheduler factories). */

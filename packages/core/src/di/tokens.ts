@@ -13,6 +13,7 @@ import type {
   InstanceStore,
   ServerGroupStore,
 } from '../ports/stores.js';
+import type { EventLog, LeaseStore, UnitOfWork } from '../ports/unit-of-work.js';
 import type { VolumeAdapter } from '../ports/volume.js';
 import { createToken } from './token.js';
 
@@ -28,6 +29,12 @@ export const actionStoreToken = createToken<ActionStore>('core.actionStore');
 export const flavorStoreToken = createToken<FlavorStore>('core.flavorStore');
 /** Server groups. */
 export const serverGroupStoreToken = createToken<ServerGroupStore>('core.serverGroupStore');
+/** Atomic steps over the stores. */
+export const unitOfWorkToken = createToken<UnitOfWork>('core.unitOfWork');
+/** The durable event log. */
+export const eventLogToken = createToken<EventLog>('core.eventLog');
+/** Host leases. */
+export const leaseStoreToken = createToken<LeaseStore>('core.leaseStore');
 /** The scheduler. */
 export const schedulerToken = createToken<Scheduler>('core.scheduler');
 /** Quota. */
@@ -43,4 +50,6 @@ export const clockToken = createToken<Clock>('core.clock');
 /** Hosts and their drivers. */
 export const hostRegistryToken = createToken<HostRegistry>('core.hostRegistry');
 /** Engine tuning. */
-export const engineOptionsToken = createToken<EngineOptions>('core.engineOptions');
+export const engineOptionsToken = createToken<EngineOptions & { readonly soleOwner?: boolean }>(
+  'core.engineOptions',
+);

@@ -12,9 +12,9 @@ describe('lifecycle actions', () => {
       const i = await compute.get(id);
       return `${i.vmState}/${i.powerState}/${i.taskState ?? '-'}`;
     };
-    await compute.stop(id);
+    await compute.powerOff(id);
     expect(await states()).toBe('stopped/shutdown/-');
-    await compute.startInstance(id);
+    await compute.powerOn(id);
     expect(await states()).toBe('active/running/-');
     await compute.reboot(id, 'soft');
     await compute.reboot(id, 'hard');
@@ -71,8 +71,8 @@ describe('lifecycle actions', () => {
     const [a, b] = await cloud.compute.create(cloud.request({ count: 2 }));
     const results = await Promise.allSettled([
       cloud.compute.reboot(a!.id),
-      cloud.compute.stop(a!.id),
-      cloud.compute.stop(b!.id),
+      cloud.compute.powerOff(a!.id),
+      cloud.compute.powerOff(b!.id),
     ]);
     expect(results[0]!.status).toBe('fulfilled');
     expect(results[1]!.status).toBe('rejected');
@@ -98,7 +98,7 @@ describe('lifecycle actions', () => {
 
   it('raises NotFoundError for an unknown instance', async () => {
     const cloud = await createFakeCloud();
-    const err = await cloud.compute.stop('00000000-0000-4000-8000-000000000000').catch((e) => e);
+    const err = await cloud.compute.powerOff('00000000-0000-4000-8000-000000000000').catch((e) => e);
     expect(err).toBeInstanceOf(NotFoundError);
     expect(err.details).toMatchObject({ kind: 'instance', field: 'id' });
   });

@@ -1,6 +1,7 @@
 import {
   CapabilityUnsupportedError,
   DriverError,
+  EngineClosedError,
   InvalidStateError,
   NotFoundError,
   NovaError,
@@ -11,9 +12,17 @@ import type { Instance, InstancePatch } from '../model/instance.js';
 import { assertActionAllowed, outcomeOf, transitions } from '../model/transitions.js';
 import type { ComputeDriver } from '../ports/driver.js';
 import { type EngineContext, faultOf } from './engine-context.js';
+import type { DriverTimeouts } from './engine-options.js';
 
-/** An operation on the instance's driver, run while the action's task is held. */
-export type DriverOperation<D extends ComputeDriver> = (driver: D, instance: Instance) => Promise<void>;
+/**
+ * An operation on the instance's driver, run while the action's task is held. `signal` aborts at
+ * the operation's deadline or when a delete takes the instance over.
+ */
+export type DriverOperation<D extends ComputeDriver> = (
+  driver: D,
+  instance: Instance,
+  signal: AbortSignal,
+) => Promise<void>;
 
 /** Capability check of an action against a driver: the type guard of the optional interface. */
 export type CapabilityCheck<D extends ComputeDriver> = (driver: ComputeDriver) => driver is D;
@@ -34,8 +43,10 @@ export class ActionFlow {
     operation: DriverOperation<D>,
     request?: RequestContext,
     extraPatch?: InstancePatch,
+    deadline: keyof DriverTimeouts = 'power',
   ): Promise<Instance> {
     const { deps } = this.ctx;
+    if (this.ctx.closed) throw new EngineClosedError(action);
     const instance = await deps.instances.get(id);
     if (!instance) throw new NotFoundError('instance', id, 'id');
     assertActionAllowed(action, instance);
@@ -45,24 +56,40 @@ export class ActionFlow {
     if (!supports(driver)) {
       throw new CapabilityUnsupportedError(row.capability ?? action, driver.kind, instance.hostId);
     }
+    // the task is taken and the action recorded in one unit
+    const started = this.ctx.actionStart(id, action, request);
+    const task = new AbortController();
+    // known before the task is written, so no reconciliation pass takes it for a leftover
+    const ours = !this.ctx.builds.has(id);
+    if (ours) this.ctx.builds.set(id, task);
     let working: Instance;
     try {
-      working = await this.ctx.apply(instance, { taskState: row.task });
+      working = await this.ctx.apply(instance, { taskState: row.task }, [], started.writes);
     } catch (e) {
+      if (ours) this.ctx.builds.delete(id);
       if (!(e instanceof RevisionConflictError)) throw e;
       const fresh = await deps.instances.get(id);
       if (!fresh) throw new NotFoundError('instance', id, 'id');
       throw this.conflict(action, fresh, e);
     }
-    const record = await this.ctx.startAction(id, action, request);
+    const record = started.action;
     try {
-      await operation(driver, working);
+      await this.ctx.callDriver(
+        deadline,
+        { operation: action, instanceId: id, hostId: instance.hostId },
+        task.signal,
+        (_, s) => operation(driver, working, s),
+      );
     } catch (e) {
+      if (ours) this.ctx.builds.delete(id);
       const fault = faultOf(e, this.ctx.now());
       const fresh = (await deps.instances.get(id)) ?? working;
-      await this.ctx.applyAsTaskOwner(fresh, row.task, { taskState: null, fault });
-      await this.ctx.finishAction(record, fault);
-      this.ctx.emitFault(id, instance.hostId, fault);
+      const ended = this.ctx.actionEnd(record, fault);
+      const cleared = await this.ctx.applyAsTaskOwner(fresh, row.task, { taskState: null, fault }, [
+        this.ctx.faultEvent(id, instance.hostId, fault),
+        ...ended.writes,
+      ]);
+      if (!cleared) await this.ctx.finishAction(record, fault).catch(() => undefined);
       if (e instanceof NovaError) throw e;
       throw new DriverError(
         { driver: driver.kind, operation: action, instanceId: id, hostId: instance.hostId },
@@ -70,15 +97,22 @@ export class ActionFlow {
         { cause: e },
       );
     }
+    if (ours) this.ctx.builds.delete(id);
     const outcome = outcomeOf(action, instance.vmState);
-    const done = await this.ctx.applyAsTaskOwner(working, row.task, {
-      vmState: outcome.vmState,
-      powerState: outcome.powerState,
-      taskState: null,
-      fault: null,
-      ...extraPatch,
-    });
-    await this.ctx.finishAction(record, null);
+    const ended = this.ctx.actionEnd(record, null);
+    const done = await this.ctx.applyAsTaskOwner(
+      working,
+      row.task,
+      {
+        vmState: outcome.vmState,
+        powerState: outcome.powerState,
+        taskState: null,
+        fault: null,
+        ...extraPatch,
+      },
+      ended.writes,
+    );
+    if (!done) await this.ctx.finishAction(record, null).catch(() => undefined);
     return done ?? (await deps.instances.get(id)) ?? working;
   }
 

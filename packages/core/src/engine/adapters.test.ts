@@ -4,6 +4,7 @@ import type { Instance } from '../model/instance.js';
 import type { NetworkAdapter, NetworkRequest, PortBinding } from '../ports/network.js';
 import type { BlockDevice, VolumeAdapter, VolumeRequest } from '../ports/volume.js';
 import { createFakeCloud } from '../testing/engine-fixture.js';
+import { internalsOf } from '../testing/internals.js';
 
 /** Records what the engine asks of the adapters; holds ports/volumes per instance like a real backend. */
 class RecordingAdapters implements NetworkAdapter, VolumeAdapter {
@@ -66,15 +67,17 @@ describe('network and volume adapters', () => {
 describe('validation at other boundaries', () => {
   it('rejects bad quota limits and server groups naming the field', async () => {
     const cloud = await createFakeCloud();
-    const q = await cloud.compute.quota.setLimits('p1', { cores: -5 }).catch((e) => e);
+    const q = await internalsOf(cloud.compute)
+      .quota.setLimits('p1', { cores: -5 })
+      .catch((e) => e);
     expect(q).toBeInstanceOf(ValidationError);
     expect(q.fields).toEqual(['cores']);
-    const g = await cloud.compute
-      .createServerGroup({ id: 'g1', name: 'g', projectId: 'p1', policy: 'sideways' as never })
+    const g = await cloud.compute.serverGroups
+      .create({ id: 'g1', name: 'g', projectId: 'p1', policy: 'sideways' as never })
       .catch((e) => e);
     expect(g).toBeInstanceOf(ValidationError);
     expect(g.fields).toEqual(['policy']);
-    const ok = await cloud.compute.createServerGroup({
+    const ok = await cloud.compute.serverGroups.create({
       id: 'g2',
       name: 'g',
       projectId: 'p1',
@@ -90,6 +93,6 @@ describe('validation at other boundaries', () => {
     const err = await cloud.compute.addHost({ id: 'h-bad', driver: bad }).catch((e) => e);
     expect(err).toBeInstanceOf(ValidationError);
     expect(err.fields).toEqual(['inventory.VCPU.total']);
-    expect(cloud.compute.registry.has('h-bad')).toBe(false);
+    expect(internalsOf(cloud.compute).registry.has('h-bad')).toBe(false);
   });
 });

@@ -1,27 +1,38 @@
-import { filter, type Observable, takeWhile } from 'rxjs';
+import { defer, EMPTY, from, mergeMap, Observable, Subject, takeWhile } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
+import { z } from 'zod';
 import {
   actionStoreToken,
   claimStoreToken,
   clockToken,
   engineOptionsToken,
+  eventLogToken,
   flavorStoreToken,
   hostRegistryToken,
   hostStoreToken,
   imageServiceToken,
   instanceStoreToken,
+  leaseStoreToken,
   networkAdapterToken,
   quotaToken,
   schedulerToken,
   serverGroupStoreToken,
+  unitOfWorkToken,
   volumeAdapterToken,
 } from '../di/tokens.js';
-import { CapabilityUnsupportedError, NotFoundError } from '../errors.js';
+import { CapabilityUnsupportedError, EngineClosedError, NotFoundError } from '../errors.js';
 import type { InstanceAction, RequestContext } from '../model/action.js';
 import type { Host } from '../model/host.js';
+import type { Image } from '../model/image.js';
 import type { Instance } from '../model/instance.js';
-import { type CreateInstanceInput, type RebuildRequest, rebuildRequestSchema } from '../model/requests.js';
-import { type ServerGroup, type ServerGroupInput, serverGroupSchema } from '../model/server-group.js';
+import { displayNameSchema } from '../model/names.js';
+import {
+  type CreateInstanceInput,
+  type RebootKind,
+  type RebuildRequest,
+  rebootKindSchema,
+  rebuildRequestSchema,
+} from '../model/requests.js';
 import { parseInput } from '../model/validation.js';
 import type { Clock } from '../ports/clock.js';
 import {
@@ -30,6 +41,7 @@ import {
   supportsPowerControl,
   supportsReboot,
   supportsRebuild,
+  supportsSnapshot,
   supportsSuspend,
 } from '../ports/driver.js';
 import type { ImageService } from '../ports/image-service.js';
@@ -45,24 +57,35 @@ import type {
   InstanceStore,
   ServerGroupStore,
 } from '../ports/stores.js';
+import type { EventLog, EventLogFilter, LeaseStore, LoggedEvent, UnitOfWork } from '../ports/unit-of-work.js';
 import type { VolumeAdapter } from '../ports/volume.js';
 import { ActionFlow } from './action-flow.js';
+import { FlavorAdmin, HostAdmin, type HostStatus, QuotaAdmin, ServerGroupAdmin } from './admin-facades.js';
 import { CreateFlow } from './create-flow.js';
 import { DeleteFlow } from './delete-flow.js';
 import { EngineContext } from './engine-context.js';
 import type { EngineOptions } from './engine-options.js';
 import type { InstanceEvent } from './events.js';
+import { HostLeases } from './host-leases.js';
 import { type HostBinding, type HostRegistry, hostFromReport } from './host-registry.js';
+import { type EngineDeps, engineInternals } from './internals.js';
 import { PowerSync } from './power-sync.js';
 import { type ReconcileReport, Reconciler } from './reconciler.js';
+import { WatchHub } from './watch-hub.js';
+
+/** Options of {@link ComputeEngine.events}. */
+export interface EventStreamOptions extends EventLogFilter {
+  /** Replay events after this cursor (a `seq` seen before) from the durable log, then go live. */
+  readonly since?: number;
+}
 
 /**
  * The lifecycle engine: creates, runs and deletes instances across hosts, one task at a time per
- * instance, every change an event on {@link ComputeEngine.events$}.
+ * instance, every change an event on {@link ComputeEngine.events$} and in the durable event log.
  *
  * Build it with `createCompute()` (or resolve it from a container set up with `registerCore`).
- * Call {@link ComputeEngine.start} once hosts are added: it reconciles the store with what the
- * drivers report.
+ * Call {@link ComputeEngine.open} once hosts are added: it reconciles the store with what the
+ * drivers report and starts the periodic reconciler when one is configured.
  */
 @injectable()
 export class ComputeEngine {
@@ -72,33 +95,55 @@ export class ComputeEngine {
   private readonly actionFlow: ActionFlow;
   private readonly power: PowerSync;
   private readonly reconciler: Reconciler;
+  private readonly leases: HostLeases;
+  private readonly watches: WatchHub;
+  private healer: ReturnType<typeof setInterval> | undefined;
+  private healing: Promise<unknown> | undefined;
+  private readonly lastReport$ = new Subject<ReconcileReport>();
 
   /** Every instance event, hot: subscribers see events from the moment they subscribe. */
   readonly events$: Observable<InstanceEvent>;
+  /** Reports of the periodic reconciler's passes. */
+  readonly reconciled$: Observable<ReconcileReport> = this.lastReport$.asObservable();
+  /** Flavors: create (validated), get, list, delete. */
+  readonly flavors: FlavorAdmin;
+  /** Per-project quota limits (validated) and usage. */
+  readonly quotas: QuotaAdmin;
+  /** Hosts: get, list, enable or disable with a reason, mark up or down. */
+  readonly hosts: HostAdmin;
+  /** Server groups: create (validated), get, list, delete. */
+  readonly serverGroups: ServerGroupAdmin;
 
   constructor(
-    @inject(instanceStoreToken) readonly instances: InstanceStore,
-    @inject(hostStoreToken) readonly hosts: HostStore,
-    @inject(claimStoreToken) readonly claims: ClaimStore,
-    @inject(actionStoreToken) readonly actions: ActionStore,
-    @inject(flavorStoreToken) readonly flavors: FlavorStore,
-    @inject(serverGroupStoreToken) readonly groups: ServerGroupStore,
+    @inject(instanceStoreToken) private readonly instanceStore: InstanceStore,
+    @inject(hostStoreToken) private readonly hostStore: HostStore,
+    @inject(claimStoreToken) claimStore: ClaimStore,
+    @inject(actionStoreToken) private readonly actionStore: ActionStore,
+    @inject(flavorStoreToken) flavors: FlavorStore,
+    @inject(serverGroupStoreToken) groups: ServerGroupStore,
+    @inject(unitOfWorkToken) unit: UnitOfWork,
+    @inject(eventLogToken) private readonly eventLog: EventLog,
+    @inject(leaseStoreToken) leaseStore: LeaseStore,
     @inject(schedulerToken) readonly scheduler: Scheduler,
-    @inject(quotaToken) readonly quota: QuotaEngine,
+    @inject(quotaToken) quota: QuotaEngine,
+    /** The image service: import, register, list, remove images (validated). */
     @inject(imageServiceToken) readonly images: ImageService,
     @inject(networkAdapterToken) network: NetworkAdapter,
     @inject(volumeAdapterToken) volumes: VolumeAdapter,
     @inject(clockToken) clock: Clock,
-    @inject(hostRegistryToken) readonly registry: HostRegistry,
-    @inject(engineOptionsToken) readonly options: EngineOptions,
+    @inject(hostRegistryToken) private readonly registry: HostRegistry,
+    @inject(engineOptionsToken) readonly options: EngineOptions & { readonly soleOwner?: boolean },
   ) {
     this.ctx = new EngineContext({
-      instances,
-      hosts,
-      claims,
-      actions,
+      instances: instanceStore,
+      hosts: hostStore,
+      claims: claimStore,
+      actions: actionStore,
       flavors,
       groups,
+      unit,
+      eventLog,
+      leases: leaseStore,
       scheduler,
       quota,
       images,
@@ -108,26 +153,60 @@ export class ComputeEngine {
       registry,
       options,
     });
-    this.events$ = this.ctx.events.asObservable();
+    this.events$ = this.ctx.events$;
+    this.watches = new WatchHub(this.ctx.logged);
+    this.leases = new HostLeases(leaseStore, this.ctx.engineId, options.hostLeaseTtlMs, () => clock.now());
     this.creates = new CreateFlow(this.ctx);
     this.deletes = new DeleteFlow(this.ctx);
     this.actionFlow = new ActionFlow(this.ctx);
     this.power = new PowerSync(this.ctx);
-    this.reconciler = new Reconciler(this.ctx, this.deletes);
+    this.reconciler = new Reconciler(this.ctx, this.deletes, this.leases, options.soleOwner ?? false);
+    this.flavors = new FlavorAdmin(flavors);
+    this.quotas = new QuotaAdmin(quota);
+    this.hosts = new HostAdmin(hostStore, scheduler);
+    this.serverGroups = new ServerGroupAdmin(groups);
+  }
+
+  /** For `internalsOf` in `@nova-lfs/core/testing` only. @internal */
+  [engineInternals](): EngineDeps & { readonly openWatches: number } {
+    return { ...this.ctx.deps, openWatches: this.watches.size };
+  }
+
+  /** This engine process's id (the owner of its host leases). */
+  get engineId(): string {
+    return this.ctx.engineId;
+  }
+
+  private open_(operation: string): void {
+    if (this.ctx.closed) throw new EngineClosedError(operation);
   }
 
   // ---- hosts -------------------------------------------------------------------------------
 
   /**
-   * Adds a host: reads its driver's report, records it, tells the scheduler and follows its
-   * power-state events. @throws DuplicateError if the id is taken.
+   * Binds a host: reads its driver's report, records it, tells the scheduler, takes the host's
+   * lease and follows its power-state events. @throws DuplicateError if the id is taken.
    */
   async addHost(binding: HostBinding): Promise<Host> {
+    this.open_('addHost');
     this.registry.add(binding);
     try {
-      const host = hostFromReport(binding, await binding.driver.getHostReport());
-      await this.hosts.upsert(host);
+      const previous = await this.hostStore.get(binding.id);
+      const report = await this.ctx.callDriver(
+        'read',
+        { operation: 'getHostReport', hostId: binding.id },
+        undefined,
+        (d) => d.getHostReport(),
+      );
+      const host = {
+        ...hostFromReport(binding, report),
+        ...(previous && binding.enabled === undefined
+          ? { enabled: previous.enabled, disabledReason: previous.disabledReason }
+          : {}),
+      };
+      await this.hostStore.upsert(host);
       this.scheduler.upsertHost(host);
+      await this.leases.want(binding.id);
       this.power.follow(binding.id, binding.driver);
       return host;
     } catch (e) {
@@ -138,52 +217,90 @@ export class ComputeEngine {
 
   /** Re-reads a host's report from its driver (inventory, traits) and updates the scheduler. */
   async refreshHost(hostId: string): Promise<Host> {
+    this.open_('refreshHost');
     const binding = this.registry.get(hostId);
-    const previous = await this.hosts.get(hostId);
+    const previous = await this.hostStore.get(hostId);
+    const report = await this.ctx.callDriver('read', { operation: 'getHostReport', hostId }, undefined, (d) =>
+      d.getHostReport(),
+    );
     const host = {
-      ...hostFromReport(binding, await binding.driver.getHostReport()),
-      ...(previous ? { enabled: previous.enabled, up: previous.up } : {}),
+      ...hostFromReport(binding, report),
+      ...(previous
+        ? { enabled: previous.enabled, up: previous.up, disabledReason: previous.disabledReason }
+        : {}),
     };
-    await this.hosts.upsert(host);
+    await this.hostStore.upsert(host);
     this.scheduler.upsertHost(host);
     return host;
   }
 
-  /** Enables/disables a host or marks it up/down; the scheduler skips disabled and down hosts. */
-  async setHostStatus(hostId: string, status: { enabled?: boolean; up?: boolean }): Promise<Host> {
-    const host = await this.hosts.get(hostId);
-    if (!host) throw new NotFoundError('host', hostId, 'hostId');
-    const next = { ...host, ...status };
-    await this.hosts.upsert(next);
-    this.scheduler.upsertHost(next);
-    return next;
+  /**
+   * Enables or disables a host (with a reason) or marks it up or down.
+   * @throws ValidationError naming the field (only `enabled`, `disabledReason`, `up`, typed);
+   * NotFoundError for an unknown host
+   */
+  async setHostStatus(hostId: string, status: HostStatus): Promise<Host> {
+    this.open_('setHostStatus');
+    return this.hosts.setStatus(hostId, status);
   }
 
-  /** Removes a host from scheduling and stops following it. Its instances keep their records. */
+  /** Unbinds a host: no more scheduling, no more events, its lease given up. Its instances keep their records. */
   async removeHost(hostId: string): Promise<void> {
+    this.open_('removeHost');
     this.power.unfollow(hostId);
     this.registry.remove(hostId);
     this.scheduler.removeHost(hostId);
-    await this.hosts.remove(hostId);
+    await this.leases.drop(hostId);
+    await this.hostStore.remove(hostId);
+  }
+
+  // ---- engine lifecycle ---------------------------------------------------------------------
+
+  /**
+   * Opens the engine for service: reconciles with the drivers (stuck tasks, power states, leaked
+   * claims, quota, orphans) and starts the periodic reconciler and lease renewal when
+   * `reconcileIntervalMs` is set. Call once, after adding hosts.
+   */
+  async open(): Promise<ReconcileReport> {
+    this.open_('open');
+    const report = await this.reconciler.reconcile('startup');
+    this.leases.start();
+    const every = this.options.reconcileIntervalMs;
+    if (every > 0 && !this.healer) {
+      this.healer = setInterval(() => void this.heal(), every);
+      this.healer.unref?.();
+    }
+    return report;
+  }
+
+  /** Runs a reconciliation pass now (`periodic` unless told otherwise). */
+  async reconcile(mode: 'startup' | 'periodic' = 'periodic'): Promise<ReconcileReport> {
+    this.open_('reconcile');
+    return this.reconciler.reconcile(mode);
+  }
+
+  /** One periodic pass, never two at once; its report goes to `reconciled$`. */
+  private async heal(): Promise<void> {
+    if (this.healing || this.ctx.closed) return;
+    this.healing = this.reconciler
+      .reconcile('periodic')
+      .then((r) => this.lastReport$.next(r))
+      .catch(() => undefined)
+      .finally(() => {
+        this.healing = undefined;
+      });
+    await this.healing;
   }
 
   // ---- lifecycle -----------------------------------------------------------------------------
 
-  /** Reconciles with the drivers (the `Reconciler`: stuck tasks, power states, leaked claims, quota, orphans). Call once after adding hosts. */
-  async start(): Promise<ReconcileReport> {
-    return this.reconciler.reconcile();
-  }
-
-  /** Runs a reconciliation pass now. */
-  async reconcile(): Promise<ReconcileReport> {
-    return this.reconciler.reconcile();
-  }
-
   /**
    * Creates `count` instances and waits for their builds. Resolves with each instance in its
-   * final state: `active`, or `error` with a fault (no valid host, every attempt failed).
+   * final state: `active`, `error` with a fault (no valid host, every attempt failed, a deadline
+   * passed), or `deleted` when a delete stopped it. Idempotent on `requestId`: a retry of an
+   * admitted request resolves with that request's instances, creating nothing.
    * @throws ValidationError naming the field; NotFoundError for an unknown flavor, image or group
-   * (with `field`); QuotaExceededError. Nothing is created or held in those cases.
+   * (with `field`); QuotaExceededError; EngineClosedError. Nothing is created or held then.
    */
   async create(input: CreateInstanceInput): Promise<Instance[]> {
     const admitted = await this.creates.admit(input);
@@ -200,57 +317,101 @@ export class ComputeEngine {
     return { instances: admitted.instances, done: this.creates.build(admitted) };
   }
 
-  /** Deletes an instance; idempotent, accepted in every state and over any task. */
+  /** Deletes an instance; idempotent, accepted in every state and over any task (aborting it). */
   async delete(id: string, request?: RequestContext): Promise<void> {
     return this.deletes.delete(id, request);
   }
 
-  /** Powers on a stopped instance. */
-  async startInstance(id: string, request?: RequestContext): Promise<Instance> {
-    return this.actionFlow.run(id, 'start', supportsPowerControl, (d, i) => d.powerOn(i), request);
+  /** Powers a stopped instance on (Nova's `os-start`). */
+  async powerOn(id: string, request?: RequestContext): Promise<Instance> {
+    return this.actionFlow.run(
+      id,
+      'start',
+      supportsPowerControl,
+      (d, i, signal) => d.powerOn(i, { signal }),
+      request,
+    );
   }
 
-  /** Powers off (graceful within `powerOffTimeoutMs`, then forced). */
-  async stop(id: string, request?: RequestContext): Promise<Instance> {
+  /** Powers off (graceful within `powerOffTimeoutMs`, then forced; Nova's `os-stop`). */
+  async powerOff(id: string, request?: RequestContext): Promise<Instance> {
     const timeoutMs = this.options.powerOffTimeoutMs;
     return this.actionFlow.run(
       id,
       'stop',
       supportsPowerControl,
-      (d, i) => d.powerOff(i, { timeoutMs }),
+      (d, i, signal) => d.powerOff(i, { timeoutMs, signal }),
       request,
     );
   }
 
-  /** Reboots: `soft` asks the guest, `hard` resets it. */
-  async reboot(id: string, kind: 'soft' | 'hard' = 'soft', request?: RequestContext): Promise<Instance> {
+  /**
+   * Reboots: `soft` asks the guest, `hard` resets it.
+   * @throws ValidationError (field `kind`) for anything but `soft` or `hard`
+   */
+  async reboot(id: string, kind: RebootKind = 'soft', request?: RequestContext): Promise<Instance> {
+    const { kind: how } = parseInput(z.object({ kind: rebootKindSchema }), { kind });
     return this.actionFlow.run(
       id,
-      kind === 'soft' ? 'reboot' : 'reboot_hard',
+      how === 'soft' ? 'reboot' : 'reboot_hard',
       supportsReboot,
-      (d, i) => d.reboot(i, kind),
+      (d, i, signal) => d.reboot(i, how, { signal }),
       request,
+      undefined,
+      'reboot',
     );
   }
 
   /** Freezes an active instance in memory. */
   async pause(id: string, request?: RequestContext): Promise<Instance> {
-    return this.actionFlow.run(id, 'pause', supportsPause, (d, i) => d.pause(i), request);
+    return this.actionFlow.run(
+      id,
+      'pause',
+      supportsPause,
+      (d, i, signal) => d.pause(i, { signal }),
+      request,
+      undefined,
+      'pause',
+    );
   }
 
   /** Thaws a paused instance. */
   async unpause(id: string, request?: RequestContext): Promise<Instance> {
-    return this.actionFlow.run(id, 'unpause', supportsPause, (d, i) => d.unpause(i), request);
+    return this.actionFlow.run(
+      id,
+      'unpause',
+      supportsPause,
+      (d, i, signal) => d.unpause(i, { signal }),
+      request,
+      undefined,
+      'pause',
+    );
   }
 
   /** Saves an active instance to disk. Refused with CapabilityUnsupportedError where the driver cannot. */
   async suspend(id: string, request?: RequestContext): Promise<Instance> {
-    return this.actionFlow.run(id, 'suspend', supportsSuspend, (d, i) => d.suspend(i), request);
+    return this.actionFlow.run(
+      id,
+      'suspend',
+      supportsSuspend,
+      (d, i, signal) => d.suspend(i, { signal }),
+      request,
+      undefined,
+      'pause',
+    );
   }
 
   /** Restores a suspended instance. */
   async resume(id: string, request?: RequestContext): Promise<Instance> {
-    return this.actionFlow.run(id, 'resume', supportsSuspend, (d, i) => d.resume(i), request);
+    return this.actionFlow.run(
+      id,
+      'resume',
+      supportsSuspend,
+      (d, i, signal) => d.resume(i, { signal }),
+      request,
+      undefined,
+      'pause',
+    );
   }
 
   /** Re-creates the guest from a (new) image, keeping id, host and claim. */
@@ -262,7 +423,7 @@ export class ComputeEngine {
       id,
       'rebuild',
       supportsRebuild,
-      async (d, i) => {
+      async (d, i, signal) => {
         const target = { ...i, imageId: image.id, ...(req.name ? { name: req.name } : {}) };
         await d.rebuild({
           instance: target,
@@ -271,6 +432,7 @@ export class ComputeEngine {
           images: this.images,
           ports: [],
           volumes: [],
+          signal,
         });
       },
       request,
@@ -279,7 +441,30 @@ export class ComputeEngine {
         ...(req.name ? { name: req.name } : {}),
         ...(req.metadata ? { metadata: req.metadata } : {}),
       },
+      'rebuild',
     );
+  }
+
+  /**
+   * Captures the instance's disk into the image service as a new image named `name` (Nova's
+   * `createImage`); the image is listed before this resolves.
+   * @throws CapabilityUnsupportedError where the driver cannot; ValidationError for a bad name
+   */
+  async snapshot(id: string, name: string, request?: RequestContext): Promise<Image> {
+    const imageName = parseInput(displayNameSchema, name);
+    let image: Image | undefined;
+    await this.actionFlow.run(
+      id,
+      'snapshot',
+      supportsSnapshot,
+      async (d, i, signal) => {
+        image = await d.snapshot(i, { name: imageName, images: this.images, signal });
+      },
+      request,
+      undefined,
+      'snapshot',
+    );
+    return image!;
   }
 
   /** The instance's console output (serial log or container logs). */
@@ -290,56 +475,102 @@ export class ComputeEngine {
     if (!supportsConsoleOutput(driver)) {
       throw new CapabilityUnsupportedError('consoleOutput', driver.kind, instance.hostId);
     }
-    return driver.getConsoleOutput(instance, options);
-  }
-
-  /**
-   * Creates a server group (instances join it with the `hints.group` scheduler hint).
-   * @throws ValidationError naming the field; DuplicateError if the id exists.
-   */
-  async createServerGroup(input: ServerGroupInput): Promise<ServerGroup> {
-    const group = parseInput(serverGroupSchema, { members: [], ...input });
-    await this.groups.add(group);
-    return group;
-  }
-
-  /** Deletes a server group; its members stay. Idempotent. */
-  async deleteServerGroup(id: string): Promise<void> {
-    await this.groups.remove(id);
+    return this.ctx.callDriver(
+      'read',
+      { operation: 'getConsoleOutput', instanceId: id, hostId: instance.hostId },
+      undefined,
+      () => driver.getConsoleOutput(instance, options),
+    );
   }
 
   // ---- queries -------------------------------------------------------------------------------
 
   /** @throws NotFoundError */
   async get(id: string): Promise<Instance> {
-    const instance = await this.instances.get(id);
+    const instance = await this.instanceStore.get(id);
     if (!instance) throw new NotFoundError('instance', id, 'id');
     return instance;
   }
 
-  /** Instances matching the filter. */
+  /**
+   * Instances matching the filter, sorted by creation (then id); `limit` + `marker` page them.
+   * @throws NotFoundError (field `marker`) for an unknown marker
+   */
   async list(filter?: InstanceFilter): Promise<Instance[]> {
-    return this.instances.list(filter);
+    return this.instanceStore.list(filter);
   }
 
   /** The instance's action history, oldest first (kept a while after delete). */
   async listActions(id: string): Promise<InstanceAction[]> {
-    return this.actions.list(id);
+    return this.actionStore.list(id);
   }
 
-  /** Events of one instance; completes after its `instance.deleted` event. */
+  /**
+   * Events of one instance; completes after its `instance.deleted` event, and at once (empty)
+   * for an instance that does not exist.
+   */
   watch(id: string): Observable<InstanceEvent> {
-    return this.events$.pipe(
-      filter((e) => e.instanceId === id),
+    return defer(() => from(this.instanceStore.get(id))).pipe(
+      mergeMap((found) => (found || this.ctx.builds.has(id) ? this.watches.watch(id) : EMPTY)),
       takeWhile((e) => e.type !== 'instance.deleted', true),
     );
   }
 
-  /** Stops following drivers and closes them. Guests keep running; the store keeps its records. */
+  /**
+   * The durable event stream: with `since`, replays the logged events after that cursor, then goes
+   * on live without a gap or a duplicate; filtered by instance or project. Completes when the
+   * engine closes.
+   */
+  events(options: EventStreamOptions = {}): Observable<LoggedEvent> {
+    return new Observable<LoggedEvent>((subscriber) => {
+      let last = options.since ?? 0;
+      let replaying = options.since !== undefined;
+      const buffered: LoggedEvent[] = [];
+      const emit = (l: LoggedEvent) => {
+        if (l.seq <= last) return;
+        last = l.seq;
+        if (options.instanceId !== undefined && l.event.instanceId !== options.instanceId) return;
+        if (options.projectId !== undefined && l.projectId !== options.projectId) return;
+        subscriber.next(l);
+      };
+      const sub = this.ctx.logged.subscribe({
+        next: (l) => (replaying ? buffered.push(l) : emit(l)),
+        complete: () => subscriber.complete(),
+      });
+      if (replaying) {
+        const filter = {
+          ...(options.instanceId !== undefined ? { instanceId: options.instanceId } : {}),
+          ...(options.projectId !== undefined ? { projectId: options.projectId } : {}),
+        };
+        void (async () => {
+          for (;;) {
+            const page = await this.eventLog.read(last, 1000, filter);
+            for (const l of page) emit(l);
+            if (page.length < 1000) break;
+          }
+          for (const l of buffered.splice(0)) emit(l);
+          replaying = false;
+        })().catch((e) => subscriber.error(e));
+      }
+      return () => sub.unsubscribe();
+    });
+  }
+
+  /**
+   * Stops the periodic reconciler, gives up host leases, stops following drivers and closes
+   * them. Guests keep running; the store keeps its records. Later calls are refused with
+   * EngineClosedError. Idempotent.
+   */
   async close(): Promise<void> {
+    if (this.ctx.closed) return;
+    this.ctx.closed = true;
+    if (this.healer) clearInterval(this.healer);
+    await this.healing;
     this.power.close();
+    await this.leases.close();
     for (const b of this.registry.list()) await b.driver.close?.();
-    this.ctx.events.complete();
+    this.ctx.logged.complete();
+    this.lastReport$.complete();
     for (const hook of this.closeHooks.splice(0)) await hook();
   }
 

@@ -1,8 +1,9 @@
 import { firstValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { MemoryActionStore } from '../store/memory-action-store.js';
+import { CountingQuotaEngine } from '../quota/counting-quota-engine.js';
 import { createFakeCloud } from '../testing/engine-fixture.js';
+import { internalsOf } from '../testing/internals.js';
 import type { InstanceEvent } from './events.js';
 
 describe('create', () => {
@@ -12,7 +13,7 @@ describe('create', () => {
     expect(vm).toMatchObject({ vmState: 'active', taskState: null, powerState: 'running', hostId: 'host-0' });
     expect(vm!.launchedAt).not.toBeNull();
     expect(vm!.metadata).toEqual({ role: 'web' });
-    const claims = await compute.claims.list({ instanceId: vm!.id });
+    const claims = await internalsOf(compute).claims.list({ instanceId: vm!.id });
     expect(claims).toHaveLength(1);
     expect(claims[0]!.resources).toMatchObject({ VCPU: 1, MEMORY_MB: 2048, DISK_GB: 10 });
     const actions = await compute.listActions(vm!.id);
@@ -58,7 +59,7 @@ describe('create', () => {
     expect(drivers[0]!.calls.destroy).toBe(1);
     expect(drivers[0]!.guestCount).toBe(0);
     expect(cloud.scheduler.usage('host-0').VCPU).toBe(0);
-    expect(await compute.claims.list({ instanceId: vm!.id })).toEqual([
+    expect(await internalsOf(compute).claims.list({ instanceId: vm!.id })).toEqual([
       expect.objectContaining({ hostId: 'host-1' }),
     ]);
     const resched = events.find((e) => e.type === 'instance.rescheduled');
@@ -77,14 +78,14 @@ describe('create', () => {
     expect(vm!.fault!.message).toMatch(/3 attempt\(s\).*qemu exploded/);
     expect(vm!.fault!.details).toMatchObject({ attempts: 3, hostsTried: ['host-0', 'host-1', 'host-2'] });
     expect(cloud.drivers[3]!.calls.spawn ?? 0).toBe(0);
-    expect(await cloud.compute.claims.list()).toHaveLength(0);
+    expect(await internalsOf(cloud.compute).claims.list()).toHaveLength(0);
     for (const d of cloud.drivers) expect(d.guestCount).toBe(0);
     const actions = await cloud.compute.listActions(vm!.id);
     expect(actions[0]).toMatchObject({ action: 'create', result: 'error' });
     // quota stays held by the ERROR instance until it is deleted (as in Nova)
-    expect((await cloud.compute.quota.usage('p1')).inUse.instances).toBe(1);
+    expect((await internalsOf(cloud.compute).quota.usage('p1')).inUse.instances).toBe(1);
     await cloud.compute.delete(vm!.id);
-    expect((await cloud.compute.quota.usage('p1')).inUse.instances).toBe(0);
+    expect((await internalsOf(cloud.compute).quota.usage('p1')).inUse.instances).toBe(0);
   });
 
   it('puts every instance of a request in ERROR with NoValidHost reasons when nothing fits', async () => {
@@ -95,7 +96,7 @@ describe('create', () => {
       code: 'NLFS_NO_VALID_HOST',
       details: { hostsConsidered: 2, rejections: { FirstFit: { 'insufficient resources': 2 } } },
     });
-    expect(await cloud.compute.claims.list()).toHaveLength(0);
+    expect(await internalsOf(cloud.compute).claims.list()).toHaveLength(0);
   });
 
   it('places a multi-instance request all-or-nothing', async () => {
@@ -104,12 +105,12 @@ describe('create', () => {
     expect(ok.every((v) => v.vmState === 'active')).toBe(true);
     const refused = await cloud.compute.create(cloud.request({ count: 2 }));
     expect(refused.every((v) => v.vmState === 'error')).toBe(true);
-    expect(await cloud.compute.claims.list()).toHaveLength(2);
+    expect(await internalsOf(cloud.compute).claims.list()).toHaveLength(2);
   });
 
   it('spreads a hard anti-affinity group over distinct hosts, even across concurrent requests', async () => {
     const cloud = await createFakeCloud({ hosts: 3 });
-    await cloud.compute.groups.add({
+    await internalsOf(cloud.compute).groups.add({
       id: 'g1',
       name: 'g1',
       projectId: 'p1',
@@ -126,25 +127,54 @@ describe('create', () => {
     expect(vms.filter((v) => v.vmState === 'error')[0]!.fault!.code).toBe('NLFS_NO_VALID_HOST');
   });
 
-  it('takes back quota and records when recording the create action fails after the quota commit', async () => {
-    const actions = new MemoryActionStore();
-    const start = actions.start.bind(actions);
-    let storeDown = true;
-    actions.start = async (action) => {
-      if (storeDown) throw new Error('action store unavailable');
-      await start(action);
+  it('takes back records, actions and group membership when the quota commit fails after the admission unit', async () => {
+    const quota = new CountingQuotaEngine({ instances: 100, cores: 400, ramMb: 1_000_000 });
+    const commit = quota.commit.bind(quota);
+    let quotaDown = true;
+    quota.commit = async (r) => {
+      if (quotaDown) throw new Error('quota store unavailable');
+      await commit(r);
     };
-    const { compute, request } = await createFakeCloud({ core: { stores: { actions } } });
-    await expect(compute.create(request({ count: 2 }))).rejects.toThrow('action store unavailable');
-    const usage = await compute.quota.usage('p1');
+    const { compute, request } = await createFakeCloud({ core: { quota } });
+    const group = await compute.serverGroups.create({
+      id: 'g',
+      name: 'g',
+      projectId: 'p1',
+      policy: 'anti-affinity',
+    });
+    await expect(compute.create(request({ count: 2, hints: { group: group.id } }))).rejects.toThrow(
+      'quota store unavailable',
+    );
+    const usage = await quota.usage('p1');
     expect(usage.inUse).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
     expect(usage.reserved).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
     expect(await compute.list()).toEqual([]);
-    expect(await compute.claims.list()).toEqual([]);
-    storeDown = false;
+    expect((await compute.serverGroups.get('g'))!.members).toEqual([]);
+    expect(await internalsOf(compute).actions.listPending()).toEqual([]);
+    expect(await internalsOf(compute).claims.list()).toEqual([]);
+    quotaDown = false;
     const [vm] = await compute.create(request());
     expect(vm!.vmState).toBe('active');
-    expect((await compute.quota.usage('p1')).inUse.instances).toBe(1);
+    expect((await quota.usage('p1')).inUse.instances).toBe(1);
+  });
+
+  it('writes nothing of an admission whose unit fails (the group vanished), and holds no quota', async () => {
+    const { compute, request } = await createFakeCloud();
+    await compute.serverGroups.create({ id: 'g', name: 'g', projectId: 'p1', policy: 'affinity' });
+    const deps = internalsOf(compute);
+    // the group goes between the admission's lookup and its unit of work
+    const get = deps.groups.get.bind(deps.groups);
+    deps.groups.get = async (id) => {
+      const g = await get(id);
+      await deps.groups.remove(id);
+      return g;
+    };
+    const err = await compute.create(request({ count: 3, hints: { group: 'g' } })).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'NLFS_NOT_FOUND', details: { kind: 'serverGroup' } });
+    expect(await compute.list()).toEqual([]);
+    expect(await deps.actions.listPending()).toEqual([]);
+    expect((await deps.quota.usage('p1')).reserved).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
+    expect((await deps.quota.usage('p1')).inUse).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
   });
 
   it('rejects bad input with typed errors naming the field, creating nothing', async () => {
@@ -177,8 +207,8 @@ describe('create', () => {
       expect(err.details).toMatchObject({ kind, field });
     }
     expect(await compute.list()).toHaveLength(0);
-    expect((await compute.quota.usage('p1')).inUse.instances).toBe(0);
-    expect((await compute.quota.usage('p1')).reserved.instances).toBe(0);
+    expect((await internalsOf(compute).quota.usage('p1')).inUse.instances).toBe(0);
+    expect((await internalsOf(compute).quota.usage('p1')).reserved.instances).toBe(0);
   });
 
   it('accepts hostile display names and metadata verbatim', async () => {

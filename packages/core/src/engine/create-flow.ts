@@ -1,19 +1,27 @@
-import { BuildAbortedError, NotFoundError, NoValidHostError } from '../errors.js';
+import {
+  BuildAbortedError,
+  DeadlineExceededError,
+  DuplicateError,
+  EngineClosedError,
+  NotFoundError,
+  NoValidHostError,
+} from '../errors.js';
 import type { InstanceAction } from '../model/action.js';
 import type { Claim } from '../model/claim.js';
 import type { Flavor } from '../model/flavor.js';
 import { newId } from '../model/ids.js';
 import type { Image } from '../model/image.js';
-import type { Instance } from '../model/instance.js';
+import type { Fault, Instance } from '../model/instance.js';
 import { type CreateInstanceInput, createInstanceRequestSchema } from '../model/requests.js';
 import type { ServerGroup } from '../model/server-group.js';
 import { parseInput } from '../model/validation.js';
 import type { NetworkRequest } from '../ports/network.js';
-import type { QuotaReservation } from '../ports/quota.js';
 import type { PlacementRequest, Selection } from '../ports/scheduler.js';
+import type { StoreWrite } from '../ports/unit-of-work.js';
 import type { VolumeRequest } from '../ports/volume.js';
-import { type BuildTicket, type EngineContext, faultOf, quotaDeltasOf } from './engine-context.js';
+import { type EngineContext, faultOf, quotaDeltasOf, reschedulable } from './engine-context.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { instanceIdForRequest } from './request-ids.js';
 
 /** A create request admitted: records inserted, quota held, build not started. */
 export interface AdmittedRequest {
@@ -26,11 +34,14 @@ export interface AdmittedRequest {
   /** Ports and volumes asked for, handed to the adapters on the chosen host. */
   readonly networks: readonly NetworkRequest[];
   readonly volumes: readonly VolumeRequest[];
+  /** A retry of a request admitted before (same request id): nothing new was created. */
+  readonly replayed: boolean;
 }
 
 /**
- * Create: validate, reserve quota, insert records (admission), then place all instances at once
- * and build each on its host, rescheduling onto alternates after a spawn failure.
+ * Create: validate, reserve quota, insert records, actions and group membership in one unit of
+ * work (admission), then place all instances at once and build each on its host, rescheduling
+ * onto alternates after a spawn failure or a spawn past its deadline.
  */
 export class CreateFlow {
   /** Placement of requests joining one server group is serialised, so group policies hold. */
@@ -39,11 +50,14 @@ export class CreateFlow {
   constructor(private readonly ctx: EngineContext) {}
 
   /**
-   * Validates the request and admits it: quota reserved and committed, records inserted in
-   * `building`/`scheduling`. Throws (and holds nothing) on bad input or exceeded quota.
+   * Validates the request and admits it: quota reserved, then records, create actions and group
+   * membership written in one unit, then the reservation committed. Throws (and holds nothing) on
+   * bad input or exceeded quota. A request naming a `requestId` that was admitted before resolves
+   * with that request's instances (`replayed`).
    */
   async admit(input: CreateInstanceInput): Promise<AdmittedRequest> {
     const { deps } = this.ctx;
+    if (this.ctx.closed) throw new EngineClosedError('create');
     const req = parseInput(createInstanceRequestSchema, input);
     const flavor = await deps.flavors.get(req.flavorId);
     if (!flavor) throw new NotFoundError('flavor', req.flavorId, 'flavorId');
@@ -62,110 +76,149 @@ export class CreateFlow {
         if (!(await deps.instances.get(id))) throw new NotFoundError('instance', id, field);
       }
     }
-
     const count = req.count;
-    const reservation = await deps.quota.reserve(req.projectId, quotaDeltasOf({ flavor }, count));
-    const now = this.ctx.now();
+    const idOf = (i: number) =>
+      req.requestId === undefined ? newId() : instanceIdForRequest(req.projectId, req.requestId, i);
     const requestId = req.requestId ?? newId();
-    const instances: Instance[] = [];
-    try {
-      for (let i = 0; i < count; i++) {
-        const instance: Instance = {
-          id: newId(),
-          name: count === 1 ? req.name : `${req.name}-${i + 1}`,
-          projectId: req.projectId,
-          userId: req.userId,
-          flavor,
-          imageId: image.id,
-          hostId: null,
-          availabilityZone: req.availabilityZone ?? null,
-          vmState: 'building',
-          taskState: 'scheduling',
-          powerState: 'nostate',
-          fault: null,
-          metadata: req.metadata,
-          hints: req.hints,
-          createdAt: now,
-          updatedAt: now,
-          launchedAt: null,
-          revision: 0,
-        };
-        await deps.instances.insert(instance);
-        instances.push(instance);
-      }
-    } catch (e) {
-      await deps.quota.rollback(reservation);
-      for (const inst of instances) await deps.instances.remove(inst.id);
-      throw e;
-    }
-    for (const inst of instances) {
-      this.ctx.emit(() => ({ type: 'instance.created', instanceId: inst.id, at: now, instance: inst }));
-    }
-    // the reservation becomes usage while the create actions are recorded
-    const context = { userId: req.userId, projectId: req.projectId, requestId };
-    const [committed, ...started] = await Promise.allSettled([
-      deps.quota.commit(reservation),
-      ...instances.map((inst) => this.ctx.startAction(inst.id, 'create', context)),
-    ]);
-    const failed = [committed, ...started].find((r) => r.status === 'rejected');
-    if (failed) {
-      await this.undoAdmission(reservation, committed.status === 'fulfilled', instances, {
-        actions: started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])),
-        cause: failed.reason,
-      });
-      throw failed.reason;
-    }
-    const actions = started.map((r) => (r as PromiseFulfilledResult<InstanceAction>).value);
-    for (const inst of instances) this.ctx.builds.set(inst.id, { cancelled: false });
-    if (group)
-      await deps.groups.addMembers(
-        group.id,
-        instances.map((i) => i.id),
-      );
-    return {
-      instances,
-      actions,
+    const base = { flavor, image, group, networks: req.networks, volumes: req.volumes };
+    const placement = {
+      requestId,
+      projectId: req.projectId,
       flavor,
       image,
-      group,
-      networks: req.networks,
-      volumes: req.volumes,
-      placement: {
-        requestId,
+      ...(req.availabilityZone !== undefined ? { availabilityZone: req.availabilityZone } : {}),
+      hints: req.hints,
+    };
+    if (req.requestId !== undefined) {
+      const earlier = await this.replay(count, idOf);
+      if (earlier) {
+        return {
+          ...base,
+          instances: earlier,
+          actions: [],
+          replayed: true,
+          placement: { ...placement, instanceIds: earlier.map((i) => i.id) },
+        };
+      }
+    }
+
+    const reservation = await deps.quota.reserve(req.projectId, quotaDeltasOf({ flavor }, count));
+    const now = this.ctx.now();
+    const context = { userId: req.userId, projectId: req.projectId, requestId };
+    const instances: Instance[] = [];
+    const actions: InstanceAction[] = [];
+    const writes: StoreWrite[] = [];
+    for (let i = 0; i < count; i++) {
+      const instance: Instance = {
+        id: idOf(i),
+        name: count === 1 ? req.name : `${req.name}-${i + 1}`,
         projectId: req.projectId,
-        instanceIds: instances.map((i) => i.id),
+        userId: req.userId,
         flavor,
-        image,
-        ...(req.availabilityZone !== undefined ? { availabilityZone: req.availabilityZone } : {}),
+        imageId: image.id,
+        hostId: null,
+        availabilityZone: req.availabilityZone ?? null,
+        vmState: 'building',
+        taskState: 'scheduling',
+        powerState: 'nostate',
+        fault: null,
+        metadata: req.metadata,
         hints: req.hints,
-      },
+        createdAt: now,
+        updatedAt: now,
+        launchedAt: null,
+        revision: 0,
+      };
+      instances.push(instance);
+      writes.push(
+        { kind: 'instance.insert', instance },
+        { kind: 'event', event: { type: 'instance.created', instanceId: instance.id, at: now, instance } },
+      );
+      const started = this.ctx.actionStart(instance.id, 'create', context);
+      actions.push(started.action);
+      writes.push(...started.writes);
+    }
+    if (group)
+      writes.push({ kind: 'group.addMembers', groupId: group.id, instanceIds: instances.map((i) => i.id) });
+    // the builds are known before their records exist, so no reconciliation pass takes them for leftovers
+    for (const inst of instances) this.ctx.builds.set(inst.id, new AbortController());
+    const forget = () => {
+      for (const inst of instances) this.ctx.builds.delete(inst.id);
+    };
+    try {
+      await this.ctx.commit(writes);
+    } catch (e) {
+      forget();
+      await deps.quota.rollback(reservation);
+      // a concurrent retry of the same request id won the insert: answer with its instances
+      if (e instanceof DuplicateError && req.requestId !== undefined) {
+        const earlier = await this.replay(count, idOf);
+        if (earlier) {
+          return {
+            ...base,
+            instances: earlier,
+            actions: [],
+            replayed: true,
+            placement: { ...placement, instanceIds: earlier.map((i) => i.id) },
+          };
+        }
+      }
+      throw e;
+    }
+    try {
+      await deps.quota.commit(reservation);
+    } catch (e) {
+      forget();
+      await this.undoAdmission(instances, actions, group, e);
+      await deps.quota.rollback(reservation).catch(() => undefined);
+      throw e;
+    }
+    return {
+      ...base,
+      instances,
+      actions,
+      replayed: false,
+      placement: { ...placement, instanceIds: instances.map((i) => i.id) },
     };
   }
 
-  /**
-   * Takes back an admission whose last step failed: the quota (released if it was already
-   * committed, else the reservation rolled back), the create actions recorded (closed with the
-   * cause as fault) and the instance records (removed, with `instance.deleted` events).
-   */
-  private async undoAdmission(
-    reservation: QuotaReservation,
-    quotaCommitted: boolean,
-    instances: readonly Instance[],
-    undo: { actions: readonly InstanceAction[]; cause: unknown },
-  ): Promise<void> {
-    const { deps } = this.ctx;
-    if (quotaCommitted) await deps.quota.release(reservation.projectId, reservation.deltas);
-    else await deps.quota.rollback(reservation);
-    const fault = faultOf(undo.cause, this.ctx.now());
-    for (const action of undo.actions) await this.ctx.finishAction(action, fault);
-    for (const inst of instances) {
-      await deps.instances.remove(inst.id);
-      this.ctx.emit(() => ({ type: 'instance.deleted', instanceId: inst.id, at: this.ctx.now() }));
+  /** The instances an earlier attempt of this request created, if it created any. */
+  private async replay(count: number, idOf: (i: number) => string): Promise<Instance[] | undefined> {
+    const first = await this.ctx.deps.instances.get(idOf(0));
+    if (!first) return undefined;
+    const out = [first];
+    for (let i = 1; i < count; i++) {
+      const inst = await this.ctx.deps.instances.get(idOf(i));
+      if (inst) out.push(inst);
     }
+    return out;
   }
 
-  /** Places and builds an admitted request. Never rejects: failures end as ERROR with a fault. */
+  /** Takes back an admission whose quota could not be committed: one unit removes all of it. */
+  private async undoAdmission(
+    instances: readonly Instance[],
+    actions: readonly InstanceAction[],
+    group: ServerGroup | undefined,
+    cause: unknown,
+  ): Promise<void> {
+    const at = this.ctx.now();
+    const fault = faultOf(cause, at);
+    const writes: StoreWrite[] = [];
+    for (const action of actions) writes.push(...this.ctx.actionEnd(action, fault).writes);
+    for (const inst of instances) {
+      writes.push({ kind: 'instance.remove', id: inst.id });
+      if (group) writes.push({ kind: 'group.removeMember', groupId: group.id, instanceId: inst.id });
+      writes.push({ kind: 'event', event: { type: 'instance.deleted', instanceId: inst.id, at } });
+    }
+    await this.ctx.commit(writes);
+  }
+
+  /**
+   * Places and builds an admitted request. Never rejects: failures end as ERROR with a fault. An
+   * instance deleted meanwhile resolves as `deleted`.
+   */
   async build(admitted: AdmittedRequest): Promise<Instance[]> {
+    if (admitted.replayed) return this.waitForReplay(admitted.instances);
     try {
       const placed = admitted.group
         ? await this.groupLocks.run(admitted.group.id, () => this.place(admitted))
@@ -173,18 +226,17 @@ export class CreateFlow {
       if (!placed) return await this.latest(admitted.instances);
       return await Promise.all(
         admitted.instances.map((inst, i) =>
-          this.buildOne(
-            placed.instances[i] ?? inst,
-            admitted,
-            placed.selections[i]!,
-            placed.request,
-            admitted.actions[i]!,
-          ),
+          this.buildOne(placed.instances[i] ?? inst, admitted, placed.selections[i]!, admitted.actions[i]!),
         ),
       );
     } finally {
       for (const inst of admitted.instances) this.ctx.builds.delete(inst.id);
     }
+  }
+
+  /** A replayed request: the instances as they are now (a build in this process is awaited). */
+  private async waitForReplay(instances: readonly Instance[]): Promise<Instance[]> {
+    return this.latest(instances);
   }
 
   /**
@@ -196,14 +248,19 @@ export class CreateFlow {
     admitted: AdmittedRequest,
   ): Promise<{ selections: Selection[]; instances: Instance[]; request: PlacementRequest } | undefined> {
     const { deps } = this.ctx;
-    const request = await this.resolvePlacement(admitted);
+    const request = await this.resolvePlacement(admitted, admitted.placement.instanceIds);
     let selections: Selection[];
     try {
       selections = await deps.scheduler.select(request);
     } catch (e) {
       const fault = faultOf(e, this.ctx.now());
-      await Promise.all(admitted.instances.map((inst, i) => this.fail(inst, admitted.actions[i]!, fault)));
-      if (!(e instanceof NoValidHostError)) this.ctx.emitFault(admitted.instances[0]!.id, null, fault);
+      const extra =
+        e instanceof NoValidHostError ? [] : [this.ctx.faultEvent(admitted.instances[0]!.id, null, fault)];
+      await Promise.all(
+        admitted.instances.map((inst, i) =>
+          this.fail(inst, admitted.actions[i]!, fault, i === 0 ? extra : []),
+        ),
+      );
       return undefined;
     }
     const byId = new Map(selections.map((s) => [s.instanceId, s]));
@@ -222,7 +279,15 @@ export class CreateFlow {
     return { selections: ordered, instances, request };
   }
 
-  private async resolvePlacement(admitted: AdmittedRequest): Promise<PlacementRequest> {
+  /**
+   * The placement request with group members' and hinted instances' hosts read now. `own`: the
+   * instances being placed, left out of the group's members (an alternate's claim passes only
+   * itself, so its siblings count as members).
+   */
+  private async resolvePlacement(
+    admitted: AdmittedRequest,
+    own: readonly string[],
+  ): Promise<PlacementRequest> {
     const { deps } = this.ctx;
     const hostsOf = async (ids: readonly string[] | undefined): Promise<string[]> => {
       const out: string[] = [];
@@ -236,8 +301,8 @@ export class CreateFlow {
     let group: PlacementRequest['group'];
     if (admitted.group) {
       const fresh = (await deps.groups.get(admitted.group.id)) ?? admitted.group;
-      const own = new Set(base.instanceIds);
-      const others = fresh.members.filter((m) => !own.has(m));
+      const mine = new Set(own);
+      const others = fresh.members.filter((m) => !mine.has(m));
       group = { id: fresh.id, policy: fresh.policy, memberHostIds: await hostsOf(others) };
     }
     return {
@@ -253,137 +318,170 @@ export class CreateFlow {
     start: Instance,
     admitted: AdmittedRequest,
     selection: Selection,
-    request: PlacementRequest,
     action: InstanceAction,
   ): Promise<Instance> {
     const { deps } = this.ctx;
-    const ticket = this.ctx.builds.get(start.id) ?? { cancelled: false };
+    const task = this.ctx.builds.get(start.id) ?? new AbortController();
     const alternates = [...selection.alternateHostIds];
     let claim: Claim | undefined = selection.claim;
     let hostId = selection.hostId;
     let instance = start;
     let attempt = 1;
     const tried: string[] = [];
+    let scheduled: StoreWrite = this.scheduledEvent(start.id, hostId, attempt, alternates);
     for (;;) {
       tried.push(hostId);
-      this.ctx.emit(() => ({
-        type: 'instance.scheduled',
-        instanceId: start.id,
-        at: this.ctx.now(),
-        hostId,
-        attempt,
-        alternateHostIds: alternates,
-      }));
       try {
         const zone = hostId === selection.hostId ? selection.availabilityZone : undefined;
-        const spawned = await this.spawnOn(instance, hostId, zone, admitted, ticket);
-        // the instance goes active and its action ends side by side (on a batching store: in one
-        // transaction); should a delete have taken the instance over meanwhile, the abort below
-        // records the action's real end
-        const [active, ended] = await Promise.all([
-          this.ctx.applyAsTaskOwner(spawned, 'spawning', {
+        const spawned = await this.spawnOn(instance, hostId, zone, admitted, task.signal, scheduled);
+        // the instance goes active and its action ends in one unit of work
+        const ended = this.ctx.actionEnd(action, null);
+        const active = await this.ctx.applyAsTaskOwner(
+          spawned,
+          'spawning',
+          {
             vmState: 'active',
             taskState: null,
             powerState: 'running',
             launchedAt: this.ctx.now(),
             fault: null,
-          }),
-          this.ctx.recordActionEnd(action, null),
-        ]);
+          },
+          ended.writes,
+        );
         if (!active) throw new BuildAbortedError(start.id);
         if (claim) deps.scheduler.buildFinished?.(claim);
-        this.ctx.emitAction(ended);
         return active;
       } catch (e) {
-        const aborted = ticket.cancelled || e instanceof BuildAbortedError;
+        const aborted = task.signal.aborted && !(task.signal.reason instanceof DeadlineExceededError);
         if (claim) deps.scheduler.buildFinished?.(claim);
         await this.cleanupHost(instance, hostId, claim);
         claim = undefined;
-        if (aborted) {
-          await this.endAborted(action);
-          return (await deps.instances.get(start.id)) ?? instance;
-        }
+        if (aborted || e instanceof BuildAbortedError) return this.endAborted(action, start);
         const fault = faultOf(e, this.ctx.now(), { hostId, attempt });
-        this.ctx.emitFault(start.id, hostId, fault);
         deps.scheduler.recordBuildFailure?.(hostId);
-        const next = await this.claimAlternate(alternates, request, start.id, attempt);
+        const next = reschedulable(e)
+          ? await this.claimAlternate(alternates, admitted, start.id, attempt)
+          : undefined;
         const fresh = await deps.instances.get(start.id);
-        if (!fresh || ticket.cancelled) {
+        if (!fresh || task.signal.aborted) {
           if (next) await deps.scheduler.release(next.claim);
-          await this.endAborted(action);
-          return fresh ?? instance;
+          return this.endAborted(action, fresh ?? start);
         }
+        const faultWrite = this.ctx.faultEvent(start.id, hostId, fault);
         if (!next) {
-          const final = {
+          const final: Fault = {
             ...fault,
             message: `build failed after ${attempt} attempt(s) on ${tried.join(', ')}: ${fault.message}`,
             details: { ...fault.details, attempts: attempt, hostsTried: tried },
           };
-          return (await this.fail(fresh, action, final)) ?? fresh;
+          return (await this.fail(fresh, action, final, [faultWrite])) ?? fresh;
         }
-        this.ctx.emit(() => ({
-          type: 'instance.rescheduled',
-          instanceId: start.id,
-          at: this.ctx.now(),
-          fromHostId: hostId,
-          toHostId: next.hostId,
-          cause: fault,
-        }));
+        const rescheduled: StoreWrite = {
+          kind: 'event',
+          event: {
+            type: 'instance.rescheduled',
+            instanceId: start.id,
+            at: this.ctx.now(),
+            fromHostId: hostId,
+            toHostId: next.hostId,
+            cause: fault,
+          },
+        };
         attempt++;
         claim = next.claim;
         hostId = next.hostId;
-        const moved = await this.ctx.applyAsTaskOwner(fresh, fresh.taskState, {
-          hostId,
-          taskState: 'scheduling',
-          powerState: 'nostate',
-        });
+        const moved = await this.ctx.applyAsTaskOwner(
+          fresh,
+          fresh.taskState,
+          { hostId, taskState: 'scheduling', powerState: 'nostate' },
+          [],
+          [faultWrite, rescheduled],
+        );
         if (!moved) {
           await deps.scheduler.release(claim);
-          return fresh;
+          return this.endAborted(action, fresh);
         }
         instance = moved;
+        scheduled = this.scheduledEvent(start.id, hostId, attempt, alternates);
       }
     }
   }
 
-  /** A delete stopped the build: the create action ends with it (not left pending). */
-  private async endAborted(action: InstanceAction): Promise<void> {
-    await this.ctx.finishAction(action, faultOf(new BuildAbortedError(action.instanceId), this.ctx.now()));
+  private scheduledEvent(
+    instanceId: string,
+    hostId: string,
+    attempt: number,
+    alternates: readonly string[],
+  ): StoreWrite {
+    return {
+      kind: 'event',
+      event: {
+        type: 'instance.scheduled',
+        instanceId,
+        at: this.ctx.now(),
+        hostId,
+        attempt,
+        alternateHostIds: [...alternates],
+      },
+    };
   }
 
   /**
-   * Records the host and task `spawning`, prepares network and volumes and asks the host's driver
-   * to spawn. `zone`: the host's availability zone if the scheduler told it (else read from the
-   * host store).
+   * A delete stopped the build: the create action ends with it (not left pending); resolves with
+   * the instance as `deleted` once the delete removed it.
+   */
+  private async endAborted(action: InstanceAction, last: Instance): Promise<Instance> {
+    await this.ctx
+      .finishAction(action, faultOf(new BuildAbortedError(action.instanceId), this.ctx.now()))
+      .catch(() => undefined);
+    await this.ctx.deletes.get(last.id)?.catch(() => undefined);
+    const now = await this.ctx.deps.instances.get(last.id);
+    return (
+      now ?? { ...last, vmState: 'deleted', taskState: null, powerState: 'nostate', hostId: last.hostId }
+    );
+  }
+
+  /**
+   * Records the host and task `spawning` (with the placement event), prepares network and volumes
+   * and asks the host's driver to spawn, with the spawn deadline and the build's signal.
    */
   private async spawnOn(
     instance: Instance,
     hostId: string,
     zone: string | undefined,
     admitted: AdmittedRequest,
-    ticket: BuildTicket,
+    signal: AbortSignal,
+    scheduled: StoreWrite,
   ): Promise<Instance> {
     const { deps } = this.ctx;
-    if (ticket.cancelled) throw new BuildAbortedError(instance.id);
+    if (signal.aborted) throw new BuildAbortedError(instance.id);
     const availabilityZone = zone ?? (await deps.hosts.get(hostId))?.availabilityZone;
-    const spawning = await this.ctx.applyAsTaskOwner(instance, 'scheduling', {
-      hostId,
-      taskState: 'spawning',
-      availabilityZone: availabilityZone ?? instance.availabilityZone,
-    });
+    const spawning = await this.ctx.applyAsTaskOwner(
+      instance,
+      'scheduling',
+      { hostId, taskState: 'spawning', availabilityZone: availabilityZone ?? instance.availabilityZone },
+      [],
+      [scheduled],
+    );
     if (!spawning) throw new BuildAbortedError(instance.id);
-    const driver = deps.registry.driverFor(hostId);
     const ports = await deps.network.allocate(spawning, admitted.networks);
     const volumes = await deps.volumes.connect(spawning, hostId, admitted.volumes);
-    await driver.spawn({
-      instance: spawning,
-      flavor: admitted.flavor,
-      image: admitted.image,
-      images: deps.images,
-      ports,
-      volumes,
-    });
-    if (ticket.cancelled) throw new BuildAbortedError(instance.id);
+    await this.ctx.callDriver(
+      'spawn',
+      { operation: 'spawn', instanceId: instance.id, hostId },
+      signal,
+      (driver, s) =>
+        driver.spawn({
+          instance: spawning,
+          flavor: admitted.flavor,
+          image: admitted.image,
+          images: deps.images,
+          ports,
+          volumes,
+          signal: s,
+        }),
+    );
+    if (signal.aborted) throw new BuildAbortedError(instance.id);
     return spawning;
   }
 
@@ -392,49 +490,80 @@ export class CreateFlow {
     const { deps } = this.ctx;
     const onHost = { ...instance, hostId };
     try {
-      if (deps.registry.has(hostId)) await deps.registry.driverFor(hostId).destroy(onHost);
+      if (deps.registry.has(hostId)) {
+        await this.ctx.callDriver(
+          'destroy',
+          { operation: 'destroy', instanceId: instance.id, hostId },
+          undefined,
+          (d, s) => d.destroy(onHost, { signal: s }),
+        );
+      }
     } catch (e) {
-      this.ctx.emitFault(instance.id, hostId, faultOf(e, this.ctx.now(), { cleanup: true }));
+      await this.ctx.recordQuietly({
+        type: 'instance.fault',
+        instanceId: instance.id,
+        at: this.ctx.now(),
+        hostId,
+        fault: faultOf(e, this.ctx.now(), { cleanup: true }),
+      });
     }
     await deps.network.deallocate(onHost).catch(() => undefined);
     await deps.volumes.disconnect(onHost, hostId).catch(() => undefined);
     if (claim) await deps.scheduler.release(claim);
   }
 
+  /**
+   * Claims the next alternate that still fits. The group's membership is read again under the
+   * group's lock, siblings included, so a hard policy holds on reschedule too.
+   */
   private async claimAlternate(
     alternates: string[],
-    request: PlacementRequest,
+    admitted: AdmittedRequest,
     instanceId: string,
     attempt: number,
   ): Promise<{ hostId: string; claim: Claim } | undefined> {
-    const single: PlacementRequest = { ...request, instanceIds: [instanceId] };
-    while (attempt < this.ctx.deps.options.maxBuildAttempts && alternates.length > 0) {
-      const hostId = alternates.shift()!;
-      const claim = await this.ctx.deps.scheduler.claim(hostId, single);
-      if (claim) return { hostId, claim };
-    }
-    return undefined;
+    const tryClaim = async () => {
+      const single = { ...(await this.resolvePlacement(admitted, [instanceId])), instanceIds: [instanceId] };
+      while (attempt < this.ctx.deps.options.maxBuildAttempts && alternates.length > 0) {
+        const hostId = alternates.shift()!;
+        const claim = await this.ctx.deps.scheduler.claim(hostId, single);
+        if (claim) return { hostId, claim };
+      }
+      return undefined;
+    };
+    return admitted.group ? this.groupLocks.run(admitted.group.id, tryClaim) : tryClaim();
   }
 
-  /** Puts a build into ERROR with a fault and closes its action. */
+  /** Puts a build into ERROR with a fault and closes its action, in one unit. */
   private async fail(
     instance: Instance,
     action: InstanceAction,
-    fault: Instance['fault'] & object,
+    fault: Fault,
+    extra: readonly StoreWrite[] = [],
   ): Promise<Instance | undefined> {
-    const failed = await this.ctx.applyAsTaskOwner(instance, instance.taskState, {
-      vmState: 'error',
-      taskState: null,
-      powerState: 'nostate',
-      hostId: null,
-      fault,
-    });
-    await this.ctx.finishAction(action, fault);
+    const ended = this.ctx.actionEnd(action, fault);
+    const failed = await this.ctx.applyAsTaskOwner(
+      instance,
+      instance.taskState,
+      { vmState: 'error', taskState: null, powerState: 'nostate', hostId: null, fault },
+      [...extra, ...ended.writes],
+    );
+    if (!failed) await this.ctx.finishAction(action, fault).catch(() => undefined);
     return failed;
   }
 
   private async latest(instances: readonly Instance[]): Promise<Instance[]> {
-    return Promise.all(instances.map(async (i) => (await this.ctx.deps.instances.get(i.id)) ?? i));
+    return Promise.all(
+      instances.map(
+        async (i) =>
+          (await this.ctx.deps.instances.get(i.id)) ?? {
+            ...i,
+            vmState: 'deleted',
+            taskState: null,
+            powerState: 'nostate',
+          },
+      ),
+    );
   }
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DriverError } from '../errors.js';
 import { createFakeCloud } from '../testing/engine-fixture.js';
+import { internalsOf } from '../testing/internals.js';
 
 describe('delete', () => {
   it('is idempotent: deleting twice, or a gone id, resolves', async () => {
@@ -43,7 +44,7 @@ describe('delete', () => {
   it('works from a stuck task and overrides any task in progress', async () => {
     const cloud = await createFakeCloud();
     const [vm] = await cloud.compute.create(cloud.request());
-    const stuck = await cloud.compute.instances.update(
+    const stuck = await internalsOf(cloud.compute).instances.update(
       vm!.id,
       vm!.revision,
       { taskState: 'rebooting' },
@@ -52,7 +53,7 @@ describe('delete', () => {
     expect(stuck.taskState).toBe('rebooting');
     await cloud.compute.delete(vm!.id);
     expect(await cloud.compute.list()).toHaveLength(0);
-    expect(await cloud.compute.claims.list()).toHaveLength(0);
+    expect(await internalsOf(cloud.compute).claims.list()).toHaveLength(0);
   });
 
   it('stops a build in progress: no guest, claim or quota is left behind', async () => {
@@ -63,14 +64,14 @@ describe('delete', () => {
     await done;
     await new Promise((r) => setTimeout(r, 60));
     expect(await cloud.compute.list()).toHaveLength(0);
-    expect(await cloud.compute.claims.list()).toHaveLength(0);
+    expect(await internalsOf(cloud.compute).claims.list()).toHaveLength(0);
     for (const d of cloud.drivers) expect(d.guestCount).toBe(0);
     expect(cloud.scheduler.usage('host-0').VCPU ?? 0).toBe(0);
-    const usage = await cloud.compute.quota.usage('p1');
+    const usage = await internalsOf(cloud.compute).quota.usage('p1');
     expect(usage.inUse.instances).toBe(0);
     expect(usage.reserved.instances).toBe(0);
     // each create action ended (as aborted), none is left pending; each delete succeeded
-    expect(await cloud.compute.actions.listPending()).toEqual([]);
+    expect(await internalsOf(cloud.compute).actions.listPending()).toEqual([]);
     for (const i of instances) {
       const actions = await cloud.compute.listActions(i.id);
       expect(actions.map((a) => [a.action, a.result])).toEqual([
@@ -89,9 +90,9 @@ describe('delete', () => {
     const failed = await cloud.compute.get(vm!.id);
     expect(failed).toMatchObject({ vmState: 'error', taskState: null });
     expect(failed.fault!.message).toMatch(/device busy/);
-    expect(await cloud.compute.claims.list({ instanceId: vm!.id })).toHaveLength(1);
+    expect(await internalsOf(cloud.compute).claims.list({ instanceId: vm!.id })).toHaveLength(1);
     await cloud.compute.delete(vm!.id);
     expect(await cloud.compute.list()).toHaveLength(0);
-    expect(await cloud.compute.claims.list()).toHaveLength(0);
+    expect(await internalsOf(cloud.compute).claims.list()).toHaveLength(0);
   });
 });

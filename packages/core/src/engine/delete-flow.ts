@@ -1,19 +1,32 @@
-import { DriverError, NotFoundError, RevisionConflictError } from '../errors.js';
+import {
+  BuildAbortedError,
+  DriverError,
+  EngineClosedError,
+  NotFoundError,
+  RevisionConflictError,
+} from '../errors.js';
 import type { RequestContext } from '../model/action.js';
 import type { Claim } from '../model/claim.js';
 import type { Instance } from '../model/instance.js';
-import { type EngineContext, faultOf, quotaDeltasOf } from './engine-context.js';
+import type { StoreWrite } from '../ports/unit-of-work.js';
+import { type ActionStep, type EngineContext, faultOf, quotaDeltasOf } from './engine-context.js';
+
+/** How many lost updates a delete's take-over survives before it reports the conflict. */
+const TAKE_OVER_ATTEMPTS = 50;
 
 /**
  * Delete: accepted in every live state and over any task in progress (a stuck task never blocks
- * it); idempotent (deleting a gone instance resolves; a second delete joins the first). Stops a
- * running build, destroys the guest, releases ports, volumes, claims, quota and group membership,
- * then removes the record.
+ * it); idempotent (deleting a gone instance resolves; a second delete joins the first). Aborts a
+ * running build through its signal, destroys the guest (with the destroy deadline), releases
+ * ports, volumes, claims and quota, then removes the record, ends the action and leaves the
+ * server group in one unit of work. A destroy that fails leaves the instance in ERROR with its
+ * claim held (as in Nova: a claim lives until the instance is deleted).
  */
 export class DeleteFlow {
   constructor(private readonly ctx: EngineContext) {}
 
-  async delete(id: string, request?: RequestContext): Promise<void> {
+  async delete(id: string, request?: RequestContext, options: { internal?: boolean } = {}): Promise<void> {
+    if (this.ctx.closed && !options.internal) throw new EngineClosedError('delete');
     const running = this.ctx.deletes.get(id);
     if (running) return running;
     const work = this.run(id, request);
@@ -29,72 +42,101 @@ export class DeleteFlow {
     const { deps } = this.ctx;
     const first = await deps.instances.get(id);
     if (!first) return;
-    const ticket = this.ctx.builds.get(id);
-    if (ticket) ticket.cancelled = true;
-    // the claims are read alongside: a build this delete cancelled releases what it claims later
-    const [action, instance, claims] = await Promise.all([
-      this.ctx.startAction(id, 'delete', request),
-      this.takeOver(first),
+    this.ctx.builds.get(id)?.abort(new BuildAbortedError(id));
+    // the claims are read alongside: a build this delete stopped releases what it claims later
+    const [taken, claims] = await Promise.all([
+      this.takeOver(first, request),
       deps.claims.list({ instanceId: id }),
     ]);
-    if (!instance) {
-      await this.ctx.finishAction(action, null);
-      return;
-    }
+    if (!taken) return;
+    const { instance, step } = taken;
     if (instance.hostId && deps.registry.has(instance.hostId)) {
       try {
-        await deps.registry.driverFor(instance.hostId).destroy(instance);
+        await this.ctx.callDriver(
+          'destroy',
+          { operation: 'destroy', instanceId: id, hostId: instance.hostId },
+          undefined,
+          (d, s) => d.destroy(instance, { signal: s }),
+        );
       } catch (e) {
         const fault = faultOf(e, this.ctx.now());
-        await this.ctx.applyAsTaskOwner(instance, 'deleting', { vmState: 'error', taskState: null, fault });
-        await this.ctx.finishAction(action, fault);
-        this.ctx.emitFault(id, instance.hostId, fault);
-        throw e instanceof DriverError
-          ? e
-          : new DriverError(
-              { driver: 'unknown', operation: 'destroy', instanceId: id, hostId: instance.hostId },
-              fault.message,
-              { cause: e },
-            );
+        const ended = this.ctx.actionEnd(step.action, fault);
+        await this.ctx.applyAsTaskOwner(instance, 'deleting', { vmState: 'error', taskState: null, fault }, [
+          this.ctx.faultEvent(id, instance.hostId, fault),
+          ...ended.writes,
+        ]);
+        if (e instanceof DriverError) throw e;
+        throw new DriverError(
+          {
+            driver: deps.registry.driverFor(instance.hostId).kind,
+            operation: 'destroy',
+            instanceId: id,
+            hostId: instance.hostId,
+          },
+          fault.message,
+          { cause: e },
+        );
       }
     }
     await this.releaseAll(instance, claims);
-    // the record goes and the action ends side by side (on a batching store: in one transaction;
-    // after a crash between them reconciliation finishes a `deleting` instance or closes the action)
-    const [, ended] = await Promise.all([deps.instances.remove(id), this.ctx.recordActionEnd(action, null)]);
+    // the record goes, the action ends and the group forgets the member in one unit
     const at = this.ctx.now();
-    this.ctx.emit(() => ({
-      type: 'instance.state',
-      instanceId: id,
-      at,
-      vmState: 'deleted',
-      taskState: null,
-      powerState: 'nostate',
-      previous: { vmState: instance.vmState, taskState: instance.taskState, powerState: instance.powerState },
-      hostId: instance.hostId,
-    }));
-    this.ctx.emitAction(ended);
+    const ended = this.ctx.actionEnd(step.action, null);
+    const writes: StoreWrite[] = [
+      { kind: 'instance.remove', id },
+      {
+        kind: 'event',
+        event: {
+          type: 'instance.state',
+          instanceId: id,
+          at,
+          vmState: 'deleted',
+          taskState: null,
+          powerState: 'nostate',
+          previous: {
+            vmState: instance.vmState,
+            taskState: instance.taskState,
+            powerState: instance.powerState,
+          },
+          hostId: instance.hostId,
+        },
+      },
+      ...ended.writes,
+      { kind: 'event', event: { type: 'instance.deleted', instanceId: id, at } },
+    ];
+    if (instance.hints.group !== undefined) {
+      writes.push({ kind: 'group.removeMember', groupId: instance.hints.group, instanceId: id });
+    }
+    await this.ctx.commit(writes);
     await deps.actions.instanceDeleted(id);
-    this.ctx.emit(() => ({ type: 'instance.deleted', instanceId: id, at }));
   }
 
-  /** Sets task `deleting` whatever task is running; retries lost updates. */
-  private async takeOver(start: Instance): Promise<Instance | undefined> {
+  /**
+   * Sets task `deleting` whatever task is running, and starts the delete action in the same unit;
+   * retries lost updates. Resolves `undefined` if the instance is gone.
+   * @throws RevisionConflictError if the instance kept changing for {@link TAKE_OVER_ATTEMPTS} tries.
+   */
+  private async takeOver(
+    start: Instance,
+    request: RequestContext | undefined,
+  ): Promise<{ instance: Instance; step: ActionStep } | undefined> {
     let current: Instance | undefined = start;
-    for (let i = 0; i < 50 && current; i++) {
+    const step = this.ctx.actionStart(start.id, 'delete', request);
+    for (let i = 0; i < TAKE_OVER_ATTEMPTS && current; i++) {
       try {
-        return await this.ctx.apply(current, { taskState: 'deleting' });
+        return { instance: await this.ctx.apply(current, { taskState: 'deleting' }, [], step.writes), step };
       } catch (e) {
         if (e instanceof NotFoundError) return undefined;
         if (!(e instanceof RevisionConflictError)) throw e;
         current = await this.ctx.deps.instances.get(start.id);
       }
     }
-    return current;
+    if (!current) return undefined;
+    throw new RevisionConflictError('instance', start.id, current.revision, -1);
   }
 
   /**
-   * Releases everything the instance holds besides its guest. Safe to call twice.
+   * Releases everything the instance holds besides its guest and its record. Safe to call twice.
    * @param claims the instance's claims (read when the delete began)
    */
   private async releaseAll(instance: Instance, claims: readonly Claim[]): Promise<void> {
@@ -109,9 +151,6 @@ export class DeleteFlow {
         for (const claim of claims) await deps.scheduler.release(claim);
       })(),
       deps.quota.release(instance.projectId, quotaDeltasOf(instance)),
-      instance.hints.group !== undefined
-        ? deps.groups.removeMember(instance.hints.group, instance.id)
-        : undefined,
     ]);
   }
 }

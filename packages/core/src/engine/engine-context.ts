@@ -1,11 +1,12 @@
-import { Subject } from 'rxjs';
-import { NotFoundError, NovaError, RevisionConflictError } from '../errors.js';
+import { map, Subject } from 'rxjs';
+import { DriverError, ErrorCode, NotFoundError, NovaError, RevisionConflictError } from '../errors.js';
 import type { InstanceAction, InstanceActionName, RequestContext } from '../model/action.js';
 import { newId } from '../model/ids.js';
 import type { Fault, Instance, InstancePatch } from '../model/instance.js';
 import type { QuotaDeltas } from '../model/quota.js';
 import type { TaskState } from '../model/states.js';
 import type { Clock } from '../ports/clock.js';
+import type { ComputeDriver } from '../ports/driver.js';
 import type { ImageService } from '../ports/image-service.js';
 import type { NetworkAdapter } from '../ports/network.js';
 import type { QuotaEngine } from '../ports/quota.js';
@@ -18,9 +19,11 @@ import type {
   InstanceStore,
   ServerGroupStore,
 } from '../ports/stores.js';
+import type { EventLog, LeaseStore, LoggedEvent, StoreWrite, UnitOfWork } from '../ports/unit-of-work.js';
 import type { VolumeAdapter } from '../ports/volume.js';
-import type { EngineOptions } from './engine-options.js';
-import type { InstanceEvent } from './events.js';
+import { withDeadline } from './deadline.js';
+import type { DriverTimeouts, EngineOptions } from './engine-options.js';
+import type { InstanceEvent, InstanceStateEvent } from './events.js';
 import type { HostRegistry } from './host-registry.js';
 
 /** Every collaborator of the engine, resolved once from DI. */
@@ -31,6 +34,9 @@ export interface EngineDeps {
   readonly actions: ActionStore;
   readonly flavors: FlavorStore;
   readonly groups: ServerGroupStore;
+  readonly unit: UnitOfWork;
+  readonly eventLog: EventLog;
+  readonly leases: LeaseStore;
   readonly scheduler: Scheduler;
   readonly quota: QuotaEngine;
   readonly images: ImageService;
@@ -39,11 +45,6 @@ export interface EngineDeps {
   readonly clock: Clock;
   readonly registry: HostRegistry;
   readonly options: EngineOptions;
-}
-
-/** The engine's running state for one instance build, so a delete can stop it. */
-export interface BuildTicket {
-  cancelled: boolean;
 }
 
 /** Quota amounts an instance of a flavor counts for. */
@@ -63,19 +64,40 @@ export function faultOf(error: unknown, at: number, extra?: Record<string, unkno
     };
   }
   const message = error instanceof Error ? error.message : String(error);
-  return { code: 'NLFS_UNEXPECTED', message, at, ...(extra ? { details: extra } : {}) };
+  return { code: ErrorCode.Unexpected, message, at, ...(extra ? { details: extra } : {}) };
+}
+
+/** Whether a build that failed with `error` may move to another host. */
+export function reschedulable(error: unknown): boolean {
+  if (error instanceof DriverError) return error.reschedule;
+  if (error instanceof NovaError) return error.code !== ErrorCode.ImageChecksum;
+  return true;
+}
+
+/** An action record and the writes that record it (start or end), to put in a unit of work. */
+export interface ActionStep {
+  readonly action: InstanceAction;
+  readonly writes: StoreWrite[];
 }
 
 /**
- * Shared machinery of the lifecycle flows: state updates that emit events, action history,
- * build tickets. One per engine.
+ * Shared machinery of the lifecycle flows: units of work whose events are logged and then
+ * published, action history, per-instance task signals, driver calls with deadlines. One per
+ * engine.
  */
 export class EngineContext {
-  readonly events = new Subject<InstanceEvent>();
-  /** Builds in progress, by instance id. */
-  readonly builds = new Map<string, BuildTicket>();
+  /** Logged events, published once their unit committed. */
+  readonly logged = new Subject<LoggedEvent>();
+  /** Every event, in commit order. */
+  readonly events$ = this.logged.pipe(map((l) => l.event));
+  /** Builds in progress, by instance id: aborting stops the build (a delete does). */
+  readonly builds = new Map<string, AbortController>();
   /** Deletes in progress, by instance id (a second delete joins the first). */
   readonly deletes = new Map<string, Promise<void>>();
+  /** This engine process, as lease owner. */
+  readonly engineId = newId();
+  /** Set by `close()`: new work is refused. */
+  closed = false;
 
   constructor(readonly deps: EngineDeps) {}
 
@@ -83,36 +105,62 @@ export class EngineContext {
     return this.deps.clock.now();
   }
 
-  /** Emits an event if anyone listens (the event object is not even built otherwise). */
-  emit(make: () => InstanceEvent): void {
-    if (this.events.observed) this.events.next(make());
+  /** Commits a unit of work and publishes its logged events in order. */
+  async commit(writes: readonly StoreWrite[]): Promise<void> {
+    const logged = await this.deps.unit.commit(writes);
+    if (this.logged.observed) for (const l of logged) this.logged.next(l);
+  }
+
+  /** Logs and publishes events that report no store change (faults, placements, orphans). */
+  async record(...events: InstanceEvent[]): Promise<void> {
+    await this.commit(events.map((event) => ({ kind: 'event', event })));
+  }
+
+  /** Like {@link EngineContext.record}, for paths that must not fail because the log did. */
+  recordQuietly(...events: InstanceEvent[]): Promise<void> {
+    return this.record(...events).catch(() => undefined);
   }
 
   /**
-   * Compare-and-set update from a known snapshot; emits a state event when a state changed.
-   * @throws RevisionConflictError / NotFoundError from the store.
+   * Compare-and-set update from a known snapshot, in one unit with the state event when a state
+   * changed, `lead` writes before and `extra` writes after.
+   * @throws RevisionConflictError / NotFoundError from the store (nothing of the unit written).
    */
-  async apply(instance: Instance, patch: InstancePatch): Promise<Instance> {
-    const next = await this.deps.instances.update(instance.id, instance.revision, patch, this.now());
-    this.emitStateChange(instance, next);
+  async apply(
+    instance: Instance,
+    patch: InstancePatch,
+    extra: readonly StoreWrite[] = [],
+    lead: readonly StoreWrite[] = [],
+  ): Promise<Instance> {
+    const next: Instance = { ...instance, ...patch, revision: instance.revision + 1, updatedAt: this.now() };
+    const writes: StoreWrite[] = [
+      ...lead,
+      { kind: 'instance.update', instance: next, expectedRevision: instance.revision },
+    ];
+    const state = stateEvent(instance, next);
+    if (state) writes.push({ kind: 'event', event: state });
+    for (const w of extra) writes.push(w);
+    await this.commit(writes);
     return next;
   }
 
   /**
    * Update made by the owner of task `task`: retries on revision conflicts caused by others
-   * (e.g. power-state sync) as long as the stored task is still `task`. Returns `undefined` when
-   * the instance is gone or another task (a delete) took it over.
+   * (e.g. power-state sync) as long as the stored task is still `task`. Returns `undefined` (and
+   * writes nothing) when the instance is gone or another task (a delete) took it over.
    */
   async applyAsTaskOwner(
     instance: Instance,
     task: TaskState | null,
     patch: InstancePatch,
+    extra: readonly StoreWrite[] = [],
+    lead: readonly StoreWrite[] = [],
   ): Promise<Instance | undefined> {
     let current = instance;
     for (let attempt = 0; attempt < 20; attempt++) {
       if (current.taskState !== task) return undefined;
       try {
-        return await this.apply(current, patch);
+        return await this.apply(current, patch, extra, lead);
       } catch (e) {
         if (e instanceof NotFoundError) return undefined;
         if (!(e instanceof RevisionConflictError)) throw e;
@@ -124,33 +172,8 @@ export class EngineContext {
     throw new RevisionConflictError('instance', instance.id, current.revision, -1);
   }
 
-  private emitStateChange(before: Instance, after: Instance): void {
-    if (!this.events.observed) return;
-    if (
-      before.vmState === after.vmState &&
-      before.taskState === after.taskState &&
-      before.powerState === after.powerState
-    ) {
-      return;
-    }
-    this.events.next({
-      type: 'instance.state',
-      instanceId: after.id,
-      at: after.updatedAt,
-      vmState: after.vmState,
-      taskState: after.taskState,
-      powerState: after.powerState,
-      previous: { vmState: before.vmState, taskState: before.taskState, powerState: before.powerState },
-      hostId: after.hostId,
-    });
-  }
-
-  /** Records the start of an action in the instance's history. */
-  async startAction(
-    instanceId: string,
-    action: InstanceActionName,
-    ctx: RequestContext | undefined,
-  ): Promise<InstanceAction> {
+  /** An action's start record and the writes that record it. */
+  actionStart(instanceId: string, action: InstanceActionName, ctx: RequestContext | undefined): ActionStep {
     const record: InstanceAction = {
       id: newId(),
       instanceId,
@@ -163,39 +186,74 @@ export class EngineContext {
       result: 'pending',
       fault: null,
     };
-    await this.deps.actions.start(record);
-    this.emitAction(record);
-    return record;
+    return { action: record, writes: [{ kind: 'action.start', action: record }, actionEvent(record)] };
   }
 
-  /** Records how an action ended. */
+  /** How an action ended, and the writes that record it. */
+  actionEnd(action: InstanceAction, fault: Fault | null): ActionStep {
+    const ended: InstanceAction = {
+      ...action,
+      result: fault ? 'error' : 'success',
+      finishedAt: this.now(),
+      fault,
+    };
+    return { action: ended, writes: [{ kind: 'action.finish', action: ended }, actionEvent(ended)] };
+  }
+
+  /** Records how an action ended, in a unit of its own. */
   async finishAction(action: InstanceAction, fault: Fault | null): Promise<void> {
-    this.emitAction(await this.recordActionEnd(action, fault));
+    await this.commit(this.actionEnd(action, fault).writes);
+  }
+
+  /** A fault event write. */
+  faultEvent(instanceId: string, hostId: string | null, fault: Fault): StoreWrite {
+    return { kind: 'event', event: { type: 'instance.fault', instanceId, at: fault.at, fault, hostId } };
   }
 
   /**
-   * Records how an action ended without emitting its event, for a caller that writes something
-   * else alongside and emits both in order ({@link EngineContext.emitAction}).
+   * Calls a host's driver with a deadline (`timeouts[kind]`) and the task's signal; past the
+   * deadline the call's signal aborts and the call rejects with a `DeadlineExceededError`.
    */
-  async recordActionEnd(action: InstanceAction, fault: Fault | null): Promise<InstanceAction> {
-    const finishedAt = this.now();
-    const result = fault ? 'error' : 'success';
-    await this.deps.actions.finish(action.id, { result, finishedAt, fault });
-    return { ...action, result, finishedAt, fault };
+  callDriver<T>(
+    kind: keyof DriverTimeouts,
+    what: { operation: string; instanceId?: string; hostId: string },
+    signal: AbortSignal | undefined,
+    call: (driver: ComputeDriver, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const driver = this.deps.registry.driverFor(what.hostId);
+    return withDeadline(what, this.deps.options.timeouts[kind], signal, (s) => call(driver, s));
   }
+}
 
-  /** Emits an action's `instance.action` event (as started, or ended by {@link EngineContext.recordActionEnd}). */
-  emitAction(ended: InstanceAction): void {
-    this.emit(() => ({
+/** The state event between two snapshots, or undefined when no state changed. */
+export function stateEvent(before: Instance, after: Instance): InstanceStateEvent | undefined {
+  if (
+    before.vmState === after.vmState &&
+    before.taskState === after.taskState &&
+    before.powerState === after.powerState
+  ) {
+    return undefined;
+  }
+  return {
+    type: 'instance.state',
+    instanceId: after.id,
+    at: after.updatedAt,
+    vmState: after.vmState,
+    taskState: after.taskState,
+    powerState: after.powerState,
+    previous: { vmState: before.vmState, taskState: before.taskState, powerState: before.powerState },
+    hostId: after.hostId,
+  };
+}
+
+function actionEvent(action: InstanceAction): StoreWrite {
+  return {
+    kind: 'event',
+    event: {
       type: 'instance.action',
-      instanceId: ended.instanceId,
-      at: ended.finishedAt ?? ended.startedAt,
-      action: ended,
-    }));
-  }
-
-  /** Emits a fault event. */
-  emitFault(instanceId: string, hostId: string | null, fault: Fault): void {
-    this.emit(() => ({ type: 'instance.fault', instanceId, at: fault.at, fault, hostId }));
-  }
+      instanceId: action.instanceId,
+      at: action.finishedAt ?? action.startedAt,
+      action,
+    },
+  };
 }

@@ -1,3 +1,23 @@
+/** Deadlines of driver calls, in ms (Nova's `instance_build_timeout` and friends). */
+export interface DriverTimeouts {
+  /** A spawn (image preparation included). Default 600,000 (10 min). */
+  readonly spawn: number;
+  /** A destroy. Default 120,000. */
+  readonly destroy: number;
+  /** Power off (its graceful part is `powerOffTimeoutMs`), power on. Default 180,000. */
+  readonly power: number;
+  /** Soft or hard reboot. Default 180,000. */
+  readonly reboot: number;
+  /** Pause, unpause, suspend, resume. Default 300,000. */
+  readonly pause: number;
+  /** A rebuild. Default 600,000. */
+  readonly rebuild: number;
+  /** A snapshot. Default 1,800,000. */
+  readonly snapshot: number;
+  /** Reads (power state, guest lists, console output, host reports). Default 30,000. */
+  readonly read: number;
+}
+
 /** Tuning of the lifecycle engine. */
 export interface EngineOptions {
   /** Hosts tried per instance build, the first included (Nova's `max_attempts`). Default 3. */
@@ -6,6 +26,23 @@ export interface EngineOptions {
   readonly powerOffTimeoutMs: number;
   /** Destroy guests found on hosts but unknown to the store during reconciliation. Default false (report only). */
   readonly reapOrphans: boolean;
+  /** Deadline of each kind of driver call. */
+  readonly timeouts: DriverTimeouts;
+  /**
+   * Interval of the periodic reconciler in ms (power-state sync, tasks past their deadline, stale
+   * reservations, claims without an instance, orphans). `createCompute` turns it on (default
+   * 60,000); 0 turns it off.
+   */
+  readonly reconcileIntervalMs: number;
+  /** How long a host lease lasts unless renewed, in ms. Default 30,000 (renewed every third of it). */
+  readonly hostLeaseTtlMs: number;
+  /**
+   * A task another process runs is taken for dead, and healed, once it has not changed for its
+   * driver call's deadline plus this grace, in ms. Default 60,000.
+   */
+  readonly staleTaskGraceMs: number;
+  /** Events the durable log keeps (newest first); older ones are pruned. Default 100,000. */
+  readonly eventRetention: number;
 }
 
 /** Defaults of {@link EngineOptions}. */
@@ -13,4 +50,18 @@ export const defaultEngineOptions: EngineOptions = Object.freeze({
   maxBuildAttempts: 3,
   powerOffTimeoutMs: 60_000,
   reapOrphans: false,
+  timeouts: Object.freeze({
+    spawn: 600_000,
+    destroy: 120_000,
+    power: 180_000,
+    reboot: 180_000,
+    pause: 300_000,
+    rebuild: 600_000,
+    snapshot: 1_800_000,
+    read: 30_000,
+  }),
+  reconcileIntervalMs: 0,
+  hostLeaseTtlMs: 30_000,
+  staleTaskGraceMs: 60_000,
+  eventRetention: 100_000,
 });

@@ -4,6 +4,7 @@ import { isNovaError } from '../errors.js';
 import type { Instance } from '../model/instance.js';
 import { isActionAllowed } from '../model/transitions.js';
 import { createFakeCloud, type FakeCloud } from '../testing/engine-fixture.js';
+import { internalsOf } from '../testing/internals.js';
 
 type Step =
   | { op: 'create'; count: number; large: boolean }
@@ -44,7 +45,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
 async function checkInvariants(cloud: FakeCloud): Promise<void> {
   const { compute, drivers } = cloud;
   const instances = await compute.list();
-  const claims = await compute.claims.list();
+  const claims = await internalsOf(compute).claims.list();
   for (const i of instances) {
     expect(i.taskState, `${i.id} stuck in a task`).toBeNull();
     expect(['active', 'paused', 'suspended', 'stopped', 'error']).toContain(i.vmState);
@@ -60,7 +61,7 @@ async function checkInvariants(cloud: FakeCloud): Promise<void> {
   const byId = new Map(instances.map((i) => [i.id, i]));
   for (const c of claims) expect(byId.get(c.instanceId)?.hostId).toBe(c.hostId);
   // quota usage equals what exists
-  const usage = await compute.quota.usage('p1');
+  const usage = await internalsOf(compute).quota.usage('p1');
   expect(usage.reserved).toEqual({ instances: 0, cores: 0, ramMb: 0 });
   expect(usage.inUse.instances).toBe(instances.length);
   expect(usage.inUse.cores).toBe(instances.reduce((s, i) => s + i.flavor.vcpus, 0));
@@ -108,8 +109,8 @@ describe('lifecycle engine properties (fast-check)', () => {
               const allowed = isActionAllowed(step.op, before);
               const run = {
                 delete: () => compute.delete(i.id),
-                start: () => compute.startInstance(i.id),
-                stop: () => compute.stop(i.id),
+                start: () => compute.powerOn(i.id),
+                stop: () => compute.powerOff(i.id),
                 reboot: () => compute.reboot(i.id, 'soft'),
                 pause: () => compute.pause(i.id),
                 unpause: () => compute.unpause(i.id),
@@ -132,8 +133,8 @@ describe('lifecycle engine properties (fast-check)', () => {
         for (const d of drivers) d.clearFailures();
         for (const i of await compute.list()) await compute.delete(i.id);
         expect(await compute.list()).toHaveLength(0);
-        expect(await compute.claims.list()).toHaveLength(0);
-        const usage = await compute.quota.usage('p1');
+        expect(await internalsOf(compute).claims.list()).toHaveLength(0);
+        const usage = await internalsOf(compute).quota.usage('p1');
         expect(usage.inUse).toEqual({ instances: 0, cores: 0, ramMb: 0 });
         for (let h = 0; h < drivers.length; h++) {
           expect(drivers[h]!.guestCount).toBe(0);

@@ -1,5 +1,5 @@
 import type { Subscription } from 'rxjs';
-import { NotFoundError, RevisionConflictError } from '../errors.js';
+import { ErrorCode, NotFoundError, RevisionConflictError } from '../errors.js';
 import type { PowerState, VmState } from '../model/states.js';
 import { vmStateForPower } from '../model/transitions.js';
 import type { ComputeDriver, PowerStateEvent } from '../ports/driver.js';
@@ -22,10 +22,13 @@ export class PowerSync {
     const sub = driver.events$.subscribe({
       next: (event) => {
         void this.onEvent(hostId, event, driver).catch((e) => {
-          this.ctx.emitFault(event.instanceId, hostId, {
-            code: 'NLFS_POWER_SYNC',
-            message: e instanceof Error ? e.message : String(e),
-            at: this.ctx.now(),
+          const at = this.ctx.now();
+          void this.ctx.recordQuietly({
+            type: 'instance.fault',
+            instanceId: event.instanceId,
+            at,
+            hostId,
+            fault: { code: 'NLFS_POWER_SYNC', message: e instanceof Error ? e.message : String(e), at },
           });
         });
       },
@@ -54,20 +57,27 @@ export class PowerSync {
       const instance = await deps.instances.get(event.instanceId);
       if (!instance) {
         if (event.powerState !== 'nostate' && !this.ctx.builds.has(event.instanceId)) {
-          this.ctx.emit(() => ({
+          await this.ctx.record({
             type: 'instance.orphan',
             instanceId: event.instanceId,
             at: event.at,
             hostId,
             powerState: event.powerState,
             reaped: false,
-          }));
+          });
         }
         return;
       }
       if (instance.hostId !== hostId || instance.taskState !== null) return;
       const observed = driver
-        ? await driver.getPowerState(instance).catch(() => event.powerState)
+        ? await this.ctx
+            .callDriver(
+              'read',
+              { operation: 'getPowerState', instanceId: instance.id, hostId },
+              undefined,
+              (d) => d.getPowerState(instance),
+            )
+            .catch(() => event.powerState)
         : event.powerState;
       const vmState = stableStateFor(instance.vmState, observed);
       if (instance.powerState === observed && instance.vmState === vmState) return;
@@ -79,7 +89,7 @@ export class PowerSync {
           ...(vanished
             ? {
                 fault: {
-                  code: 'NLFS_GUEST_MISSING',
+                  code: ErrorCode.GuestMissing,
                   message: `guest vanished from host ${hostId}`,
                   at: event.at,
                 },

@@ -12,12 +12,13 @@ import { MemoryInstanceStore } from '../store/memory-instance-store.js';
 import { MemoryServerGroupStore } from '../store/memory-server-group-store.js';
 import { FakeDriver } from '../testing/fake-driver.js';
 import { FirstFitScheduler } from '../testing/first-fit-scheduler.js';
+import { internalsOf } from '../testing/internals.js';
 import type { InstanceEvent } from './events.js';
 
 /** Durable parts that survive a "crash": stores and the fake hosts' state files. */
 function durableWorld() {
   const dir = mkdtempSync(join(tmpdir(), 'nlfs-reconcile-'));
-  const stores: Required<CoreStores> = {
+  const stores: CoreStores = {
     instances: new MemoryInstanceStore(),
     hosts: new MemoryHostStore(),
     claims: new MemoryClaimStore(),
@@ -71,7 +72,7 @@ describe('start-up reconciliation after a simulated crash', () => {
     const neverSpawned = (await a.compute.submit(req)).instances[0]!;
     await until(async () => (await a.compute.get(neverSpawned.id)).taskState === 'spawning');
     a.drivers[0]!.hangNext('powerOff', 'after');
-    void a.compute.stop(stopping!.id);
+    void a.compute.powerOff(stopping!.id);
     await until(async () => (await a.compute.get(stopping!.id)).taskState === 'powering_off');
     a.drivers[0]!.hangNext('destroy', 'after');
     void a.compute.delete(deleting!.id);
@@ -82,7 +83,7 @@ describe('start-up reconciliation after a simulated crash', () => {
     // while the engine is down: a guest dies, an unknown guest appears, a claim leaks
     a.drivers[0]!.crash(crashedWhileDown!.id);
     a.drivers[1]!.addOrphan('11111111-2222-4333-8444-555555555555', 'p9');
-    await world.stores.claims.add({
+    await world.stores.claims!.add({
       id: 'leaked',
       instanceId: '99999999-2222-4333-8444-555555555555',
       hostId: 'host-1',
@@ -93,9 +94,9 @@ describe('start-up reconciliation after a simulated crash', () => {
     // a new process over the same durable state
     const events: InstanceEvent[] = [];
     const b = await world.boot(events);
-    const report = await b.compute.start();
+    const report = await b.compute.open();
 
-    const byId = async (id: string) => b.compute.instances.get(id);
+    const byId = async (id: string) => internalsOf(b.compute).instances.get(id);
     expect(await byId(spawnedButUnrecorded.id)).toMatchObject({
       vmState: 'active',
       taskState: null,
@@ -113,9 +114,9 @@ describe('start-up reconciliation after a simulated crash', () => {
     expect(await byId(crashedWhileDown!.id)).toMatchObject({ vmState: 'stopped', powerState: 'shutdown' });
     expect(await byId(rebootingHard!.id)).toMatchObject({ vmState: 'active', taskState: null });
 
-    expect(await b.compute.instances.list({ withTask: true })).toHaveLength(0);
+    expect(await internalsOf(b.compute).instances.list({ withTask: true })).toHaveLength(0);
     const live = await b.compute.list();
-    const claims = await b.compute.claims.list();
+    const claims = await internalsOf(b.compute).claims.list();
     expect(claims.map((c) => c.instanceId).sort()).toEqual(
       live
         .filter((i) => i.vmState !== 'error')
@@ -130,14 +131,14 @@ describe('start-up reconciliation after a simulated crash', () => {
     expect(report.resolved.map((r) => r.task).sort()).toEqual(
       ['deleting', 'powering_off', 'rebooting_hard', 'spawning', 'spawning'].sort(),
     );
-    const usage = await b.compute.quota.usage('p1');
+    const usage = await internalsOf(b.compute).quota.usage('p1');
     expect(usage.inUse.instances).toBe(live.length);
     expect(usage.reserved.instances).toBe(0);
-    expect(await b.compute.actions.listPending()).toHaveLength(0);
+    expect(await internalsOf(b.compute).actions.listPending()).toHaveLength(0);
 
     // the reconciled world keeps working and cleans up completely
     for (const i of live) await b.compute.delete(i.id);
-    expect(await b.compute.claims.list()).toHaveLength(0);
+    expect(await internalsOf(b.compute).claims.list()).toHaveLength(0);
     expect(b.drivers[0]!.guestCount).toBe(0);
   });
 
@@ -153,7 +154,7 @@ describe('start-up reconciliation after a simulated crash', () => {
       engine: { reapOrphans: true },
       reconcile: false,
     });
-    const report = await compute.start();
+    const report = await compute.open();
     expect(report.orphans).toEqual([
       { instanceId: '11111111-2222-4333-8444-555555555555', hostId: 'host-1', reaped: true },
     ]);
@@ -186,7 +187,7 @@ describe('power-state sync from driver events', () => {
     });
     expect(await compute.get(b!.id)).toMatchObject({ vmState: 'error', powerState: 'nostate' });
     expect((await compute.get(b!.id)).fault?.code).toBe('NLFS_GUEST_MISSING');
-    await compute.startInstance(a!.id);
+    await compute.powerOn(a!.id);
     expect((await compute.get(a!.id)).vmState).toBe('active');
   });
 

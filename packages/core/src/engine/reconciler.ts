@@ -1,10 +1,12 @@
-import { NotFoundError, RevisionConflictError } from '../errors.js';
+import { ErrorCode, NotFoundError, RevisionConflictError } from '../errors.js';
 import type { Instance } from '../model/instance.js';
 import type { QuotaDeltas } from '../model/quota.js';
-import type { PowerState } from '../model/states.js';
+import type { PowerState, TaskState } from '../model/states.js';
 import type { DriverInstance } from '../ports/driver.js';
 import type { DeleteFlow } from './delete-flow.js';
 import { type EngineContext, faultOf, quotaDeltasOf } from './engine-context.js';
+import type { DriverTimeouts } from './engine-options.js';
+import type { HostLeases } from './host-leases.js';
 import { stableStateFor } from './power-sync.js';
 
 /** What a reconciliation pass found and did. */
@@ -19,32 +21,99 @@ export interface ReconcileReport {
   readonly releasedClaims: readonly string[];
   /** Hosts whose driver could not list guests (their instances were left as they were). */
   readonly unreachableHosts: readonly string[];
+  /** Quota reservations dropped as abandoned (by a crashed process). */
+  readonly expiredReservations: number;
+}
+
+/** Which pass: at start-up (also recounts quota) or periodic (while the engine runs). */
+export type ReconcileMode = 'startup' | 'periodic';
+
+/** The deadline kind that bounds a task. */
+function deadlineOf(task: TaskState): keyof DriverTimeouts {
+  switch (task) {
+    case 'scheduling':
+    case 'networking':
+    case 'spawning':
+      return 'spawn';
+    case 'image_snapshot':
+      return 'snapshot';
+    case 'deleting':
+      return 'destroy';
+    case 'rebooting':
+    case 'rebooting_hard':
+      return 'reboot';
+    case 'rebuilding':
+      return 'rebuild';
+    case 'pausing':
+    case 'unpausing':
+    case 'suspending':
+    case 'resuming':
+      return 'pause';
+    default:
+      return 'power';
+  }
 }
 
 /**
- * Start-up reconciliation after a crash (Nova's `_init_instance` and power-state sync): every
- * instance left mid-task is resolved against what its host's driver reports, power states are
- * synced, leaked claims are released, quota usage is recounted, interrupted actions are closed,
- * and guests unknown to the store are reported (and destroyed with `reapOrphans`).
+ * Reconciliation (Nova's `_init_instance` at start-up and its periodic tasks while running):
+ * instances left mid-task are resolved against what their host's driver reports, power states are
+ * synced, leaked claims released, abandoned quota reservations dropped (and usage recounted at
+ * start-up), interrupted actions closed, and guests unknown to the store reported (and destroyed
+ * with `reapOrphans`).
+ *
+ * A process heals only what it owns: hosts whose lease it holds, and tasks nobody else can be
+ * running. When the engine is its storage's sole owner (memory, or SQLite held exclusively) that
+ * is every task not running here; on shared storage a task run elsewhere is taken for dead once it
+ * has not changed for its deadline plus `staleTaskGraceMs`.
  */
 export class Reconciler {
   constructor(
     private readonly ctx: EngineContext,
     private readonly deletes: DeleteFlow,
+    private readonly leases: HostLeases,
+    private readonly soleOwner: boolean,
   ) {}
 
-  async reconcile(): Promise<ReconcileReport> {
+  /** Whether this process may heal the host's guests and instances. */
+  private owns(hostId: string): boolean {
+    return this.soleOwner || this.leases.owns(hostId);
+  }
+
+  /** Whether the instance's task is nobody's but a dead process's (or a crashed run of this one). */
+  private stale(instance: Instance): boolean {
+    if (instance.taskState === null) return false;
+    if (this.ctx.builds.has(instance.id) || this.ctx.deletes.has(instance.id)) return false;
+    if (this.soleOwner) return true;
+    if (
+      instance.hostId &&
+      !this.leases.owns(instance.hostId) &&
+      this.ctx.deps.registry.has(instance.hostId)
+    ) {
+      return false;
+    }
+    const { timeouts, staleTaskGraceMs } = this.ctx.deps.options;
+    return instance.updatedAt + timeouts[deadlineOf(instance.taskState)] + staleTaskGraceMs < this.ctx.now();
+  }
+
+  async reconcile(mode: ReconcileMode = 'startup'): Promise<ReconcileReport> {
     const { deps } = this.ctx;
     const resolved: Array<{ instanceId: string; task: string; vmState: string }> = [];
     const powerSynced: string[] = [];
     const orphans: Array<{ instanceId: string; hostId: string; reaped: boolean }> = [];
     const releasedClaims: string[] = [];
     const unreachableHosts: string[] = [];
+    await this.leases.renew();
 
     const onHost = new Map<string, Map<string, DriverInstance>>();
     for (const binding of deps.registry.list()) {
+      if (!this.owns(binding.id)) continue;
       try {
-        const guests = await binding.driver.listInstances();
+        const guests = await this.ctx.callDriver(
+          'read',
+          { operation: 'listInstances', hostId: binding.id },
+          undefined,
+          (d) => d.listInstances(),
+        );
         onHost.set(binding.id, new Map(guests.map((g) => [g.instanceId, g])));
       } catch {
         unreachableHosts.push(binding.id);
@@ -60,18 +129,19 @@ export class Reconciler {
     for (const instance of await deps.instances.list()) {
       if (instance.hostId && !onHost.has(instance.hostId) && deps.registry.has(instance.hostId)) continue;
       const power = reported(instance);
-      if (instance.taskState !== null && !this.ctx.builds.has(instance.id)) {
+      if (instance.taskState !== null) {
+        if (!this.stale(instance)) continue;
         const outcome = await this.resolveTask(instance, power);
         resolved.push({ instanceId: instance.id, task: instance.taskState, vmState: outcome });
         continue;
       }
-      if (power === undefined || instance.taskState !== null) continue;
+      if (power === undefined || this.ctx.builds.has(instance.id)) continue;
       const vmState = stableStateFor(instance.vmState, power);
       if (power !== instance.powerState || vmState !== instance.vmState) {
         const fault =
           power === 'nostate' && vmState === 'error'
             ? {
-                code: 'NLFS_GUEST_MISSING',
+                code: ErrorCode.GuestMissing,
                 message: `guest not found on host ${instance.hostId}`,
                 at: this.ctx.now(),
               }
@@ -81,36 +151,48 @@ export class Reconciler {
       }
     }
 
+    // a claim lives until its instance is deleted (an ERROR instance whose guest remains keeps it);
+    // one whose instance is gone, or placed elsewhere, is released once no build of it can run
     const live = new Map((await deps.instances.list()).map((i) => [i.id, i]));
+    const claimGrace = deps.options.timeouts.spawn + deps.options.staleTaskGraceMs;
     for (const claim of await deps.claims.list()) {
       const owner = live.get(claim.instanceId);
-      const inFlight = this.ctx.builds.has(claim.instanceId);
-      if (!inFlight && (!owner || owner.hostId !== claim.hostId || owner.vmState === 'error')) {
-        await deps.scheduler.release(claim);
-        releasedClaims.push(claim.id);
-      }
+      if (this.ctx.builds.has(claim.instanceId) || this.ctx.deletes.has(claim.instanceId)) continue;
+      if (owner && (owner.hostId === claim.hostId || owner.taskState !== null)) continue;
+      if (!this.soleOwner && claim.createdAt + claimGrace > this.ctx.now()) continue;
+      await deps.scheduler.release(claim);
+      releasedClaims.push(claim.id);
     }
-    deps.scheduler.restore?.(await deps.claims.list());
+    if (mode === 'startup') deps.scheduler.restore?.(await deps.claims.list());
 
-    const usage = new Map<string, QuotaDeltas>();
-    for (const i of live.values()) {
-      const d = usage.get(i.projectId) ?? { instances: 0, cores: 0, ramMb: 0 };
-      const add = quotaDeltasOf(i);
-      usage.set(i.projectId, {
-        instances: d.instances + add.instances,
-        cores: d.cores + add.cores,
-        ramMb: d.ramMb + add.ramMb,
-      });
+    const expiredReservations = (await deps.quota.expireStale?.()) ?? 0;
+    if (mode === 'startup') {
+      const usage = new Map<string, QuotaDeltas>();
+      for (const i of live.values()) {
+        const d = usage.get(i.projectId) ?? { instances: 0, cores: 0, ramMb: 0 };
+        const add = quotaDeltasOf(i);
+        usage.set(i.projectId, {
+          instances: d.instances + add.instances,
+          cores: d.cores + add.cores,
+          ramMb: d.ramMb + add.ramMb,
+        });
+      }
+      await deps.quota.resync(usage);
     }
-    await deps.quota.resync(usage);
 
     for (const action of await deps.actions.listPending()) {
       const owner = live.get(action.instanceId);
-      if (owner && (owner.taskState !== null || this.ctx.builds.has(owner.id))) continue;
+      if (this.ctx.builds.has(action.instanceId) || this.ctx.deletes.has(action.instanceId)) continue;
+      if (owner && owner.taskState !== null) continue;
+      const at = this.ctx.now();
       await deps.actions.finish(action.id, {
         result: 'error',
-        finishedAt: this.ctx.now(),
-        fault: { code: 'NLFS_INTERRUPTED', message: 'interrupted by an engine restart', at: this.ctx.now() },
+        finishedAt: at,
+        fault: {
+          code: ErrorCode.Interrupted,
+          message: 'interrupted: its engine stopped before it ended',
+          at,
+        },
       });
     }
 
@@ -119,30 +201,38 @@ export class Reconciler {
         const owner = live.get(guest.instanceId);
         if (owner && owner.hostId === hostId) continue;
         if (this.ctx.builds.has(guest.instanceId)) continue;
+        // a guest whose instance another process is building or moving is not an orphan
+        if (owner && owner.taskState !== null) continue;
         let reaped = false;
         if (deps.options.reapOrphans) {
-          await deps.registry.driverFor(hostId).destroy(orphanStub(guest, hostId, this.ctx.now()));
+          await this.ctx.callDriver(
+            'destroy',
+            { operation: 'destroy', instanceId: guest.instanceId, hostId },
+            undefined,
+            (d, s) => d.destroy(orphanStub(guest, hostId, this.ctx.now()), { signal: s }),
+          );
           reaped = true;
         }
         orphans.push({ instanceId: guest.instanceId, hostId, reaped });
-        this.ctx.emit(() => ({
+        await this.ctx.record({
           type: 'instance.orphan',
           instanceId: guest.instanceId,
           at: this.ctx.now(),
           hostId,
           powerState: guest.powerState,
           reaped,
-        }));
+        });
       }
     }
-    return { resolved, powerSynced, orphans, releasedClaims, unreachableHosts };
+    await deps.eventLog.prune({ keepLast: deps.options.eventRetention });
+    return { resolved, powerSynced, orphans, releasedClaims, unreachableHosts, expiredReservations };
   }
 
   /** Resolves an instance a crash left mid-task. Returns the vmState it ends in. */
   private async resolveTask(instance: Instance, power: PowerState | undefined): Promise<string> {
     const { deps } = this.ctx;
     if (instance.taskState === 'deleting') {
-      await this.deletes.delete(instance.id);
+      await this.deletes.delete(instance.id, undefined, { internal: true });
       return 'deleted';
     }
     if (instance.vmState === 'building') {
@@ -161,9 +251,13 @@ export class Reconciler {
         }
       }
       if (instance.hostId && deps.registry.has(instance.hostId)) {
-        await deps.registry
-          .driverFor(instance.hostId)
-          .destroy(instance)
+        await this.ctx
+          .callDriver(
+            'destroy',
+            { operation: 'destroy', instanceId: instance.id, hostId: instance.hostId },
+            undefined,
+            (d, s) => d.destroy(instance, { signal: s }),
+          )
           .catch(() => undefined);
       }
       for (const claim of await deps.claims.list({ instanceId: instance.id }))
@@ -174,11 +268,9 @@ export class Reconciler {
         powerState: 'nostate',
         hostId: null,
         fault: faultOf(
-          new Error(`build interrupted by an engine restart during ${instance.taskState}`),
+          new Error(`build interrupted: its engine stopped during ${instance.taskState}`),
           this.ctx.now(),
-          {
-            task: instance.taskState,
-          },
+          { task: instance.taskState },
         ),
       });
       return 'error';

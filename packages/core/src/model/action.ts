@@ -14,6 +14,7 @@ export const instanceActionNames = [
   'suspend',
   'resume',
   'rebuild',
+  'snapshot',
 ] as const;
 /** A lifecycle action name. */
 export type InstanceActionName = (typeof instanceActionNames)[number];

@@ -34,6 +34,8 @@ export const hostSchema = z.object({
   capabilities: z.array(plainTextSchema(255)).default([]),
   /** Operator switch: a disabled host takes no new instances. */
   enabled: z.boolean().default(true),
+  /** Why the operator disabled the host (Nova's `disabled_reason`), `null` when enabled or not said. */
+  disabledReason: plainTextSchema(255).nullable().default(null),
   /** Liveness: a host that is down takes no new instances. */
   up: z.boolean().default(true),
 });

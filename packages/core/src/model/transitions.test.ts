@@ -14,12 +14,13 @@ describe('transition table', () => {
       'reboot',
       'reboot_hard',
       'rebuild',
+      'snapshot',
       'stop',
       'suspend',
     ]);
-    expect(allowed('stopped').sort()).toEqual(['delete', 'reboot_hard', 'rebuild', 'start']);
-    expect(allowed('paused').sort()).toEqual(['delete', 'reboot_hard', 'stop', 'unpause']);
-    expect(allowed('suspended').sort()).toEqual(['delete', 'reboot_hard', 'resume', 'stop']);
+    expect(allowed('stopped').sort()).toEqual(['delete', 'reboot_hard', 'rebuild', 'snapshot', 'start']);
+    expect(allowed('paused').sort()).toEqual(['delete', 'reboot_hard', 'snapshot', 'stop', 'unpause']);
+    expect(allowed('suspended').sort()).toEqual(['delete', 'reboot_hard', 'resume', 'snapshot', 'stop']);
     expect(allowed('error').sort()).toEqual(['delete', 'reboot_hard', 'rebuild', 'stop']);
     expect(allowed('building')).toEqual(['delete']);
     expect(allowed('deleted')).toEqual([]);

@@ -4,7 +4,22 @@ import type { Instance } from './instance.js';
 import type { PowerState, TaskState, VmState } from './states.js';
 
 /** The driver capability an action needs (a key of `DriverCapabilities`). */
-export type RequiredCapability = 'powerControl' | 'reboot' | 'pause' | 'suspend' | 'rebuild' | undefined;
+export type RequiredCapability =
+  | 'powerControl'
+  | 'reboot'
+  | 'pause'
+  | 'suspend'
+  | 'rebuild'
+  | 'snapshot'
+  | undefined;
+
+/** The power state a stable vm state shows. */
+function powerOfState(state: VmState): PowerState {
+  if (state === 'paused') return 'paused';
+  if (state === 'suspended') return 'suspended';
+  if (state === 'stopped') return 'shutdown';
+  return 'running';
+}
 
 /** One row of the transition table. */
 export interface Transition {
@@ -69,6 +84,13 @@ export const transitions: Readonly<Record<InstanceActionName, Transition>> = Obj
     to: (from) => (from === 'stopped' ? 'stopped' : 'active'),
     power: (from) => (from === 'stopped' ? 'shutdown' : 'running'),
     capability: 'rebuild',
+  },
+  snapshot: {
+    from: ['active', 'stopped', 'paused', 'suspended'],
+    task: 'image_snapshot',
+    to: (from) => from,
+    power: powerOfState,
+    capability: 'snapshot',
   },
 });
 

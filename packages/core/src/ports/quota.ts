@@ -32,6 +32,12 @@ export interface QuotaEngine {
   release(projectId: string, deltas: QuotaDeltas): Promise<void>;
   usage(projectId: string): Promise<QuotaUsage>;
   setLimits(projectId: string, limits: Partial<QuotaLimits>): Promise<void>;
+  /**
+   * Drops reservations abandoned by a crashed process (older than the engine's stale-reservation
+   * time); the periodic reconciler calls it while the engine runs. Returns how many it dropped.
+   * Engines that keep reservations only in their own memory need not implement it.
+   */
+  expireStale?(): Promise<number>;
   /** Replaces counted usage with `usage` and drops reservations (reconciliation after a restart). */
   resync(usage: ReadonlyMap<string, QuotaDeltas>): Promise<void>;
 }

@@ -1,3 +1,4 @@
+import { internalsOf } from '../testing/internals.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { QuotaExceededError, ValidationError } from '../errors.js';
@@ -174,7 +175,7 @@ describe('quota through the engine', () => {
     expect(refused).toHaveLength(23);
     for (const r of refused) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(QuotaExceededError);
     expect(await cloud.compute.list()).toHaveLength(7);
-    const usage = await cloud.compute.quota.usage('p1');
+    const usage = await internalsOf(cloud.compute).quota.usage('p1');
     expect(usage.inUse.instances).toBe(7);
     expect(usage.reserved.instances).toBe(0);
   });

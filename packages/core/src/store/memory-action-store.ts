@@ -14,6 +14,11 @@ export class MemoryActionStore implements ActionStore {
   constructor(private readonly deletedRetention = 1000) {}
 
   async start(action: InstanceAction): Promise<void> {
+    this.startNow(action);
+  }
+
+  /** {@link MemoryActionStore.start}, synchronously (for a memory unit of work). */
+  startNow(action: InstanceAction): void {
     const list = this.byInstance.get(action.instanceId);
     if (list) list.push(action);
     else this.byInstance.set(action.instanceId, [action]);
@@ -24,6 +29,11 @@ export class MemoryActionStore implements ActionStore {
     actionId: string,
     result: Pick<InstanceAction, 'result' | 'finishedAt' | 'fault'>,
   ): Promise<void> {
+    this.finishNow(actionId, result);
+  }
+
+  /** {@link MemoryActionStore.finish}, synchronously (for a memory unit of work). */
+  finishNow(actionId: string, result: Pick<InstanceAction, 'result' | 'finishedAt' | 'fault'>): void {
     const action = this.pending.get(actionId);
     if (!action) return;
     this.pending.delete(actionId);

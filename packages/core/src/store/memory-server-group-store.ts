@@ -20,6 +20,17 @@ export class MemoryServerGroupStore implements ServerGroupStore {
     this.records.delete(id);
   }
   async addMembers(id: string, instanceIds: readonly string[]): Promise<void> {
+    this.addMembersNow(id, instanceIds);
+  }
+  async removeMember(id: string, instanceId: string): Promise<void> {
+    this.removeMemberNow(id, instanceId);
+  }
+  /** Whether the group exists, synchronously (for a memory unit of work). */
+  has(id: string): boolean {
+    return this.records.has(id);
+  }
+  /** {@link MemoryServerGroupStore.addMembers}, synchronously. @throws NotFoundError */
+  addMembersNow(id: string, instanceIds: readonly string[]): void {
     const g = this.records.get(id);
     if (!g) throw new NotFoundError('serverGroup', id);
     this.records.set(id, {
@@ -27,7 +38,8 @@ export class MemoryServerGroupStore implements ServerGroupStore {
       members: [...g.members, ...instanceIds.filter((i) => !g.members.includes(i))],
     });
   }
-  async removeMember(id: string, instanceId: string): Promise<void> {
+  /** {@link MemoryServerGroupStore.removeMember}, synchronously. */
+  removeMemberNow(id: string, instanceId: string): void {
     const g = this.records.get(id);
     if (!g) return;
     this.records.set(id, { ...g, members: g.members.filter((m) => m !== instanceId) });

@@ -11,4 +11,5 @@ export {
 export { createFakeCloud, type FakeCloud, type FakeCloudOptions } from './engine-fixture.js';
 export { FakeDriver, type FakeDriverOptions, type FakeFailure, type FakeOperation } from './fake-driver.js';
 export { FirstFitReason, FirstFitScheduler } from './first-fit-scheduler.js';
+export { internalsOf } from './internals.js';
 export { buildTestInstance, tinyTestFlavor } from './test-instance.js';

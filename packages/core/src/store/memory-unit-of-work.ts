@@ -1,0 +1,81 @@
+import type { InstanceEvent } from '../engine/events.js';
+import { DuplicateError, NotFoundError, RevisionConflictError } from '../errors.js';
+import type { Instance } from '../model/instance.js';
+import type { LoggedEvent, StoreWrite, UnitOfWork } from '../ports/unit-of-work.js';
+import type { MemoryActionStore } from './memory-action-store.js';
+import type { MemoryEventLog } from './memory-event-log.js';
+import type { MemoryInstanceStore } from './memory-instance-store.js';
+import type { MemoryServerGroupStore } from './memory-server-group-store.js';
+
+/** The memory stores a {@link MemoryUnitOfWork} writes. */
+export interface MemoryUnitStores {
+  readonly instances: MemoryInstanceStore;
+  readonly actions: MemoryActionStore;
+  readonly groups: MemoryServerGroupStore;
+  readonly events: MemoryEventLog;
+}
+
+/**
+ * {@link UnitOfWork} over the memory stores: every write is checked against the state the
+ * earlier writes of the unit leave, then all are applied in one synchronous step, so no other
+ * caller ever sees part of a unit and a failing check leaves nothing written.
+ */
+export class MemoryUnitOfWork implements UnitOfWork {
+  constructor(private readonly stores: MemoryUnitStores) {}
+
+  async commit(writes: readonly StoreWrite[]): Promise<readonly LoggedEvent[]> {
+    this.check(writes);
+    const { instances, actions, groups, events } = this.stores;
+    const logged: InstanceEvent[] = [];
+    for (const w of writes) {
+      switch (w.kind) {
+        case 'instance.insert':
+        case 'instance.update':
+          instances.put(w.instance);
+          break;
+        case 'instance.remove':
+          void instances.remove(w.id);
+          break;
+        case 'action.start':
+          actions.startNow(w.action);
+          break;
+        case 'action.finish':
+          actions.finishNow(w.action.id, w.action);
+          break;
+        case 'group.addMembers':
+          groups.addMembersNow(w.groupId, w.instanceIds);
+          break;
+        case 'group.removeMember':
+          groups.removeMemberNow(w.groupId, w.instanceId);
+          break;
+        case 'event':
+          logged.push(w.event);
+          break;
+      }
+    }
+    return logged.length ? events.appendAll(logged) : [];
+  }
+
+  /** Throws the first write's error against the state left by the writes before it. */
+  private check(writes: readonly StoreWrite[]): void {
+    const staged = new Map<string, Instance | null>();
+    const current = (id: string) => (staged.has(id) ? staged.get(id) : this.stores.instances.peek(id));
+    for (const w of writes) {
+      if (w.kind === 'instance.insert') {
+        if (current(w.instance.id)) throw new DuplicateError('instance', w.instance.id);
+        staged.set(w.instance.id, w.instance);
+      } else if (w.kind === 'instance.update') {
+        const cur = current(w.instance.id);
+        if (!cur) throw new NotFoundError('instance', w.instance.id);
+        if (cur.revision !== w.expectedRevision) {
+          throw new RevisionConflictError('instance', w.instance.id, w.expectedRevision, cur.revision);
+        }
+        staged.set(w.instance.id, w.instance);
+      } else if (w.kind === 'instance.remove') {
+        staged.set(w.id, null);
+      } else if (w.kind === 'group.addMembers' && !this.stores.groups.has(w.groupId)) {
+        throw new NotFoundError('serverGroup', w.groupId);
+      }
+    }
+  }
+}
