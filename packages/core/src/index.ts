@@ -75,7 +75,8 @@ export {
   RevisionConflictError,
   ValidationError,
 } from './errors.js';
-export { LocalImageService } from './image/local-image-service.js';
+export { type DefaultImageServiceOptions, defaultImageService } from './image/default-image-service.js';
+export { LocalImageService, type LocalImageServiceOptions } from './image/local-image-service.js';
 // model
 export {
   type InstanceAction,
@@ -209,7 +210,14 @@ export {
   supportsVolumeAttach,
   type VolumeAttachable,
 } from './ports/driver.js';
-export type { ImageImport, ImageService, ImageSource, LocalArtifact } from './ports/image-service.js';
+export type {
+  ImageImport,
+  ImageLocation,
+  ImageRecord,
+  ImageService,
+  ImageSource,
+  LocalArtifact,
+} from './ports/image-service.js';
 export type { NetworkAdapter, NetworkRequest, PortBinding } from './ports/network.js';
 export type { QuotaEngine, QuotaReservation, QuotaUsage } from './ports/quota.js';
 export type { PlacementGroup, PlacementRequest, Scheduler, Selection } from './ports/scheduler.js';
@@ -219,6 +227,7 @@ export type {
   ClaimStore,
   FlavorStore,
   HostStore,
+  ImageStore,
   InstanceFilter,
   InstanceStore,
   ServerGroupStore,
@@ -229,5 +238,6 @@ export { MemoryActionStore } from './store/memory-action-store.js';
 export { MemoryClaimStore } from './store/memory-claim-store.js';
 export { MemoryFlavorStore } from './store/memory-flavor-store.js';
 export { MemoryHostStore } from './store/memory-host-store.js';
+export { MemoryImageStore } from './store/memory-image-store.js';
 export { MemoryInstanceStore } from './store/memory-instance-store.js';
 export { MemoryServerGroupStore } from './store/memory-server-group-store.js';
