@@ -19,6 +19,6 @@ describe.skipIf(!available)('DockerDriver against real dockerd', () => {
         },
       };
     },
-    { timeoutMs: 30_000 },
+    { timeoutMs: 30_000, unsupportedDiskFormat: 'qcow2' },
   );
 });

@@ -2,7 +2,9 @@ import { statfs } from 'node:fs/promises';
 import {
   type ComputeDriver,
   type ConsoleReadable,
+  type DriverCallOptions,
   type DriverCapabilities,
+  DriverError,
   type DriverInstance,
   defineCapabilities,
   type HostReport,
@@ -18,10 +20,12 @@ import {
   type SpawnRequest,
 } from '@nova-lfs/core';
 import Dockerode from 'dockerode';
+import { reasonIfAborted, untilAborted } from './abort.js';
 import { demuxLogs } from './console-log.js';
 import { containerSpec } from './container-spec.js';
 import { DockerUnavailableError, dockerStatus, wrapDockerError } from './errors.js';
 import { DockerEventStream } from './event-stream.js';
+import { claimHostScope, releaseHostScope } from './host-scope.js';
 import { ImageLoader } from './image-loader.js';
 import { containerName, HOST_LABEL, INSTANCE_LABEL, PROJECT_LABEL } from './labels.js';
 import { powerStateOf } from './power-state.js';
@@ -32,7 +36,13 @@ export interface DockerDriverOptions {
   readonly docker?: Dockerode;
   /** dockerd socket (default `/var/run/docker.sock`). */
   readonly socketPath?: string;
-  /** Nova LFS host id this driver serves; scopes containers by label so several hosts may share one dockerd. */
+  /**
+   * Nova LFS host id this driver serves (default `docker`): containers are scoped by the label
+   * `nova-lfs.host=<hostId>`, so several hosts may share one dockerd, each with its own hostId.
+   * Keep it stable across restarts (reconciliation finds a host's containers by it). Two live
+   * drivers of one process with the same hostId on one dockerd are refused when the second reads
+   * its host report (`DockerScopeConflictError`, a `ConfigurationError`).
+   */
   readonly hostId?: string;
   /** Host name reported (default: dockerd's). */
   readonly hostname?: string;
@@ -43,6 +53,9 @@ export interface DockerDriverOptions {
   /** Command when the image and metadata give none (default: print a boot line, then sleep). */
   readonly defaultCommand?: readonly string[];
 }
+
+/** Docker's smallest memory limit: a flavor below it runs on no Docker host. */
+export const DOCKER_MIN_MEMORY_MB = 6;
 
 /** What the Docker driver can do. Suspend (save to disk) does not exist for containers. */
 export const dockerCapabilities = defineCapabilities({
@@ -58,6 +71,14 @@ export const dockerCapabilities = defineCapabilities({
  * Containers as instances, through the Docker Engine API (dockerode). Images come from core's
  * image cache and are imported offline; containers carry the instance uuid, project and host as
  * labels, run with network mode `none` by default and with the flavor's CPU, memory and pid limits.
+ *
+ * Every call honours `options.signal`: it stops waiting as soon as the signal aborts and rejects
+ * with its reason. Reads, waits (stop timeouts, image uploads, logs, exports) are cut on the wire;
+ * a container create or start already sent is let finish in the background and the container it
+ * made removed, and a `destroy` of that instance waits for that clean-up first, so an aborted spawn
+ * leaves nothing behind. Errors are `DriverError`s with `retryable` (lost connection, busy daemon)
+ * and `reschedule: false` for what no host can fix (an image that is not a tar rootfs or fails its
+ * sha256, a flavor below Docker's memory minimum).
  */
 export class DockerDriver
   implements ComputeDriver, PowerControl, Rebootable, Pausable, Rebuildable, Snapshottable, ConsoleReadable
@@ -69,6 +90,10 @@ export class DockerDriver
   private readonly loader: ImageLoader;
   private readonly stream: DockerEventStream;
   private readonly socketPath: string;
+  /** Spawns and rebuilds still talking to dockerd, by instance id (their callers may have left). */
+  private readonly inflight = new Map<string, Promise<void>>();
+  /** dockerd's id, once the host report claimed this driver's scope on it. */
+  private daemonId: string | undefined;
 
   constructor(private readonly options: DockerDriverOptions = {}) {
     this.socketPath = options.socketPath ?? '/var/run/docker.sock';
@@ -82,9 +107,15 @@ export class DockerDriver
     return this.stream.events$;
   }
 
-  /** @throws DockerUnavailableError when dockerd does not answer. */
+  /**
+   * Reads dockerd's resources and claims this driver's label scope on that daemon.
+   * @throws DockerUnavailableError when dockerd does not answer.
+   * @throws DockerScopeConflictError when another live driver of this process serves the same
+   *   hostId on the same dockerd.
+   */
   async getHostReport(): Promise<HostReport> {
     let info: {
+      ID?: string;
       NCPU?: number;
       MemTotal?: number;
       Name?: string;
@@ -96,6 +127,9 @@ export class DockerDriver
     } catch (e) {
       throw new DockerUnavailableError(this.socketPath, { cause: e });
     }
+    const daemonId = info.ID || this.socketPath;
+    claimHostScope(daemonId, this.hostId, this);
+    this.daemonId = daemonId;
     await this.stream.open();
     let diskGb = 0;
     try {
@@ -117,23 +151,46 @@ export class DockerDriver
     };
   }
 
+  /**
+   * Imports the image if needed, creates and starts the container; resolves once it runs.
+   * @throws DriverError (classified, see the class doc); the signal's reason when it aborts.
+   */
   async spawn(request: SpawnRequest): Promise<void> {
-    await this.stream.open();
-    const ref = await this.loader.ensure(request.image, request.images);
-    await this.createAndStart(request.instance, ref, request.image, request);
+    request.signal?.throwIfAborted();
+    await untilAborted(
+      this.track(request.instance.id, async () => {
+        await this.stream.open();
+        const ref = await this.loader.ensure(request.image, request.images, request.signal);
+        await this.createAndStart(request.instance, ref, request.image, request);
+      }),
+      request.signal,
+    );
   }
 
-  async destroy(instance: Instance): Promise<void> {
+  /**
+   * Removes the container and its anonymous volumes; resolves if there is none. Waits first for
+   * a spawn or rebuild of the instance still talking to dockerd (so what it creates goes too).
+   */
+  async destroy(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const pending = this.inflight.get(instance.id);
+    if (pending)
+      await untilAborted(
+        pending.catch(() => undefined),
+        signal,
+      );
     const container = this.docker.getContainer(containerName(instance.id));
     for (let attempt = 0; ; attempt++) {
       try {
-        await container.remove({ force: true, v: true });
+        await container.remove({ force: true, v: true, abortSignal: signal });
         return;
       } catch (e) {
+        if (signal?.aborted) throw signal.reason;
         const status = dockerStatus(e);
         if (status === 404) return;
         if (status === 409 && attempt < 50) {
-          await new Promise((r) => setTimeout(r, 100));
+          await untilAborted(new Promise((r) => setTimeout(r, 100)), signal);
           continue;
         }
         throw wrapDockerError('destroy', e, instance.id);
@@ -167,47 +224,61 @@ export class DockerDriver
     }
   }
 
-  async powerOff(instance: Instance, options?: { timeoutMs?: number }): Promise<void> {
+  /** Graceful stop (SIGTERM, then SIGKILL after `timeoutMs`, default `stopTimeoutSeconds`). */
+  async powerOff(instance: Instance, options?: DriverCallOptions & { timeoutMs?: number }): Promise<void> {
     const t = Math.ceil((options?.timeoutMs ?? (this.options.stopTimeoutSeconds ?? 10) * 1000) / 1000);
-    await this.call('stop', instance, (c) => c.stop({ t }), [304]);
+    await this.call('stop', instance, options, (c, abortSignal) => c.stop({ t, abortSignal }), [304]);
   }
 
-  async powerOn(instance: Instance): Promise<void> {
-    await this.call('start', instance, (c) => c.start(), [304]);
+  async powerOn(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    await this.call('start', instance, options, (c, abortSignal) => c.start({ abortSignal }), [304]);
   }
 
-  async reboot(instance: Instance, kind: 'soft' | 'hard'): Promise<void> {
+  /** Soft: `restart` (graceful stop within `stopTimeoutSeconds`); hard: kill, then start. */
+  async reboot(instance: Instance, kind: 'soft' | 'hard', options?: DriverCallOptions): Promise<void> {
     if (kind === 'soft') {
-      await this.call('restart', instance, (c) => c.restart({ t: this.options.stopTimeoutSeconds ?? 10 }));
+      const t = this.options.stopTimeoutSeconds ?? 10;
+      await this.call('restart', instance, options, (c, abortSignal) => c.restart({ t, abortSignal }));
       return;
     }
-    await this.call('kill', instance, (c) => c.kill(), [409]);
-    await this.call('start', instance, (c) => c.start(), [304]);
+    await this.call('kill', instance, options, (c, abortSignal) => c.kill({ abortSignal }), [409]);
+    await this.call('start', instance, options, (c, abortSignal) => c.start({ abortSignal }), [304]);
   }
 
-  async pause(instance: Instance): Promise<void> {
-    await this.call('pause', instance, (c) => c.pause());
+  async pause(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    await this.call('pause', instance, options, (c, abortSignal) => c.pause({ abortSignal }));
   }
 
-  async unpause(instance: Instance): Promise<void> {
-    await this.call('unpause', instance, (c) => c.unpause());
+  async unpause(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    await this.call('unpause', instance, options, (c, abortSignal) => c.unpause({ abortSignal }));
   }
 
   /** Replaces the container with one from the new image, keeping name, labels and limits. */
   async rebuild(request: SpawnRequest): Promise<void> {
-    const ref = await this.loader.ensure(request.image, request.images);
-    await this.destroy(request.instance);
-    await this.createAndStart(request.instance, ref, request.image, request);
+    request.signal?.throwIfAborted();
+    const ref = await this.loader.ensure(request.image, request.images, request.signal);
+    await this.destroy(request.instance, request);
+    await untilAborted(
+      this.track(request.instance.id, () =>
+        this.createAndStart(request.instance, ref, request.image, request),
+      ),
+      request.signal,
+    );
   }
 
   /**
    * Exports the container's filesystem (the `docker export` tar) into the image service, which
    * hashes it; the result boots with this driver like any tar image.
    */
-  async snapshot(instance: Instance, options: { name: string; images: ImageService }): Promise<Image> {
+  async snapshot(
+    instance: Instance,
+    options: DriverCallOptions & { name: string; images: ImageService },
+  ): Promise<Image> {
+    const { signal } = options;
+    signal?.throwIfAborted();
     const container = this.docker.getContainer(containerName(instance.id));
     try {
-      return await options.images.import(
+      const importing = options.images.import(
         {
           name: options.name,
           diskFormat: 'tar',
@@ -216,10 +287,13 @@ export class DockerDriver
         },
         {
           kind: 'stream',
-          open: async () => (await container.export()) as unknown as import('node:stream').Readable,
+          open: async () =>
+            (await container.export({ abortSignal: signal })) as unknown as import('node:stream').Readable,
         },
       );
+      return await untilAborted(importing, signal);
     } catch (e) {
+      if (signal?.aborted) throw signal.reason;
       throw wrapDockerError('snapshot', e, instance.id);
     }
   }
@@ -239,18 +313,51 @@ export class DockerDriver
     }
   }
 
+  /** Stops following dockerd's events and gives this driver's host scope back. Containers keep running. */
   async close(): Promise<void> {
     this.stream.close();
+    if (this.daemonId) releaseHostScope(this.daemonId, this.hostId, this);
+    this.daemonId = undefined;
   }
 
   // ---- internals -----------------------------------------------------------------------------
 
+  /**
+   * Runs `work` as the instance's in-flight spawn or rebuild until it settles (whether or not its
+   * caller still waits), so that `destroy` can wait for it.
+   */
+  private track(instanceId: string, work: () => Promise<void>): Promise<void> {
+    const running = work().finally(() => {
+      if (this.inflight.get(instanceId) === running) this.inflight.delete(instanceId);
+    });
+    this.inflight.set(instanceId, running);
+    return running;
+  }
+
+  /**
+   * Creates and starts the container. The create and start requests are not cut when the signal
+   * aborts (their effect must be known to be undone): the signal is checked after each, and the
+   * container removed if it aborted. The final inspect is cut on abort.
+   */
   private async createAndStart(
     instance: Instance,
     ref: string,
     image: Image,
     request: SpawnRequest,
   ): Promise<void> {
+    const { signal } = request;
+    if (instance.flavor.ramMb < DOCKER_MIN_MEMORY_MB) {
+      throw new DriverError(
+        {
+          driver: 'docker',
+          operation: 'spawn',
+          instanceId: instance.id,
+          retryable: false,
+          reschedule: false,
+        },
+        `flavor ${instance.flavor.id} has ${instance.flavor.ramMb} MiB of memory; Docker needs at least ${DOCKER_MIN_MEMORY_MB}`,
+      );
+    }
     const spec = containerSpec(instance, ref, image.properties, request.ports, {
       hostId: this.hostId,
       pidsLimit: this.options.pidsLimit ?? 1024,
@@ -262,26 +369,39 @@ export class DockerDriver
     });
     let created: Dockerode.Container | undefined;
     try {
+      signal?.throwIfAborted();
       created = await this.docker.createContainer(spec);
+      signal?.throwIfAborted();
       await created.start();
-      const info = await created.inspect();
+      signal?.throwIfAborted();
+      const info = await created.inspect({ abortSignal: signal });
       if (!info.State.Running)
-        throw new Error(`container exited at start (exit code ${info.State.ExitCode})`);
+        throw wrapDockerError(
+          'spawn',
+          new Error(`container exited at start (exit code ${info.State.ExitCode})`),
+          instance.id,
+          { retryable: false },
+        );
     } catch (e) {
       if (created) await created.remove({ force: true, v: true }).catch(() => undefined);
-      throw wrapDockerError('spawn', e, instance.id);
+      throw reasonIfAborted(signal, wrapDockerError('spawn', e, instance.id));
     }
   }
 
+  /** One Engine API call on the instance's container, cut when the signal aborts. */
   private async call(
     operation: string,
     instance: Instance,
-    fn: (c: Dockerode.Container) => Promise<unknown>,
+    options: DriverCallOptions | undefined,
+    fn: (c: Dockerode.Container, abortSignal: AbortSignal | undefined) => Promise<unknown>,
     okStatuses: readonly number[] = [],
   ): Promise<void> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
     try {
-      await fn(this.docker.getContainer(containerName(instance.id)));
+      await untilAborted(fn(this.docker.getContainer(containerName(instance.id)), signal), signal);
     } catch (e) {
+      if (signal?.aborted) throw signal.reason;
       if (okStatuses.includes(dockerStatus(e) ?? -1)) return;
       throw wrapDockerError(operation, e, instance.id);
     }

@@ -14,8 +14,8 @@ if (!available) {
   console.warn(`skipping Docker driver tests: ${reason}`);
 }
 
-/** An image service holding the busybox rootfs as image `busybox`. */
-export async function busyboxImages(): Promise<{ images: LocalImageService; image: Image }> {
+/** An image service holding the busybox rootfs as image `busybox` (`tar`: the rootfs tarball's path). */
+export async function busyboxImages(): Promise<{ images: LocalImageService; image: Image; tar: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'nlfs-docker-'));
   const tar = join(dir, 'busybox.tar');
   await makeBusyboxRootfs(tar);
@@ -30,7 +30,7 @@ export async function busyboxImages(): Promise<{ images: LocalImageService; imag
     },
     { kind: 'file', path: tar },
   );
-  return { images, image };
+  return { images, image, tar };
 }
 
 /** Removes every container a test host left (by its host label). */

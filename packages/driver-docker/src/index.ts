@@ -4,8 +4,21 @@
  */
 export { demuxLogs } from './console-log.js';
 export { COMMAND_KEY, type ContainerSpecOptions, containerSpec } from './container-spec.js';
-export { DockerDriver, type DockerDriverOptions, dockerCapabilities } from './docker-driver.js';
-export { DockerErrorCode, DockerUnavailableError, dockerStatus, wrapDockerError } from './errors.js';
+export {
+  DOCKER_MIN_MEMORY_MB,
+  DockerDriver,
+  type DockerDriverOptions,
+  dockerCapabilities,
+} from './docker-driver.js';
+export {
+  DockerErrorCode,
+  type DockerFailureClass,
+  DockerScopeConflictError,
+  DockerUnavailableError,
+  dockerRetryable,
+  dockerStatus,
+  wrapDockerError,
+} from './errors.js';
 export { DockerEventStream } from './event-stream.js';
 export { ImageLoader } from './image-loader.js';
 export {

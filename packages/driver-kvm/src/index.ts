@@ -7,8 +7,11 @@ export { buildDomainXml, NOVA_LFS_XML_NS, parseInstanceMetadata } from './domain
 export {
   isNoDomain,
   KvmErrorCode,
+  type KvmFailureClass,
+  KvmScopeConflictError,
   LibvirtBindingUnavailableError,
   LibvirtUnreachableError,
+  libvirtRetryable,
   UnsupportedImageError,
   wrapLibvirtError,
 } from './errors.js';
@@ -20,6 +23,8 @@ export {
   type LibvirtDomain,
   LibvirtDomainState,
   type LibvirtLoader,
+  type LibvirtModule,
+  loadLibvirt,
   openLibvirt,
 } from './libvirt-binding.js';
 export { powerStateOfDomain } from './power-state.js';

@@ -25,6 +25,6 @@ describe.skipIf(!available)('KvmDriver against real libvirtd + QEMU (TCG)', () =
         },
       };
     },
-    { timeoutMs: 60_000 },
+    { timeoutMs: 60_000, unsupportedDiskFormat: 'tar' },
   );
 });

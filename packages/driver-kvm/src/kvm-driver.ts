@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   type ComputeDriver,
   type ConsoleReadable,
+  type DriverCallOptions,
   type DriverCapabilities,
   type DriverInstance,
   defineCapabilities,
@@ -18,9 +19,17 @@ import {
   type Suspendable,
 } from '@nova-lfs/core';
 import { type Observable, Subject } from 'rxjs';
+import { sleep, untilAborted } from './abort.js';
 import type { DiskSpec, DomainSpec } from './domain-spec.js';
 import { buildDomainXml, parseInstanceMetadata } from './domain-xml.js';
-import { isNoDomain, LibvirtUnreachableError, UnsupportedImageError, wrapLibvirtError } from './errors.js';
+import {
+  isNoDomain,
+  KvmErrorCode,
+  LibvirtUnreachableError,
+  UnsupportedImageError,
+  wrapLibvirtError,
+} from './errors.js';
+import { claimHostScope, releaseHostScope } from './host-scope.js';
 import {
   type LibvirtConnection,
   type LibvirtDomain,
@@ -37,7 +46,13 @@ export interface KvmDriverOptions {
   readonly uri?: string;
   /** `kvm` (hardware virtualization) or `qemu` (TCG emulation; default). */
   readonly virtType?: 'kvm' | 'qemu';
-  /** Nova LFS host id; domains are tagged with it so several hosts may share one libvirtd. */
+  /**
+   * Nova LFS host id (default `kvm`): domains carry it in their `<metadata>`, so several hosts may
+   * share one libvirtd, each with its own hostId. Keep it stable across restarts (reconciliation
+   * finds a host's domains by it). Two live drivers of one process with the same hostId on one
+   * libvirtd (same URI and hostname) are refused when the second reads its host report
+   * (`KvmScopeConflictError`, a `ConfigurationError`).
+   */
   readonly hostId?: string;
   /** Where per-instance files live (default `/var/lib/nova-lfs/kvm`). */
   readonly stateDir?: string;
@@ -67,6 +82,14 @@ export const kvmCapabilities = defineCapabilities({
  * uuid and carry the project and host in `<metadata>`; disks are qcow2 overlays on cached base
  * images; images with a kernel and initramfs boot directly; the serial console is appended to a
  * file. Power state is polled (the binding has no event API) and changes are emitted on `events$`.
+ *
+ * Every call honours `options.signal`: it stops waiting as soon as the signal aborts and rejects
+ * with its reason (graceful-shutdown waits and `qemu-img` are cut; a libvirt call already made is
+ * let finish, since the binding cannot cancel one). A spawn that aborts removes what it made once
+ * its libvirt call returns, and a `destroy` of that instance waits for that clean-up first, so
+ * nothing is left behind. Errors are `DriverError`s with `retryable` (lost connection, busy
+ * daemon) and `reschedule: false` for what no host can fix (an image it cannot boot or whose
+ * bytes fail their sha256, a configuration libvirt calls unsupported such as too many vCPUs).
  */
 export class KvmDriver
   implements ComputeDriver, PowerControl, Rebootable, Pausable, Suspendable, ConsoleReadable
@@ -82,6 +105,10 @@ export class KvmDriver
   private poller: NodeJS.Timeout | undefined;
   private readonly lastSeen = new Map<string, PowerState>();
   private polling = false;
+  /** Spawns still talking to libvirtd, by instance id (their callers may have left). */
+  private readonly inflight = new Map<string, Promise<void>>();
+  /** The libvirtd (URI and hostname) whose scope this driver claimed in its host report. */
+  private scopeDaemon: string | undefined;
 
   constructor(private readonly options: KvmDriverOptions = {}) {
     this.uri = options.uri ?? 'qemu:///system';
@@ -101,11 +128,19 @@ export class KvmDriver
 
   // ---- required -------------------------------------------------------------------------------
 
-  /** @throws LibvirtBindingUnavailableError, LibvirtUnreachableError */
+  /**
+   * Reads the node's resources and claims this driver's metadata scope on that libvirtd.
+   * @throws LibvirtBindingUnavailableError (with the binding's load error), LibvirtUnreachableError
+   * @throws KvmScopeConflictError when another live driver of this process serves the same hostId
+   *   on the same libvirtd.
+   */
   async getHostReport(): Promise<HostReport> {
     const conn = await this.connection();
     const node = await conn.nodeGetInfo();
     const hostname = await conn.connectGetHostname();
+    const daemon = `${this.uri} on ${hostname}`;
+    claimHostScope(daemon, this.hostId, this);
+    this.scopeDaemon = daemon;
     await mkdir(this.stateDir, { recursive: true, mode: 0o755 });
     const fs = await statfs(this.stateDir);
     this.startPolling();
@@ -122,29 +157,35 @@ export class KvmDriver
     };
   }
 
+  /**
+   * Writes the overlay, defines and starts the domain; resolves once it runs.
+   * @throws DriverError (classified, see the class doc); the signal's reason when it aborts.
+   */
   async spawn(request: SpawnRequest): Promise<void> {
-    const { instance } = request;
-    const dir = this.instanceDir(instance.id);
-    const conn = await this.connection();
-    let domain: LibvirtDomain | undefined;
-    try {
-      await mkdir(dir, { recursive: true, mode: 0o755 });
-      await chmod(dir, 0o755);
-      const spec = await this.domainSpec(request, dir);
-      domain = await conn.domainDefineXML(buildDomainXml(spec));
-      await domain.create();
-      this.lastSeen.set(instance.id, 'running');
-    } catch (e) {
-      if (domain) {
-        await domain.destroy().catch(() => undefined);
-        await domain.undefine().catch(() => undefined);
-      }
-      await rm(dir, { recursive: true, force: true });
-      throw wrapLibvirtError('spawn', e, instance.id);
-    }
+    request.signal?.throwIfAborted();
+    await untilAborted(
+      this.track(request.instance.id, () => this.defineAndStart(request)),
+      request.signal,
+    );
   }
 
-  async destroy(instance: Instance): Promise<void> {
+  /**
+   * Removes the domain (forced off), its definition and its directory; resolves if there is none.
+   * Waits first for a spawn of the instance still talking to libvirtd (so what it makes goes too).
+   */
+  async destroy(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const pending = this.inflight.get(instance.id);
+    if (pending)
+      await untilAborted(
+        pending.catch(() => undefined),
+        signal,
+      );
+    await untilAborted(this.remove(instance), signal);
+  }
+
+  private async remove(instance: Instance): Promise<void> {
     const domain = await this.lookup(instance.id);
     this.lastSeen.delete(instance.id);
     if (domain) {
@@ -173,7 +214,7 @@ export class KvmDriver
   }
 
   async listInstances(): Promise<DriverInstance[]> {
-    const conn = await this.connection();
+    const conn = await this.connectionFor('list');
     const out: DriverInstance[] = [];
     try {
       for (const domain of await conn.connectListAllDomains()) {
@@ -196,53 +237,65 @@ export class KvmDriver
   // ---- optional operations ---------------------------------------------------------------------
 
   /** ACPI shutdown, waiting up to `timeoutMs` (default 60 s), then a forced power-off. */
-  async powerOff(instance: Instance, options?: { timeoutMs?: number }): Promise<void> {
-    const domain = await this.require(instance.id, 'powerOff');
-    await this.shutdownOrDestroy(domain, instance.id, options?.timeoutMs ?? 60_000);
-    this.lastSeen.set(instance.id, 'shutdown');
+  async powerOff(instance: Instance, options?: DriverCallOptions & { timeoutMs?: number }): Promise<void> {
+    await this.act('powerOff', instance, options, async (domain, signal) => {
+      await this.shutdownOrDestroy(domain, instance.id, options?.timeoutMs ?? 60_000, signal);
+      this.lastSeen.set(instance.id, 'shutdown');
+    });
   }
 
-  async powerOn(instance: Instance): Promise<void> {
-    const domain = await this.require(instance.id, 'powerOn');
-    await this.step('powerOn', instance.id, () => domain.create());
-    this.lastSeen.set(instance.id, 'running');
+  async powerOn(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    await this.act('powerOn', instance, options, async (domain) => {
+      await this.step('powerOn', instance.id, () => domain.create());
+      this.lastSeen.set(instance.id, 'running');
+    });
   }
 
   /** Soft: ACPI shutdown (forced after `softRebootTimeoutMs`) then start; hard: power cycle at once. */
-  async reboot(instance: Instance, kind: 'soft' | 'hard'): Promise<void> {
-    const domain = await this.require(instance.id, 'reboot');
+  async reboot(instance: Instance, kind: 'soft' | 'hard', options?: DriverCallOptions): Promise<void> {
     const timeout = kind === 'soft' ? (this.options.softRebootTimeoutMs ?? 5_000) : 0;
-    await this.shutdownOrDestroy(domain, instance.id, timeout);
-    await this.step('reboot', instance.id, () => domain.create());
-    this.lastSeen.set(instance.id, 'running');
+    await this.act('reboot', instance, options, async (domain, signal) => {
+      await this.shutdownOrDestroy(domain, instance.id, timeout, signal);
+      signal?.throwIfAborted();
+      await this.step('reboot', instance.id, () => domain.create());
+      this.lastSeen.set(instance.id, 'running');
+    });
   }
 
-  async pause(instance: Instance): Promise<void> {
-    const domain = await this.require(instance.id, 'pause');
-    await this.step('pause', instance.id, () => domain.suspend());
-    this.lastSeen.set(instance.id, 'paused');
+  async pause(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    await this.act('pause', instance, options, async (domain) => {
+      await this.step('pause', instance.id, () => domain.suspend());
+      this.lastSeen.set(instance.id, 'paused');
+    });
   }
 
-  async unpause(instance: Instance): Promise<void> {
-    const domain = await this.require(instance.id, 'unpause');
-    await this.step('unpause', instance.id, () => domain.resume());
-    this.lastSeen.set(instance.id, 'running');
+  async unpause(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    await this.act('unpause', instance, options, async (domain) => {
+      await this.step('unpause', instance.id, () => domain.resume());
+      this.lastSeen.set(instance.id, 'running');
+    });
   }
 
   /** Saves memory and device state to the instance directory and stops the domain (managed-save equivalent). */
-  async suspend(instance: Instance): Promise<void> {
-    const domain = await this.require(instance.id, 'suspend');
-    this.lastSeen.set(instance.id, 'suspended');
-    await this.step('suspend', instance.id, () => domain.save(this.savePath(instance.id)));
+  async suspend(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    await this.act('suspend', instance, options, async (domain) => {
+      this.lastSeen.set(instance.id, 'suspended');
+      await this.step('suspend', instance.id, () => domain.save(this.savePath(instance.id)));
+    });
   }
 
   /** Restores the saved state and removes the save file. */
-  async resume(instance: Instance): Promise<void> {
-    const conn = await this.connection();
-    const file = this.savePath(instance.id);
-    await this.step('resume', instance.id, () => conn.domainRestore(file));
-    await rm(file, { force: true });
-    this.lastSeen.set(instance.id, 'running');
+  async resume(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const restore = async () => {
+      const conn = await this.connectionFor('resume', instance.id);
+      const file = this.savePath(instance.id);
+      await this.step('resume', instance.id, () => conn.domainRestore(file));
+      await rm(file, { force: true });
+      this.lastSeen.set(instance.id, 'running');
+    };
+    await untilAborted(restore(), signal);
   }
 
   /** The serial console log (last `lines` lines when given). */
@@ -260,7 +313,10 @@ export class KvmDriver
       .join('\n');
   }
 
+  /** Stops polling, closes the connection and gives this driver's host scope back. Domains keep running. */
   async close(): Promise<void> {
+    if (this.scopeDaemon) releaseHostScope(this.scopeDaemon, this.hostId, this);
+    this.scopeDaemon = undefined;
     if (this.poller) clearInterval(this.poller);
     this.poller = undefined;
     this.subject.complete();
@@ -308,15 +364,81 @@ export class KvmDriver
     if (!this.conn) {
       this.conn = openLibvirt(this.uri, this.options.loader).catch((e) => {
         this.conn = undefined;
-        if ((e as { code?: string })?.code === 'NLFS_KVM_BINDING_UNAVAILABLE') throw e;
+        if ((e as { code?: string })?.code === KvmErrorCode.BindingUnavailable) throw e;
         throw new LibvirtUnreachableError(this.uri, { cause: e });
       });
     }
     return this.conn;
   }
 
+  /** The connection, its failure wrapped as a classified `DriverError` of `operation`. */
+  private async connectionFor(operation: string, instanceId?: string): Promise<LibvirtConnection> {
+    try {
+      return await this.connection();
+    } catch (e) {
+      throw wrapLibvirtError(operation, e, instanceId);
+    }
+  }
+
+  /**
+   * Runs `spawn`'s steps, checking the signal between them; on failure or abort, removes what it
+   * made and rethrows (the signal's reason when it aborted).
+   */
+  private async defineAndStart(request: SpawnRequest): Promise<void> {
+    const { instance, signal } = request;
+    const dir = this.instanceDir(instance.id);
+    let domain: LibvirtDomain | undefined;
+    try {
+      const conn = await this.connectionFor('spawn', instance.id);
+      signal?.throwIfAborted();
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      await chmod(dir, 0o755);
+      const spec = await this.domainSpec(request, dir);
+      signal?.throwIfAborted();
+      domain = await conn.domainDefineXML(buildDomainXml(spec));
+      signal?.throwIfAborted();
+      await domain.create();
+      signal?.throwIfAborted();
+      this.lastSeen.set(instance.id, 'running');
+    } catch (e) {
+      if (domain) {
+        await domain.destroy().catch(() => undefined);
+        await domain.undefine().catch(() => undefined);
+      }
+      this.lastSeen.delete(instance.id);
+      await rm(dir, { recursive: true, force: true });
+      if (signal?.aborted) throw signal.reason;
+      throw wrapLibvirtError('spawn', e, instance.id);
+    }
+  }
+
+  /**
+   * Runs `spawn` work as the instance's in-flight spawn until it settles (whether or not its caller
+   * still waits), so that `destroy` can wait for it.
+   */
+  private track(instanceId: string, work: () => Promise<void>): Promise<void> {
+    const running = work().finally(() => {
+      if (this.inflight.get(instanceId) === running) this.inflight.delete(instanceId);
+    });
+    this.inflight.set(instanceId, running);
+    return running;
+  }
+
+  /** An action on an existing domain: refused at once if aborted, and not waited for past an abort. */
+  private async act(
+    operation: string,
+    instance: Instance,
+    options: DriverCallOptions | undefined,
+    fn: (domain: LibvirtDomain, signal: AbortSignal | undefined) => Promise<void>,
+  ): Promise<void> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const work = async () => fn(await this.require(instance.id, operation), signal);
+    await untilAborted(work(), signal);
+  }
+
   private async lookup(instanceId: string): Promise<LibvirtDomain | undefined> {
-    const conn = await this.connection();
+    const conn = await this.connectionFor('lookup', instanceId);
     try {
       return await conn.domainLookupByUUIDString(instanceId);
     } catch (e) {
@@ -327,7 +449,8 @@ export class KvmDriver
 
   private async require(instanceId: string, operation: string): Promise<LibvirtDomain> {
     const domain = await this.lookup(instanceId);
-    if (!domain) throw wrapLibvirtError(operation, new Error('no such domain'), instanceId);
+    if (!domain)
+      throw wrapLibvirtError(operation, new Error('no such domain'), instanceId, { retryable: false });
     return domain;
   }
 
@@ -339,43 +462,52 @@ export class KvmDriver
     }
   }
 
+  /** ACPI shutdown polled every 100 ms for up to `timeoutMs`, then a forced stop; the wait ends when `signal` aborts. */
   private async shutdownOrDestroy(
     domain: LibvirtDomain,
     instanceId: string,
     timeoutMs: number,
+    signal: AbortSignal | undefined,
   ): Promise<void> {
     const state = async () => (await domain.getInfo()).state;
     if ((await state()) === LibvirtDomainState.Shutoff) return;
     if (timeoutMs > 0) {
+      signal?.throwIfAborted();
       await domain.shutdown().catch(() => undefined);
       const end = Date.now() + timeoutMs;
       while (Date.now() < end) {
+        signal?.throwIfAborted();
         if ((await state()) === LibvirtDomainState.Shutoff) return;
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100, signal);
       }
     }
+    signal?.throwIfAborted();
     await this.step('destroy', instanceId, () => domain.destroy().catch(ignoreNotRunning));
   }
 
-  /** Turns the request into a domain spec: overlay disk and/or direct kernel boot. */
+  /**
+   * Turns the request into a domain spec: overlay disk and/or direct kernel boot. Image fetches
+   * are not waited for past an abort (they go on filling the cache); `qemu-img` is killed.
+   */
   private async domainSpec(request: SpawnRequest, dir: string): Promise<DomainSpec> {
-    const { instance, image, images } = request;
+    const { instance, image, images, signal } = request;
     const props = image.properties;
     const disks: DiskSpec[] = [];
+    const acquire = async (id: string) => (await untilAborted(images.acquire(id), signal)).path;
     let kernel: string | undefined;
     let initrd: string | undefined;
     if (image.diskFormat === 'qcow2' || image.diskFormat === 'raw') {
-      const base = await images.acquire(image.id);
+      const base = await acquire(image.id);
       const overlay = join(dir, 'disk.qcow2');
-      await createOverlay(base.path, image.diskFormat, overlay);
+      await createOverlay(base, image.diskFormat, overlay, signal);
       disks.push({ path: overlay, format: 'qcow2', target: 'vda' });
     } else if (image.diskFormat === 'initramfs') {
-      initrd = (await images.acquire(image.id)).path;
+      initrd = await acquire(image.id);
     } else {
       throw new UnsupportedImageError(image.id, `disk format ${image.diskFormat}`);
     }
-    if (props.kernelImageId) kernel = (await images.acquire(props.kernelImageId)).path;
-    if (props.ramdiskImageId) initrd = (await images.acquire(props.ramdiskImageId)).path;
+    if (props.kernelImageId) kernel = await acquire(props.kernelImageId);
+    if (props.ramdiskImageId) initrd = await acquire(props.ramdiskImageId);
     if (initrd && !kernel) throw new UnsupportedImageError(image.id, 'an initramfs needs kernelImageId');
     return {
       name: KvmDriver.domainName(instance.id),

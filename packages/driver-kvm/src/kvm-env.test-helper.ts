@@ -1,19 +1,19 @@
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Image, LocalImageService } from '@nova-lfs/core';
-import {
-  findGuestKernel,
-  importGuestImages,
-  libvirtAvailable,
-  startLibvirtCommand,
-} from './testing/index.js';
+import { findGuestKernel, importGuestImages, probeLibvirt } from './testing/index.js';
 
-/** libvirtd and the guest kernel, decided once per test file. With CI=true their absence is an error. */
+/**
+ * libvirtd (through the binding) and the guest kernel, decided once per test file. With CI=true
+ * their absence is an error; the reason says whether the binding did not load (with its load
+ * error) or libvirtd did not answer.
+ */
 export const kernel = await findGuestKernel();
-export const available = (await libvirtAvailable()) && kernel !== undefined;
+const probe = await probeLibvirt();
+export const available = probe.available && kernel !== undefined;
 if (!available) {
-  const reason = kernel
-    ? `libvirtd does not answer on qemu:///system; start it with: ${startLibvirtCommand}`
+  const reason = !probe.available
+    ? probe.reason
     : 'no /boot/vmlinuz-*-cloud-amd64; install it with: apt-get install linux-image-cloud-amd64';
   if (process.env.CI === 'true') throw new Error(`CI=true and ${reason}`);
   console.warn(`skipping KVM driver tests: ${reason}`);

@@ -39,31 +39,53 @@ export interface LibvirtConnection {
   connectGetHostname(): Promise<string>;
 }
 
-/** Loads the binding module; replaceable for tests of the missing-binding path. */
-export type LibvirtLoader = () => Promise<{ Hypervisor: new (o: { uri: string }) => LibvirtConnection }>;
+/** The binding module as the driver uses it. */
+export interface LibvirtModule {
+  readonly Hypervisor: new (o: { uri: string }) => LibvirtConnection;
+}
+
+/** Loads the binding module; replaceable (tests point it at a module that does not load). */
+export type LibvirtLoader = () => Promise<LibvirtModule>;
 
 /** The binding's npm name. */
 export const LIBVIRT_MODULE = '@unraid/libvirt';
 
-/** Default loader: a dynamic import, so that the package installs and loads without the binding. */
+/**
+ * Default loader: a dynamic import, so that the package installs and loads without the binding.
+ * `@unraid/libvirt` loads its native addon only when a `Hypervisor` is constructed, so a missing
+ * addon (built while `libvirt-dev` was absent) shows up there, and {@link openLibvirt} reports it
+ * as the binding's load error too.
+ */
 export const defaultLibvirtLoader: LibvirtLoader = async () =>
-  (await import(LIBVIRT_MODULE)) as { Hypervisor: new (o: { uri: string }) => LibvirtConnection };
+  (await import(LIBVIRT_MODULE)) as LibvirtModule;
+
+/**
+ * Loads the binding and constructs its connection object, without opening it.
+ * @throws LibvirtBindingUnavailableError with the load error when the module or its native addon
+ *   does not load.
+ */
+export async function loadLibvirt(
+  uri: string,
+  loader: LibvirtLoader = defaultLibvirtLoader,
+): Promise<LibvirtConnection> {
+  try {
+    const mod = await loader();
+    return new mod.Hypervisor({ uri });
+  } catch (e) {
+    throw new LibvirtBindingUnavailableError(LIBVIRT_MODULE, { cause: e });
+  }
+}
 
 /**
  * Opens a libvirt connection through the binding.
- * @throws LibvirtBindingUnavailableError when the binding cannot be loaded.
+ * @throws LibvirtBindingUnavailableError when the binding (or its native addon) does not load;
+ *   whatever `connectOpen` throws when libvirtd does not answer.
  */
 export async function openLibvirt(
   uri: string,
   loader: LibvirtLoader = defaultLibvirtLoader,
 ): Promise<LibvirtConnection> {
-  let mod: Awaited<ReturnType<LibvirtLoader>>;
-  try {
-    mod = await loader();
-  } catch (e) {
-    throw new LibvirtBindingUnavailableError(LIBVIRT_MODULE, { cause: e });
-  }
-  const conn = new mod.Hypervisor({ uri });
+  const conn = await loadLibvirt(uri, loader);
   await conn.connectOpen();
   return conn;
 }

@@ -5,12 +5,21 @@ const run = promisify(execFile);
 
 /**
  * Creates a qcow2 overlay backed by a (read-only, cached) base image with `qemu-img`, run with an
- * argument vector (no shell).
+ * argument vector (no shell). When `signal` aborts, `qemu-img` is killed and the call rejects with
+ * the signal's reason (the caller removes the partial overlay).
  */
 export async function createOverlay(
   base: string,
   baseFormat: 'qcow2' | 'raw',
   overlay: string,
+  signal?: AbortSignal,
 ): Promise<void> {
-  await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', baseFormat, '-b', base, overlay]);
+  try {
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', baseFormat, '-b', base, overlay], {
+      ...(signal ? { signal } : {}),
+    });
+  } catch (e) {
+    if (signal?.aborted) throw signal.reason;
+    throw e;
+  }
 }

@@ -10,4 +10,9 @@ export {
   makeBlankQcow2,
   makeInitramfs,
 } from './guest-images.js';
-export { libvirtAvailable, startLibvirtCommand } from './libvirt-available.js';
+export {
+  type LibvirtProbe,
+  libvirtAvailable,
+  probeLibvirt,
+  startLibvirtCommand,
+} from './libvirt-available.js';

@@ -1,0 +1,28 @@
+/**
+ * Settles as `work` does, or rejects with the signal's reason as soon as the signal aborts (`work`
+ * goes on; whoever started it cleans up after it). Without a signal, `work` itself.
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const done = () => signal.removeEventListener('abort', onAbort);
+    work.then(
+      (v) => {
+        done();
+        resolve(v);
+      },
+      (e: unknown) => {
+        done();
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Rethrows the signal's reason when it has aborted (an aborted HTTP request fails with an `AbortError`). */
+export function reasonIfAborted(signal: AbortSignal | undefined, e: unknown): unknown {
+  return signal?.aborted ? signal.reason : e;
+}
