@@ -232,6 +232,15 @@ export type {
   InstanceStore,
   ServerGroupStore,
 } from './ports/stores.js';
+export type {
+  EventLog,
+  EventLogFilter,
+  Lease,
+  LeaseStore,
+  LoggedEvent,
+  StoreWrite,
+  UnitOfWork,
+} from './ports/unit-of-work.js';
 export type { BlockDevice, VolumeAdapter, VolumeRequest } from './ports/volume.js';
 export { CountingQuotaEngine } from './quota/counting-quota-engine.js';
 export { MemoryActionStore } from './store/memory-action-store.js';

@@ -148,9 +148,127 @@ const writePath: Migration = {
   },
 };
 
+/**
+ * Units of work, the durable event log, leases and list paging:
+ * - instances get `created_at`, `updated_at`, `vm_state` and `name` columns (backfilled from the
+ *   JSON) and indexes on `(created_at, id)` and `(project_id, created_at, id)` for sorted pages;
+ * - events get their instance's `project_id` (indexed with `seq`) and a counter row
+ *   (`instance_event_head`) that hands out sequence numbers in commit order;
+ * - `leases` (who owns a host until when);
+ * - on PostgreSQL, two functions that raise a typed precondition failure from inside a statement,
+ *   so a unit of work sent as one batch aborts its own transaction (SQLSTATE `NLF01` revision
+ *   conflict, `NLF02` not found, `NLF03` duplicate; DETAIL is a JSON object naming the record).
+ */
+function unitsAndPaging(dialect: Dialect): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      for (const [column, type] of [
+        ['created_at', 'bigint'],
+        ['updated_at', 'bigint'],
+        ['vm_state', 'text'],
+        ['name', 'text'],
+      ] as const) {
+        await db.schema.alterTable('instances').addColumn(column, type).execute();
+      }
+      const field = (doc: string, path: string, type?: 'bigint') =>
+        dialect === 'postgres'
+          ? `(${doc}::json${path
+              .split('.')
+              .map((k, i, all) => `${i === all.length - 1 ? '->>' : '->'}'${k}'`)
+              .join('')})${type ? `::${type}` : ''}`
+          : `json_extract(${doc}, '$.${path}')`;
+      await sql
+        .raw(
+          `update instances set created_at = ${field('data', 'createdAt', 'bigint')}, updated_at = ${field('data', 'updatedAt', 'bigint')}, vm_state = ${field('data', 'vmState')}, name = ${field('data', 'name')}`,
+        )
+        .execute(db);
+      await db.schema.dropIndex('instances_project').execute();
+      // ids sort byte-wise on both dialects (PostgreSQL's database collation may not)
+      const id = dialect === 'postgres' ? 'id collate "C"' : 'id';
+      await sql.raw(`create index instances_created on instances (created_at, ${id})`).execute(db);
+      await sql
+        .raw(`create index instances_project_created on instances (project_id, created_at, ${id})`)
+        .execute(db);
+
+      await db.schema.alterTable('instance_events').addColumn('project_id', 'text').execute();
+      await sql
+        .raw(
+          `update instance_events set project_id = coalesce(
+             (select i.project_id from instances i where i.id = instance_events.instance_id),
+             (select ${field('c.data', 'instance.projectId')} from instance_events c
+               where c.instance_id = instance_events.instance_id and c.type = 'instance.created' limit 1))`,
+        )
+        .execute(db);
+      await db.schema
+        .createIndex('events_project')
+        .on('instance_events')
+        .columns(['project_id', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('instance_event_head')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await sql
+        .raw('insert into instance_event_head (id, seq) select 1, coalesce(max(seq), 0) from instance_events')
+        .execute(db);
+
+      await db.schema
+        .createTable('leases')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      if (dialect === 'postgres') {
+        // every sequence number comes from the counter row now (a default would bypass it)
+        await sql.raw('alter table instance_events alter column seq drop default').execute(db);
+        await sql.raw(PRECONDITION_FUNCTIONS).execute(db);
+      }
+    },
+  };
+}
+
+/** PostgreSQL functions a unit's statements call to fail their transaction (see {@link unitsAndPaging}). */
+const PRECONDITION_FUNCTIONS = `
+create or replace function nlfs_expect(p_matched bigint, p_code text, p_kind text, p_id text)
+returns integer language plpgsql as $$
+begin
+  if p_matched = 0 then
+    raise exception using errcode = p_code,
+      message = format('%s %s: precondition failed', p_kind, p_id),
+      detail = json_build_object('kind', p_kind, 'id', p_id)::text;
+  end if;
+  return p_matched;
+end $$;
+
+create or replace function nlfs_expect_revision(p_matched bigint, p_id text, p_expected integer)
+returns integer language plpgsql as $$
+declare
+  v_revision integer;
+begin
+  if p_matched = 0 then
+    select revision into v_revision from instances where id = p_id;
+    if not found then
+      raise exception using errcode = 'NLF02',
+        message = format('instance %s not found', p_id),
+        detail = json_build_object('kind', 'instance', 'id', p_id)::text;
+    end if;
+    raise exception using errcode = 'NLF01',
+      message = format('instance %s changed concurrently (expected revision %s, found %s)', p_id, p_expected, v_revision),
+      detail = json_build_object('kind', 'instance', 'id', p_id, 'expected', p_expected, 'actual', v_revision)::text;
+  end if;
+  return p_matched;
+end $$;
+`;
+
 /** The migrations this version knows, in order. The last one's name is the schema version. */
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
-  return { '0001_initial': initial(dialect), '0002_write_path': writePath };
+  return {
+    '0001_initial': initial(dialect),
+    '0002_write_path': writePath,
+    '0003_units_and_paging': unitsAndPaging(dialect),
+  };
 }
 
 class InCodeMigrations implements MigrationProvider {

@@ -12,9 +12,12 @@ import { openPostgres, openSqlite, type SqlDatabase } from './database.js';
 import { SqlActionStore } from './sql-action-store.js';
 import { SqlFlavorStore, SqlHostStore, SqlServerGroupStore } from './sql-catalog-stores.js';
 import { SqlClaimStore } from './sql-claim-store.js';
+import { SqlEventLog } from './sql-event-log.js';
 import { SqlEventStore } from './sql-event-store.js';
 import { SqlInstanceStore } from './sql-instance-store.js';
+import { SqlLeaseStore } from './sql-lease-store.js';
 import { SqlQuotaEngine } from './sql-quota-engine.js';
+import { SqlUnitOfWork } from './sql-unit-of-work.js';
 
 /**
  * Stores, quota and event log on one database, ready for `createCompute({ stores, quota })`, or
@@ -25,6 +28,9 @@ export interface SqlStores extends DurableStorage {
   readonly stores: Required<CoreStores>;
   readonly claims: SqlClaimStore;
   readonly quota: SqlQuotaEngine;
+  /** The durable event log (also `stores.events`), written by `stores.unit`. */
+  readonly eventLog: SqlEventLog;
+  /** Events recorded from an engine's stream ({@link SqlStores.recordEvents}) into the same log. */
   readonly events: SqlEventStore;
   /** Persists every event of the stream in order; `close()` waits for the writes. */
   recordEvents(events$: Observable<InstanceEvent>): void;
@@ -45,20 +51,29 @@ export interface SqlStoreOptions {
 
 function wrap(database: SqlDatabase, options: SqlStoreOptions): SqlStores {
   const claims = new SqlClaimStore(database);
-  const events = new SqlEventStore(database);
+  const eventLog = new SqlEventLog(database);
+  const events = new SqlEventStore(database, eventLog);
   const recordings: Subscription[] = [];
+  const instances = new SqlInstanceStore(database);
+  const actions = new SqlActionStore(database);
+  const groups = new SqlServerGroupStore(database);
   return {
     location: `${database.dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL'} ${database.name}`,
     database,
     claims,
     stores: {
-      instances: new SqlInstanceStore(database),
+      instances,
       hosts: new SqlHostStore(database),
       claims,
-      actions: new SqlActionStore(database),
+      actions,
       flavors: new SqlFlavorStore(database),
-      groups: new SqlServerGroupStore(database),
+      groups,
+      images: new SqlImageStore(database),
+      unit: new SqlUnitOfWork(database, { instances, actions, groups, eventLog }),
+      events: eventLog,
+      leases: new SqlLeaseStore(database),
     },
+    eventLog,
     quota: new SqlQuotaEngine(
       database,
       options.quotaDefaults ?? defaultQuotaLimits,

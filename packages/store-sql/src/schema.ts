@@ -9,6 +9,11 @@ export interface Database {
     task_state: string | null;
     revision: number;
     data: string;
+    /** Epoch ms (the record's `createdAt`): the list order, with `id`. */
+    created_at: number | null;
+    updated_at: number | null;
+    vm_state: string | null;
+    name: string | null;
   };
   hosts: { id: string; data: string };
   host_generations: { host_id: string; generation: number };
@@ -25,7 +30,20 @@ export interface Database {
     /** Fault JSON, when it ended in error. */
     fault: string | null;
   };
-  instance_events: { seq: Generated<number>; instance_id: string; type: string; at: number; data: string };
+  instance_events: {
+    /** Position in the log, from `instance_event_head` (commit order). */
+    seq: number;
+    instance_id: string;
+    /** The instance's project (events carry none): filtered reads by project. */
+    project_id: string | null;
+    type: string;
+    at: number;
+    data: string;
+  };
+  /** One row (`id` 1): the highest sequence number handed out. */
+  instance_event_head: { id: number; seq: number };
+  /** Who owns a named resource (a host) until when. */
+  leases: { name: string; owner: string; expires_at: number };
   flavors: { id: string; data: string };
   server_groups: { id: string; project_id: string; data: string };
   quota_limits: { project_id: string; data: string };

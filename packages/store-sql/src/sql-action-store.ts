@@ -1,7 +1,7 @@
 import type { ActionStore, Fault, InstanceAction } from '@nova-lfs/core';
 import { sql } from 'kysely';
 import type { SqlDatabase } from './database.js';
-import { PreparedStatement } from './statement.js';
+import { type BoundStatement, PreparedStatement } from './statement.js';
 
 interface ActionRow {
   data: string;
@@ -61,28 +61,37 @@ export class SqlActionStore implements ActionStore {
   }
 
   async start(action: InstanceAction): Promise<void> {
-    await this.database.exec.run(
-      this.startStmt.bind({
-        id: action.id,
-        instanceId: action.instanceId,
-        result: action.result,
-        data: JSON.stringify(action),
-      }),
-    );
+    await this.database.exec.run(this.startStatement(action));
   }
 
   async finish(
     actionId: string,
     result: Pick<InstanceAction, 'result' | 'finishedAt' | 'fault'>,
   ): Promise<void> {
-    await this.database.exec.run(
-      this.finishStmt.bind({
-        id: actionId,
-        result: result.result,
-        finishedAt: result.finishedAt,
-        fault: result.fault ? JSON.stringify(result.fault) : null,
-      }),
-    );
+    await this.database.exec.run(this.finishStatement(actionId, result));
+  }
+
+  /** The statement recording a started action (for a unit of work; fails on a duplicate id). */
+  startStatement(action: InstanceAction): BoundStatement {
+    return this.startStmt.bind({
+      id: action.id,
+      instanceId: action.instanceId,
+      result: action.result,
+      data: JSON.stringify(action),
+    });
+  }
+
+  /** The statement recording how an action ended (for a unit of work; no row if it is unknown). */
+  finishStatement(
+    actionId: string,
+    result: Pick<InstanceAction, 'result' | 'finishedAt' | 'fault'>,
+  ): BoundStatement {
+    return this.finishStmt.bind({
+      id: actionId,
+      result: result.result,
+      finishedAt: result.finishedAt,
+      fault: result.fault ? JSON.stringify(result.fault) : null,
+    });
   }
 
   async list(instanceId: string): Promise<InstanceAction[]> {

@@ -12,7 +12,7 @@ import type { Compilable } from 'kysely';
 import type { SqlDatabase } from './database.js';
 import { isDuplicate } from './errors.js';
 import { ExclusiveReadCache } from './exclusive-read-cache.js';
-import { PreparedStatement } from './statement.js';
+import { type BoundStatement, PreparedStatement } from './statement.js';
 
 const rowsOf = async <R>(database: SqlDatabase, q: Compilable<unknown>): Promise<R[]> =>
   (await database.exec.run<R>(q.compile())).rows;
@@ -109,8 +109,23 @@ export class SqlFlavorStore implements FlavorStore {
 /** {@link ServerGroupStore} on SQL. */
 export class SqlServerGroupStore implements ServerGroupStore {
   private readonly getStmt;
+  private readonly setDataStmt;
   constructor(private readonly database: SqlDatabase) {
     this.getStmt = byId(database, 'server_groups');
+    this.setDataStmt = PreparedStatement.of<{ id: string; data: string }>((p) =>
+      database.db
+        .updateTable('server_groups')
+        .set({ data: p('data') })
+        .where('id', '=', p('id')),
+    );
+  }
+  /** The statement reading a group's JSON (`data`; no row if it is gone), for a unit of work. */
+  getStatement(id: string): BoundStatement {
+    return this.getStmt.bind({ id });
+  }
+  /** The statement replacing a group's JSON with `group` (members included), for a unit of work. */
+  setStatement(group: ServerGroup): BoundStatement {
+    return this.setDataStmt.bind({ id: group.id, data: JSON.stringify(group) });
   }
   async get(id: string): Promise<ServerGroup | undefined> {
     const [row] = (await this.database.exec.run<{ data: string }>(this.getStmt.bind({ id }))).rows;

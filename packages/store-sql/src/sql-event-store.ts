@@ -1,6 +1,7 @@
 import type { InstanceEvent } from '@nova-lfs/core';
 import type { Observable, Subscription } from 'rxjs';
 import type { SqlDatabase } from './database.js';
+import { SqlEventLog } from './sql-event-log.js';
 
 /** A stored engine event with its order. */
 export interface StoredEvent {
@@ -12,16 +13,22 @@ export interface StoredEvent {
 const MAX_BATCH = 200;
 
 /**
- * Durable instance events: `record(engine.events$)` persists every event (in arrival order) and
- * `list(instanceId)` reads an instance's events back in order. Recorded events are written in
- * batches: one multi-row insert for whatever arrived while the previous one was being written,
- * so recording keeps up with the engine however many events it emits per commit.
+ * Durable instance events recorded from the engine's stream: `record(engine.events$)` persists
+ * every event (in arrival order) into the {@link SqlEventLog} and `list(instanceId)` reads an
+ * instance's events back in order. This is the path of an engine that does not write its events
+ * through units of work (`SqlEventLog` as the outbox); both give the same sequence numbers.
+ * Recorded events are written in batches: one insert for whatever arrived while the previous one
+ * was being written, so recording keeps up with the engine however many events it emits per commit.
  */
 export class SqlEventStore {
   private readonly pending: InstanceEvent[] = [];
   private writing: Promise<void> | undefined;
 
-  constructor(private readonly database: SqlDatabase) {}
+  /** @param log the durable event log the events are appended to (their sequence numbers) */
+  constructor(
+    private readonly database: SqlDatabase,
+    private readonly log: SqlEventLog = new SqlEventLog(database),
+  ) {}
 
   /** Persists every event of the stream until unsubscribed, in order. */
   record(events$: Observable<InstanceEvent>): Subscription {
@@ -52,19 +59,8 @@ export class SqlEventStore {
   }
 
   private async insert(events: readonly InstanceEvent[]): Promise<void> {
-    await this.database.exec.run(
-      this.database.db
-        .insertInto('instance_events')
-        .values(
-          events.map((event) => ({
-            instance_id: event.instanceId,
-            type: event.type,
-            at: event.at,
-            data: JSON.stringify(event),
-          })),
-        )
-        .compile(),
-    );
+    // through the log's statements: the same sequence numbers as events written by units of work
+    await this.database.exec.runAll(this.log.append(events, () => undefined).statements);
   }
 
   async list(instanceId: string): Promise<StoredEvent[]> {

@@ -4,8 +4,8 @@ import type { Flavor } from '../model/flavor.js';
 import type { Host } from '../model/host.js';
 import type { Instance, InstancePatch } from '../model/instance.js';
 import type { ServerGroup } from '../model/server-group.js';
-import type { ImageRecord } from './image-service.js';
 import type { VmState } from '../model/states.js';
+import type { ImageRecord } from './image-service.js';
 import type { EventLog, LeaseStore, UnitOfWork } from './unit-of-work.js';
 
 /**

@@ -1,0 +1,281 @@
+import {
+  DuplicateError,
+  type InstanceEvent,
+  type LoggedEvent,
+  NotFoundError,
+  RevisionConflictError,
+  type ServerGroup,
+  type StoreWrite,
+  type UnitOfWork,
+} from '@nova-lfs/core';
+import type { SqlDatabase } from './database.js';
+import { isDuplicate } from './errors.js';
+import { PostgresUnitStatements, PreconditionState } from './postgres-unit-statements.js';
+import type { SqlActionStore } from './sql-action-store.js';
+import type { SqlServerGroupStore } from './sql-catalog-stores.js';
+import type { SqlEventLog } from './sql-event-log.js';
+import type { SqlRunner, StatementResult } from './sql-executor.js';
+import type { SqlInstanceStore } from './sql-instance-store.js';
+import type { BoundStatement } from './statement.js';
+
+/** The SQL stores a {@link SqlUnitOfWork} writes (their statements, and the instance cache). */
+export interface SqlUnitStores {
+  readonly instances: SqlInstanceStore;
+  readonly actions: SqlActionStore;
+  readonly groups: SqlServerGroupStore;
+  readonly eventLog: SqlEventLog;
+}
+
+/**
+ * {@link UnitOfWork} on SQL: a unit's writes commit in one transaction, all or none.
+ *
+ * - **SQLite**: one `SqlExecutor.unit` (a savepoint inside the group commit). Each write's
+ *   precondition is checked from the rows it changed; a failed one throws the typed error, which
+ *   rolls the savepoint back: nothing of the unit stays, other units of the group commit.
+ * - **PostgreSQL**: one `SqlExecutor.runAll`, so the whole unit is one submission to the group
+ *   commit (one round trip, batched with other callers' statements). Preconditions are checked
+ *   inside SQL ({@link PostgresUnitStatements}): a failed one raises and aborts the transaction;
+ *   the raised SQLSTATE and DETAIL become the typed error here.
+ *
+ * Events go last in the unit, in the order given: their statement takes the event log's counter
+ * row ({@link SqlEventLog}), held until commit, so units that log events commit in the order of
+ * their sequence numbers. The instance store's remembered records follow what a unit committed.
+ *
+ * Errors: RevisionConflictError (an `instance.update` lost the race), NotFoundError (an updated
+ * instance or a group gaining members is gone), DuplicateError (an inserted instance or started
+ * action exists); anything else the database reports as the executor throws it.
+ */
+export class SqlUnitOfWork implements UnitOfWork {
+  private readonly postgres: PostgresUnitStatements | undefined;
+
+  constructor(
+    private readonly database: SqlDatabase,
+    private readonly stores: SqlUnitStores,
+  ) {
+    if (database.dialect === 'postgres') this.postgres = new PostgresUnitStatements(database);
+  }
+
+  async commit(writes: readonly StoreWrite[]): Promise<readonly LoggedEvent[]> {
+    if (writes.length === 0) return [];
+    const { instances } = this.stores;
+    // a read answered between now and the commit must not remember a record being removed
+    for (const w of writes) if (w.kind === 'instance.remove') instances.forget(w.id);
+    const logged = this.postgres
+      ? await this.commitPostgres(this.postgres, writes)
+      : await this.commitSqlite(writes);
+    for (const w of writes) {
+      if (w.kind === 'instance.insert' || w.kind === 'instance.update') instances.noteWritten(w.instance);
+      else if (w.kind === 'instance.remove') instances.forget(w.id);
+    }
+    return logged;
+  }
+
+  private commitSqlite(writes: readonly StoreWrite[]): Promise<readonly LoggedEvent[]> {
+    const { instances, actions, groups, eventLog } = this.stores;
+    return this.database.exec.unit(async (tx) => {
+      const events: InstanceEvent[] = [];
+      for (const w of writes) {
+        switch (w.kind) {
+          case 'instance.insert':
+            await runOrDuplicate(tx, instances.insertStatement(w.instance), 'instance', w.instance.id);
+            break;
+          case 'instance.update': {
+            const { affected } = await tx.run(instances.updateStatement(w.instance, w.expectedRevision));
+            if (affected === 0) {
+              const [row] = (await tx.run<{ revision: number }>(instances.revisionStatement(w.instance.id)))
+                .rows;
+              if (!row) throw new NotFoundError('instance', w.instance.id);
+              throw new RevisionConflictError(
+                'instance',
+                w.instance.id,
+                w.expectedRevision,
+                Number(row.revision),
+              );
+            }
+            break;
+          }
+          case 'instance.remove':
+            await tx.run(instances.removeStatement(w.id));
+            break;
+          case 'action.start':
+            await runOrDuplicate(tx, actions.startStatement(w.action), 'action', w.action.id);
+            break;
+          case 'action.finish':
+            await tx.run(actions.finishStatement(w.action.id, w.action));
+            break;
+          case 'group.addMembers': {
+            const group = await readGroup(tx, groups, w.groupId);
+            if (!group) throw new NotFoundError('serverGroup', w.groupId);
+            const added = [...new Set(w.instanceIds)].filter((id) => !group.members.includes(id));
+            if (added.length)
+              await tx.run(groups.setStatement({ ...group, members: [...group.members, ...added] }));
+            break;
+          }
+          case 'group.removeMember': {
+            const group = await readGroup(tx, groups, w.groupId);
+            if (group?.members.includes(w.instanceId)) {
+              await tx.run(
+                groups.setStatement({ ...group, members: group.members.filter((m) => m !== w.instanceId) }),
+              );
+            }
+            break;
+          }
+          case 'event':
+            events.push(w.event);
+            break;
+        }
+      }
+      if (events.length === 0) return [];
+      const append = eventLog.append(events, this.projectsOf(writes));
+      const results = [];
+      for (const s of append.statements) results.push(await tx.run(s));
+      return append.logged(results);
+    });
+  }
+
+  private async commitPostgres(
+    checked: PostgresUnitStatements,
+    writes: readonly StoreWrite[],
+  ): Promise<readonly LoggedEvent[]> {
+    const { instances, actions, eventLog } = this.stores;
+    const statements: BoundStatement[] = [];
+    const events: InstanceEvent[] = [];
+    for (const w of writes) {
+      switch (w.kind) {
+        case 'instance.insert':
+          statements.push(checked.insertInstance(w.instance));
+          break;
+        case 'instance.update':
+          statements.push(checked.updateInstance(w.instance, w.expectedRevision));
+          break;
+        case 'instance.remove':
+          statements.push(instances.removeStatement(w.id));
+          break;
+        case 'action.start':
+          statements.push(actions.startStatement(w.action));
+          break;
+        case 'action.finish':
+          statements.push(actions.finishStatement(w.action.id, w.action));
+          break;
+        case 'group.addMembers':
+          statements.push(checked.addMembers(w.groupId, w.instanceIds));
+          break;
+        case 'group.removeMember':
+          statements.push(checked.removeMember(w.groupId, w.instanceId));
+          break;
+        case 'event':
+          events.push(w.event);
+          break;
+      }
+    }
+    const append = events.length ? eventLog.append(events, this.projectsOf(writes)) : undefined;
+    const first = statements.length;
+    if (append) statements.push(...append.statements);
+    let results: Array<StatementResult<Record<string, unknown>>>;
+    try {
+      results = await this.database.exec.runAll(statements);
+    } catch (e) {
+      throw typedUnitError(e);
+    }
+    return append ? append.logged(results.slice(first)) : [];
+  }
+
+  /** Projects of the unit's instances, as far as the unit and the instance store know them. */
+  private projectsOf(writes: readonly StoreWrite[]): (instanceId: string) => string | undefined {
+    const projects = new Map<string, string>();
+    for (const w of writes) {
+      if (w.kind === 'instance.insert' || w.kind === 'instance.update')
+        projects.set(w.instance.id, w.instance.projectId);
+    }
+    return (id) => projects.get(id) ?? this.stores.instances.knownProject(id);
+  }
+}
+
+async function runOrDuplicate(
+  tx: SqlRunner,
+  statement: BoundStatement,
+  kind: string,
+  id: string,
+): Promise<void> {
+  try {
+    await tx.run(statement);
+  } catch (e) {
+    if (isDuplicate(e)) throw new DuplicateError(kind, id);
+    throw e;
+  }
+}
+
+async function readGroup(
+  tx: SqlRunner,
+  groups: SqlServerGroupStore,
+  id: string,
+): Promise<ServerGroup | undefined> {
+  const [row] = (await tx.run<{ data: string }>(groups.getStatement(id))).rows;
+  return row ? (JSON.parse(row.data) as ServerGroup) : undefined;
+}
+
+/** What a database error (raw, or a typed store error keeping it as `cause`) says. */
+interface DatabaseFailure {
+  readonly sqlState: string;
+  readonly detail?: string;
+  readonly table?: string;
+}
+
+/** The first error along the `cause` chain that carries a SQLSTATE. */
+function failureOf(e: unknown): DatabaseFailure | undefined {
+  for (let x = e, depth = 0; x && typeof x === 'object' && depth < 5; depth++) {
+    const err = x as { code?: unknown; detail?: unknown; table?: unknown; cause?: unknown };
+    // a raw pg error has the SQLSTATE as `code` and its DETAIL; a typed store error keeps it as cause
+    if (typeof err.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code)) {
+      return {
+        sqlState: err.code,
+        ...(typeof err.detail === 'string' ? { detail: err.detail } : {}),
+        ...(typeof err.table === 'string' ? { table: err.table } : {}),
+      };
+    }
+    x = err.cause;
+  }
+  return undefined;
+}
+
+/**
+ * The typed core error for a failed PostgreSQL unit: a raised precondition (DETAIL names the
+ * record) or a unique violation of a started action; anything else unchanged.
+ */
+function typedUnitError(e: unknown): unknown {
+  const failure = failureOf(e);
+  if (!failure) return e;
+  const detail = (): { kind?: string; id?: string; expected?: number; actual?: number } => {
+    try {
+      return JSON.parse(failure.detail ?? '{}');
+    } catch {
+      return {};
+    }
+  };
+  switch (failure.sqlState) {
+    case PreconditionState.RevisionConflict: {
+      const d = detail();
+      return new RevisionConflictError(
+        d.kind ?? 'instance',
+        d.id ?? '',
+        Number(d.expected),
+        Number(d.actual),
+      );
+    }
+    case PreconditionState.NotFound: {
+      const d = detail();
+      return new NotFoundError(d.kind ?? 'instance', d.id ?? '');
+    }
+    case PreconditionState.Duplicate: {
+      const d = detail();
+      return new DuplicateError(d.kind ?? 'instance', d.id ?? '');
+    }
+    case '23505':
+      if (failure.table === 'instance_actions') {
+        return new DuplicateError('action', /\(id\)=\((.*)\)/.exec(failure.detail ?? '')?.[1] ?? '');
+      }
+      return e;
+    default:
+      return e;
+  }
+}
