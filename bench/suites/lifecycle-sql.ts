@@ -14,11 +14,28 @@ import {
 import pg from 'pg';
 import { percentile, printReport } from '../report.js';
 
+/** What one measured run on one store gave. */
+interface Run {
+  readonly pairs: number;
+  readonly seconds: number;
+  /** Sorted pair latencies (ms). */
+  readonly lat: number[];
+  readonly cpu: NodeJS.CpuUsage;
+  readonly sqlite?: { before: SqliteStats; after: SqliteStats };
+  readonly pg?: { before: PostgresExecutorStats; after: PostgresExecutorStats };
+  /** Instances and claims left after every pair was deleted. */
+  readonly left: number;
+}
+
+type SqliteStats = ReturnType<SqliteExecutor['stats']>;
+
 /**
  * `pnpm bench lifecycle --store sqlite|postgres [--pairs N] [--hosts N] [--concurrency N]`
  * (also `pnpm bench lifecycle-sql --store ...`): create+delete pairs through the engine on durable
- * stores, fake driver with zero latency. Targets (issue 4): >= 5,000 pairs/s on SQLite and
- * >= 1,000 on PostgreSQL over loopback.
+ * stores, fake driver with zero latency, measured twice in one run on fresh databases: with
+ * batching (group commit) and without it (SQLite: one commit per write; PostgreSQL: every
+ * submission on its own). Targets (issues 4 and 11): >= 5,000 pairs/s on SQLite and >= 1,000 on
+ * PostgreSQL over loopback, batched >= 3x unbatched.
  */
 export default async function lifecycleSql(args: string[]): Promise<boolean> {
   const opt = (name: string, dflt: string): string => {
@@ -29,23 +46,154 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
   const pairs = Number(opt('pairs', store === 'sqlite' ? '20000' : '5000'));
   const hostCount = Number(opt('hosts', '100'));
   const concurrency = Number(opt('concurrency', '32'));
+  // the benchmark's own default server (the SDK itself has none)
   const url = process.env.NOVA_LFS_PG_URL ?? 'postgres://nova:nova@127.0.0.1:5432/nova_test';
-  const schema = `bench_${process.pid}`;
-  let stores: SqlStores;
-  let where: string;
-  if (store === 'sqlite') {
-    where = join(mkdtempSync(join(tmpdir(), 'nlfs-bench-sql-')), 'db.sqlite');
-    stores = await openSqliteStores({ path: where });
-  } else {
-    where = `${url.replace(/:[^:@/]*@/, ':***@')} schema ${schema}`;
-    stores = await openPostgresStores({ url, schema, poolSize: concurrency + 2 });
-  }
+  const where =
+    store === 'sqlite'
+      ? mkdtempSync(join(tmpdir(), 'nlfs-bench-sql-'))
+      : `${url.replace(/:[^:@/]*@/, ':***@')} schemas bench_${process.pid}_b / _u`;
+  const schemaOf = (batching: boolean) => `bench_${process.pid}_${batching ? 'b' : 'u'}`;
+  const open = (batching: boolean): Promise<SqlStores> =>
+    store === 'sqlite'
+      ? openSqliteStores({ path: join(where, `${batching ? 'b' : 'u'}.sqlite`), groupCommit: batching })
+      : openPostgresStores({ url, schema: schemaOf(batching), poolSize: concurrency + 2, batching });
+  const measure = (batching: boolean) =>
+    run(open(batching), {
+      pairs,
+      hostCount,
+      concurrency,
+      dropSchema: store === 'postgres' ? { url, schema: schemaOf(batching) } : undefined,
+    });
+  const batched = await measure(true);
+  const unbatched = await measure(false);
+  const lat = batched.lat;
+  const pairsPerSecond = Math.round(batched.pairs / batched.seconds);
+  const unbatchedPairsPerSecond = Math.round(unbatched.pairs / unbatched.seconds);
+  const ratio = Math.round((pairsPerSecond / unbatchedPairsPerSecond) * 100) / 100;
+  const before = batched.sqlite?.before;
+  const after = batched.sqlite?.after;
+  const pgBefore = batched.pg?.before;
+  const pgAfter = batched.pg?.after;
+  const cpu = batched.cpu;
+  const pgPerPair = (pick: (s: PostgresExecutorStats) => number) =>
+    pgBefore && pgAfter ? round1((pick(pgAfter) - pick(pgBefore)) / lat.length) : 0;
+  const batchedPer = (k: 'writeBatches' | 'contendedBatches' | 'relaxedBatches' | 'readBatches') =>
+    pgBefore && pgAfter
+      ? round1(
+          (pgAfter[k].batched - pgBefore[k].batched) / Math.max(1, pgAfter[k].batches - pgBefore[k].batches),
+        )
+      : 0;
+  const perPair = (k: 'statements' | 'commits' | 'commitMs') =>
+    before && after ? Math.round(((after[k] - before[k]) / lat.length) * 1000) / 1000 : undefined;
+  const unbatchedPerPair = (k: 'commits') =>
+    unbatched.sqlite
+      ? Math.round(((unbatched.sqlite.after[k] - unbatched.sqlite.before[k]) / unbatched.pairs) * 1000) / 1000
+      : undefined;
+  const unbatchedRoundTrips = unbatched.pg
+    ? round1((unbatched.pg.after.roundTrips - unbatched.pg.before.roundTrips) / unbatched.pairs)
+    : undefined;
+  const target = store === 'sqlite' ? 5_000 : 1_000;
+  return printReport(
+    `lifecycle --store ${store}`,
+    {
+      store:
+        store === 'sqlite'
+          ? 'SQLite (better-sqlite3, WAL, synchronous=NORMAL)'
+          : 'PostgreSQL 15 over loopback (pg pools, extended protocol, bind parameters)',
+      database: where,
+      scheduler: '@nova-lfs/scheduler (spread), claims in the SQL claim store',
+      driver: 'FakeDriver, zero latency',
+      hosts: hostCount,
+      pairs: lat.length,
+      concurrency,
+      unbatched:
+        store === 'sqlite'
+          ? 'the same on a fresh file with group commit off (one commit per write), measured after the batched run'
+          : 'the same on a fresh schema with batching off (every submission on its own), measured after the batched run',
+    },
+    {
+      pairsPerSecond: {
+        value: pairsPerSecond,
+        unit: 'pairs/s',
+        target: { op: '>=', value: target },
+      },
+      unbatchedPairsPerSecond: { value: unbatchedPairsPerSecond, unit: 'pairs/s (batching off)' },
+      batchedOverUnbatched: { value: ratio, unit: 'x', target: { op: '>=', value: 3 } },
+      p50PairLatency: { value: Math.round(percentile(lat, 50) * 1000) / 1000, unit: 'ms' },
+      p99PairLatency: { value: Math.round(percentile(lat, 99) * 1000) / 1000, unit: 'ms' },
+      unbatchedP99PairLatency: {
+        value: Math.round(percentile(unbatched.lat, 99) * 1000) / 1000,
+        unit: 'ms (batching off)',
+      },
+      engineCpuPerPair: {
+        value: Math.round((cpu.user + cpu.system) / lat.length),
+        unit: `µs (this process; ${Math.round((cpu.system / (cpu.user + cpu.system)) * 100)}% in the kernel)`,
+      },
+      ...(before
+        ? {
+            statementsPerPair: { value: perPair('statements')!, unit: 'statements' },
+            commitsPerPair: { value: perPair('commits')!, unit: 'group commits' },
+            commitTimePerPair: { value: perPair('commitMs')!, unit: 'ms' },
+            unbatchedCommitsPerPair: { value: unbatchedPerPair('commits')!, unit: 'commits (batching off)' },
+          }
+        : {}),
+      ...(pgBefore
+        ? {
+            statementsPerPair: { value: pgPerPair((x) => x.statements), unit: 'statements' },
+            roundTripsPerPair: { value: pgPerPair((x) => x.roundTrips), unit: 'round trips' },
+            unbatchedRoundTripsPerPair: { value: unbatchedRoundTrips!, unit: 'round trips (batching off)' },
+            durableWriteBatchesPerPair: {
+              value: pgPerPair((x) => x.writeBatches.batches),
+              unit: `commits of batched durable writes (${batchedPer('writeBatches')} statements each)`,
+            },
+            contendedBatchesPerPair: {
+              value: pgPerPair((x) => x.contendedBatches.batches),
+              unit: `commits of batched claim writes (${batchedPer('contendedBatches')} statements each)`,
+            },
+            relaxedBatchesPerPair: {
+              value: pgPerPair((x) => x.relaxedBatches.batches),
+              unit: `batches of relaxed writes (${batchedPer('relaxedBatches')} statements each)`,
+            },
+            readBatchesPerPair: {
+              value: pgPerPair((x) => x.readBatches.batches),
+              unit: `batches of reads (${batchedPer('readBatches')} statements each)`,
+            },
+            batchFallbacks: {
+              // a count over the run, not per pair (a per-pair figure would round a few away)
+              value: pgAfter ? fallbacksOf(pgAfter) - fallbacksOf(pgBefore) : 0,
+              unit: 'batches failed on the server and re-run statement by statement',
+            },
+          }
+        : {}),
+      rowsLeftAfterRun: {
+        value: batched.left + unbatched.left,
+        unit: 'instances+claims (both runs)',
+        target: { op: '<=', value: 0 },
+      },
+    },
+  );
+}
+
+/**
+ * Runs `pairs` create+delete pairs from `concurrency` callers on freshly opened stores (after 200
+ * warm-up pairs), then closes them (and drops the PostgreSQL schema `dropSchema` names).
+ */
+async function run(
+  opening: Promise<SqlStores>,
+  o: {
+    pairs: number;
+    hostCount: number;
+    concurrency: number;
+    dropSchema: { url: string; schema: string } | undefined;
+  },
+): Promise<Run> {
+  const stores = await opening;
   try {
     const compute = await createCompute({
       stores: stores.stores,
       quota: stores.quota,
       flavors: [{ id: 'm1', vcpus: 1, ramMb: 512 }],
-      hosts: Array.from({ length: hostCount }, (_, i) => ({
+      hosts: Array.from({ length: o.hostCount }, (_, i) => ({
         id: `h${i}`,
         driver: new FakeDriver({ vcpus: 64, ramMb: 262_144 }),
       })),
@@ -62,7 +210,7 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
     }
     const lat: number[] = [];
     const exec = stores.database.exec;
-    const before = exec instanceof SqliteExecutor ? exec.stats() : undefined;
+    const sqliteBefore = exec instanceof SqliteExecutor ? exec.stats() : undefined;
     const pgBefore = exec instanceof PostgresExecutor ? exec.stats() : undefined;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
@@ -75,95 +223,31 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
         lat.push(performance.now() - a);
       }
     };
-    await Promise.all(Array.from({ length: concurrency }, () => worker(Math.floor(pairs / concurrency))));
+    await Promise.all(
+      Array.from({ length: o.concurrency }, () => worker(Math.floor(o.pairs / o.concurrency))),
+    );
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
-    const after = exec instanceof SqliteExecutor ? exec.stats() : undefined;
+    const sqliteAfter = exec instanceof SqliteExecutor ? exec.stats() : undefined;
     const pgAfter = exec instanceof PostgresExecutor ? exec.stats() : undefined;
-    const pgPerPair = (pick: (s: PostgresExecutorStats) => number) =>
-      pgBefore && pgAfter ? round1((pick(pgAfter) - pick(pgBefore)) / lat.length) : 0;
-    const batched = (k: 'writeBatches' | 'contendedBatches' | 'relaxedBatches' | 'readBatches') =>
-      pgBefore && pgAfter
-        ? round1(
-            (pgAfter[k].batched - pgBefore[k].batched) /
-              Math.max(1, pgAfter[k].batches - pgBefore[k].batches),
-          )
-        : 0;
-    const perPair = (k: 'statements' | 'commits' | 'commitMs') =>
-      before && after ? Math.round(((after[k] - before[k]) / lat.length) * 1000) / 1000 : undefined;
     lat.sort((a, b) => a - b);
     const left = (await stores.stores.instances.list()).length + (await stores.claims.list()).length;
     await compute.close();
-    const target = store === 'sqlite' ? 5_000 : 1_000;
-    return printReport(
-      `lifecycle --store ${store}`,
-      {
-        store:
-          store === 'sqlite'
-            ? 'SQLite (better-sqlite3, WAL, synchronous=NORMAL)'
-            : 'PostgreSQL 15 over loopback (pg pool)',
-        database: where,
-        scheduler: '@nova-lfs/scheduler (spread), claims in the SQL claim store',
-        driver: 'FakeDriver, zero latency',
-        hosts: hostCount,
-        pairs: lat.length,
-        concurrency,
-      },
-      {
-        pairsPerSecond: {
-          value: Math.round(lat.length / seconds),
-          unit: 'pairs/s',
-          target: { op: '>=', value: target },
-        },
-        p50PairLatency: { value: Math.round(percentile(lat, 50) * 1000) / 1000, unit: 'ms' },
-        p99PairLatency: { value: Math.round(percentile(lat, 99) * 1000) / 1000, unit: 'ms' },
-        engineCpuPerPair: {
-          value: Math.round((cpu.user + cpu.system) / lat.length),
-          unit: `µs (this process; ${Math.round((cpu.system / (cpu.user + cpu.system)) * 100)}% in the kernel)`,
-        },
-        ...(before
-          ? {
-              statementsPerPair: { value: perPair('statements')!, unit: 'statements' },
-              commitsPerPair: { value: perPair('commits')!, unit: 'group commits' },
-              commitTimePerPair: { value: perPair('commitMs')!, unit: 'ms' },
-            }
-          : {}),
-        ...(pgBefore
-          ? {
-              statementsPerPair: { value: pgPerPair((x) => x.statements), unit: 'statements' },
-              roundTripsPerPair: { value: pgPerPair((x) => x.roundTrips), unit: 'round trips' },
-              durableWriteBatchesPerPair: {
-                value: pgPerPair((x) => x.writeBatches.batches),
-                unit: `commits of batched durable writes (${batched('writeBatches')} statements each)`,
-              },
-              contendedBatchesPerPair: {
-                value: pgPerPair((x) => x.contendedBatches.batches),
-                unit: `commits of batched claim writes (${batched('contendedBatches')} statements each)`,
-              },
-              relaxedBatchesPerPair: {
-                value: pgPerPair((x) => x.relaxedBatches.batches),
-                unit: `batches of relaxed writes (${batched('relaxedBatches')} statements each)`,
-              },
-              readBatchesPerPair: {
-                value: pgPerPair((x) => x.readBatches.batches),
-                unit: `batches of reads (${batched('readBatches')} statements each)`,
-              },
-              batchFallbacks: {
-                // a count over the run, not per pair (a per-pair figure would round a few away)
-                value: pgAfter ? fallbacksOf(pgAfter) - fallbacksOf(pgBefore) : 0,
-                unit: 'batches failed on the server and re-run statement by statement',
-              },
-            }
-          : {}),
-        rowsLeftAfterRun: { value: left, unit: 'instances+claims', target: { op: '<=', value: 0 } },
-      },
-    );
+    return {
+      pairs: lat.length,
+      seconds,
+      lat,
+      cpu,
+      ...(sqliteBefore && sqliteAfter ? { sqlite: { before: sqliteBefore, after: sqliteAfter } } : {}),
+      ...(pgBefore && pgAfter ? { pg: { before: pgBefore, after: pgAfter } } : {}),
+      left,
+    };
   } finally {
     await stores.close();
-    if (store === 'postgres') {
-      const c = new pg.Client({ connectionString: url });
+    if (o.dropSchema) {
+      const c = new pg.Client({ connectionString: o.dropSchema.url });
       await c.connect();
-      await c.query(`drop schema if exists "${schema}" cascade`);
+      await c.query(`drop schema if exists "${o.dropSchema.schema}" cascade`);
       await c.end();
     }
   }

@@ -221,7 +221,12 @@ export type {
 export type { NetworkAdapter, NetworkRequest, PortBinding } from './ports/network.js';
 export type { QuotaEngine, QuotaReservation, QuotaUsage } from './ports/quota.js';
 export type { PlacementGroup, PlacementRequest, Scheduler, Selection } from './ports/scheduler.js';
-export type { DurableStorage, StorageOption } from './ports/storage.js';
+export {
+  type DurableStorage,
+  parseStorageOption,
+  type StorageOption,
+  storageOptionSchema,
+} from './ports/storage.js';
 export type {
   ActionStore,
   ClaimStore,

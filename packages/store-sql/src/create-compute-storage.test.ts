@@ -1,11 +1,18 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCompute, type Instance, type StorageOption } from '@nova-lfs/core';
+import {
+  ConfigurationError,
+  createCompute,
+  ErrorCode,
+  type Instance,
+  type StorageOption,
+} from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DatabaseUnavailableError } from './errors.js';
-import { openPostgresStores, openSqliteStores } from './open-stores.js';
+import { openPostgresStores, openSqliteStores, openStorage } from './open-stores.js';
 import { dropSchema, freshSchema, freshStores, pgUrl, postgresAvailable } from './sql-env.test-helper.js';
 
 const flavors = [{ id: 'm1', vcpus: 1, ramMb: 256 }];
@@ -65,8 +72,8 @@ describe('createCompute storage', () => {
       hosts: [{ id: 'h', driver: new FakeDriver() }],
     });
     try {
-      expect((await compute.quota.usage('p')).limits.instances).toBe(1);
-      expect((await compute.quota.usage('big')).limits.instances).toBe(5);
+      expect((await compute.quotas.get('p')).limits.instances).toBe(1);
+      expect((await compute.quotas.get('big')).limits.instances).toBe(5);
     } finally {
       await compute.close();
     }
@@ -123,6 +130,77 @@ describe('createCompute storage', () => {
       await dropSchema(schema);
     }
   });
+});
+
+describe('storage option checks', () => {
+  it('refuses a mistyped storage with a ConfigurationError naming it, and opens nothing', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'nlfs-typo-'));
+    process.env.NOVA_LFS_DATA_DIR = dataDir;
+    const typos: unknown[] = [
+      'bogus',
+      'postgresql',
+      { kind: 'sqllite' },
+      { kind: 'sqlite', datadir: dataDir },
+    ];
+    for (const storage of typos) {
+      for (const attempt of [
+        () => createCompute({ storage: storage as StorageOption, flavors }),
+        () => openStorage(storage as never),
+      ]) {
+        const err = await attempt().catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ConfigurationError);
+        expect(err).toMatchObject({ code: ErrorCode.Configuration, details: { setting: 'storage' } });
+        expect((err as Error).message).toContain(JSON.stringify(storage));
+        expect((err as Error).message).toContain("accepted: 'memory', 'sqlite'");
+      }
+    }
+    // nothing was created where the default SQLite storage would live
+    expect(readdirSync(dataDir)).toEqual([]);
+  });
+
+  it.skipIf(!postgresAvailable)(
+    'opens PostgreSQL only at a URL given or in $NOVA_LFS_PG_URL, never at a built-in default',
+    async () => {
+      const saved = process.env.NOVA_LFS_PG_URL;
+      const schema = freshSchema();
+      const schemaExists = async () => {
+        const c = new pg.Client({ connectionString: pgUrl });
+        await c.connect();
+        try {
+          const r = await c.query('select 1 from information_schema.schemata where schema_name = $1', [
+            schema,
+          ]);
+          return r.rowCount === 1;
+        } finally {
+          await c.end();
+        }
+      };
+      try {
+        delete process.env.NOVA_LFS_PG_URL;
+        for (const attempt of [
+          () => createCompute({ storage: { kind: 'postgres', schema }, flavors }),
+          () => openStorage({ kind: 'postgres', schema }),
+          () => openPostgresStores({ schema }),
+        ]) {
+          const err = await attempt().catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(ConfigurationError);
+          expect(err).toMatchObject({ code: ErrorCode.Configuration, details: { setting: 'storage.url' } });
+          expect((err as Error).message).toContain('NOVA_LFS_PG_URL');
+        }
+        expect(await schemaExists()).toBe(false);
+        // with the variable set, the same option opens that server
+        process.env.NOVA_LFS_PG_URL = pgUrl;
+        const compute = await createCompute({ storage: { kind: 'postgres', schema }, flavors });
+        expect(compute.storageLocation).toContain(`(schema ${schema})`);
+        await compute.close();
+        expect(await schemaExists()).toBe(true);
+      } finally {
+        if (saved === undefined) delete process.env.NOVA_LFS_PG_URL;
+        else process.env.NOVA_LFS_PG_URL = saved;
+        await dropSchema(schema);
+      }
+    },
+  );
 });
 
 describe.each(['sqlite', 'postgres'] as const)('admission on %s', (dialect) => {

@@ -1,10 +1,14 @@
 import { join } from 'node:path';
 import {
+  ConfigurationError,
   type CoreStores,
   type DurableStorage,
   defaultQuotaLimits,
   type InstanceEvent,
+  parseInput,
+  parseStorageOption,
   type QuotaLimits,
+  quotaLimitsSchema,
   type StorageOption,
 } from '@nova-lfs/core';
 import type { Observable, Subscription } from 'rxjs';
@@ -99,11 +103,17 @@ function wrap(database: SqlDatabase, options: SqlStoreOptions): SqlStores {
  * `DatabaseUnavailableError`): reservations are kept in memory and catalog and instance reads
  * are answered from what the stores wrote. `shared: true` lets several processes use one file
  * (every read goes to the file; reservations have rows, stale after `staleReservationMs`,
- * default 30 s).
- * @throws DatabaseUnavailableError naming the file; SchemaTooNewError
+ * default 30 s). `groupCommit: false` commits every write on its own (default true).
+ * @throws DatabaseUnavailableError naming the file; SchemaTooNewError; ValidationError for
+ *   invalid `quotaDefaults`
  */
 export async function openSqliteStores(
-  options: SqlStoreOptions & { path?: string; dataDir?: string; shared?: boolean } = {},
+  options: SqlStoreOptions & {
+    path?: string;
+    dataDir?: string;
+    shared?: boolean;
+    groupCommit?: boolean;
+  } = {},
 ): Promise<SqlStores> {
   const path =
     options.path ??
@@ -111,36 +121,81 @@ export async function openSqliteStores(
       options.dataDir ?? process.env.NOVA_LFS_DATA_DIR ?? join(process.cwd(), '.nova-lfs'),
       'nova-lfs.sqlite',
     );
-  const database = await openSqlite(path, { shared: options.shared ?? false });
-  return wrap(database, { staleReservationMs: options.shared ? 30_000 : 0, ...options });
+  const defaults = validDefaults(options.quotaDefaults);
+  const database = await openSqlite(path, {
+    shared: options.shared ?? false,
+    ...(options.groupCommit !== undefined ? { groupCommit: options.groupCommit } : {}),
+  });
+  return wrap(database, {
+    staleReservationMs: options.shared ? 30_000 : 0,
+    ...options,
+    quotaDefaults: defaults,
+  });
+}
+
+/** Options of {@link openPostgresStores}. */
+export interface PostgresStoreOptions extends SqlStoreOptions {
+  /** The server's URL. Default `$NOVA_LFS_PG_URL`; one of the two is required. */
+  readonly url?: string;
+  /** PostgreSQL schema (created if missing): letters, digits and `_`. Default the server's `search_path`. */
+  readonly schema?: string;
+  /** Connections for ordinary statements (default 10). */
+  readonly poolSize?: number;
+  /** Group commit (default true); false sends every statement on its own. */
+  readonly batching?: boolean;
+  /** `statement_timeout` of every connection in ms (default 30,000; 0 turns it off). */
+  readonly statementTimeoutMs?: number;
 }
 
 /**
- * Opens the PostgreSQL stores at `url` (default `$NOVA_LFS_PG_URL`). Statements are group-committed
- * (`PostgresExecutor`); `batching: false` sends each on its own.
- * @throws DatabaseUnavailableError naming the URL (password redacted); SchemaTooNewError
+ * Opens the PostgreSQL stores at `url`, else `$NOVA_LFS_PG_URL` (there is no default server).
+ * Statements are group-committed (`PostgresExecutor`); `batching: false` sends each on its own.
+ * @throws ConfigurationError (setting `storage.url`) when neither `url` nor `$NOVA_LFS_PG_URL` is
+ *   set; DatabaseUnavailableError naming the URL (password redacted); SchemaTooNewError;
+ *   ValidationError for invalid `quotaDefaults`
  */
-export async function openPostgresStores(
-  options: SqlStoreOptions & { url?: string; schema?: string; poolSize?: number; batching?: boolean } = {},
-): Promise<SqlStores> {
-  const url = options.url ?? process.env.NOVA_LFS_PG_URL ?? 'postgres://nova:nova@127.0.0.1:5432/nova_test';
+export async function openPostgresStores(options: PostgresStoreOptions = {}): Promise<SqlStores> {
+  const url = options.url ?? process.env.NOVA_LFS_PG_URL;
+  if (!url) {
+    throw new ConfigurationError(
+      'storage.url',
+      "PostgreSQL storage needs a server: pass storage: { kind: 'postgres', url } (or url to openPostgresStores), or set $NOVA_LFS_PG_URL",
+    );
+  }
+  const defaults = validDefaults(options.quotaDefaults);
   return wrap(
     await openPostgres(url, {
-      ...(options.schema ? { schema: options.schema } : {}),
+      ...(options.schema !== undefined ? { schema: options.schema } : {}),
       ...(options.poolSize ? { poolSize: options.poolSize } : {}),
       ...(options.batching !== undefined ? { batching: options.batching } : {}),
+      ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
     }),
-    options,
+    { ...options, quotaDefaults: defaults },
   );
+}
+
+/** Quota defaults checked before a database is opened. */
+function validDefaults(limits: QuotaLimits | undefined): QuotaLimits {
+  return limits === undefined ? defaultQuotaLimits : parseInput(quotaLimitsSchema, limits);
 }
 
 /**
  * Opens the storage a {@link StorageOption} names (`createCompute` calls this when no `stores`
  * are given): `'sqlite'` or `{ kind: 'sqlite', dataDir?, path? }` as {@link openSqliteStores},
- * `{ kind: 'postgres', url?, schema? }` as {@link openPostgresStores}.
- * @throws DatabaseUnavailableError naming the file or URL; SchemaTooNewError
+ * `{ kind: 'postgres', url?, schema?, statementTimeoutMs? }` as {@link openPostgresStores}. The
+ * option is checked first: a typo opens nothing.
+ * @throws ConfigurationError (setting `storage`) for an option that is not a durable
+ *   `StorageOption` (naming what was given and what is accepted), or (setting `storage.url`) for
+ *   PostgreSQL without a URL; DatabaseUnavailableError naming the file or URL; SchemaTooNewError
  */
-export async function openStorage(option: Exclude<StorageOption, 'memory'>): Promise<SqlStores> {
+export async function openStorage(given: Exclude<StorageOption, 'memory'>): Promise<SqlStores> {
+  const option = parseStorageOption(given);
+  if (option === 'memory') {
+    throw new ConfigurationError(
+      'storage',
+      "storage 'memory' has nothing to open in @nova-lfs/store-sql: createCompute keeps it in memory itself",
+    );
+  }
   if (option === 'sqlite') return openSqliteStores();
   if (option.kind === 'sqlite') {
     return openSqliteStores({
@@ -151,5 +206,6 @@ export async function openStorage(option: Exclude<StorageOption, 'memory'>): Pro
   return openPostgresStores({
     ...(option.url ? { url: option.url } : {}),
     ...(option.schema ? { schema: option.schema } : {}),
+    ...(option.statementTimeoutMs !== undefined ? { statementTimeoutMs: option.statementTimeoutMs } : {}),
   });
 }

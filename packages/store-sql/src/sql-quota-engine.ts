@@ -10,9 +10,11 @@ import {
   type QuotaUsage,
   quotaLimitsSchema,
   quotaResources,
+  ValidationError,
 } from '@nova-lfs/core';
 import { type RawBuilder, sql } from 'kysely';
 import type { SqlDatabase } from './database.js';
+import { ContentionError } from './errors.js';
 import { ExclusiveReadCache } from './exclusive-read-cache.js';
 import { PreparedStatement } from './statement.js';
 
@@ -93,11 +95,27 @@ export class SqlQuotaEngine implements QuotaEngine {
   /** Projects' own limits (an empty object: none, the defaults apply). */
   private readonly ownLimits: ExclusiveReadCache<Partial<QuotaLimits>>;
 
+  private defaults: QuotaLimits;
+  private readonly expireStmt;
+
+  /**
+   * @param defaults limits of projects without their own (default Nova's)
+   * @param staleReservationMs age after which another process's reservation counts as abandoned
+   *   (0: this engine is the database's sole owner; reservations then live in its memory)
+   * @throws ValidationError naming the field of `defaults` that is not a whole number >= -1, or
+   *   `staleReservationMs` when it is not a whole number >= 0
+   */
   constructor(
     private readonly database: SqlDatabase,
-    private defaults: QuotaLimits = defaultQuotaLimits,
+    defaults: QuotaLimits = defaultQuotaLimits,
     private readonly staleReservationMs = 30_000,
   ) {
+    this.defaults = parseInput(quotaLimitsSchema, defaults);
+    if (!Number.isSafeInteger(staleReservationMs) || staleReservationMs < 0) {
+      throw new ValidationError([
+        { path: 'staleReservationMs', rule: 'min', message: 'must be a whole number of milliseconds >= 0' },
+      ]);
+    }
     const { db } = database;
     this.limitsStmt = PreparedStatement.of<{ projectId: string }>((p) =>
       db.selectFrom('quota_limits').select('data').where('project_id', '=', p('projectId')),
@@ -208,6 +226,20 @@ export class SqlQuotaEngine implements QuotaEngine {
             where project_id = ${p('projectId')}`.compile(db),
       }),
     );
+    // PostgreSQL: drop stale reservations and take their sums off the usage rows, one statement
+    this.expireStmt = PreparedStatement.of<{ before: number }>((p) => ({
+      compile: () =>
+        sql`with d as (delete from quota_reservations where created_at < ${p('before')}
+                       returning project_id, instances, cores, ram_mb),
+            s as (select project_id, sum(instances) as i, sum(cores) as c, sum(ram_mb) as r, count(*) as n
+                  from d group by project_id),
+            u as (update quota_usage q set
+                    reserved_instances = q.reserved_instances - s.i,
+                    reserved_cores = q.reserved_cores - s.c,
+                    reserved_ram_mb = q.reserved_ram_mb - s.r
+                  from s where q.project_id = s.project_id)
+            select cast(coalesce(sum(n), 0) as integer) as n from s`.compile(db),
+    }));
   }
 
   async reserve(projectId: string, deltas: QuotaDeltas): Promise<QuotaReservation> {
@@ -254,7 +286,7 @@ export class SqlQuotaEngine implements QuotaEngine {
       }
       // usage went down between the refused update and the read: try again
     }
-    throw new Error(`quota admission for project ${projectId} kept racing`);
+    throw new ContentionError('quota admission', projectId, 20);
   }
 
   private async tryAdmit(reservation: QuotaReservation, params: AdmitParams): Promise<boolean> {
@@ -360,9 +392,57 @@ export class SqlQuotaEngine implements QuotaEngine {
     this.ownLimits.forget(projectId); // a read queued before the write may have cached the old row
   }
 
-  /** Changes the default limits of projects without their own. */
+  /**
+   * Changes the default limits of projects without their own.
+   * @throws ValidationError naming the field that is not a whole number >= -1 (nothing changes)
+   */
   setDefaults(limits: QuotaLimits): void {
-    this.defaults = limits;
+    this.defaults = parseInput(quotaLimitsSchema, limits);
+  }
+
+  /**
+   * Drops reservations older than `staleReservationMs` (left by a process that died between
+   * reserving and settling) and takes them off their projects' reserved sums, without recounting
+   * usage: the periodic reconciler calls this while the engine runs, so a crashed process's
+   * reservations stop blocking quota without a restart or `resync`. A live process settles its
+   * reservations within its admission, long before they are stale. With `staleReservationMs` 0
+   * the engine is the sole owner, keeps reservations in memory, and there is nothing to expire.
+   * @param now the time to judge age by (ms since the epoch; default now)
+   * @returns how many reservations it dropped
+   */
+  async expireStale(now: number = Date.now()): Promise<number> {
+    if (this.soleOwner) return 0;
+    const before = now - this.staleReservationMs;
+    if (this.database.dialect === 'postgres') {
+      const { rows } = await this.database.exec.run<{ n: number | string }>(this.expireStmt.bind({ before }));
+      return Number(rows[0]?.n ?? 0);
+    }
+    const { db } = this.database;
+    return this.database.exec.unit(async (tx) => {
+      const { rows } = await tx.run<{
+        id: string;
+        project_id: string;
+        instances: number;
+        cores: number;
+        ram_mb: number;
+      }>(
+        db
+          .deleteFrom('quota_reservations')
+          .where('created_at', '<', before)
+          .returning(['id', 'project_id', 'instances', 'cores', 'ram_mb'])
+          .compile(),
+      );
+      const sums = new Map<string, { instances: number; cores: number; ramMb: number }>();
+      for (const r of rows) {
+        const sum = sums.get(r.project_id) ?? zero();
+        sum.instances += Number(r.instances);
+        sum.cores += Number(r.cores);
+        sum.ramMb += Number(r.ram_mb);
+        sums.set(r.project_id, sum);
+      }
+      for (const [projectId, d] of sums) await tx.run(this.settle.bind(settling(projectId, d, false)));
+      return rows.length;
+    });
   }
 
   /**
