@@ -18,6 +18,7 @@ import { SqlFlavorStore, SqlHostStore, SqlServerGroupStore } from './sql-catalog
 import { SqlClaimStore } from './sql-claim-store.js';
 import { SqlEventLog } from './sql-event-log.js';
 import { SqlEventStore } from './sql-event-store.js';
+import { SqlImageStore } from './sql-image-store.js';
 import { SqlInstanceStore } from './sql-instance-store.js';
 import { SqlLeaseStore } from './sql-lease-store.js';
 import { SqlQuotaEngine } from './sql-quota-engine.js';
