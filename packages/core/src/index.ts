@@ -220,7 +220,16 @@ export type {
 } from './ports/image-service.js';
 export type { NetworkAdapter, NetworkRequest, PortBinding } from './ports/network.js';
 export type { QuotaEngine, QuotaReservation, QuotaUsage } from './ports/quota.js';
-export type { PlacementGroup, PlacementRequest, Scheduler, Selection } from './ports/scheduler.js';
+export type {
+  ClaimChange,
+  ClaimChangeFeed,
+  ClaimGroup,
+  GroupMemberClaim,
+  PlacementGroup,
+  PlacementRequest,
+  Scheduler,
+  Selection,
+} from './ports/scheduler.js';
 export {
   type DurableStorage,
   parseStorageOption,

@@ -31,10 +31,17 @@ export function schedulerRegistry(options: SchedulerOptions = {}): PluginRegistr
   return registry;
 }
 
-function profileOf(p: SchedulerOptions['profile']): SchedulerProfile {
-  if (p === undefined || p === 'spread') return spreadProfile;
-  if (p === 'binpack') return binpackProfile;
-  return p;
+/**
+ * The profile to resolve: a built-in one gains the opt-in MaxInFlightBuilds filter when its limit
+ * is set (`maxInFlightBuilds`); a profile of your own is used as given.
+ */
+function profileOf(options: SchedulerOptions): SchedulerProfile {
+  const p = options.profile;
+  if (typeof p === 'object') return p;
+  const builtin = p === 'binpack' ? binpackProfile : spreadProfile;
+  if (options.maxInFlightBuilds === undefined || builtin.filters.includes('MaxInFlightBuilds'))
+    return builtin;
+  return { ...builtin, filters: [...builtin.filters, 'MaxInFlightBuilds'] };
 }
 
 /**
@@ -43,7 +50,7 @@ function profileOf(p: SchedulerOptions['profile']): SchedulerProfile {
  * @throws DuplicatePluginError, UnknownPluginError, InvalidProfileError
  */
 export function createScheduler(options: SchedulerOptions = {}): PluginScheduler {
-  const profile = resolveProfile(schedulerRegistry(options), profileOf(options.profile));
+  const profile = resolveProfile(schedulerRegistry(options), profileOf(options));
   return new PluginScheduler({
     profile,
     ...(options.claims ? { claims: options.claims } : {}),

@@ -1,4 +1,4 @@
-import { createCompute } from '@nova-lfs/core';
+import { type ClaimStore, createCompute } from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import { describe, expect, it } from 'vitest';
 import { schedulerFactory } from './create-scheduler.js';
@@ -10,10 +10,15 @@ async function cloud(hosts: number, driverOptions: ConstructorParameters<typeof 
     (_, i) => new FakeDriver({ hostname: `n${i}`, vcpus: 8, ramMb: 16_384, ...driverOptions }),
   );
   let scheduler: PluginScheduler | undefined;
+  let claims: ClaimStore | undefined;
   const factory = schedulerFactory();
   const compute = await createCompute({
     storage: 'memory',
-    scheduler: (deps) => (scheduler = factory(deps)),
+    scheduler: (deps) => {
+      claims = deps.claims;
+      scheduler = factory(deps);
+      return scheduler;
+    },
     flavors: [
       { id: 'small', vcpus: 2, ramMb: 2048 },
       { id: 'ssd', vcpus: 2, ramMb: 2048, extraSpecs: { 'trait:CUSTOM_SSD': 'required' } },
@@ -30,17 +35,28 @@ async function cloud(hosts: number, driverOptions: ConstructorParameters<typeof 
     { kind: 'bytes', bytes: new Uint8Array([1]) },
   );
   const req = { name: 'vm', projectId: 'p', userId: 'u', flavorId: 'small', imageId: 'img' };
-  return { compute, drivers, scheduler: scheduler!, req };
+  return { compute, drivers, scheduler: scheduler!, claims: claims!, req };
 }
 
 describe('scheduler inside the engine', () => {
   it('is the default scheduler of createCompute and persists its claims in the engine claim store', async () => {
-    const compute = await createCompute({
+    const defaults = await createCompute({
       storage: 'memory',
       flavors: [{ id: 'f', vcpus: 1, ramMb: 128 }],
       hosts: [{ id: 'h', driver: new FakeDriver() }],
     });
-    expect(compute.scheduler.constructor.name).toBe('PluginScheduler');
+    expect(defaults.scheduler.constructor.name).toBe('PluginScheduler');
+    await defaults.close();
+    let claims: ClaimStore | undefined;
+    const compute = await createCompute({
+      storage: 'memory',
+      scheduler: (deps) => {
+        claims = deps.claims;
+        return schedulerFactory()(deps);
+      },
+      flavors: [{ id: 'f', vcpus: 1, ramMb: 128 }],
+      hosts: [{ id: 'h', driver: new FakeDriver() }],
+    });
     await compute.images.register(
       { id: 'i', name: 'i', diskFormat: 'raw', sha256: 'f'.repeat(64) },
       { kind: 'bytes', bytes: new Uint8Array() },
@@ -52,14 +68,12 @@ describe('scheduler inside the engine', () => {
       flavorId: 'f',
       imageId: 'i',
     });
-    expect(await compute.claims.list()).toEqual([
-      expect.objectContaining({ instanceId: vm!.id, hostId: 'h' }),
-    ]);
+    expect(await claims!.list()).toEqual([expect.objectContaining({ instanceId: vm!.id, hostId: 'h' })]);
   });
 
   it('spreads an anti-affinity group over hosts and refuses a member more than the hosts, explaining why', async () => {
     const { compute, req } = await cloud(3);
-    await compute.createServerGroup({ id: 'web', name: 'web', projectId: 'p', policy: 'anti-affinity' });
+    await compute.serverGroups.create({ id: 'web', name: 'web', projectId: 'p', policy: 'anti-affinity' });
     const vms = await compute.create({ ...req, count: 3, hints: { group: 'web' } });
     expect(new Set(vms.map((v) => v.hostId)).size).toBe(3);
     const [extra] = await compute.create({ ...req, hints: { group: 'web' } });
@@ -87,7 +101,7 @@ describe('scheduler inside the engine', () => {
   });
 
   it('routes by zone and trait, and releases claims on delete', async () => {
-    const { compute, req, scheduler } = await cloud(4);
+    const { compute, req, scheduler, claims } = await cloud(4);
     const [a] = await compute.create({ ...req, availabilityZone: 'az-b' });
     expect(['n1', 'n3']).toContain(a!.hostId);
     const [b] = await compute.create({ ...req, flavorId: 'ssd' });
@@ -95,6 +109,6 @@ describe('scheduler inside the engine', () => {
     await compute.delete(a!.id);
     await compute.delete(b!.id);
     for (let i = 0; i < 4; i++) expect(scheduler.hostState(`n${i}`)!.used.VCPU ?? 0).toBe(0);
-    expect(await compute.claims.list()).toEqual([]);
+    expect(await claims.list()).toEqual([]);
   });
 });

@@ -37,13 +37,18 @@ export class PlacementContext {
   readonly forbiddenTraits: readonly string[];
   readonly aggregateSpecs: ReadonlyArray<readonly [string, string]>;
   readonly requiredCapabilities: readonly string[];
-  /** Group members per host: existing members plus instances placed so far in this request. */
+  /**
+   * Group members per host: existing members (those the engine resolved, or the claims the
+   * scheduler knows of, whichever counts more) plus instances placed so far in this request.
+   */
   readonly groupHosts = new Map<string, number>();
   readonly sameHost: ReadonlySet<string> | undefined;
   readonly differentHost: ReadonlySet<string> | undefined;
-  readonly excluded: ReadonlySet<string> | undefined;
+  excluded: ReadonlySet<string> | undefined;
   /** Hosts chosen so far for this request's instances, in order. */
   readonly placed: string[] = [];
+  /** Instances of this request placed so far, per host. */
+  private readonly placedCounts = new Map<string, number>();
   /** When the scheduler last recorded a build failure on any host (ms; -Infinity if never). */
   lastBuildFailureAt = Number.NEGATIVE_INFINITY;
   /** Facts about all hosts that let pre-filters skip filters that cannot reject anyone. */
@@ -91,9 +96,27 @@ export class PlacementContext {
     this.excluded = request.excludedHostIds?.length ? new Set(request.excludedHostIds) : undefined;
   }
 
+  /**
+   * Counts group members the scheduler knows of from their claims (members placed by other
+   * requests or processes since the engine resolved the group, the request's own siblings on a
+   * reschedule). A host counts the larger of the two views. Call before placing anything.
+   */
+  addKnownMembers(hostCounts: ReadonlyMap<string, number>): void {
+    for (const [hostId, n] of hostCounts) {
+      if (n > (this.groupHosts.get(hostId) ?? 0)) this.groupHosts.set(hostId, n);
+    }
+  }
+
+  /** Leaves out hosts as well as those the request excludes (hosts that just refused a claim). */
+  exclude(hostIds: ReadonlySet<string>): void {
+    if (hostIds.size === 0) return;
+    this.excluded = this.excluded ? new Set([...this.excluded, ...hostIds]) : hostIds;
+  }
+
   /** Records that one instance of the request was placed on `hostId`. */
   markPlaced(hostId: string): void {
     this.placed.push(hostId);
+    this.placedCounts.set(hostId, (this.placedCounts.get(hostId) ?? 0) + 1);
     if (this.request.group) this.groupHosts.set(hostId, (this.groupHosts.get(hostId) ?? 0) + 1);
   }
 
@@ -101,11 +124,19 @@ export class PlacementContext {
   unmarkPlaced(hostId: string): void {
     const at = this.placed.lastIndexOf(hostId);
     if (at >= 0) this.placed.splice(at, 1);
+    const left = (this.placedCounts.get(hostId) ?? 0) - 1;
+    if (left > 0) this.placedCounts.set(hostId, left);
+    else this.placedCounts.delete(hostId);
     if (this.request.group) {
       const n = (this.groupHosts.get(hostId) ?? 0) - 1;
       if (n > 0) this.groupHosts.set(hostId, n);
       else this.groupHosts.delete(hostId);
     }
+  }
+
+  /** Number of this request's instances placed so far on a host. */
+  placedOn(hostId: string): number {
+    return this.placed.length === 0 ? 0 : (this.placedCounts.get(hostId) ?? 0);
   }
 
   /** Number of group members (existing or just placed) on a host. */

@@ -1,7 +1,9 @@
 import {
   type Claim,
+  type ClaimChange,
   type ClaimStore,
   type Clock,
+  type GroupMemberClaim,
   type Host,
   NoValidHostError,
   newId,
@@ -10,7 +12,9 @@ import {
   type Selection,
   systemClock,
 } from '@nova-lfs/core';
+import { type ClaimCache, ClaimFeedFollower, sharedFeedOf } from './claim-feed-follower.js';
 import type { HostVerdict, PlacementExplanation } from './explanation.js';
+import { GroupClaims } from './group-claims.js';
 import { HostIndex } from './host-index.js';
 import { HostState } from './host-state.js';
 import { PlacementContext } from './placement-context.js';
@@ -37,6 +41,11 @@ interface Pick {
   readonly alternates: string[];
 }
 
+/** Placements tried again after another process won a claim (each time learning what changed). */
+const CONFLICT_RETRIES = 10;
+/** Own released claims remembered while following a shared store's feed (see `released`). */
+const MAX_RELEASED_REMEMBERED = 10_000;
+
 /**
  * The scheduler: for each request, routes to cells (by zone), visits candidate hosts from the
  * cell's index, runs the profile's filters until the sampler has enough feasible hosts, scores them
@@ -44,11 +53,32 @@ interface Pick {
  * next best as alternates. A multi-instance request is placed instance by instance in one cell and
  * rolled back entirely if any instance does not fit. Claims are taken synchronously before any
  * await, so concurrent requests never double-book.
+ *
+ * Claims of server-group members carry their group (`GroupMemberClaim`), and the scheduler keeps
+ * them per group: a hard policy is checked against every member claim it knows whenever it
+ * claims, alternates included (a SQL claim store checks it again in the claim's transaction).
+ *
+ * With a claim store shared by several processes (one with a change feed whose `shared` is
+ * true), the scheduler reads what changed since its last read before each decision, so it knows
+ * other processes' claims and releases; when a claim loses a race it learns again and chooses
+ * without the host that refused, and before answering NoValidHost it reloads every claim and
+ * tries once more, so it never refuses while the store has room.
  */
-export class PluginScheduler implements Scheduler {
+export class PluginScheduler implements Scheduler, ClaimCache {
   private readonly cells = new Map<string, HostIndex>();
   private readonly states = new Map<string, HostState>();
+  /** Every claim counted in the host states: this process's and, on a shared store, the others'. */
   private readonly held = new Map<string, Claim>();
+  private readonly groups = new GroupClaims();
+  /** The shared store's change feed, followed before each decision (undefined: not shared). */
+  private readonly follower: ClaimFeedFollower | undefined;
+  /**
+   * While following a feed: claims this scheduler took whose addition the feed has not shown
+   * yet (a snapshot read before they were stored must not drop them), and claims it released
+   * whose removal the feed has not shown yet (their addition, read later, must not revive them).
+   */
+  private readonly unconfirmed = new Set<string>();
+  private readonly released = new Set<string>();
   private readonly clock: Clock;
   private readonly random: () => number;
   private lastBuildFailureAt = Number.NEGATIVE_INFINITY;
@@ -59,6 +89,15 @@ export class PluginScheduler implements Scheduler {
   constructor(private readonly options: PluginSchedulerOptions) {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
+    const feed = sharedFeedOf(options.claims);
+    this.follower = feed ? new ClaimFeedFollower(feed, this) : undefined;
+  }
+
+  /** Reads of the shared store's change feed (undefined when the store is not shared). */
+  get feedStats():
+    | { readonly reads: number; readonly snapshots: number; readonly changes: number }
+    | undefined {
+    return this.follower?.stats;
   }
 
   /** The resolved profile in use. */
@@ -77,6 +116,8 @@ export class PluginScheduler implements Scheduler {
     } else {
       state = new HostState(host);
       this.states.set(host.id, state);
+      // changes of an unknown host's claims were skipped: only a snapshot has them
+      this.follower?.wantSnapshot();
     }
     this.cellOf(host.cell).upsert(state);
     this.fleetCache = undefined;
@@ -88,22 +129,77 @@ export class PluginScheduler implements Scheduler {
     this.cells.get(state.host.cell)?.remove(state);
     this.states.delete(hostId);
     this.fleetCache = undefined;
-    for (const [id, c] of this.held) if (c.hostId === hostId) this.held.delete(id);
+    for (const [id, c] of this.held) {
+      if (c.hostId !== hostId) continue;
+      this.held.delete(id);
+      this.groups.remove(c);
+    }
   }
 
   restore(claims: readonly Claim[]): void {
     this.held.clear();
+    this.groups.clear();
     for (const s of this.states.values()) s.reset();
-    for (const c of claims) {
-      const s = this.states.get(c.hostId);
-      if (!s) continue;
-      this.held.set(c.id, c);
-      s.add(c.resources, 1);
-      s.instances.set(c.instanceId, c.id);
-      s.syncCounts();
-    }
+    for (const c of claims) this.count(c);
     for (const s of this.states.values()) this.cells.get(s.host.cell)?.reposition(s);
     this.releasesSinceRecount = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * {@link ClaimCache}: a snapshot of the shared store replaces the claims known; builds in
+   * flight stay in flight, and this scheduler's claims not stored yet (or released, not yet
+   * removed) when the snapshot was read keep their place.
+   */
+  replaceClaims(claims: readonly Claim[]): void {
+    const inFlight = new Set<string>();
+    for (const s of this.states.values()) for (const id of s.inFlight) inFlight.add(id);
+    const stored = new Set<string>();
+    const kept: Claim[] = [];
+    for (const c of claims) {
+      stored.add(c.id);
+      if (!this.released.has(c.id)) kept.push(c);
+    }
+    for (const id of this.unconfirmed) {
+      const own = this.held.get(id);
+      if (own && !stored.has(id)) kept.push(own);
+      else if (!own) this.unconfirmed.delete(id);
+    }
+    this.restore(kept);
+    for (const c of kept) {
+      if (!inFlight.has(c.id)) continue;
+      const s = this.states.get(c.hostId);
+      s?.inFlight.add(c.id);
+      s?.syncCounts();
+    }
+  }
+
+  /** {@link ClaimCache}: a claim added or removed by any process (this one included). */
+  applyChange(change: ClaimChange): void {
+    if (change.kind === 'added') {
+      const { claim } = change;
+      this.unconfirmed.delete(claim.id);
+      if (this.held.has(claim.id) || this.released.has(claim.id)) return;
+      const s = this.count(claim);
+      if (s) this.cells.get(s.host.cell)?.reposition(s);
+      return;
+    }
+    this.released.delete(change.claimId);
+    this.unconfirmed.delete(change.claimId);
+    const known = this.held.get(change.claimId);
+    if (known) this.unclaim(known);
+  }
+
+  /** Counts a stored claim on its host (not in flight: a restored or another process's build). */
+  private count(c: Claim): HostState | undefined {
+    const s = this.states.get(c.hostId);
+    if (!s) return undefined;
+    this.held.set(c.id, c);
+    this.groups.add(c);
+    s.add(c.resources, 1);
+    s.instances.set(c.instanceId, c.id);
+    s.syncCounts();
+    if (s.instanceCount > this.peakInstances) this.peakInstances = s.instanceCount;
+    return s;
   }
 
   recordBuildFailure(hostId: string): void {
@@ -131,27 +227,52 @@ export class PluginScheduler implements Scheduler {
 
   // ---- placement -----------------------------------------------------------------------------
 
-  private context(request: PlacementRequest): PlacementContext {
+  private context(request: PlacementRequest, refused?: ReadonlySet<string>): PlacementContext {
     const ctx = new PlacementContext(request, this.clock.now());
     ctx.lastBuildFailureAt = this.lastBuildFailureAt;
     ctx.fleet = this.fleetFacts();
+    if (request.group) {
+      const known = this.groups.hostCounts(request.group.id, request.instanceIds);
+      if (known) ctx.addKnownMembers(known);
+    }
+    if (refused) ctx.exclude(refused);
     return ctx;
   }
 
   async select(request: PlacementRequest): Promise<ExplainedSelection[]> {
+    if (this.follower) await this.follower.catchUp();
+    // hosts that refused a claim of this request (another process won them), left out next time
+    const refused = new Set<string>();
+    let reloaded = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.selectOnce(request);
+        return await this.selectOnce(request, refused);
       } catch (e) {
-        // Another process claimed on a shared claim store: reload everyone's claims, choose again.
-        if (!isClaimConflict(e) || attempt >= 5 || !this.options.claims) throw e;
-        this.restore(await this.options.claims.list());
+        const conflict = conflictHost(e);
+        if (conflict !== undefined && this.options.claims && attempt < CONFLICT_RETRIES) {
+          // another process claimed on a shared store: learn what changed, choose again
+          refused.add(conflict);
+          if (this.follower) await this.follower.catchUp();
+          else this.restore(await this.options.claims.list());
+          continue;
+        }
+        if (e instanceof NoValidHostError && this.follower && !reloaded) {
+          // never refuse on a stale view: reload every claim, try once more with every host
+          reloaded = true;
+          refused.clear();
+          await this.follower.resync();
+          continue;
+        }
+        throw e;
       }
     }
   }
 
-  private async selectOnce(request: PlacementRequest): Promise<ExplainedSelection[]> {
-    const ctx = this.context(request);
+  private async selectOnce(
+    request: PlacementRequest,
+    refused: ReadonlySet<string>,
+  ): Promise<ExplainedSelection[]> {
+    const ctx = this.context(request, refused);
     const cells = this.route(request);
     const explanation = request.explain ? this.explainIn(cells, ctx) : undefined;
     for (const index of cells) {
@@ -166,8 +287,11 @@ export class PluginScheduler implements Scheduler {
           }
         }
       } catch (e) {
-        for (const c of persisted) await this.options.claims?.remove(c.id).catch(() => undefined);
         for (const p of placed) this.unclaim(p.claim);
+        for (const c of persisted) {
+          this.rememberReleased(c);
+          await this.options.claims?.remove(c.id).catch(() => undefined);
+        }
         throw e;
       }
       return placed.map((p) => ({
@@ -182,18 +306,25 @@ export class PluginScheduler implements Scheduler {
     throw this.noValidHost(cells, ctx);
   }
 
+  /**
+   * Claims for one instance on a host (an alternate on reschedule) if it passes every filter —
+   * hard group policies checked against every member claim known now, the request's siblings
+   * and members placed since its selection included — and, on a shared store, if the store
+   * accepts it. Resolves `undefined` otherwise.
+   */
   async claim(hostId: string, request: PlacementRequest): Promise<Claim | undefined> {
+    if (this.follower) await this.follower.catchUp();
     const state = this.states.get(hostId);
     const instanceId = request.instanceIds[0];
     if (!state || instanceId === undefined) return undefined;
-    const ctx = this.context(request);
+    const ctx = this.context({ ...request, instanceIds: [instanceId] });
     if (this.firstRejection(ctx, state)) return undefined;
-    const claim = this.take(state, instanceId, ctx.needMap);
+    const claim = this.take(state, instanceId, ctx.needMap, ctx.request);
     try {
       await this.options.claims?.add(claim);
     } catch (e) {
       this.unclaim(claim);
-      if (isClaimConflict(e)) return undefined;
+      if (conflictHost(e) !== undefined) return undefined;
       throw e;
     }
     return claim;
@@ -201,7 +332,16 @@ export class PluginScheduler implements Scheduler {
 
   async release(claim: Claim): Promise<void> {
     if (this.held.has(claim.id)) this.unclaim(claim);
+    this.rememberReleased(claim);
     await this.options.claims?.remove(claim.id);
+  }
+
+  /** While following a feed: a release whose removal the feed has not shown yet. */
+  private rememberReleased(claim: Claim): void {
+    if (!this.follower) return;
+    this.unconfirmed.delete(claim.id);
+    if (this.released.size >= MAX_RELEASED_REMEMBERED) this.released.clear();
+    this.released.add(claim.id);
   }
 
   /** Explains where a request would go, without claiming anything. */
@@ -281,7 +421,7 @@ export class PluginScheduler implements Scheduler {
         }
         return undefined;
       }
-      const claim = this.take(pick.host, instanceId, ctx.needMap);
+      const claim = this.take(pick.host, instanceId, ctx.needMap, ctx.request);
       ctx.markPlaced(pick.host.id);
       out.push({ claim, alternates: pick.alternates });
     }
@@ -355,14 +495,23 @@ export class PluginScheduler implements Scheduler {
     return undefined;
   }
 
-  private take(state: HostState, instanceId: string, need: Readonly<Record<string, number>>): Claim {
-    const claim: Claim = {
+  private take(
+    state: HostState,
+    instanceId: string,
+    need: Readonly<Record<string, number>>,
+    request: PlacementRequest,
+  ): Claim {
+    const group = request.group;
+    const claim: Claim | GroupMemberClaim = {
       id: newId(),
       instanceId,
       hostId: state.id,
       resources: need,
       createdAt: this.clock.now(),
+      ...(group ? { group: { id: group.id, policy: group.policy } } : {}),
     };
+    if (group) this.groups.add(claim);
+    if (this.follower) this.unconfirmed.add(claim.id);
     state.add(need, 1);
     state.instances.set(instanceId, claim.id);
     state.inFlight.add(claim.id);
@@ -377,6 +526,8 @@ export class PluginScheduler implements Scheduler {
 
   private unclaim(claim: Claim): void {
     if (!this.held.delete(claim.id)) return;
+    this.groups.remove(claim);
+    this.unconfirmed.delete(claim.id);
     this.releasesSinceRecount++;
     const state = this.states.get(claim.hostId);
     if (!state) return;
@@ -423,7 +574,7 @@ export class PluginScheduler implements Scheduler {
       for (const instanceId of ctx.request.instanceIds) {
         const pick = this.pick(index, ctx);
         if (!pick) break;
-        taken.push(this.take(pick.host, instanceId, ctx.needMap));
+        taken.push(this.take(pick.host, instanceId, ctx.needMap, ctx.request));
         ctx.markPlaced(pick.host.id);
       }
     }
@@ -504,8 +655,11 @@ function topIndices(values: readonly number[], k: number): number[] {
   return best;
 }
 
-function isClaimConflict(e: unknown): boolean {
-  return (e as { code?: unknown } | null)?.code === 'NLFS_CLAIM_CONFLICT';
+/** The host of a `ClaimConflictError` (another process won the claim), else undefined. */
+function conflictHost(e: unknown): string | undefined {
+  const err = e as { code?: unknown; details?: { hostId?: unknown } } | null;
+  if (err?.code !== 'NLFS_CLAIM_CONFLICT') return undefined;
+  return typeof err.details?.hostId === 'string' ? err.details.hostId : '';
 }
 
 /** The host's availability zone for a selection, when the scheduler knows the host. */

@@ -51,7 +51,8 @@ export interface SchedulerProfile {
  * (O(1), removes unusable hosts), zone (the index already routes, this keeps explanations
  * complete), resources (the most selective in a busy cloud), then traits, image properties,
  * aggregates and tenancy (set lookups), then group and hint policies (need request state), then
- * per-host limits.
+ * the per-host instance limit. `MaxInFlightBuilds` is not listed: like Nova's `IoOpsFilter`
+ * (`max_io_ops_per_host`) it is an opt-in limit (see {@link BuiltinPluginOptions.maxInFlightBuilds}).
  */
 export const defaultFilters: readonly string[] = Object.freeze([
   'ExcludedHosts',
@@ -66,7 +67,6 @@ export const defaultFilters: readonly string[] = Object.freeze([
   'SameHost',
   'DifferentHost',
   'MaxInstances',
-  'MaxInFlightBuilds',
 ]);
 
 /** Spread instances (most free RAM, then vCPU) — Nova's default weighers. */
@@ -101,7 +101,12 @@ export const binpackProfile: SchedulerProfile = Object.freeze({
 export interface BuiltinPluginOptions {
   /** MaxInstances filter limit (default 50). */
   readonly maxInstancesPerHost?: number;
-  /** MaxInFlightBuilds filter limit (default 8). */
+  /**
+   * Opt-in limit of builds in flight per host (Nova's `max_io_ops_per_host`). Off by default;
+   * when set, `createScheduler` runs the MaxInFlightBuilds filter (appended to the built-in
+   * profiles' filters; a profile of your own lists it by name, then its limit is this value or 8).
+   * A request's own instances never count against it.
+   */
   readonly maxInFlightBuilds?: number;
   /** BuildFailure scorer memory in ms (default 10 min). */
   readonly buildFailureWindowMs?: number;

@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { type Flavor, type Host, hostSchema, type Image, type PlacementRequest } from '@nova-lfs/core';
+import {
+  DriverError,
+  type Flavor,
+  type Host,
+  hostSchema,
+  type Image,
+  type PlacementRequest,
+  type SpawnRequest,
+} from '@nova-lfs/core';
+import { FakeDriver } from '@nova-lfs/core/testing';
 
 /** A host record for scheduler tests. */
 export function host(
@@ -64,4 +73,45 @@ export function seeded(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * A fake host whose spawns wait at a gate until `open()` lets them through or `fail()` makes them
+ * throw (later spawns then go through). `spawnsStarted(n)` resolves once `n` spawns have started.
+ */
+export class GatedDriver extends FakeDriver {
+  private opened = false;
+  private readonly waiting: Array<(fail: boolean) => void> = [];
+  private readonly watchers: Array<{ n: number; resolve: () => void }> = [];
+  started = 0;
+
+  override async spawn(request: SpawnRequest): Promise<void> {
+    this.started++;
+    for (const w of this.watchers.splice(0)) {
+      if (this.started >= w.n) w.resolve();
+      else this.watchers.push(w);
+    }
+    if (!this.opened && (await new Promise<boolean>((r) => this.waiting.push(r)))) {
+      throw new DriverError({ driver: this.kind, operation: 'spawn' }, 'gated spawn failed');
+    }
+    return super.spawn(request);
+  }
+
+  /** Resolves once `n` spawns have started. */
+  spawnsStarted(n: number): Promise<void> {
+    if (this.started >= n) return Promise.resolve();
+    return new Promise((resolve) => this.watchers.push({ n, resolve }));
+  }
+
+  /** Lets waiting and later spawns through. */
+  open(): void {
+    this.opened = true;
+    for (const r of this.waiting.splice(0)) r(false);
+  }
+
+  /** Makes the waiting spawns fail; later ones go through. */
+  fail(): void {
+    this.opened = true;
+    for (const r of this.waiting.splice(0)) r(true);
+  }
 }

@@ -262,12 +262,74 @@ begin
 end $$;
 `;
 
+/**
+ * Claims that hold across processes:
+ * - `claims.group_id`: the server group of the claim's instance (indexed with the host), so that a
+ *   claim checks hard group policies against every member's claim in its own transaction;
+ * - on PostgreSQL, `claim_group_locks`: one row per group, locked by affinity claims so that two
+ *   processes cannot claim the first member's host at once (anti-affinity needs only the host's
+ *   generation row);
+ * - `claim_changes`: the claims' change feed (one row per claim added or removed, `data` null for
+ *   a removal). On PostgreSQL each row carries the writing transaction's id (`xid`): a reader
+ *   takes the rows below the oldest transaction still running (its snapshot's xmin), all of
+ *   which are committed, so none is skipped however transactions commit. On SQLite writers
+ *   commit one at a time and `seq` is the order.
+ * - `claim_feed`: one row (`id` 1) telling below which position changes may have been pruned.
+ */
+function claimFeed(dialect: Dialect): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('claims').addColumn('group_id', 'text').execute();
+      await sql
+        .raw('create index claims_group on claims (group_id, host_id) where group_id is not null')
+        .execute(db);
+      if (dialect === 'postgres') {
+        await sql.raw("update claims set group_id = cast(data as json) -> 'group' ->> 'id'").execute(db);
+        await sql
+          .raw('create table claim_group_locks (group_id text primary key, generation bigint not null)')
+          .execute(db);
+        await sql
+          .raw(
+            `create table claim_changes (
+               seq bigserial primary key,
+               xid xid8 not null default pg_current_xact_id(),
+               claim_id text not null,
+               host_id text not null,
+               data text)`,
+          )
+          .execute(db);
+        await sql.raw('create index claim_changes_xid on claim_changes (xid, seq)').execute(db);
+        await sql
+          .raw('create table claim_feed (id integer primary key, pruned_below xid8 not null)')
+          .execute(db);
+        await sql.raw("insert into claim_feed (id, pruned_below) values (1, '0')").execute(db);
+        return;
+      }
+      await sql.raw("update claims set group_id = json_extract(data, '$.group.id')").execute(db);
+      await sql
+        .raw(
+          `create table claim_changes (
+             seq integer primary key autoincrement,
+             claim_id text not null,
+             host_id text not null,
+             data text)`,
+        )
+        .execute(db);
+      await sql
+        .raw('create table claim_feed (id integer primary key, pruned_through integer not null)')
+        .execute(db);
+      await sql.raw('insert into claim_feed (id, pruned_through) values (1, 0)').execute(db);
+    },
+  };
+}
+
 /** The migrations this version knows, in order. The last one's name is the schema version. */
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_initial': initial(dialect),
     '0002_write_path': writePath,
     '0003_units_and_paging': unitsAndPaging(dialect),
+    '0004_claim_feed': claimFeed(dialect),
   };
 }
 

@@ -9,7 +9,10 @@ import type { ServerGroupPolicy } from '../model/server-group.js';
 export interface PlacementGroup {
   readonly id: string;
   readonly policy: ServerGroupPolicy;
-  /** Hosts of the group's existing members (repeated when several members share a host). */
+  /**
+   * Hosts of the group's existing members (repeated when several members share a host), as the
+   * engine resolved them; a scheduler also counts the member claims it knows of.
+   */
   readonly memberHostIds: readonly string[];
 }
 
@@ -30,6 +33,48 @@ export interface PlacementRequest {
   readonly excludedHostIds?: readonly string[];
   /** Ask for per-host verdicts and scores in the result. */
   readonly explain?: boolean;
+}
+
+/**
+ * The server group a claim's instance joins, recorded on the claim (`GroupMemberClaim`) so that
+ * a hard policy is checked where the claim is made, against every member's claim — the request's
+ * own siblings, alternates claimed on reschedule and members placed by other processes (Nova's
+ * late check, `_validate_instance_group_policy`, done in the claim itself).
+ */
+export interface ClaimGroup {
+  readonly id: string;
+  readonly policy: ServerGroupPolicy;
+}
+
+/** A claim made for a member of a server group. */
+export interface GroupMemberClaim extends Claim {
+  readonly group: ClaimGroup;
+}
+
+/** One change of a claim store, by any process: a claim was added or removed. */
+export type ClaimChange =
+  | { readonly kind: 'added'; readonly claim: Claim }
+  | { readonly kind: 'removed'; readonly claimId: string; readonly hostId: string };
+
+/**
+ * A claim store that several processes may share and that tells what changed (a change feed),
+ * so that a scheduler learns other processes' claims and releases incrementally instead of
+ * reloading every claim. Cursors are opaque strings; each covers every change committed before it.
+ */
+export interface ClaimChangeFeed {
+  /** Whether other processes may write the store (only then need a scheduler read the feed). */
+  readonly shared: boolean;
+  /** Every claim, and the cursor after which {@link ClaimChangeFeed.claimChanges} continues. */
+  claimSnapshot(): Promise<{ readonly claims: readonly Claim[]; readonly cursor: string }>;
+  /**
+   * Changes committed since `cursor`, oldest first (each claim's `added` before its `removed`),
+   * and the cursor to read from next; `undefined` when the changes after `cursor` were pruned
+   * (take a snapshot instead). A change may be delivered again after a snapshot: apply them
+   * idempotently.
+   */
+  claimChanges(
+    cursor: string,
+  ): Promise<{ readonly changes: readonly ClaimChange[]; readonly cursor: string } | undefined>;
 }
 
 /** One placed instance: its claim on the chosen host and ordered alternates for rescheduling. */
@@ -58,7 +103,9 @@ export interface Scheduler {
   select(request: PlacementRequest): Promise<Selection[]>;
   /**
    * Claims resources for one instance on a specific host (an alternate) if it still fits and
-   * passes the filters; resolves `undefined` otherwise.
+   * passes the filters; resolves `undefined` otherwise. A hard group policy is checked here
+   * against the group's full membership as it stands now (the request's own siblings and members
+   * placed since `request.group` was resolved included), not only `request.group.memberHostIds`.
    */
   claim(hostId: string, request: PlacementRequest): Promise<Claim | undefined>;
   /** Releases a claim. Idempotent: releasing an unknown or released claim does nothing. */

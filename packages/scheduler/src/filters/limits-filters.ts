@@ -23,14 +23,18 @@ export class MaxInstancesFilter implements FilterPlugin {
   }
 }
 
-/** At most `max` builds in flight per host (Nova's IoOpsFilter, default 8). */
+/**
+ * At most `max` builds of *other* requests in flight per host (Nova's IoOpsFilter, opt-in): the
+ * instances of the request being placed never count, so one request for more instances than
+ * `max` still fits a host with room.
+ */
 export class MaxInFlightBuildsFilter implements FilterPlugin {
   readonly name = 'MaxInFlightBuilds';
   appliesTo(ctx: PlacementContext): boolean {
-    return ctx.fleet.peakInFlight + ctx.request.instanceIds.length > this.max - 1;
+    return ctx.fleet.peakInFlight > this.max - 1;
   }
   constructor(readonly max = 8) {}
-  filter(_ctx: unknown, host: HostState): FilterStatus {
-    return host.inFlightCount >= this.max ? BUILDS : Success;
+  filter(ctx: PlacementContext, host: HostState): FilterStatus {
+    return host.inFlightCount - ctx.placedOn(host.id) >= this.max ? BUILDS : Success;
   }
 }
