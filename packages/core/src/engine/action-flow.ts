@@ -10,7 +10,8 @@ import {
 import type { InstanceActionName, RequestContext } from '../model/action.js';
 import type { Instance, InstancePatch } from '../model/instance.js';
 import { assertActionAllowed, outcomeOf, transitions } from '../model/transitions.js';
-import type { ComputeDriver } from '../ports/driver.js';
+import type { ComputeDriver, DriverCallOptions } from '../ports/driver.js';
+import { TaskControl } from './deadline.js';
 import { type EngineContext, faultOf } from './engine-context.js';
 import type { DriverTimeouts } from './engine-options.js';
 
@@ -21,7 +22,7 @@ import type { DriverTimeouts } from './engine-options.js';
 export type DriverOperation<D extends ComputeDriver> = (
   driver: D,
   instance: Instance,
-  signal: AbortSignal,
+  call: DriverCallOptions,
 ) => Promise<void>;
 
 /** Capability check of an action against a driver: the type guard of the optional interface. */
@@ -58,7 +59,7 @@ export class ActionFlow {
     }
     // the task is taken and the action recorded in one unit
     const started = this.ctx.actionStart(id, action, request);
-    const task = new AbortController();
+    const task = new TaskControl();
     // known before the task is written, so no reconciliation pass takes it for a leftover
     const ours = !this.ctx.builds.has(id);
     if (ours) this.ctx.builds.set(id, task);
@@ -77,8 +78,8 @@ export class ActionFlow {
       await this.ctx.callDriver(
         deadline,
         { operation: action, instanceId: id, hostId: instance.hostId },
-        task.signal,
-        (_, s) => operation(driver, working, s),
+        task,
+        (_, call) => operation(driver, working, call),
       );
     } catch (e) {
       if (ours) this.ctx.builds.delete(id);

@@ -328,7 +328,7 @@ export class ComputeEngine {
       id,
       'start',
       supportsPowerControl,
-      (d, i, signal) => d.powerOn(i, { signal }),
+      (d, i, call) => d.powerOn(i, call),
       request,
     );
   }
@@ -340,7 +340,13 @@ export class ComputeEngine {
       id,
       'stop',
       supportsPowerControl,
-      (d, i, signal) => d.powerOff(i, { timeoutMs, signal }),
+      (d, i, call) =>
+        d.powerOff(i, {
+          timeoutMs,
+          get signal() {
+            return call.signal;
+          },
+        }),
       request,
     );
   }
@@ -355,7 +361,7 @@ export class ComputeEngine {
       id,
       how === 'soft' ? 'reboot' : 'reboot_hard',
       supportsReboot,
-      (d, i, signal) => d.reboot(i, how, { signal }),
+      (d, i, call) => d.reboot(i, how, call),
       request,
       undefined,
       'reboot',
@@ -368,7 +374,7 @@ export class ComputeEngine {
       id,
       'pause',
       supportsPause,
-      (d, i, signal) => d.pause(i, { signal }),
+      (d, i, call) => d.pause(i, call),
       request,
       undefined,
       'pause',
@@ -381,7 +387,7 @@ export class ComputeEngine {
       id,
       'unpause',
       supportsPause,
-      (d, i, signal) => d.unpause(i, { signal }),
+      (d, i, call) => d.unpause(i, call),
       request,
       undefined,
       'pause',
@@ -394,7 +400,7 @@ export class ComputeEngine {
       id,
       'suspend',
       supportsSuspend,
-      (d, i, signal) => d.suspend(i, { signal }),
+      (d, i, call) => d.suspend(i, call),
       request,
       undefined,
       'pause',
@@ -407,7 +413,7 @@ export class ComputeEngine {
       id,
       'resume',
       supportsSuspend,
-      (d, i, signal) => d.resume(i, { signal }),
+      (d, i, call) => d.resume(i, call),
       request,
       undefined,
       'pause',
@@ -423,7 +429,7 @@ export class ComputeEngine {
       id,
       'rebuild',
       supportsRebuild,
-      async (d, i, signal) => {
+      async (d, i, call) => {
         const target = { ...i, imageId: image.id, ...(req.name ? { name: req.name } : {}) };
         await d.rebuild({
           instance: target,
@@ -432,7 +438,9 @@ export class ComputeEngine {
           images: this.images,
           ports: [],
           volumes: [],
-          signal,
+          get signal() {
+            return call.signal;
+          },
         });
       },
       request,
@@ -457,8 +465,14 @@ export class ComputeEngine {
       id,
       'snapshot',
       supportsSnapshot,
-      async (d, i, signal) => {
-        image = await d.snapshot(i, { name: imageName, images: this.images, signal });
+      async (d, i, call) => {
+        image = await d.snapshot(i, {
+          name: imageName,
+          images: this.images,
+          get signal() {
+            return call.signal;
+          },
+        });
       },
       request,
       undefined,

@@ -19,6 +19,7 @@ import type { NetworkRequest } from '../ports/network.js';
 import type { PlacementRequest, Selection } from '../ports/scheduler.js';
 import type { StoreWrite } from '../ports/unit-of-work.js';
 import type { VolumeRequest } from '../ports/volume.js';
+import { TaskControl } from './deadline.js';
 import { type EngineContext, faultOf, quotaDeltasOf, reschedulable } from './engine-context.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { instanceIdForRequest } from './request-ids.js';
@@ -141,7 +142,7 @@ export class CreateFlow {
     if (group)
       writes.push({ kind: 'group.addMembers', groupId: group.id, instanceIds: instances.map((i) => i.id) });
     // the builds are known before their records exist, so no reconciliation pass takes them for leftovers
-    for (const inst of instances) this.ctx.builds.set(inst.id, new AbortController());
+    for (const inst of instances) this.ctx.builds.set(inst.id, new TaskControl());
     const forget = () => {
       for (const inst of instances) this.ctx.builds.delete(inst.id);
     };
@@ -321,7 +322,7 @@ export class CreateFlow {
     action: InstanceAction,
   ): Promise<Instance> {
     const { deps } = this.ctx;
-    const task = this.ctx.builds.get(start.id) ?? new AbortController();
+    const task = this.ctx.builds.get(start.id) ?? new TaskControl();
     const alternates = [...selection.alternateHostIds];
     let claim: Claim | undefined = selection.claim;
     let hostId = selection.hostId;
@@ -333,7 +334,7 @@ export class CreateFlow {
       tried.push(hostId);
       try {
         const zone = hostId === selection.hostId ? selection.availabilityZone : undefined;
-        const spawned = await this.spawnOn(instance, hostId, zone, admitted, task.signal, scheduled);
+        const spawned = await this.spawnOn(instance, hostId, zone, admitted, task, scheduled);
         // the instance goes active and its action ends in one unit of work
         const ended = this.ctx.actionEnd(action, null);
         const active = await this.ctx.applyAsTaskOwner(
@@ -352,7 +353,7 @@ export class CreateFlow {
         if (claim) deps.scheduler.buildFinished?.(claim);
         return active;
       } catch (e) {
-        const aborted = task.signal.aborted && !(task.signal.reason instanceof DeadlineExceededError);
+        const aborted = task.aborted && !(task.reason instanceof DeadlineExceededError);
         if (claim) deps.scheduler.buildFinished?.(claim);
         await this.cleanupHost(instance, hostId, claim);
         claim = undefined;
@@ -363,7 +364,7 @@ export class CreateFlow {
           ? await this.claimAlternate(alternates, admitted, start.id, attempt)
           : undefined;
         const fresh = await deps.instances.get(start.id);
-        if (!fresh || task.signal.aborted) {
+        if (!fresh || task.aborted) {
           if (next) await deps.scheduler.release(next.claim);
           return this.endAborted(action, fresh ?? start);
         }
@@ -450,11 +451,11 @@ export class CreateFlow {
     hostId: string,
     zone: string | undefined,
     admitted: AdmittedRequest,
-    signal: AbortSignal,
+    task: TaskControl,
     scheduled: StoreWrite,
   ): Promise<Instance> {
     const { deps } = this.ctx;
-    if (signal.aborted) throw new BuildAbortedError(instance.id);
+    if (task.aborted) throw new BuildAbortedError(instance.id);
     const availabilityZone = zone ?? (await deps.hosts.get(hostId))?.availabilityZone;
     const spawning = await this.ctx.applyAsTaskOwner(
       instance,
@@ -469,8 +470,8 @@ export class CreateFlow {
     await this.ctx.callDriver(
       'spawn',
       { operation: 'spawn', instanceId: instance.id, hostId },
-      signal,
-      (driver, s) =>
+      task,
+      (driver, call) =>
         driver.spawn({
           instance: spawning,
           flavor: admitted.flavor,
@@ -478,10 +479,12 @@ export class CreateFlow {
           images: deps.images,
           ports,
           volumes,
-          signal: s,
+          get signal() {
+            return call.signal;
+          },
         }),
     );
-    if (signal.aborted) throw new BuildAbortedError(instance.id);
+    if (task.aborted) throw new BuildAbortedError(instance.id);
     return spawning;
   }
 
@@ -495,7 +498,7 @@ export class CreateFlow {
           'destroy',
           { operation: 'destroy', instanceId: instance.id, hostId },
           undefined,
-          (d, s) => d.destroy(onHost, { signal: s }),
+          (d, call) => d.destroy(onHost, call),
         );
       }
     } catch (e) {

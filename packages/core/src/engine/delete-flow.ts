@@ -56,7 +56,7 @@ export class DeleteFlow {
           'destroy',
           { operation: 'destroy', instanceId: id, hostId: instance.hostId },
           undefined,
-          (d, s) => d.destroy(instance, { signal: s }),
+          (d, call) => d.destroy(instance, call),
         );
       } catch (e) {
         const fault = faultOf(e, this.ctx.now());

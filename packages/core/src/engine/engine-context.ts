@@ -6,7 +6,7 @@ import type { Fault, Instance, InstancePatch } from '../model/instance.js';
 import type { QuotaDeltas } from '../model/quota.js';
 import type { TaskState } from '../model/states.js';
 import type { Clock } from '../ports/clock.js';
-import type { ComputeDriver } from '../ports/driver.js';
+import type { ComputeDriver, DriverCallOptions } from '../ports/driver.js';
 import type { ImageService } from '../ports/image-service.js';
 import type { NetworkAdapter } from '../ports/network.js';
 import type { QuotaEngine } from '../ports/quota.js';
@@ -21,7 +21,7 @@ import type {
 } from '../ports/stores.js';
 import type { EventLog, LeaseStore, LoggedEvent, StoreWrite, UnitOfWork } from '../ports/unit-of-work.js';
 import type { VolumeAdapter } from '../ports/volume.js';
-import { withDeadline } from './deadline.js';
+import { type TaskControl, withDeadline } from './deadline.js';
 import type { DriverTimeouts, EngineOptions } from './engine-options.js';
 import type { InstanceEvent, InstanceStateEvent } from './events.js';
 import type { HostRegistry } from './host-registry.js';
@@ -90,8 +90,8 @@ export class EngineContext {
   readonly logged = new Subject<LoggedEvent>();
   /** Every event, in commit order. */
   readonly events$ = this.logged.pipe(map((l) => l.event));
-  /** Builds in progress, by instance id: aborting stops the build (a delete does). */
-  readonly builds = new Map<string, AbortController>();
+  /** Tasks (builds, actions) running in this process, by instance id: a delete aborts them. */
+  readonly builds = new Map<string, TaskControl>();
   /** Deletes in progress, by instance id (a second delete joins the first). */
   readonly deletes = new Map<string, Promise<void>>();
   /** This engine process, as lease owner. */
@@ -217,11 +217,11 @@ export class EngineContext {
   callDriver<T>(
     kind: keyof DriverTimeouts,
     what: { operation: string; instanceId?: string; hostId: string },
-    signal: AbortSignal | undefined,
-    call: (driver: ComputeDriver, signal: AbortSignal) => Promise<T>,
+    task: TaskControl | undefined,
+    call: (driver: ComputeDriver, options: DriverCallOptions) => Promise<T>,
   ): Promise<T> {
     const driver = this.deps.registry.driverFor(what.hostId);
-    return withDeadline(what, this.deps.options.timeouts[kind], signal, (s) => call(driver, s));
+    return withDeadline(what, this.deps.options.timeouts[kind], task, (o) => call(driver, o));
   }
 }
 

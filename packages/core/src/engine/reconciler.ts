@@ -209,7 +209,7 @@ export class Reconciler {
             'destroy',
             { operation: 'destroy', instanceId: guest.instanceId, hostId },
             undefined,
-            (d, s) => d.destroy(orphanStub(guest, hostId, this.ctx.now()), { signal: s }),
+            (d, call) => d.destroy(orphanStub(guest, hostId, this.ctx.now()), call),
           );
           reaped = true;
         }
@@ -256,7 +256,7 @@ export class Reconciler {
             'destroy',
             { operation: 'destroy', instanceId: instance.id, hostId: instance.hostId },
             undefined,
-            (d, s) => d.destroy(instance, { signal: s }),
+            (d, call) => d.destroy(instance, call),
           )
           .catch(() => undefined);
       }
