@@ -4,6 +4,7 @@ import {
   createCompute,
   type InstanceEvent,
 } from '@nova-lfs/core';
+import { buildTestInstance, tinyTestFlavor } from '@nova-lfs/core/testing';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerDriver } from './docker-driver.js';
@@ -24,6 +25,8 @@ describe.skipIf(!available)('DockerDriver through the engine (real dockerd)', ()
   let compute: ComputeEngine;
   const events: InstanceEvent[] = [];
   const hosts = ['dock-a', 'dock-b'];
+  const drivers = new Map(hosts.map((id) => [id, new DockerDriver({ hostId: id, stopTimeoutSeconds: 2 })]));
+  const driverOf = (hostId: string | null | undefined) => drivers.get(hostId ?? '')!;
 
   beforeAll(async () => {
     for (const h of hosts) await removeHostContainers(h);
@@ -33,7 +36,7 @@ describe.skipIf(!available)('DockerDriver through the engine (real dockerd)', ()
       images,
       flavors: [{ id: 'c1', vcpus: 1, ramMb: 64 }],
       quota: { defaults: { instances: -1, cores: -1, ramMb: -1 } },
-      hosts: hosts.map((id) => ({ id, driver: new DockerDriver({ hostId: id, stopTimeoutSeconds: 2 }) })),
+      hosts: hosts.map((id) => ({ id, driver: driverOf(id) })),
     });
     compute.events$.subscribe((e) => events.push(e));
   }, 120_000);
@@ -82,10 +85,10 @@ describe.skipIf(!available)('DockerDriver through the engine (real dockerd)', ()
     expect((await compute.get(vm.id)).vmState).toBe('paused');
     await compute.unpause(vm.id);
     expect((await c.inspect()).State.Running).toBe(true);
-    await compute.stop(vm.id);
+    await compute.powerOff(vm.id);
     expect((await c.inspect()).State.Running).toBe(false);
     expect(await compute.get(vm.id)).toMatchObject({ vmState: 'stopped', powerState: 'shutdown' });
-    await compute.startInstance(vm.id);
+    await compute.powerOn(vm.id);
     expect((await c.inspect()).State.Running).toBe(true);
     await compute.reboot(vm.id, 'hard');
     expect((await c.inspect()).State.Running).toBe(true);
@@ -115,7 +118,7 @@ describe.skipIf(!available)('DockerDriver through the engine (real dockerd)', ()
           e.previous.taskState === null,
       ),
     ).toBe(true);
-    await compute.startInstance(vm.id);
+    await compute.powerOn(vm.id);
     expect((await compute.get(vm.id)).vmState).toBe('active');
     await compute.delete(vm.id);
   });
@@ -141,7 +144,7 @@ describe.skipIf(!available)('DockerDriver through the engine (real dockerd)', ()
     const byHost = new Set(vms.map((v) => v.hostId));
     expect(byHost).toEqual(new Set(hosts));
     for (const h of hosts) {
-      const listed = await compute.registry.driverFor(h).listInstances();
+      const listed = await driverOf(h).listInstances();
       const expected = vms
         .filter((v) => v.hostId === h)
         .map((v) => v.id)
@@ -163,7 +166,7 @@ describe.skipIf(!available)('DockerDriver through the engine (real dockerd)', ()
 
   it('rebuilds with another image and snapshots into the image store with a verified sha256', async () => {
     const vm = await boot();
-    const driver = compute.registry.driverFor(vm.hostId!) as DockerDriver;
+    const driver = driverOf(vm.hostId);
     const snap = await driver.snapshot(vm, { name: 'snap', images: compute.images });
     expect(snap.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(snap.diskFormat).toBe('tar');
@@ -176,13 +179,19 @@ describe.skipIf(!available)('DockerDriver through the engine (real dockerd)', ()
     await compute.delete(vm.id);
   });
 
-  it('reconciles after a restart: lists containers by label and reports unknown ones as orphans', async () => {
-    const orphanDriver = new DockerDriver({ hostId: 'dock-a' });
-    const vm = await boot();
-    await compute.instances.remove(vm.id);
+  it('reconciles: lists containers by label and reports ones the engine does not know as orphans', async () => {
+    const { images, image } = await busyboxImages();
+    const stranger = buildTestInstance({ flavor: { ...tinyTestFlavor, ramMb: 64 }, hostId: 'dock-a' });
+    await driverOf('dock-a').spawn({
+      instance: stranger,
+      flavor: stranger.flavor,
+      image,
+      images,
+      ports: [],
+      volumes: [],
+    });
     const report = await compute.reconcile();
-    expect(report.orphans).toContainEqual({ instanceId: vm.id, hostId: vm.hostId, reaped: false });
-    await compute.registry.driverFor(vm.hostId!).destroy(vm);
-    await orphanDriver.close();
+    expect(report.orphans).toContainEqual({ instanceId: stranger.id, hostId: 'dock-a', reaped: false });
+    await driverOf('dock-a').destroy(stranger);
   });
 });

@@ -71,7 +71,7 @@ describe.skipIf(!available)('DockerDriver host scopes (real dockerd)', () => {
           imageId: 'busybox',
           availabilityZone,
         });
-        expect(vm).toMatchObject({ vmState: 'active' });
+        expect(vm).toMatchObject({ vmState: 'active', fault: null });
         return vm!;
       };
       const a = await boot('az-a');

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { type ComputeEngine, createCompute } from '@nova-lfs/core';
+import { type ComputeEngine, createCompute, type Image, type ImageService } from '@nova-lfs/core';
+import { buildTestInstance, tinyTestFlavor } from '@nova-lfs/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvmDriver } from './kvm-driver.js';
 import { available, guestImages, testRoot } from './kvm-env.test-helper.js';
@@ -22,10 +23,12 @@ describe.skipIf(!available)('KvmDriver through the engine (real QEMU guests)', (
   let compute: ComputeEngine;
   let driver: KvmDriver;
   let root: string;
+  let images: ImageService;
+  let initrdOnly: Image;
 
   beforeAll(async () => {
     root = testRoot();
-    const { images } = await guestImages(root);
+    ({ images, initrdOnly } = await guestImages(root));
     driver = new KvmDriver({
       hostId: 'kvm-engine',
       stateDir: `${root}/state`,
@@ -74,10 +77,10 @@ describe.skipIf(!available)('KvmDriver through the engine (real QEMU guests)', (
     await compute.reboot(id, 'soft');
     await until(async () => markers(await compute.consoleOutput(id)) === 2);
 
-    await compute.stop(id);
+    await compute.powerOff(id);
     expect(await driver.getPowerState(vm!)).toBe('shutdown');
     expect((await compute.get(id)).vmState).toBe('stopped');
-    await compute.startInstance(id);
+    await compute.powerOn(id);
     await until(async () => markers(await compute.consoleOutput(id)) === 3);
 
     await compute.suspend(id);
@@ -120,10 +123,21 @@ describe.skipIf(!available)('KvmDriver through the engine (real QEMU guests)', (
       powerState: 'running',
       projectId: 'p',
     });
-    await compute.instances.remove(vm!.id);
+    // a domain of this host the engine never made
+    const stranger = buildTestInstance({ flavor: { ...tinyTestFlavor, ramMb: 192 }, hostId: 'kvm-engine' });
+    await driver.spawn({
+      instance: stranger,
+      flavor: stranger.flavor,
+      image: initrdOnly,
+      images,
+      ports: [],
+      volumes: [],
+    });
     const report = await compute.reconcile();
-    expect(report.orphans).toContainEqual({ instanceId: vm!.id, hostId: 'kvm-engine', reaped: false });
-    await driver.destroy(vm!);
-    expect((await driver.listInstances()).map((g) => g.instanceId)).not.toContain(vm!.id);
+    expect(report.orphans).toContainEqual({ instanceId: stranger.id, hostId: 'kvm-engine', reaped: false });
+    expect(report.orphans.some((o) => o.instanceId === vm!.id)).toBe(false);
+    await driver.destroy(stranger);
+    expect((await driver.listInstances()).map((g) => g.instanceId)).not.toContain(stranger.id);
+    await compute.delete(vm!.id);
   }, 120_000);
 });
