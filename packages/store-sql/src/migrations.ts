@@ -323,6 +323,23 @@ function claimFeed(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * The image catalog: one row per image (its metadata as JSON, and where a registered image's
+ * bytes are), indexed by sha256 (cached bytes are dropped when no image has them any more).
+ */
+const images: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('images')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('sha256', 'text', (c) => c.notNull())
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addColumn('location', 'text')
+      .execute();
+    await db.schema.createIndex('images_sha256').on('images').column('sha256').execute();
+  },
+};
+
 /** The migrations this version knows, in order. The last one's name is the schema version. */
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -330,6 +347,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0002_write_path': writePath,
     '0003_units_and_paging': unitsAndPaging(dialect),
     '0004_claim_feed': claimFeed(dialect),
+    '0005_images': images,
   };
 }
 
