@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCompute, type Image, LocalImageService, NotFoundError } from '@nova-lfs/core';
+import {
+  type ComputeEngine,
+  createCompute,
+  type Image,
+  LocalImageService,
+  NotFoundError,
+  type StorageOption,
+} from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import { describe, expect, it } from 'vitest';
 import { openPostgresStores, openSqliteStores } from './open-stores.js';
@@ -137,15 +144,19 @@ describe('image cache directories of SQL catalogs', () => {
 
 describe('engines on durable storage', () => {
   const flavors = [{ id: 'm1', vcpus: 1, ramMb: 256 }];
+  const engineOn = (storage: StorageOption) =>
+    createCompute({ storage, flavors, hosts: [{ id: 'h', driver: new FakeDriver() }] });
+  /** Boots one instance of `imageId` and expects it active. */
+  const expectBoots = async (compute: ComputeEngine, imageId: string) => {
+    const [vm] = await compute.create({ name: 'web', projectId: 'p', userId: 'u', flavorId: 'm1', imageId });
+    expect(vm?.fault ?? null).toBeNull();
+    expect(vm).toMatchObject({ vmState: 'active', imageId });
+  };
 
   it('an engine on SQLite restarted sees its imported image, metadata and bytes, cached under <dataDir>/images', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'nlfs-engine-images-'));
     const bytes = Buffer.from('busybox rootfs tarball bytes');
-    const first = await createCompute({
-      storage: { kind: 'sqlite', dataDir },
-      flavors,
-      hosts: [{ id: 'h', driver: new FakeDriver() }],
-    });
+    const first = await engineOn({ kind: 'sqlite', dataDir });
     let imported: Image;
     try {
       imported = await first.images.import(
@@ -162,24 +173,12 @@ describe('engines on durable storage', () => {
       await first.close();
     }
 
-    const second = await createCompute({
-      storage: { kind: 'sqlite', dataDir },
-      flavors,
-      hosts: [{ id: 'h', driver: new FakeDriver() }],
-    });
+    const second = await engineOn({ kind: 'sqlite', dataDir });
     try {
       expect(await second.images.get('busybox')).toEqual(imported);
       const local = await second.images.acquire('busybox');
       expect(readFileSync(local.path).equals(bytes)).toBe(true);
-      const [vm] = await second.create({
-        name: 'web',
-        projectId: 'p',
-        userId: 'u',
-        flavorId: 'm1',
-        imageId: 'busybox',
-      });
-      expect(vm?.fault ?? null).toBeNull();
-      expect(vm).toMatchObject({ vmState: 'active', imageId: 'busybox' });
+      await expectBoots(second, 'busybox');
     } finally {
       await second.close();
     }
@@ -187,12 +186,9 @@ describe('engines on durable storage', () => {
 
   it('two engines on memory storage have their own caches: B removing its image leaves A working', async () => {
     const bytes = Buffer.from('the same image in two engines');
-    const engines = await Promise.all(
-      ['a', 'b'].map(() =>
-        createCompute({ storage: 'memory', flavors, hosts: [{ id: 'h', driver: new FakeDriver() }] }),
-      ),
-    );
-    const [a, b] = engines as [(typeof engines)[0], (typeof engines)[0]];
+    const a = await engineOn('memory');
+    const b = await engineOn('memory');
+    const engines = [a, b];
     try {
       for (const e of engines) {
         await e.images.import(
@@ -205,15 +201,7 @@ describe('engines on durable storage', () => {
       const local = await a.images.acquire('busybox');
       expect(readFileSync(local.path).equals(bytes)).toBe(true);
       expect(existsSync(local.path)).toBe(true);
-      const [vm] = await a.create({
-        name: 'web',
-        projectId: 'p',
-        userId: 'u',
-        flavorId: 'm1',
-        imageId: 'busybox',
-      });
-      expect(vm?.fault ?? null).toBeNull();
-      expect(vm?.vmState).toBe('active');
+      await expectBoots(a, 'busybox');
     } finally {
       for (const e of engines) await e.close();
     }
