@@ -1,8 +1,8 @@
-import { internalsOf } from '../testing/internals.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { QuotaExceededError, ValidationError } from '../errors.js';
 import { createFakeCloud } from '../testing/engine-fixture.js';
+import { internalsOf } from '../testing/internals.js';
 import { CountingQuotaEngine } from './counting-quota-engine.js';
 
 describe('CountingQuotaEngine', () => {
