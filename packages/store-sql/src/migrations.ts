@@ -377,18 +377,39 @@ export async function migrate(
     ...(dialect === 'postgres' ? { migrationTableSchema: pgSchema ?? 'public' } : {}),
   });
   const known = new Set(Object.keys(migrationsFor(dialect)));
-  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
-  const here = (t: { name: string; schema?: string }) =>
-    t.name === 'nlfs_migration' && (dialect === 'sqlite' || t.schema === (pgSchema ?? 'public'));
-  if (tables.some(here)) {
-    const rows = await (db as unknown as Kysely<{ nlfs_migration: { name: string } }>)
-      .selectFrom('nlfs_migration')
-      .select('name')
-      .execute();
-    const unknown = rows.map((r) => r.name).filter((n) => !known.has(n));
-    if (unknown.length) throw new SchemaTooNewError(databaseName, unknown);
-  }
-  const { error } = await migrator.migrateToLatest();
-  if (error) throw error;
+  await despiteDroppedSchemas(async () => {
+    const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+    const here = (t: { name: string; schema?: string }) =>
+      t.name === 'nlfs_migration' && (dialect === 'sqlite' || t.schema === (pgSchema ?? 'public'));
+    if (tables.some(here)) {
+      const rows = await (db as unknown as Kysely<{ nlfs_migration: { name: string } }>)
+        .selectFrom('nlfs_migration')
+        .select('name')
+        .execute();
+      const unknown = rows.map((r) => r.name).filter((n) => !known.has(n));
+      if (unknown.length) throw new SchemaTooNewError(databaseName, unknown);
+    }
+    const { error } = await migrator.migrateToLatest();
+    if (error) throw error;
+  });
   return [...known].at(-1)!;
+}
+
+/** Tries of {@link despiteDroppedSchemas}. */
+const DROPPED_SCHEMA_TRIES = 5;
+
+/**
+ * Runs `fn` again when PostgreSQL says a schema does not exist (SQLSTATE 3F000). Kysely's
+ * introspection (which its migrator runs) lists the tables of every schema and resolves each by
+ * name, so another session dropping an unrelated schema meanwhile fails it; nothing was migrated
+ * then (PostgreSQL migrations run in one transaction), so running it again is safe.
+ */
+async function despiteDroppedSchemas(fn: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (attempt >= DROPPED_SCHEMA_TRIES || (e as { code?: unknown }).code !== '3F000') throw e;
+    }
+  }
 }

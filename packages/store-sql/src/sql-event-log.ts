@@ -9,7 +9,7 @@ const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 
 /** Statements appending events, and how to read their sequence numbers from the results. */
 export interface EventAppend {
-  /** Run in order, atomically with the rest of the unit (last in it: they lock the log's head). */
+  /** Run in order, atomically with the rest of the unit (they lock the log's head until commit). */
   readonly statements: readonly BoundStatement[];
   /** The events as logged, from the results of {@link EventAppend.statements} (in order). */
   logged(results: ReadonlyArray<StatementResult<Record<string, unknown>>>): LoggedEvent[];
