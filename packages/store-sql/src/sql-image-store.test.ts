@@ -11,6 +11,7 @@ import {
   type StorageOption,
 } from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openPostgresStores, openSqliteStores } from './open-stores.js';
 import { dropSchema, freshSchema, freshStores, pgUrl, postgresAvailable } from './sql-env.test-helper.js';
@@ -66,6 +67,37 @@ for (const [dialect, enabled] of dialects) {
         expect(await store.get('b-img')).toBeUndefined();
         expect(await store.hasSha256('c'.repeat(64))).toBe(false);
         expect(await store.get('unknown')).toBeUndefined();
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('keeps names, properties and file locations with SQL, JSON, XML and shell metacharacters exactly', async () => {
+      const s = await freshStores(dialect);
+      const text = fc.oneof(
+        fc.string({ maxLength: 40 }),
+        fc
+          .array(
+            fc.constantFrom("'", '"', '\\', ';', '--', '$(', '`', '<', '&', ']]>', '%', '_', 'é', '💥', '{}'),
+            {
+              maxLength: 10,
+            },
+          )
+          .map((p) => p.join('')),
+      );
+      try {
+        await fc.assert(
+          fc.asyncProperty(text, text, text, async (name, value, path) => {
+            const record = {
+              image: image('meta', 'd'.repeat(64), { name, properties: { note: value } }),
+              location: { kind: 'file' as const, path: `/srv/${path}` },
+            };
+            await s.stores.images.put(record);
+            expect(await s.stores.images.get('meta')).toEqual(record);
+            expect(await s.stores.images.list()).toEqual([record]);
+          }),
+          { numRuns: 25 },
+        );
       } finally {
         await s.close();
       }
