@@ -2,8 +2,8 @@ import { createCompute, NovaError } from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgresStores } from './open-stores.js';
 import { DatabaseStatementError, InvalidParameterError, isDuplicate, StoreErrorCode } from './errors.js';
+import { openPostgresStores } from './open-stores.js';
 import { PostgresExecutor } from './postgres-executor.js';
 import { dropSchema, freshSchema, pgUrl } from './sql-env.test-helper.js';
 
@@ -160,10 +160,17 @@ describe('PostgresExecutor', () => {
 
   it('every connection has a statement_timeout: a statement past it fails with NLFS_DB_TIMEOUT, alone or batched', async () => {
     const url = new URL(pgUrl);
-    const stores = await openPostgresStores({ url: url.toString(), schema: `${schema}_to`, statementTimeoutMs: 200 });
+    const stores = await openPostgresStores({
+      url: url.toString(),
+      schema: `${schema}_to`,
+      statementTimeoutMs: 200,
+    });
     try {
       const exec = stores.database.exec;
-      const shown = await exec.run<{ statement_timeout: string }>({ sql: 'show statement_timeout', parameters: [] });
+      const shown = await exec.run<{ statement_timeout: string }>({
+        sql: 'show statement_timeout',
+        parameters: [],
+      });
       expect(shown.rows).toEqual([{ statement_timeout: '200ms' }]);
       const slow = { sql: 'select pg_sleep($1::float8) as s', parameters: [5] };
       const fast = { sql: 'select $1::int as v', parameters: [7] };
