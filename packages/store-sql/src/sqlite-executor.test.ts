@@ -88,3 +88,40 @@ describe('SqliteExecutor (group commit)', () => {
     expect(del.rows).toEqual([{ n: 2 }]);
   });
 });
+
+describe('SqliteExecutor with group commit off', () => {
+  it('commits every write and unit on its own, each visible to another connection when it resolves', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'nlfs-exec-')), 'db.sqlite');
+    const handle = new BetterSqlite3(path);
+    handle.pragma('journal_mode = WAL');
+    handle.exec('create table t (id text primary key, n integer not null)');
+    const exec = new SqliteExecutor(handle, { groupCommit: false });
+    const other = new BetterSqlite3(path, { readonly: true });
+    const seen = other.prepare('select count(*) as c from t where id = ?');
+    const before = exec.stats();
+    const visible = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        (i % 3 === 0
+          ? exec.unit(async (tx) => {
+              await tx.run(insert(`u${i}`));
+            })
+          : exec.run(insert(`r${i}`))
+        ).then(() => (seen.get(i % 3 === 0 ? `u${i}` : `r${i}`) as { c: number }).c),
+      ),
+    );
+    expect(visible).toEqual(Array(30).fill(1));
+    expect(exec.stats().commits - before.commits).toBe(30);
+    // a failing write or unit commits nothing of its own and leaves the executor usable
+    await expect(exec.run(insert('r1'))).rejects.toThrow(/UNIQUE/);
+    await expect(
+      exec.unit(async (tx) => {
+        await tx.run(insert('half'));
+        await tx.run(insert('u0'));
+      }),
+    ).rejects.toThrow(/UNIQUE/);
+    expect((seen.get('half') as { c: number }).c).toBe(0);
+    await exec.run(insert('after'));
+    expect((seen.get('after') as { c: number }).c).toBe(1);
+    other.close();
+  });
+});
