@@ -41,8 +41,13 @@ interface Pick {
   readonly alternates: string[];
 }
 
-/** Placements tried again after another process won a claim (each time learning what changed). */
-const CONFLICT_RETRIES = 10;
+/**
+ * Placements tried again after another process won a claim, each time learning what changed and
+ * leaving out the hosts that refused (so at most one try per host); from the third on, by
+ * reloading every claim (the feed lags behind transactions still running).
+ */
+const CONFLICT_RETRIES = 32;
+const CONFLICTS_BEFORE_RELOAD = 3;
 /** Own released claims remembered while following a shared store's feed (see `released`). */
 const MAX_RELEASED_REMEMBERED = 10_000;
 
@@ -91,6 +96,14 @@ export class PluginScheduler implements Scheduler, ClaimCache {
     this.random = options.random ?? Math.random;
     const feed = sharedFeedOf(options.claims);
     this.follower = feed ? new ClaimFeedFollower(feed, this) : undefined;
+  }
+
+  /**
+   * On a shared claim store, reads what every process claimed and released since the last read
+   * (each decision does so first); resolves at once otherwise.
+   */
+  async refresh(): Promise<void> {
+    await this.follower?.catchUp();
   }
 
   /** Reads of the shared store's change feed (undefined when the store is not shared). */
@@ -252,8 +265,9 @@ export class PluginScheduler implements Scheduler, ClaimCache {
         if (conflict !== undefined && this.options.claims && attempt < CONFLICT_RETRIES) {
           // another process claimed on a shared store: learn what changed, choose again
           refused.add(conflict);
-          if (this.follower) await this.follower.catchUp();
-          else this.restore(await this.options.claims.list());
+          if (!this.follower) this.restore(await this.options.claims.list());
+          else if (refused.size >= CONFLICTS_BEFORE_RELOAD) await this.follower.resync();
+          else await this.follower.catchUp();
           continue;
         }
         if (e instanceof NoValidHostError && this.follower && !reloaded) {
