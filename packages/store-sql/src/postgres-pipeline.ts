@@ -62,6 +62,17 @@ interface Session {
   readonly prepared: Set<string>;
   /** Names whose Parse went out in a pipeline that failed at that very statement: maybe prepared. */
   readonly uncertain: Set<string>;
+  /**
+   * The rows each statement returns, learnt from its first Describe (null: it returns none). A
+   * prepared statement's result columns never change, so later runs skip the Describe.
+   */
+  readonly shapes: Map<string, Shape | null>;
+}
+
+/** The columns of a statement's rows and how to read each. */
+interface Shape {
+  readonly fields: readonly FieldDescription[];
+  readonly parsers: ReadonlyArray<(raw: string) => unknown>;
 }
 
 /** Per `pg` connection object (one per server session). */
@@ -70,7 +81,7 @@ const sessions = new WeakMap<object, Session>();
 function sessionOf(connection: object): Session {
   let s = sessions.get(connection);
   if (!s) {
-    s = { prepared: new Set(), uncertain: new Set() };
+    s = { prepared: new Set(), uncertain: new Set(), shapes: new Map() };
     sessions.set(connection, s);
   }
   return s;
@@ -102,11 +113,14 @@ function affectedOf(tag: string): number {
 class Pipeline {
   private index = 0;
   private rows: Record<string, unknown>[] = [];
-  private fields: readonly FieldDescription[] = [];
-  private parsers: Array<(raw: string) => unknown> = [];
+  private shape: Shape | undefined;
+  /** The current statement's RowDescription arrived (it was described in this pipeline). */
+  private described = false;
   private readonly results: Array<StatementResult<Record<string, unknown>>> = [];
   /** Per statement: the name it sent a Parse for (the first statement using a name the session lacks). */
   private readonly parsedWith: Array<string | undefined> = [];
+  /** Per statement: its rows' shape when known (no Describe sent), null when it returns none. */
+  private readonly known: Array<Shape | null | undefined> = [];
   private session: Session | undefined;
   private settled = false;
 
@@ -136,27 +150,34 @@ class Pipeline {
           this.parsedWith.push(undefined);
         }
         wire.bind({ statement: s.name, values: s.values });
-        wire.describe({ type: 'P', name: '' });
+        const shape = session.shapes.get(s.name);
+        this.known.push(shape);
+        if (shape === undefined) wire.describe({ type: 'P', name: '' });
         wire.execute({ portal: '', rows: 0 });
       }
       wire.sync();
     } finally {
       wire.stream.uncork?.();
     }
+    this.enter();
   }
 
   handleRowDescription(msg: { fields: FieldDescription[] }): void {
-    this.fields = msg.fields;
-    this.parsers = msg.fields.map(
-      (f) => pg.types.getTypeParser(f.dataTypeID, f.format) as (raw: string) => unknown,
-    );
+    this.described = true;
+    this.shape = {
+      fields: msg.fields,
+      parsers: msg.fields.map(
+        (f) => pg.types.getTypeParser(f.dataTypeID, f.format) as (raw: string) => unknown,
+      ),
+    };
   }
 
   handleDataRow(msg: { fields: Array<string | null> }): void {
+    const { fields, parsers } = this.shape!;
     const row: Record<string, unknown> = {};
     for (let i = 0; i < msg.fields.length; i++) {
       const raw = msg.fields[i];
-      row[this.fields[i]!.name] = raw === null || raw === undefined ? null : this.parsers[i]!(raw);
+      row[fields[i]!.name] = raw === null || raw === undefined ? null : parsers[i]!(raw);
     }
     this.rows.push(row);
   }
@@ -198,13 +219,23 @@ class Pipeline {
   }
 
   private next(): void {
-    const name = this.parsedWith[this.index];
-    if (name !== undefined && this.session) {
-      this.session.prepared.add(name);
-      this.session.uncertain.delete(name);
+    const name = this.statements[this.index]!.name;
+    const parsed = this.parsedWith[this.index];
+    if (parsed !== undefined && this.session) {
+      this.session.prepared.add(parsed);
+      this.session.uncertain.delete(parsed);
     }
+    if (this.known[this.index] === undefined)
+      this.session?.shapes.set(name, this.described ? this.shape! : null);
     this.index++;
     this.rows = [];
+    this.enter();
+  }
+
+  /** Takes up the current statement's known shape (or none until its RowDescription arrives). */
+  private enter(): void {
+    this.shape = this.known[this.index] ?? undefined;
+    this.described = false;
   }
 
   private settle(error: unknown, results?: Array<StatementResult<Record<string, unknown>>>): void {
