@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { pgUrl } from '../sql-env.test-helper.js';
 
 /** Path of the worker script run by the harness. */
 export const workerPath = fileURLToPath(new URL('./engine-worker.ts', import.meta.url));
@@ -9,8 +10,8 @@ const repoRoot = fileURLToPath(new URL('../../../..', import.meta.url));
 export const ackWorkerPath = fileURLToPath(new URL('./ack-worker.ts', import.meta.url));
 
 /**
- * Starts a worker (default the engine worker) and resolves once it printed `ready` (the engine
- * finished reconciling).
+ * Starts a worker (default the engine worker) with `$NOVA_LFS_PG_URL` set to the tests' server and
+ * resolves once it printed `ready` (the engine finished reconciling).
  */
 export function startWorker(
   args: readonly string[],
@@ -22,6 +23,8 @@ export function startWorker(
     {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
+      // the server the tests use (store-sql has no default server)
+      env: { ...process.env, NOVA_LFS_PG_URL: pgUrl },
     },
   );
   let out = '';
