@@ -1,11 +1,24 @@
-import { type ComputeEngine, createCompute } from '@nova-lfs/core';
+import { type ComputeEngine, createCompute, type SchedulerDeps } from '@nova-lfs/core';
 import { FakeDriver, FirstFitScheduler } from '@nova-lfs/core/testing';
+import { schedulerFactory } from '@nova-lfs/scheduler';
 import { percentile, printReport } from '../report.js';
+
+/** The schedulers the suite runs the engine with. */
+const schedulers = {
+  /** core/testing's first-fit scheduler: the baseline, the engine's own cost. */
+  firstFit: ({ claims }: SchedulerDeps) => new FirstFitScheduler(claims),
+  /** `@nova-lfs/scheduler` as `createCompute` uses it by default (spread profile). */
+  production: schedulerFactory(),
+} as const;
+type SchedulerKind = keyof typeof schedulers;
 
 /**
  * `pnpm bench lifecycle [--pairs N] [--hosts N] [--live N]`: create+delete pairs through the
- * engine over fake hosts with zero latency (in-memory stores), then heap bytes per live instance.
- * Targets (issue 2): >= 20,000 pairs/s, p99 operation latency < 1 ms, <= 2 KiB heap per live instance.
+ * engine over fake hosts with zero latency (in-memory stores), with core/testing's first-fit
+ * scheduler (the baseline) and with `@nova-lfs/scheduler` (the production default), in the same
+ * run; then heap bytes per live instance.
+ * Targets (issues 2 and 11): >= 20,000 pairs/s with first fit, >= 15,000 pairs/s with the
+ * production scheduler, p99 operation latency < 1 ms, <= 2 KiB heap per live instance.
  */
 export default async function lifecycle(args: string[]): Promise<boolean> {
   if (args.includes('--store') && args[args.indexOf('--store') + 1] !== 'memory') {
@@ -22,42 +35,18 @@ export default async function lifecycle(args: string[]): Promise<boolean> {
   const concurrency = opt('concurrency', 1);
 
   // heap first, on a fresh engine in a fresh heap (what a long run leaves behind would blur it)
-  const heapPerInstance = await measureHeap(hostCount, live);
+  const heapPerInstance = await measureHeap('firstFit', hostCount, live);
+  const heapWithScheduler = await measureHeap('production', hostCount, live);
 
-  const compute = await build(hostCount);
-  const request = {
-    name: 'bench',
-    projectId: 'bench',
-    userId: 'bench',
-    flavorId: 'm1.tiny',
-    imageId: 'bench-image',
-  };
+  // the production scheduler between two first-fit runs: the machine's speed moves from one
+  // minute to the next, so the baseline is the mean of the runs around it
+  const before = await runPairs('firstFit', hostCount, pairs, concurrency);
+  const withScheduler = await runPairs('production', hostCount, pairs, concurrency);
+  const after = await runPairs('firstFit', hostCount, pairs, concurrency);
+  const baselineRate = (before.rate + after.rate) / 2;
+  const { done, sorted } = before;
 
-  // warm-up
-  for (let i = 0; i < 2_000; i++) {
-    const [vm] = await compute.create(request);
-    await compute.delete(vm!.id);
-  }
-
-  const latencies = new Float64Array(pairs * 2);
-  let n = 0;
-  const started = process.hrtime.bigint();
-  const worker = async (count: number): Promise<void> => {
-    for (let i = 0; i < count; i++) {
-      const t0 = process.hrtime.bigint();
-      const [vm] = await compute.create(request);
-      const t1 = process.hrtime.bigint();
-      await compute.delete(vm!.id);
-      const t2 = process.hrtime.bigint();
-      latencies[n++] = Number(t1 - t0) / 1e6;
-      latencies[n++] = Number(t2 - t1) / 1e6;
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, () => worker(Math.floor(pairs / concurrency))));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const done = n / 2;
-  const sorted = latencies.subarray(0, n).sort();
-
+  const compute = await build('firstFit', hostCount);
   // the same loop with one subscriber on events$ (every event object is then built and delivered)
   let events = 0;
   const sub = compute.events$.subscribe(() => events++);
@@ -76,7 +65,8 @@ export default async function lifecycle(args: string[]): Promise<boolean> {
     'lifecycle',
     {
       store: 'memory',
-      scheduler: 'FirstFitScheduler (core/testing)',
+      scheduler: 'FirstFitScheduler (core/testing), then @nova-lfs/scheduler (spread), then FirstFit again',
+      firstFitRuns: `${Math.round(before.rate)} then ${Math.round(after.rate)} pairs/s (pairsPerSecond: their mean)`,
       driver: 'FakeDriver, zero latency',
       hosts: hostCount,
       pairs: done,
@@ -88,10 +78,16 @@ export default async function lifecycle(args: string[]): Promise<boolean> {
     },
     {
       pairsPerSecond: {
-        value: Math.round(done / seconds),
+        value: Math.round(baselineRate),
         unit: 'pairs/s',
         target: { op: '>=', value: 20_000 },
       },
+      pairsPerSecondWithScheduler: {
+        value: Math.round(withScheduler.rate),
+        unit: 'pairs/s',
+        target: { op: '>=', value: 15_000 },
+      },
+      schedulerOverFirstFit: { value: round3(withScheduler.rate / baselineRate), unit: 'x' },
       pairsPerSecondWithEventSubscriber: { value: Math.round(subPairs / subSeconds), unit: 'pairs/s' },
       p50OperationLatency: { value: round3(percentile(sorted, 50)), unit: 'ms' },
       p99OperationLatency: {
@@ -100,19 +96,68 @@ export default async function lifecycle(args: string[]): Promise<boolean> {
         target: { op: '<=', value: 1 },
       },
       maxOperationLatency: { value: round3(sorted[sorted.length - 1] ?? 0), unit: 'ms' },
+      p99OperationLatencyWithScheduler: {
+        value: round3(percentile(withScheduler.sorted, 99)),
+        unit: 'ms',
+        target: { op: '<=', value: 1 },
+      },
       heapPerLiveInstance: {
         value: Math.round(heapPerInstance),
         unit: 'bytes',
         target: { op: '<=', value: 2048 },
       },
+      heapPerLiveInstanceWithScheduler: { value: Math.round(heapWithScheduler), unit: 'bytes' },
     },
   );
 }
 
-async function build(hostCount: number): Promise<ComputeEngine> {
+const request = {
+  name: 'bench',
+  projectId: 'bench',
+  userId: 'bench',
+  flavorId: 'm1.tiny',
+  imageId: 'bench-image',
+};
+
+/** `pairs` create+delete pairs on a fresh engine with the given scheduler, after a warm-up. */
+async function runPairs(
+  kind: SchedulerKind,
+  hostCount: number,
+  pairs: number,
+  concurrency: number,
+): Promise<{ rate: number; done: number; sorted: Float64Array }> {
+  const compute = await build(kind, hostCount);
+  for (let i = 0; i < 2_000; i++) {
+    const [vm] = await compute.create(request);
+    await compute.delete(vm!.id);
+  }
+  const latencies = new Float64Array(pairs * 2);
+  let n = 0;
+  let failed = 0;
+  const started = process.hrtime.bigint();
+  const worker = async (count: number): Promise<void> => {
+    for (let i = 0; i < count; i++) {
+      const t0 = process.hrtime.bigint();
+      const [vm] = await compute.create(request);
+      const t1 = process.hrtime.bigint();
+      if (vm!.vmState !== 'active') failed++;
+      await compute.delete(vm!.id);
+      const t2 = process.hrtime.bigint();
+      latencies[n++] = Number(t1 - t0) / 1e6;
+      latencies[n++] = Number(t2 - t1) / 1e6;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, () => worker(Math.floor(pairs / concurrency))));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await compute.close();
+  if (failed > 0) throw new Error(`${failed} creates with the ${kind} scheduler did not go active`);
+  return { rate: n / 2 / seconds, done: n / 2, sorted: latencies.subarray(0, n).sort() };
+}
+
+async function build(kind: SchedulerKind, hostCount: number): Promise<ComputeEngine> {
   const compute = await createCompute({
     storage: 'memory',
-    scheduler: ({ claims }) => new FirstFitScheduler(claims),
+    scheduler: schedulers[kind],
     flavors: [{ id: 'm1.tiny', vcpus: 1, ramMb: 512, diskGb: 1 }],
     quota: { defaults: { instances: -1, cores: -1, ramMb: -1 } },
     hosts: Array.from({ length: hostCount }, (_, i) => ({
@@ -132,16 +177,9 @@ async function build(hostCount: number): Promise<ComputeEngine> {
  * `live` live instances, so that one-off changes (code compiled or flushed, caches filled) while
  * the first half is created do not count.
  */
-async function measureHeap(hostCount: number, live: number): Promise<number> {
+async function measureHeap(kind: SchedulerKind, hostCount: number, live: number): Promise<number> {
   const gc = (globalThis as { gc?: () => void }).gc;
-  const compute = await build(hostCount);
-  const request = {
-    name: 'bench',
-    projectId: 'bench',
-    userId: 'bench',
-    flavorId: 'm1.tiny',
-    imageId: 'bench-image',
-  };
+  const compute = await build(kind, hostCount);
   const settle = async (): Promise<number> => {
     for (let i = 0; i < 3; i++) {
       gc?.();

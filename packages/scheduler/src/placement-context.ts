@@ -48,7 +48,7 @@ export class PlacementContext {
   /** Hosts chosen so far for this request's instances, in order. */
   readonly placed: string[] = [];
   /** Instances of this request placed so far, per host. */
-  private readonly placedCounts = new Map<string, number>();
+  private placedCounts: Map<string, number> | undefined;
   /** When the scheduler last recorded a build failure on any host (ms; -Infinity if never). */
   lastBuildFailureAt = Number.NEGATIVE_INFINITY;
   /** Facts about all hosts that let pre-filters skip filters that cannot reject anyone. */
@@ -116,6 +116,7 @@ export class PlacementContext {
   /** Records that one instance of the request was placed on `hostId`. */
   markPlaced(hostId: string): void {
     this.placed.push(hostId);
+    this.placedCounts ??= new Map();
     this.placedCounts.set(hostId, (this.placedCounts.get(hostId) ?? 0) + 1);
     if (this.request.group) this.groupHosts.set(hostId, (this.groupHosts.get(hostId) ?? 0) + 1);
   }
@@ -124,9 +125,9 @@ export class PlacementContext {
   unmarkPlaced(hostId: string): void {
     const at = this.placed.lastIndexOf(hostId);
     if (at >= 0) this.placed.splice(at, 1);
-    const left = (this.placedCounts.get(hostId) ?? 0) - 1;
-    if (left > 0) this.placedCounts.set(hostId, left);
-    else this.placedCounts.delete(hostId);
+    const left = (this.placedCounts?.get(hostId) ?? 0) - 1;
+    if (left > 0) this.placedCounts?.set(hostId, left);
+    else this.placedCounts?.delete(hostId);
     if (this.request.group) {
       const n = (this.groupHosts.get(hostId) ?? 0) - 1;
       if (n > 0) this.groupHosts.set(hostId, n);
@@ -136,7 +137,7 @@ export class PlacementContext {
 
   /** Number of this request's instances placed so far on a host. */
   placedOn(hostId: string): number {
-    return this.placed.length === 0 ? 0 : (this.placedCounts.get(hostId) ?? 0);
+    return this.placedCounts?.get(hostId) ?? 0;
   }
 
   /** Number of group members (existing or just placed) on a host. */

@@ -255,7 +255,7 @@ export class PluginScheduler implements Scheduler, ClaimCache {
   async select(request: PlacementRequest): Promise<ExplainedSelection[]> {
     if (this.follower) await this.follower.catchUp();
     // hosts that refused a claim of this request (another process won them), left out next time
-    const refused = new Set<string>();
+    let refused: Set<string> | undefined;
     let reloaded = false;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -264,6 +264,7 @@ export class PluginScheduler implements Scheduler, ClaimCache {
         const conflict = conflictHost(e);
         if (conflict !== undefined && this.options.claims && attempt < CONFLICT_RETRIES) {
           // another process claimed on a shared store: learn what changed, choose again
+          refused ??= new Set();
           refused.add(conflict);
           if (!this.follower) this.restore(await this.options.claims.list());
           else if (refused.size >= CONFLICTS_BEFORE_RELOAD) await this.follower.resync();
@@ -273,7 +274,7 @@ export class PluginScheduler implements Scheduler, ClaimCache {
         if (e instanceof NoValidHostError && this.follower && !reloaded) {
           // never refuse on a stale view: reload every claim, try once more with every host
           reloaded = true;
-          refused.clear();
+          refused = undefined;
           await this.follower.resync();
           continue;
         }
@@ -284,7 +285,7 @@ export class PluginScheduler implements Scheduler, ClaimCache {
 
   private async selectOnce(
     request: PlacementRequest,
-    refused: ReadonlySet<string>,
+    refused: ReadonlySet<string> | undefined,
   ): Promise<ExplainedSelection[]> {
     const ctx = this.context(request, refused);
     const cells = this.route(request);
@@ -516,15 +517,22 @@ export class PluginScheduler implements Scheduler, ClaimCache {
     request: PlacementRequest,
   ): Claim {
     const group = request.group;
-    const claim: Claim | GroupMemberClaim = {
-      id: newId(),
-      instanceId,
-      hostId: state.id,
-      resources: need,
-      createdAt: this.clock.now(),
-      ...(group ? { group: { id: group.id, policy: group.policy } } : {}),
-    };
-    if (group) this.groups.add(claim);
+    const id = newId();
+    const createdAt = this.clock.now();
+    const hostId = state.id;
+    let claim: Claim;
+    if (group) {
+      const member: GroupMemberClaim = {
+        id,
+        instanceId,
+        hostId,
+        resources: need,
+        createdAt,
+        group: { id: group.id, policy: group.policy },
+      };
+      claim = member;
+      this.groups.add(claim);
+    } else claim = { id, instanceId, hostId, resources: need, createdAt };
     if (this.follower) this.unconfirmed.add(claim.id);
     state.add(need, 1);
     state.instances.set(instanceId, claim.id);
