@@ -1,4 +1,10 @@
-import { type ComputeEngine, createCompute, ErrorCode, type InstanceEvent } from '@nova-lfs/core';
+import {
+  type ComputeEngine,
+  createCompute,
+  defaultEngineOptions,
+  ErrorCode,
+  type InstanceEvent,
+} from '@nova-lfs/core';
 import Dockerode from 'dockerode';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DockerDriver } from './docker-driver.js';
@@ -16,14 +22,14 @@ describe.skipIf(!available)('Docker build failures through the engine (real dock
   let compute: ComputeEngine | undefined;
   const events: InstanceEvent[] = [];
 
-  const open = async (engine: { timeouts?: { spawn: number } } = {}) => {
+  const open = async (spawnTimeoutMs = defaultEngineOptions.timeouts.spawn) => {
     const { images, tar } = await busyboxImages();
     compute = await createCompute({
       storage: 'memory',
       images,
       flavors: [{ id: 'c1', vcpus: 1, ramMb: 64 }],
       hosts: HOSTS.map((id) => ({ id, driver: new DockerDriver({ hostId: id, stopTimeoutSeconds: 1 }) })),
-      engine: { maxBuildAttempts: 2, ...engine },
+      engine: { maxBuildAttempts: 2, timeouts: { ...defaultEngineOptions.timeouts, spawn: spawnTimeoutMs } },
     });
     compute.events$.subscribe((e) => events.push(e));
     return { compute, images, tar };
@@ -59,7 +65,7 @@ describe.skipIf(!available)('Docker build failures through the engine (real dock
 
   it('aborts a spawn past its deadline on every host it tries and leaves no container behind', async () => {
     // create + start of a container take a few hundred ms: every attempt passes the 40 ms deadline
-    const { compute } = await open({ timeouts: { spawn: 40 } });
+    const { compute } = await open(40);
     const [vm] = await create(compute, 'busybox');
     expect(vm).toMatchObject({ vmState: 'error' });
     expect(vm!.fault).toMatchObject({ code: ErrorCode.DeadlineExceeded });
