@@ -152,8 +152,8 @@ const writePath: Migration = {
  * Units of work, the durable event log, leases and list paging:
  * - instances get `created_at`, `updated_at`, `vm_state` and `name` columns (backfilled from the
  *   JSON) and indexes on `(created_at, id)` and `(project_id, created_at, id)` for sorted pages;
- * - events get their instance's `project_id` (indexed with `seq`) and a counter row
- *   (`instance_event_head`) that hands out sequence numbers in commit order;
+ * - events get their instance's `project_id` (indexed with `seq`) and, on PostgreSQL, a counter
+ *   row (`instance_event_head`) that hands out sequence numbers in commit order;
  * - `leases` (who owns a host until when);
  * - on PostgreSQL, two functions that raise a typed precondition failure from inside a statement,
  *   so a unit of work sent as one batch aborts its own transaction (SQLSTATE `NLF01` revision
@@ -204,14 +204,19 @@ function unitsAndPaging(dialect: Dialect): Migration {
         .on('instance_events')
         .columns(['project_id', 'seq'])
         .execute();
-      await db.schema
-        .createTable('instance_event_head')
-        .addColumn('id', 'integer', (c) => c.primaryKey())
-        .addColumn('seq', 'bigint', (c) => c.notNull())
-        .execute();
-      await sql
-        .raw('insert into instance_event_head (id, seq) select 1, coalesce(max(seq), 0) from instance_events')
-        .execute(db);
+      if (dialect === 'postgres') {
+        // SQLite numbers events with AUTOINCREMENT under its single write lock: commit-ordered already
+        await db.schema
+          .createTable('instance_event_head')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .execute();
+        await sql
+          .raw(
+            'insert into instance_event_head (id, seq) select 1, coalesce(max(seq), 0) from instance_events',
+          )
+          .execute(db);
+      }
 
       await db.schema
         .createTable('leases')

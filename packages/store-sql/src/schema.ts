@@ -31,7 +31,7 @@ export interface Database {
     fault: string | null;
   };
   instance_events: {
-    /** Position in the log, from `instance_event_head` (commit order). */
+    /** Position in the log (commit order): from `instance_event_head` on PostgreSQL, AUTOINCREMENT on SQLite. */
     seq: number;
     instance_id: string;
     /** The instance's project (events carry none): filtered reads by project. */
@@ -40,7 +40,7 @@ export interface Database {
     at: number;
     data: string;
   };
-  /** One row (`id` 1): the highest sequence number handed out. */
+  /** PostgreSQL only, one row (`id` 1): the highest event sequence number handed out. */
   instance_event_head: { id: number; seq: number };
   /** Who owns a named resource (a host) until when. */
   leases: { name: string; owner: string; expires_at: number };

@@ -80,6 +80,30 @@ for (const [dialect, enabled] of dialects) {
       }
     });
 
+    it('logs many events of one unit in order (several statements) and after a failed unit goes on without a gap', async () => {
+      const s = await freshStores(dialect);
+      try {
+        const vm = buildTestInstance({ projectId: 'pm' });
+        const many = Array.from({ length: 40 }, (_, k) => fault(vm.id, k));
+        const logged = await s.stores.unit.commit([
+          { kind: 'instance.insert', instance: vm },
+          ...many.map((event) => ({ kind: 'event' as const, event })),
+        ]);
+        expect(logged).toEqual(many.map((event, k) => ({ seq: k + 1, event })));
+        await expect(
+          s.stores.unit.commit([
+            { kind: 'event', event: fault(vm.id, 99) },
+            { kind: 'instance.insert', instance: vm },
+          ]),
+        ).rejects.toMatchObject({ code: 'NLFS_DUPLICATE' });
+        const [next] = await s.stores.unit.commit([{ kind: 'event', event: deleted(vm.id, 100) }]);
+        expect(next!.seq).toBe(41);
+        expect(await s.stores.events.read(0, 100, { projectId: 'pm' })).toEqual([...logged, next]);
+      } finally {
+        await s.close();
+      }
+    });
+
     it('prunes the oldest events by age and count; numbers are never reused', async () => {
       const s = await freshStores(dialect);
       try {

@@ -7,6 +7,9 @@ import { type BoundStatement, PreparedStatement } from './statement.js';
 /** The largest magnitude a JavaScript number holds exactly: "no bound" for prune's parameters. */
 const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 
+/** Events one append statement writes at most (one statement is prepared per row count). */
+const ROWS_PER_STATEMENT = 16;
+
 /** Statements appending events, and how to read their sequence numbers from the results. */
 export interface EventAppend {
   /** Run in order, atomically with the rest of the unit (they lock the log's head until commit). */
@@ -15,25 +18,29 @@ export interface EventAppend {
   logged(results: ReadonlyArray<StatementResult<Record<string, unknown>>>): LoggedEvent[];
 }
 
+/** One event row's parameters, suffixed with the row's index in its statement. */
+type RowParams = Record<string, unknown>;
+
 /**
  * The durable {@link EventLog} on SQL (table `instance_events`), written through units of work
  * ({@link SqlEventLog.append} gives their statements).
  *
- * Sequence numbers come from one counter row (`instance_event_head`), bumped by the statement
- * that inserts a unit's events, in the unit's transaction. The row lock is held until that
- * transaction commits, so a transaction that takes higher numbers commits after every one that
- * took lower numbers: numbers become visible in order, and a reader polling with a cursor
- * (`read(since)`) never skips a lower number that commits later, as it could with a sequence
- * (`bigserial` numbers are taken at insert time and commit in any order). Group commit makes that
- * one lock per batch of units; units of other processes queue behind it. On SQLite the single
- * writer orders commits anyway; the counter is shared so that both dialects behave alike.
+ * Sequence numbers are commit-ordered. On PostgreSQL they come from one counter row
+ * (`instance_event_head`), bumped by the statement that inserts a unit's events, in the unit's
+ * transaction. The row lock is held until that transaction commits, so a transaction that takes
+ * higher numbers commits after every one that took lower numbers: numbers become visible in
+ * order, and a reader polling with a cursor (`read(since)`) never skips a lower number that
+ * commits later, as it could with a sequence (`bigserial` numbers are taken at insert time and
+ * commit in any order). Group commit makes that one lock per batch of units; units of other
+ * processes queue behind it. On SQLite every write holds the database's write lock until it
+ * commits, so `AUTOINCREMENT` numbers are commit-ordered already (and never reused).
  *
  * Each event row keeps its instance's project (from the unit's records, an `instance.created`
  * event, the instance row, or the instance's earlier events), so reads filter by project.
  */
 export class SqlEventLog implements EventLog {
-  private readonly appendStmt;
-  private readonly bumpStmt;
+  /** Append statements by row count (1 to {@link ROWS_PER_STATEMENT}), prepared when first used. */
+  private readonly appendStmts = new Map<number, PreparedStatement<RowParams>>();
   private readonly readAll;
   private readonly readInstance;
   private readonly readProject;
@@ -43,47 +50,11 @@ export class SqlEventLog implements EventLog {
 
   constructor(private readonly database: SqlDatabase) {
     const { db } = database;
-    const pg = database.dialect === 'postgres';
-    // a unit's events are one JSON array parameter: [{ i: instance, p: project|null, t, a, d: json }]
-    this.appendStmt = PreparedStatement.of<{ events: string }>((p) => ({
-      compile: () =>
-        (pg
-          ? sql`with entries as (
-                select e.ord, e.doc from json_array_elements(${p('events')}::json) with ordinality as e(doc, ord)
-              ), head as (
-                update instance_event_head set seq = seq + (select count(*) from entries) where id = 1
-                returning seq - (select count(*) from entries) as base
-              )
-              insert into instance_events (seq, instance_id, project_id, type, at, data)
-              select head.base + entries.ord, entries.doc->>'i',
-                coalesce(entries.doc->>'p',
-                  (select i.project_id from instances i where i.id = entries.doc->>'i'),
-                  (select x.project_id from instance_events x
-                    where x.instance_id = entries.doc->>'i' and x.project_id is not null
-                    order by x.seq desc limit 1)),
-                entries.doc->>'t', (entries.doc->>'a')::bigint, entries.doc->>'d'
-              from head cross join entries
-              returning seq`
-          : sql`insert into instance_events (seq, instance_id, project_id, type, at, data)
-              select h.seq + e.key + 1, json_extract(e.value, '$.i'),
-                coalesce(json_extract(e.value, '$.p'),
-                  (select i.project_id from instances i where i.id = json_extract(e.value, '$.i')),
-                  (select x.project_id from instance_events x
-                    where x.instance_id = json_extract(e.value, '$.i') and x.project_id is not null
-                    order by x.seq desc limit 1)),
-                json_extract(e.value, '$.t'), json_extract(e.value, '$.a'), json_extract(e.value, '$.d')
-              from instance_event_head h, json_each(${p('events')}) e
-              where h.id = 1`
-        ).compile(db),
-    }));
-    // SQLite: no data-modifying CTE, so the head moves in a second statement of the same unit
-    this.bumpStmt = PreparedStatement.of<{ count: number }>((p) =>
-      db
-        .updateTable('instance_event_head')
-        .set((eb) => ({ seq: eb('seq', '+', p('count')) }))
-        .where('id', '=', 1)
-        .returning('seq'),
-    );
+    // the highest number handed out
+    const head =
+      database.dialect === 'postgres'
+        ? sql`(select h.seq from instance_event_head h where h.id = 1)`
+        : sql`coalesce((select s.seq from sqlite_sequence s where s.name = 'instance_events'), 0)`;
     const read = (by: 'all' | 'instance' | 'project' | 'both') =>
       PreparedStatement.of<{ since: number; limit: number; instanceId?: string; projectId?: string }>((p) => {
         let q = db.selectFrom('instance_events').select(['seq', 'data']).where('seq', '>', p('since'));
@@ -97,8 +68,7 @@ export class SqlEventLog implements EventLog {
     this.readBoth = read('both');
     this.boundsStmt = PreparedStatement.of<Record<string, never>>(() => ({
       compile: () =>
-        sql`select (select min(seq) from instance_events) as oldest,
-              (select seq from instance_event_head where id = 1) as head`.compile(db),
+        sql`select (select min(seq) from instance_events) as oldest, ${head} as head`.compile(db),
     }));
     // drops the oldest events up to the first one that is both among the newest `keepLast` and
     // not older than `olderThan`: the log stays one contiguous range of sequence numbers
@@ -106,43 +76,46 @@ export class SqlEventLog implements EventLog {
       compile: () =>
         sql`delete from instance_events where seq < coalesce(
               (select min(k.seq) from instance_events k
-                where k.seq > (select h.seq from instance_event_head h where h.id = 1) - ${p('keepLast')}
-                  and k.at >= ${p('olderThan')}),
-              (select h.seq + 1 from instance_event_head h where h.id = 1))`.compile(db),
+                where k.seq > ${head} - ${p('keepLast')} and k.at >= ${p('olderThan')}),
+              ${head} + 1)`.compile(db),
     }));
   }
 
   /**
-   * The statements that append `events` (in order) inside a unit of work.
+   * The statements that append `events` (in order) inside a unit of work: one per
+   * {@link ROWS_PER_STATEMENT} events.
    * @param projectOf the project of an instance when the caller knows it (saves the lookup)
    */
   append(
     events: readonly InstanceEvent[],
     projectOf: (instanceId: string) => string | undefined,
   ): EventAppend {
-    const entries = events.map((event) => ({
-      i: event.instanceId,
-      p: event.type === 'instance.created' ? event.instance.projectId : (projectOf(event.instanceId) ?? null),
-      t: event.type,
-      a: event.at,
-      d: JSON.stringify(event),
-    }));
-    const insert = this.appendStmt.bind({ events: JSON.stringify(entries) });
-    if (this.database.dialect === 'postgres') {
-      return {
-        statements: [insert],
-        logged: (results) => {
-          const seqs = results[0]!.rows.map((r) => Number(r.seq)).sort((a, b) => a - b);
-          return events.map((event, k) => ({ seq: seqs[k]!, event }));
-        },
-      };
+    const statements: BoundStatement[] = [];
+    for (let from = 0; from < events.length; from += ROWS_PER_STATEMENT) {
+      const chunk = events.slice(from, from + ROWS_PER_STATEMENT);
+      const params: RowParams = {};
+      chunk.forEach((event, k) => {
+        params[`i${k}`] = event.instanceId;
+        params[`p${k}`] =
+          event.type === 'instance.created'
+            ? event.instance.projectId
+            : (projectOf(event.instanceId) ?? null);
+        params[`t${k}`] = event.type;
+        params[`a${k}`] = event.at;
+        params[`d${k}`] = JSON.stringify(event);
+      });
+      statements.push(this.appendStatement(chunk.length).bind(params));
     }
     return {
-      statements: [insert, this.bumpStmt.bind({ count: events.length })],
-      logged: (results) => {
-        const last = Number(results[1]!.rows[0]!.seq);
-        return events.map((event, k) => ({ seq: last - events.length + 1 + k, event }));
-      },
+      statements,
+      // each statement returns its rows' numbers: consecutive, in the order of its rows
+      logged: (results) =>
+        results.slice(0, statements.length).flatMap((r, s) =>
+          r.rows
+            .map((row) => Number(row.seq))
+            .sort((x, y) => x - y)
+            .map((seq, k) => ({ seq, event: events[s * ROWS_PER_STATEMENT + k]! })),
+        ),
     };
   }
 
@@ -183,10 +156,56 @@ export class SqlEventLog implements EventLog {
   }
 
   private async bounds(): Promise<{ oldest: number | undefined; head: number }> {
-    const { rows } = await this.database.exec.run<{ oldest: number | string | null; head: number | string }>(
-      this.boundsStmt.bind({}),
-    );
+    const { rows } = await this.database.exec.run<{
+      oldest: number | string | null;
+      head: number | string | null;
+    }>(this.boundsStmt.bind({}));
     const row = rows[0]!;
     return { oldest: row.oldest === null ? undefined : Number(row.oldest), head: Number(row.head ?? 0) };
+  }
+
+  /**
+   * The statement inserting `rows` events, returning their numbers. PostgreSQL: the counter row
+   * moves by `rows` in the same statement (a data-modifying CTE) and row `k` gets `base + k`.
+   * SQLite: `AUTOINCREMENT` numbers the rows. The project falls back to the instance row, then to
+   * the instance's latest event that has one.
+   */
+  private appendStatement(rows: number): PreparedStatement<RowParams> {
+    let stmt = this.appendStmts.get(rows);
+    if (stmt) return stmt;
+    const { db } = this.database;
+    const pg = this.database.dialect === 'postgres';
+    const project = (instanceId: unknown, projectId: unknown) => sql`coalesce(${projectId},
+      (select i.project_id from instances i where i.id = ${instanceId}),
+      (select x.project_id from instance_events x
+        where x.instance_id = ${instanceId} and x.project_id is not null
+        order by x.seq desc limit 1))`;
+    stmt = PreparedStatement.of<RowParams>((p) => ({
+      compile: () => {
+        const indexes = Array.from({ length: rows }, (_, k) => k);
+        if (pg) {
+          const values = indexes.map(
+            (k) =>
+              sql`(${sql.lit(k + 1)}, ${p(`i${k}`)}::text, ${p(`p${k}`)}::text, ${p(`t${k}`)}::text, ${p(`a${k}`)}::bigint, ${p(`d${k}`)}::text)`,
+          );
+          return sql`with head as (
+              update instance_event_head set seq = seq + ${sql.lit(rows)} where id = 1
+              returning seq - ${sql.lit(rows)} as base)
+            insert into instance_events (seq, instance_id, project_id, type, at, data)
+            select head.base + v.k, v.i, ${project(sql`v.i`, sql`v.p`)}, v.t, v.a, v.d
+            from head, (values ${sql.join(values)}) as v(k, i, p, t, a, d)
+            returning seq`.compile(db);
+        }
+        const values = indexes.map(
+          (k) =>
+            sql`(${p(`i${k}`)}, ${project(p(`i${k}`), p(`p${k}`))}, ${p(`t${k}`)}, ${p(`a${k}`)}, ${p(`d${k}`)})`,
+        );
+        return sql`insert into instance_events (instance_id, project_id, type, at, data)
+          values ${sql.join(values)}
+          returning seq`.compile(db);
+      },
+    }));
+    this.appendStmts.set(rows, stmt);
+    return stmt;
   }
 }

@@ -37,13 +37,13 @@ export interface SqlUnitStores {
  *   inside SQL ({@link PostgresUnitStatements}): a failed one raises and aborts the transaction;
  *   the raised SQLSTATE and DETAIL become the typed error here.
  *
- * A unit's events are one statement, in the order given. It takes the event log's counter row
- * ({@link SqlEventLog}), held until commit, so units that log events commit in the order of
- * their sequence numbers. On PostgreSQL it goes first in the unit: a batch then takes the counter
- * before the rows its units write, so batches of two processes meet at the counter instead of
- * each holding rows the other waits for (a deadlock still costs only a retry: the group commit
- * runs a refused batch's submissions again). On SQLite (one writer) it goes last. The instance
- * store's remembered records follow what a unit committed.
+ * A unit's events are one statement (per 16), in the order given ({@link SqlEventLog}). On
+ * PostgreSQL it takes the log's counter row, held until commit, so units that log events commit
+ * in the order of their sequence numbers; it goes first in the unit: a batch then takes the
+ * counter before the rows its units write, so batches of two processes meet at the counter
+ * instead of each holding rows the other waits for (a deadlock still costs only a retry: the group
+ * commit runs a refused batch's submissions again). On SQLite (one writer) it goes last. The
+ * instance store's remembered records follow what a unit committed.
  *
  * Errors: RevisionConflictError (an `instance.update` lost the race), NotFoundError (an updated
  * instance or a group gaining members is gone), DuplicateError (an inserted instance or started
