@@ -4,7 +4,7 @@ import type { Claim } from '../model/claim.js';
 import { flavorResources } from '../model/flavor.js';
 import type { Host } from '../model/host.js';
 import { capacityOf } from '../model/resources.js';
-import type { PlacementRequest, Scheduler, Selection } from '../ports/scheduler.js';
+import type { GroupMemberClaim, PlacementRequest, Scheduler, Selection } from '../ports/scheduler.js';
 import type { ClaimStore } from '../ports/stores.js';
 
 interface HostState {
@@ -25,11 +25,15 @@ export const FirstFitReason = {
  * A deliberately simple scheduler for tests and examples (not for production: use
  * `@nova-lfs/scheduler`). Takes the first host, in insertion order, that is enabled, up, in the
  * requested zone, honours hard (anti-)affinity and has room; claims synchronously, so concurrent
- * calls never double-book.
+ * calls never double-book. Claims of group members carry their group (`GroupMemberClaim`), and
+ * hard policies count the member claims it holds as well as `memberHostIds` (alternates
+ * included).
  */
 export class FirstFitScheduler implements Scheduler {
   private readonly states = new Map<string, HostState>();
   private readonly held = new Map<string, Claim>();
+  /** Hosts of the member claims held, per group: claim id -> host id. */
+  private readonly members = new Map<string, Map<string, string>>();
 
   constructor(
     private readonly claims?: ClaimStore,
@@ -44,16 +48,17 @@ export class FirstFitScheduler implements Scheduler {
 
   removeHost(hostId: string): void {
     this.states.delete(hostId);
-    for (const [id, c] of this.held) if (c.hostId === hostId) this.held.delete(id);
+    for (const c of this.held.values()) if (c.hostId === hostId) this.forget(c);
   }
 
   restore(claims: readonly Claim[]): void {
     for (const s of this.states.values()) s.used = {};
     this.held.clear();
+    this.members.clear();
     for (const c of claims) {
       const s = this.states.get(c.hostId);
       if (!s) continue;
-      this.held.set(c.id, c);
+      this.hold(c);
       add(s.used, c.resources, 1);
     }
   }
@@ -83,7 +88,7 @@ export class FirstFitScheduler implements Scheduler {
           requested: request.instanceIds.length,
         });
       }
-      const claim = this.take(first, instanceId, need);
+      const claim = this.take(first, instanceId, need, request);
       inRequest.push(first.host.id);
       chosen.push({ state: first, claim, alternates: fits.slice(1).map((s) => s.host.id) });
     }
@@ -103,7 +108,7 @@ export class FirstFitScheduler implements Scheduler {
     if (!state || !instanceId) return undefined;
     const need = flavorResources(request.flavor);
     if (this.reject(state, request, need, [])) return undefined;
-    const claim = this.take(state, instanceId, need);
+    const claim = this.take(state, instanceId, need, request);
     await this.claims?.add(claim);
     return claim;
   }
@@ -130,12 +135,16 @@ export class FirstFitScheduler implements Scheduler {
       return FirstFitReason.Zone;
     if (request.excludedHostIds?.includes(h.id)) return FirstFitReason.Excluded;
     const g = request.group;
-    if (g?.policy === 'anti-affinity' && (g.memberHostIds.includes(h.id) || inRequest.includes(h.id))) {
-      return FirstFitReason.Group;
-    }
-    if (g?.policy === 'affinity') {
-      const anchor = g.memberHostIds[0] ?? inRequest[0];
-      if (anchor !== undefined && anchor !== h.id) return FirstFitReason.Group;
+    if (g?.policy === 'anti-affinity' || g?.policy === 'affinity') {
+      const held = this.memberHosts(g.id, request.instanceIds);
+      if (
+        g.policy === 'anti-affinity' &&
+        (g.memberHostIds.includes(h.id) || inRequest.includes(h.id) || held.includes(h.id))
+      ) {
+        return FirstFitReason.Group;
+      }
+      const anchor = g.memberHostIds[0] ?? held[0] ?? inRequest[0];
+      if (g.policy === 'affinity' && anchor !== undefined && anchor !== h.id) return FirstFitReason.Group;
     }
     if (request.differentHostIds?.includes(h.id)) return FirstFitReason.Excluded;
     if (request.sameHostIds?.length && !request.sameHostIds.includes(h.id)) return FirstFitReason.Excluded;
@@ -148,21 +157,52 @@ export class FirstFitScheduler implements Scheduler {
     return undefined;
   }
 
-  private take(state: HostState, instanceId: string, need: Record<string, number>): Claim {
-    const claim: Claim = {
+  /** Hosts of the held claims of a group's members other than `except`. */
+  private memberHosts(groupId: string, except: readonly string[]): string[] {
+    const out: string[] = [];
+    for (const [claimId, hostId] of this.members.get(groupId) ?? []) {
+      if (!except.includes(this.held.get(claimId)?.instanceId ?? '')) out.push(hostId);
+    }
+    return out;
+  }
+
+  private take(
+    state: HostState,
+    instanceId: string,
+    need: Record<string, number>,
+    request: PlacementRequest,
+  ): Claim {
+    const base: Claim = {
       id: randomUUID(),
       instanceId,
       hostId: state.host.id,
       resources: need,
       createdAt: Date.now(),
     };
+    const g = request.group;
+    const claim: Claim | GroupMemberClaim = g ? { ...base, group: { id: g.id, policy: g.policy } } : base;
     add(state.used, need, 1);
-    this.held.set(claim.id, claim);
+    this.hold(claim);
     return claim;
   }
 
-  private unclaim(claim: Claim): void {
+  private hold(claim: Claim): void {
+    this.held.set(claim.id, claim);
+    const group = (claim as Partial<GroupMemberClaim>).group;
+    if (!group) return;
+    const hosts = this.members.get(group.id) ?? new Map<string, string>();
+    this.members.set(group.id, hosts);
+    hosts.set(claim.id, claim.hostId);
+  }
+
+  private forget(claim: Claim): void {
     this.held.delete(claim.id);
+    const group = (claim as Partial<GroupMemberClaim>).group;
+    if (group) this.members.get(group.id)?.delete(claim.id);
+  }
+
+  private unclaim(claim: Claim): void {
+    this.forget(claim);
     const s = this.states.get(claim.hostId);
     if (s) add(s.used, claim.resources, -1);
   }
