@@ -3,13 +3,30 @@
  * several processes), one Kysely implementation for both.
  * @packageDocumentation
  */
-export { openPostgres, openSqlite, type SqlDatabase } from './database.js';
-export { DatabaseUnavailableError, redactUrl, SchemaTooNewError, StoreErrorCode } from './errors.js';
+export {
+  DEFAULT_STATEMENT_TIMEOUT_MS,
+  openPostgres,
+  openSqlite,
+  type PostgresOpenOptions,
+  type SqlDatabase,
+} from './database.js';
+export {
+  ContentionError,
+  type DatabaseStatementDetails,
+  DatabaseStatementError,
+  DatabaseUnavailableError,
+  InvalidParameterError,
+  isConflict,
+  redactUrl,
+  SchemaTooNewError,
+  StoreErrorCode,
+} from './errors.js';
 export { type Dialect, migrate, migrationsFor } from './migrations.js';
 export {
   openPostgresStores,
   openSqliteStores,
   openStorage,
+  type PostgresStoreOptions,
   type SqlStoreOptions,
   type SqlStores,
 } from './open-stores.js';
