@@ -4,7 +4,7 @@ import { ConfigurationError } from '@nova-lfs/core';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
-import { DatabaseUnavailableError, redactUrl } from './errors.js';
+import { DatabaseUnavailableError, redactUrl, toStoreError } from './errors.js';
 import { type Dialect, migrate } from './migrations.js';
 import { PostgresExecutor } from './postgres-executor.js';
 import type { Database } from './schema.js';
@@ -174,7 +174,8 @@ export async function openPostgres(url: string, options: PostgresOpenOptions = {
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const schemaVersion = await migrate(db, 'postgres', name, options.schema).catch(async (e) => {
     await db.destroy();
-    throw e;
+    // SchemaTooNewError passes; a statement the server refused is typed, never a raw pg error
+    throw toStoreError(e, name);
   });
   // statements whose commit need not wait for the disk (SqlExecutor.runRelaxed) get their own
   // few connections with synchronous_commit off
