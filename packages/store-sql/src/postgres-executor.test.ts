@@ -159,11 +159,10 @@ describe('PostgresExecutor', () => {
   );
 
   it('every connection has a statement_timeout: a statement past it fails with NLFS_DB_TIMEOUT, alone or batched', async () => {
-    const url = new URL(pgUrl);
     const stores = await openPostgresStores({
-      url: url.toString(),
+      url: pgUrl,
       schema: `${schema}_to`,
-      statementTimeoutMs: 200,
+      statementTimeoutMs: 1000, // long enough for the migrations on a loaded machine
     });
     try {
       const exec = stores.database.exec;
@@ -171,13 +170,18 @@ describe('PostgresExecutor', () => {
         sql: 'show statement_timeout',
         parameters: [],
       });
-      expect(shown.rows).toEqual([{ statement_timeout: '200ms' }]);
-      const slow = { sql: 'select pg_sleep($1::float8) as s', parameters: [5] };
+      expect(shown.rows).toEqual([{ statement_timeout: '1s' }]);
+      const slow = { sql: 'select pg_sleep($1::float8) as s', parameters: [30] };
       const fast = { sql: 'select $1::int as v', parameters: [7] };
-      const [alone, batched] = await Promise.allSettled([
-        exec.run(slow),
+      // alone (nothing else waiting), then in a batch, which the server refuses as a whole
+      const [alone] = await Promise.allSettled([exec.run(slow)]);
+      const before = (exec as PostgresExecutor).stats().readBatches;
+      const [batched] = await Promise.allSettled([
         Promise.all([exec.run(fast), exec.run(fast), exec.run(slow)]),
       ]);
+      const after = (exec as PostgresExecutor).stats().readBatches;
+      expect(after.batches - before.batches).toBe(1);
+      expect(after.fallbacks - before.fallbacks).toBe(1);
       for (const s of [alone, batched]) {
         expect(s).toMatchObject({
           status: 'rejected',
