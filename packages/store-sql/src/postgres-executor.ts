@@ -122,6 +122,7 @@ export class PostgresExecutor implements SqlExecutor {
     );
   }
 
+  /** Statements, writes, units, round trips and batches since creation. */
   stats(): PostgresExecutorStats {
     const none = { batches: 0, batched: 0, fallbacks: 0 };
     const writeBatches = this.writeBatches?.stats() ?? none;

@@ -107,6 +107,7 @@ export class PostgresGroupCommit {
     });
   }
 
+  /** Batches, batched statements and fallbacks since creation. */
   stats(): GroupCommitStats {
     return { ...this.counters };
   }
