@@ -204,18 +204,52 @@ describe('storage option checks', () => {
 });
 
 describe.each(['sqlite', 'postgres'] as const)('admission on %s', (dialect) => {
-  it('gives quota back when recording the create action fails after the quota commit', async () => {
+  it('writes nothing of an admission whose unit fails (its server group vanished), holding no quota', async () => {
     const s = await freshStores(dialect);
-    const start = s.stores.actions.start.bind(s.stores.actions);
-    let storeDown = true;
-    const actions = Object.assign(Object.create(s.stores.actions) as typeof s.stores.actions, {
-      start: async (action: Parameters<typeof start>[0]) => {
-        if (storeDown && action.action === 'create') throw new Error('action store unavailable');
-        await start(action);
-      },
-    });
     const compute = await createCompute({
-      stores: { ...s.stores, actions },
+      stores: s.stores,
+      quota: s.quota,
+      flavors,
+      hosts: [{ id: 'h', driver: new FakeDriver() }],
+    });
+    try {
+      await compute.images.register(image, { kind: 'bytes', bytes: new Uint8Array() });
+      await compute.serverGroups.create({ id: 'g', name: 'g', projectId: 'p', policy: 'soft-affinity' });
+      // the group goes between the admission's lookup and its unit of work
+      const get = s.stores.groups.get.bind(s.stores.groups);
+      s.stores.groups.get = async (id: string) => {
+        const g = await get(id);
+        await s.stores.groups.remove(id);
+        return g;
+      };
+      const req = { name: 'a', projectId: 'p', userId: 'u', flavorId: 'm1', imageId: 'img', count: 2 };
+      await expect(compute.create({ ...req, hints: { group: 'g' } })).rejects.toMatchObject({
+        code: 'NLFS_NOT_FOUND',
+      });
+      const usage = await s.quota.usage('p');
+      expect(usage.inUse).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
+      expect(usage.reserved).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
+      expect(await s.stores.instances.list()).toEqual([]);
+      expect(await s.stores.actions.listPending()).toEqual([]);
+      const vms = await compute.create(req);
+      expect(vms.map((v) => v.vmState)).toEqual(['active', 'active']);
+      expect((await s.quota.usage('p')).inUse.instances).toBe(2);
+    } finally {
+      await compute.close();
+      await s.close();
+    }
+  });
+
+  it('takes the admission back when the quota commit fails after its unit', async () => {
+    const s = await freshStores(dialect);
+    const commit = s.quota.commit.bind(s.quota);
+    let quotaDown = true;
+    s.quota.commit = async (r: Parameters<typeof commit>[0]) => {
+      if (quotaDown) throw new Error('quota store unavailable');
+      await commit(r);
+    };
+    const compute = await createCompute({
+      stores: s.stores,
       quota: s.quota,
       flavors,
       hosts: [{ id: 'h', driver: new FakeDriver() }],
@@ -223,12 +257,13 @@ describe.each(['sqlite', 'postgres'] as const)('admission on %s', (dialect) => {
     try {
       await compute.images.register(image, { kind: 'bytes', bytes: new Uint8Array() });
       const req = { name: 'a', projectId: 'p', userId: 'u', flavorId: 'm1', imageId: 'img', count: 2 };
-      await expect(compute.create(req)).rejects.toThrow('action store unavailable');
+      await expect(compute.create(req)).rejects.toThrow('quota store unavailable');
       const usage = await s.quota.usage('p');
       expect(usage.inUse).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
       expect(usage.reserved).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
       expect(await s.stores.instances.list()).toEqual([]);
-      storeDown = false;
+      expect(await s.stores.actions.listPending()).toEqual([]);
+      quotaDown = false;
       const vms = await compute.create(req);
       expect(vms.map((v) => v.vmState)).toEqual(['active', 'active']);
       expect((await s.quota.usage('p')).inUse.instances).toBe(2);

@@ -77,6 +77,8 @@ function wrap(database: SqlDatabase, options: SqlStoreOptions): SqlStores {
       unit: new SqlUnitOfWork(database, { instances, actions, groups, eventLog }),
       events: eventLog,
       leases: new SqlLeaseStore(database),
+      // a SQLite file held exclusively has one engine: what is not running in it is a leftover
+      exclusive: database.exclusive,
     },
     eventLog,
     quota: new SqlQuotaEngine(

@@ -54,7 +54,6 @@ export async function createCompute(given: ComputeOptions): Promise<ComputeEngin
     await registerCore(container, storage ? await withStorage(options, storage) : options);
     const engine = container.resolve(ComputeEngine);
     if (storage) {
-      storage.recordEvents(engine.events$);
       engine.attachStorage(storage.location, () => storage.close());
     }
     for (const binding of options.hosts ?? []) await engine.addHost(binding);

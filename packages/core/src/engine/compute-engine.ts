@@ -583,6 +583,7 @@ export class ComputeEngine {
     this.power.close();
     await this.leases.close();
     for (const b of this.registry.list()) await b.driver.close?.();
+    await this.images.close?.();
     this.ctx.logged.complete();
     this.lastReport$.complete();
     for (const hook of this.closeHooks.splice(0)) await hook();

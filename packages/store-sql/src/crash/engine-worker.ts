@@ -94,8 +94,8 @@ const churn = async (): Promise<never> => {
       if (r < 0.45 || !pick) await compute.create(req);
       else if (r < 0.75) await compute.delete(pick.id);
       else if (r < 0.9) await compute.reboot(pick.id, 'hard');
-      else if (pick.vmState === 'stopped') await compute.startInstance(pick.id);
-      else await compute.stop(pick.id);
+      else if (pick.vmState === 'stopped') await compute.powerOn(pick.id);
+      else await compute.powerOff(pick.id);
     } catch {
       // refused actions and quota rejections are part of the churn
     }
