@@ -33,7 +33,7 @@ describe('quickstart example', () => {
     expect(lines[1]).toBe(`state: SQLite ${dataDir}/nova-lfs.sqlite\n`);
     expect(lines.some((l) => l.includes('rescheduled rack1-a ->'))).toBe(true);
     expect(lines.some((l) => l.includes('NLFS_QUOTA_EXCEEDED'))).toBe(true);
-    expect(lines.at(-2)).toMatch(/0 instances left.*"instances":0.*0 claims held/);
+    expect(lines.at(-2)).toMatch(/0 instances left.*"instances":0/);
 
     // the engine closed its storage; what it wrote is there for the next process
     const stored = await openSqliteStores({ dataDir });

@@ -128,8 +128,8 @@ export async function runQuickstart(options: QuickstartOptions = {}): Promise<Qu
   const [db] = await dbReq.done;
   log('');
   log('3. Drive the database through its lifecycle: stop, start, pause, unpause, hard reboot:');
-  await compute.stop(db!.id);
-  await compute.startInstance(db!.id);
+  await compute.powerOff(db!.id);
+  await compute.powerOn(db!.id);
   await compute.pause(db!.id);
   await compute.unpause(db!.id);
   await compute.reboot(db!.id, 'hard');
@@ -156,13 +156,13 @@ export async function runQuickstart(options: QuickstartOptions = {}): Promise<Qu
   log('');
   log('6. Delete everything:');
   await Promise.all(all.map((i) => compute.delete(i.id)));
-  const usage = await compute.quota.usage('demo');
+  const usage = await compute.quotas.get('demo');
   const left = (await compute.list()).length;
   log('');
   log(
-    `Done: ${left} instances left, quota in use ${JSON.stringify(usage.inUse)}, ${(await compute.claims.list()).length} claims held.`,
+    `Done: ${left} instances left, quota in use ${JSON.stringify(usage.inUse)}.`,
   );
-  const dbHistory = (await compute.actions.list(db!.id)).map((a) => `${a.action}:${a.result}`);
+  const dbHistory = (await compute.listActions(db!.id)).map((a) => `${a.action}:${a.result}`);
   log(`The database's action history, as stored: ${dbHistory.join(', ')}`);
   sub.unsubscribe();
   await compute.close();
