@@ -159,9 +159,7 @@ export async function runQuickstart(options: QuickstartOptions = {}): Promise<Qu
   const usage = await compute.quotas.get('demo');
   const left = (await compute.list()).length;
   log('');
-  log(
-    `Done: ${left} instances left, quota in use ${JSON.stringify(usage.inUse)}.`,
-  );
+  log(`Done: ${left} instances left, quota in use ${JSON.stringify(usage.inUse)}.`);
   const dbHistory = (await compute.listActions(db!.id)).map((a) => `${a.action}:${a.result}`);
   log(`The database's action history, as stored: ${dbHistory.join(', ')}`);
   sub.unsubscribe();
