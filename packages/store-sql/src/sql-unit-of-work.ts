@@ -64,9 +64,18 @@ export class SqlUnitOfWork implements UnitOfWork {
     const { instances } = this.stores;
     // a read answered between now and the commit must not remember a record being removed
     for (const w of writes) if (w.kind === 'instance.remove') instances.forget(w.id);
-    const logged = this.postgres
-      ? await this.commitPostgres(this.postgres, writes)
-      : await this.commitSqlite(writes);
+    let logged: readonly LoggedEvent[];
+    try {
+      logged = this.postgres
+        ? await this.commitPostgres(this.postgres, writes)
+        : await this.commitSqlite(writes);
+    } catch (e) {
+      // a group commit that failed after this unit's writes were remembered: forget them
+      for (const w of writes) {
+        if (w.kind === 'instance.insert' || w.kind === 'instance.update') instances.forget(w.instance.id);
+      }
+      throw e;
+    }
     for (const w of writes) {
       if (w.kind === 'instance.insert' || w.kind === 'instance.update') instances.noteWritten(w.instance);
       else if (w.kind === 'instance.remove') instances.forget(w.id);
@@ -128,6 +137,11 @@ export class SqlUnitOfWork implements UnitOfWork {
             events.push(w.event);
             break;
         }
+      }
+      // the connection sees these writes from now on, before the group commit ends: so must reads
+      // answered from the cache (else a retry of a lost update would read the old revision again)
+      for (const w of writes) {
+        if (w.kind === 'instance.insert' || w.kind === 'instance.update') instances.noteWritten(w.instance);
       }
       if (events.length === 0) return [];
       const append = eventLog.append(events, this.projectsOf(writes));
