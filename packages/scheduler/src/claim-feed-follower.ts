@@ -4,8 +4,11 @@ import type { Claim, ClaimChange, ClaimChangeFeed, ClaimStore } from '@nova-lfs/
 export interface ClaimCache {
   /** Replaces every claim known with a snapshot of the store. */
   replaceClaims(claims: readonly Claim[]): void;
-  /** Applies one change (idempotently: a change may be delivered again after a snapshot). */
-  applyChange(change: ClaimChange): void;
+  /**
+   * Applies one change (idempotently: a change may be delivered again after a snapshot); true
+   * when another process made it (not a claim or release of this cache's own).
+   */
+  applyChange(change: ClaimChange): boolean;
 }
 
 /** The store's change feed, when it is shared with other processes (else nothing to follow). */
@@ -25,13 +28,16 @@ export function sharedFeedOf(store: ClaimStore | undefined): ClaimChangeFeed | u
  * Follows a shared claim store's change feed into the scheduler's cache: other processes' claims
  * and releases are learned incrementally (a read of what changed since the last cursor), with a
  * full snapshot only at the start, after the feed was pruned past the cursor, or when asked.
- * Concurrent callers share one read.
+ * Concurrent callers share one read. While the feed shows only this process's own changes
+ * (`quiet`: no other process is placing), a caller may read in the background instead of
+ * waiting: whatever it misses is caught when a claim conflicts or before a NoValidHost.
  */
 export class ClaimFeedFollower {
   private cursor: string | undefined;
   private snapshotWanted = true;
   private readsStarted = 0;
   private current: { readonly n: number; readonly done: Promise<void> } | undefined;
+  private quietReads = 0;
   /** Reads and the changes they applied (observability, tests). */
   readonly stats = { reads: 0, snapshots: 0, changes: 0 };
 
@@ -43,6 +49,16 @@ export class ClaimFeedFollower {
   /** Applies what changed since the last read; joins a read already under way. */
   catchUp(): Promise<void> {
     return this.current?.done ?? this.start();
+  }
+
+  /** The last read showed no other process's change (and was not a snapshot). */
+  get quiet(): boolean {
+    return this.quietReads > 0;
+  }
+
+  /** Starts a read unless one is under way, without waiting for it (its failure is dropped). */
+  catchUpInBackground(): void {
+    if (!this.current) this.start().catch(() => undefined);
   }
 
   /**
@@ -79,12 +95,15 @@ export class ClaimFeedFollower {
     if (!this.snapshotWanted && this.cursor !== undefined) {
       const page = await this.feed.claimChanges(this.cursor);
       if (page) {
-        for (const change of page.changes) this.cache.applyChange(change);
+        let foreign = false;
+        for (const change of page.changes) foreign = this.cache.applyChange(change) || foreign;
+        this.quietReads = foreign ? 0 : this.quietReads + 1;
         this.stats.changes += page.changes.length;
         this.cursor = page.cursor;
         return;
       }
     }
+    this.quietReads = 0;
     this.snapshotWanted = false;
     this.stats.snapshots++;
     try {

@@ -186,20 +186,37 @@ export class PluginScheduler implements Scheduler, ClaimCache {
     }
   }
 
-  /** {@link ClaimCache}: a claim added or removed by any process (this one included). */
-  applyChange(change: ClaimChange): void {
+  /**
+   * {@link ClaimCache}: a claim added or removed by any process (this one included); true when
+   * another process made the change.
+   */
+  applyChange(change: ClaimChange): boolean {
     if (change.kind === 'added') {
       const { claim } = change;
-      this.unconfirmed.delete(claim.id);
-      if (this.held.has(claim.id) || this.released.has(claim.id)) return;
+      const own = this.unconfirmed.delete(claim.id);
+      if (this.released.has(claim.id)) return false; // this process's, released since
+      if (this.held.has(claim.id)) return !own;
       const s = this.count(claim);
       if (s) this.cells.get(s.host.cell)?.reposition(s);
-      return;
+      return true;
     }
-    this.released.delete(change.claimId);
+    const own = this.released.delete(change.claimId);
     this.unconfirmed.delete(change.claimId);
     const known = this.held.get(change.claimId);
     if (known) this.unclaim(known);
+    return !own;
+  }
+
+  /**
+   * Before a decision on a shared store: reads the feed first, unless it showed only this
+   * process's own changes last time (then reads in the background: a claim that conflicts, or
+   * a NoValidHost, makes the scheduler learn and try again).
+   */
+  private async learn(): Promise<void> {
+    const follower = this.follower;
+    if (!follower) return;
+    if (follower.quiet) follower.catchUpInBackground();
+    else await follower.catchUp();
   }
 
   /** Counts a stored claim on its host (not in flight: a restored or another process's build). */
@@ -253,7 +270,7 @@ export class PluginScheduler implements Scheduler, ClaimCache {
   }
 
   async select(request: PlacementRequest): Promise<ExplainedSelection[]> {
-    if (this.follower) await this.follower.catchUp();
+    if (this.follower) await this.learn();
     // hosts that refused a claim of this request (another process won them), left out next time
     let refused: Set<string> | undefined;
     let reloaded = false;
@@ -328,7 +345,7 @@ export class PluginScheduler implements Scheduler, ClaimCache {
    * accepts it. Resolves `undefined` otherwise.
    */
   async claim(hostId: string, request: PlacementRequest): Promise<Claim | undefined> {
-    if (this.follower) await this.follower.catchUp();
+    if (this.follower) await this.learn();
     const state = this.states.get(hostId);
     const instanceId = request.instanceIds[0];
     if (!state || instanceId === undefined) return undefined;
