@@ -64,8 +64,8 @@ const MAX_RELEASED_REMEMBERED = 10_000;
  * claims, alternates included (a SQL claim store checks it again in the claim's transaction).
  *
  * With a claim store shared by several processes (one with a change feed whose `shared` is
- * true), the scheduler reads what changed since its last read before each decision, so it knows
- * other processes' claims and releases; when a claim loses a race it learns again and chooses
+ * true), the scheduler reads what changed since its last read before each decision (in the
+ * background while only its own changes show), so it knows other processes' claims and releases; when a claim loses a race it learns again and chooses
  * without the host that refused, and before answering NoValidHost it reloads every claim and
  * tries once more, so it never refuses while the store has room.
  */
