@@ -1,4 +1,4 @@
-import { flavorResources, type PlacementRequest } from '@nova-lfs/core';
+import { type Flavor, flavorResources, type PlacementRequest } from '@nova-lfs/core';
 
 /** Prefix of flavor extra specs naming required / forbidden traits (Nova's `trait:NAME=required`). */
 export const TRAIT_SPEC_PREFIX = 'trait:';
@@ -17,6 +17,59 @@ export interface FleetFacts {
   readonly peakInstances: number;
   /** An upper bound of the builds in flight on any one host. */
   readonly peakInFlight: number;
+}
+
+/** What a flavor asks of a host, digested once per flavor object (flavors are not mutated). */
+interface FlavorDigest {
+  readonly needMap: Readonly<Record<string, number>>;
+  readonly need: ReadonlyArray<readonly [string, number]>;
+  readonly needVcpu: number;
+  readonly needMemory: number;
+  readonly needDisk: number;
+  readonly needCustom: boolean;
+  readonly requiredTraits: readonly string[];
+  readonly forbiddenTraits: readonly string[];
+  readonly aggregateSpecs: ReadonlyArray<readonly [string, string]>;
+  readonly requiredCapabilities: readonly string[];
+}
+
+const digests = new WeakMap<Flavor, FlavorDigest>();
+
+function digestOf(flavor: Flavor): FlavorDigest {
+  const cached = digests.get(flavor);
+  if (cached) return cached;
+  // frozen: every claim of the flavor shares these amounts
+  const needMap = Object.freeze(flavorResources(flavor));
+  const need = Object.entries(needMap).filter(([, v]) => v > 0);
+  const required: string[] = [];
+  const forbidden: string[] = [];
+  const aggregate: Array<[string, string]> = [];
+  const capabilities: string[] = [];
+  for (const [key, value] of Object.entries(flavor.extraSpecs)) {
+    if (key.startsWith(TRAIT_SPEC_PREFIX)) {
+      const trait = key.slice(TRAIT_SPEC_PREFIX.length);
+      if (value === 'required') required.push(trait);
+      else if (value === 'forbidden') forbidden.push(trait);
+    } else if (key.startsWith(AGGREGATE_SPEC_PREFIX)) {
+      aggregate.push([key.slice(AGGREGATE_SPEC_PREFIX.length), value]);
+    } else if (key.startsWith(CAPABILITY_SPEC_PREFIX) && value === 'true') {
+      capabilities.push(key.slice(CAPABILITY_SPEC_PREFIX.length));
+    }
+  }
+  const digest: FlavorDigest = {
+    needMap,
+    need,
+    needVcpu: needMap.VCPU ?? 0,
+    needMemory: needMap.MEMORY_MB ?? 0,
+    needDisk: needMap.DISK_GB ?? 0,
+    needCustom: need.some(([rc]) => rc !== 'VCPU' && rc !== 'MEMORY_MB' && rc !== 'DISK_GB'),
+    requiredTraits: required,
+    forbiddenTraits: forbidden,
+    aggregateSpecs: aggregate,
+    requiredCapabilities: capabilities,
+  };
+  digests.set(flavor, digest);
+  return digest;
 }
 
 /**
@@ -63,32 +116,17 @@ export class PlacementContext {
     readonly request: PlacementRequest,
     readonly now: number,
   ) {
-    const needMap = flavorResources(request.flavor);
-    this.needMap = needMap;
-    this.need = Object.entries(needMap).filter(([, v]) => v > 0);
-    this.needVcpu = needMap.VCPU ?? 0;
-    this.needMemory = needMap.MEMORY_MB ?? 0;
-    this.needDisk = needMap.DISK_GB ?? 0;
-    this.needCustom = this.need.some(([rc]) => rc !== 'VCPU' && rc !== 'MEMORY_MB' && rc !== 'DISK_GB');
-    const required: string[] = [];
-    const forbidden: string[] = [];
-    const aggregate: Array<[string, string]> = [];
-    const capabilities: string[] = [];
-    for (const [key, value] of Object.entries(request.flavor.extraSpecs)) {
-      if (key.startsWith(TRAIT_SPEC_PREFIX)) {
-        const trait = key.slice(TRAIT_SPEC_PREFIX.length);
-        if (value === 'required') required.push(trait);
-        else if (value === 'forbidden') forbidden.push(trait);
-      } else if (key.startsWith(AGGREGATE_SPEC_PREFIX)) {
-        aggregate.push([key.slice(AGGREGATE_SPEC_PREFIX.length), value]);
-      } else if (key.startsWith(CAPABILITY_SPEC_PREFIX) && value === 'true') {
-        capabilities.push(key.slice(CAPABILITY_SPEC_PREFIX.length));
-      }
-    }
-    this.requiredTraits = required;
-    this.forbiddenTraits = forbidden;
-    this.aggregateSpecs = aggregate;
-    this.requiredCapabilities = capabilities;
+    const d = digestOf(request.flavor);
+    this.needMap = d.needMap;
+    this.need = d.need;
+    this.needVcpu = d.needVcpu;
+    this.needMemory = d.needMemory;
+    this.needDisk = d.needDisk;
+    this.needCustom = d.needCustom;
+    this.requiredTraits = d.requiredTraits;
+    this.forbiddenTraits = d.forbiddenTraits;
+    this.aggregateSpecs = d.aggregateSpecs;
+    this.requiredCapabilities = d.requiredCapabilities;
     for (const h of request.group?.memberHostIds ?? [])
       this.groupHosts.set(h, (this.groupHosts.get(h) ?? 0) + 1);
     this.sameHost = request.sameHostIds?.length ? new Set(request.sameHostIds) : undefined;
