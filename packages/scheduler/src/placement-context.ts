@@ -20,18 +20,19 @@ export interface FleetFacts {
 }
 
 /** What a flavor asks of a host, digested once per flavor object (flavors are not mutated). */
-interface FlavorDigest {
-  readonly needMap: Readonly<Record<string, number>>;
-  readonly need: ReadonlyArray<readonly [string, number]>;
-  readonly needVcpu: number;
-  readonly needMemory: number;
-  readonly needDisk: number;
-  readonly needCustom: boolean;
-  readonly requiredTraits: readonly string[];
-  readonly forbiddenTraits: readonly string[];
-  readonly aggregateSpecs: ReadonlyArray<readonly [string, string]>;
-  readonly requiredCapabilities: readonly string[];
-}
+type FlavorDigest = Pick<
+  PlacementContext,
+  | 'needMap'
+  | 'need'
+  | 'needVcpu'
+  | 'needMemory'
+  | 'needDisk'
+  | 'needCustom'
+  | 'requiredTraits'
+  | 'forbiddenTraits'
+  | 'aggregateSpecs'
+  | 'requiredCapabilities'
+>;
 
 const digests = new WeakMap<Flavor, FlavorDigest>();
 
