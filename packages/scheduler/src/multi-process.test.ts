@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { flavorSchema } from '@nova-lfs/core';
 import { openPostgresStores } from '@nova-lfs/store-sql';
 import { describe, expect, it } from 'vitest';
 import {
@@ -73,6 +74,9 @@ async function sharedSchema(withGroup: boolean): Promise<{ schema: string; close
   const schema = freshSchema();
   const s = await openPostgresStores({ url: pgUrl, schema });
   await s.quota.setLimits('p', { instances: -1, cores: -1, ramMb: -1 });
+  // the workers' flavor exists before they start (registerCore adds a missing flavor with a
+  // read-then-insert, which concurrent processes race)
+  await s.stores.flavors.add(flavorSchema.parse({ id: 'm1', name: 'm1', vcpus: 1, ramMb: 256 }));
   if (withGroup) {
     await s.stores.groups.add({
       id: 'web',
