@@ -167,8 +167,18 @@ describe.skipIf(!available)('DockerDriver through the engine (real dockerd)', ()
   it('rebuilds with another image and snapshots into the image store with a verified sha256', async () => {
     const vm = await boot();
     const driver = driverOf(vm.hostId);
-    const snap = await driver.snapshot(vm, { name: 'snap', images: compute.images });
+    const direct = await driver.snapshot(vm, { name: 'direct', images: compute.images });
+    expect(direct.sha256).toMatch(/^[0-9a-f]{64}$/);
+    // through the engine (Nova's createImage): an image_snapshot task, listed before it resolves
+    const snap = await compute.snapshot(vm.id, 'snap');
+    expect((await compute.images.list()).map((i) => i.id)).toContain(snap.id);
+    expect(snap.name).toBe('snap');
     expect(snap.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(await compute.get(vm.id)).toMatchObject({ vmState: 'active', taskState: null });
+    expect((await compute.listActions(vm.id)).at(-1)).toMatchObject({
+      action: 'snapshot',
+      result: 'success',
+    });
     expect(snap.diskFormat).toBe('tar');
     const local = await compute.images.acquire(snap.id);
     expect(local.image.sizeBytes).toBeGreaterThan(100_000);
