@@ -1,38 +1,27 @@
 /**
- * `@nova-lfs/core`: the model, ports, lifecycle engine, quota, stores and image cache of Nova LFS.
+ * `@nova-lfs/core`: what an embedder calls: `createCompute`, the engine, its options and events,
+ * the model and the errors. Interfaces and building blocks for driver, store and scheduler
+ * authors are in `@nova-lfs/core/ports`; test doubles in `@nova-lfs/core/testing`.
  * @packageDocumentation
  */
 import 'reflect-metadata';
 
 // implementations
 export { type ComputeOptions, createCompute } from './compose/create-compute.js';
-export {
-  type CoreOptions,
-  type CoreStores,
-  registerCore,
-  type SchedulerDeps,
-} from './compose/register-core.js';
+export type { CoreOptions } from './compose/register-core.js';
+export type {
+  FlavorAdmin,
+  FlavorInput,
+  HostAdmin,
+  HostStatus,
+  QuotaAdmin,
+  ServerGroupAdmin,
+} from './engine/admin-facades.js';
+export { hostStatusSchema } from './engine/admin-facades.js';
 // DI
-export { createToken, provideValue, resolveToken, type Token } from './di/token.js';
-export {
-  actionStoreToken,
-  claimStoreToken,
-  clockToken,
-  engineOptionsToken,
-  flavorStoreToken,
-  hostRegistryToken,
-  hostStoreToken,
-  imageServiceToken,
-  instanceStoreToken,
-  networkAdapterToken,
-  quotaToken,
-  schedulerToken,
-  serverGroupStoreToken,
-  volumeAdapterToken,
-} from './di/tokens.js';
 // engine
-export { ComputeEngine } from './engine/compute-engine.js';
-export { defaultEngineOptions, type EngineOptions } from './engine/engine-options.js';
+export { ComputeEngine, type EventStreamOptions } from './engine/compute-engine.js';
+export { type DriverTimeouts, defaultEngineOptions, type EngineOptions } from './engine/engine-options.js';
 export type {
   InstanceActionEvent,
   InstanceCreatedEvent,
@@ -46,10 +35,8 @@ export type {
   InstanceStateEvent,
   InstanceStates,
 } from './engine/events.js';
-export { type HostBinding, HostRegistry, hostFromReport } from './engine/host-registry.js';
-export { KeyedMutex } from './engine/keyed-mutex.js';
-export { noNetworkAdapter, noVolumeAdapter } from './engine/noop-adapters.js';
-export type { ReconcileReport } from './engine/reconciler.js';
+export type { HostBinding } from './engine/host-registry.js';
+export type { ReconcileMode, ReconcileReport } from './engine/reconciler.js';
 export {
   BuildAbortedError,
   CapabilityUnsupportedError,
@@ -75,7 +62,6 @@ export {
   RevisionConflictError,
   ValidationError,
 } from './errors.js';
-export { type DefaultImageServiceOptions, defaultImageService } from './image/default-image-service.js';
 export { LocalImageService, type LocalImageServiceOptions } from './image/local-image-service.js';
 // model
 export {
@@ -179,40 +165,17 @@ export {
 export { parseInput } from './model/validation.js';
 // ports
 export { type Clock, systemClock } from './ports/clock.js';
-export {
-  type ComputeDriver,
-  type ConsoleReadable,
-  type DriverCallOptions,
-  type DriverCapabilities,
-  type DriverInstance,
-  defineCapabilities,
-  type HostReport,
-  type InterfaceAttachable,
-  type Migratable,
-  noCapabilities,
-  type Pausable,
-  type PowerControl,
-  type PowerStateEvent,
-  type Rebootable,
-  type Rebuildable,
-  type Snapshottable,
-  type SpawnRequest,
-  type Suspendable,
-  supportsConsoleOutput,
-  supportsInterfaceAttach,
-  supportsMigration,
-  supportsPause,
-  supportsPowerControl,
-  supportsReboot,
-  supportsRebuild,
-  supportsSnapshot,
-  supportsSuspend,
-  supportsVolumeAttach,
-  type VolumeAttachable,
+export type {
+  ComputeDriver,
+  DriverCallOptions,
+  DriverCapabilities,
+  DriverInstance,
+  HostReport,
+  PowerStateEvent,
+  SpawnRequest,
 } from './ports/driver.js';
 export type {
   ImageImport,
-  ImageLocation,
   ImageRecord,
   ImageService,
   ImageSource,
@@ -220,47 +183,8 @@ export type {
 } from './ports/image-service.js';
 export type { NetworkAdapter, NetworkRequest, PortBinding } from './ports/network.js';
 export type { QuotaEngine, QuotaReservation, QuotaUsage } from './ports/quota.js';
-export type {
-  ClaimChange,
-  ClaimChangeFeed,
-  ClaimGroup,
-  GroupMemberClaim,
-  PlacementGroup,
-  PlacementRequest,
-  Scheduler,
-  Selection,
-} from './ports/scheduler.js';
-export {
-  type DurableStorage,
-  parseStorageOption,
-  type StorageOption,
-  storageOptionSchema,
-} from './ports/storage.js';
-export type {
-  ActionStore,
-  ClaimStore,
-  FlavorStore,
-  HostStore,
-  ImageStore,
-  InstanceFilter,
-  InstanceStore,
-  ServerGroupStore,
-} from './ports/stores.js';
-export type {
-  EventLog,
-  EventLogFilter,
-  Lease,
-  LeaseStore,
-  LoggedEvent,
-  StoreWrite,
-  UnitOfWork,
-} from './ports/unit-of-work.js';
+export type { PlacementRequest, Selection } from './ports/scheduler.js';
+export type { StorageOption } from './ports/storage.js';
+export type { ImageStore, InstanceFilter } from './ports/stores.js';
+export type { EventLogFilter, LoggedEvent } from './ports/unit-of-work.js';
 export type { BlockDevice, VolumeAdapter, VolumeRequest } from './ports/volume.js';
-export { CountingQuotaEngine } from './quota/counting-quota-engine.js';
-export { MemoryActionStore } from './store/memory-action-store.js';
-export { MemoryClaimStore } from './store/memory-claim-store.js';
-export { MemoryFlavorStore } from './store/memory-flavor-store.js';
-export { MemoryHostStore } from './store/memory-host-store.js';
-export { MemoryImageStore } from './store/memory-image-store.js';
-export { MemoryInstanceStore } from './store/memory-instance-store.js';
-export { MemoryServerGroupStore } from './store/memory-server-group-store.js';

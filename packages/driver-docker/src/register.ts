@@ -1,4 +1,4 @@
-import { createToken } from '@nova-lfs/core';
+import { createToken } from '@nova-lfs/core/ports';
 import type { DependencyContainer } from 'tsyringe';
 import { DockerDriver, type DockerDriverOptions } from './docker-driver.js';
 

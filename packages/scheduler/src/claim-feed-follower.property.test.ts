@@ -1,14 +1,5 @@
-import {
-  type Claim,
-  type ClaimChange,
-  type ClaimChangeFeed,
-  ClaimConflictError,
-  type ClaimStore,
-  capacityOf,
-  DuplicateError,
-  type GroupMemberClaim,
-  type Host,
-} from '@nova-lfs/core';
+import { type Claim, ClaimConflictError, capacityOf, DuplicateError, type Host } from '@nova-lfs/core';
+import { type ClaimChange, type ClaimChangeFeed, type ClaimStore, type GroupMemberClaim } from '@nova-lfs/core/ports';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createScheduler } from './create-scheduler.js';

@@ -1,4 +1,5 @@
-import type { Claim, ClaimChange, ClaimChangeFeed, ClaimStore } from '@nova-lfs/core';
+import type { Claim } from '@nova-lfs/core';
+import type { ClaimChange, ClaimChangeFeed, ClaimStore } from '@nova-lfs/core/ports';
 
 /** What a {@link ClaimFeedFollower} keeps up to date: the scheduler's cache of claims. */
 export interface ClaimCache {

@@ -1,4 +1,5 @@
-import { type ClaimStore, createCompute } from '@nova-lfs/core';
+import { createCompute } from '@nova-lfs/core';
+import { type ClaimStore } from '@nova-lfs/core/ports';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import { describe, expect, it } from 'vitest';
 import { schedulerFactory } from './create-scheduler.js';

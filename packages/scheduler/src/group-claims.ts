@@ -1,4 +1,5 @@
-import type { Claim, ClaimGroup, GroupMemberClaim } from '@nova-lfs/core';
+import type { Claim } from '@nova-lfs/core';
+import type { ClaimGroup, GroupMemberClaim } from '@nova-lfs/core/ports';
 
 /** The server group a claim was made for, if any (see core's `GroupMemberClaim`). */
 export function claimGroupOf(claim: Claim): ClaimGroup | undefined {

@@ -1,4 +1,5 @@
-import { type Claim, MemoryClaimStore, NoValidHostError, type ServerGroupPolicy } from '@nova-lfs/core';
+import { type Claim, NoValidHostError, type ServerGroupPolicy } from '@nova-lfs/core';
+import { MemoryClaimStore } from '@nova-lfs/core/ports';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createScheduler } from './create-scheduler.js';

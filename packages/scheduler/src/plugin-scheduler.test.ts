@@ -1,4 +1,5 @@
-import { MemoryClaimStore, NoValidHostError } from '@nova-lfs/core';
+import { NoValidHostError } from '@nova-lfs/core';
+import { MemoryClaimStore } from '@nova-lfs/core/ports';
 import { container } from 'tsyringe';
 import { describe, expect, it } from 'vitest';
 import { createScheduler, registerScheduler, schedulerPluginsToken } from './create-scheduler.js';

@@ -1,17 +1,5 @@
-import {
-  type Claim,
-  type ClaimChange,
-  type ClaimStore,
-  type Clock,
-  type GroupMemberClaim,
-  type Host,
-  NoValidHostError,
-  newId,
-  type PlacementRequest,
-  type Scheduler,
-  type Selection,
-  systemClock,
-} from '@nova-lfs/core';
+import { type Claim, type Clock, type Host, NoValidHostError, newId, type PlacementRequest, type Selection, systemClock } from '@nova-lfs/core';
+import { type ClaimChange, type ClaimStore, type GroupMemberClaim, type Scheduler } from '@nova-lfs/core/ports';
 import { type ClaimCache, ClaimFeedFollower, sharedFeedOf } from './claim-feed-follower.js';
 import type { HostVerdict, PlacementExplanation } from './explanation.js';
 import { GroupClaims } from './group-claims.js';

@@ -1,16 +1,6 @@
 import { join } from 'node:path';
-import {
-  ConfigurationError,
-  type CoreStores,
-  type DurableStorage,
-  defaultQuotaLimits,
-  type InstanceEvent,
-  parseInput,
-  parseStorageOption,
-  type QuotaLimits,
-  quotaLimitsSchema,
-  type StorageOption,
-} from '@nova-lfs/core';
+import { ConfigurationError, defaultQuotaLimits, type InstanceEvent, parseInput, type QuotaLimits, quotaLimitsSchema, type StorageOption } from '@nova-lfs/core';
+import { type CoreStores, type DurableStorage, parseStorageOption } from '@nova-lfs/core/ports';
 import type { Observable, Subscription } from 'rxjs';
 import { openPostgres, openSqlite, type SqlDatabase } from './database.js';
 import { SqlActionStore } from './sql-action-store.js';

@@ -1,4 +1,5 @@
-import type { ActionStore, Fault, InstanceAction } from '@nova-lfs/core';
+import type { Fault, InstanceAction } from '@nova-lfs/core';
+import type { ActionStore } from '@nova-lfs/core/ports';
 import { sql } from 'kysely';
 import type { SqlDatabase } from './database.js';
 import { type BoundStatement, PreparedStatement } from './statement.js';

@@ -1,16 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type Claim,
-  type ClaimChange,
-  ClaimConflictError,
-  type GroupMemberClaim,
-  type Host,
-  hostSchema,
-  newId,
-  type ServerGroupPolicy,
-} from '@nova-lfs/core';
+import { type Claim, ClaimConflictError, type Host, hostSchema, newId, type ServerGroupPolicy } from '@nova-lfs/core';
+import { type ClaimChange, type GroupMemberClaim } from '@nova-lfs/core/ports';
 import { describe, expect, it } from 'vitest';
 import { openPostgresStores, openSqliteStores, type SqlStores } from './open-stores.js';
 import { SqlClaimStore } from './sql-claim-store.js';

@@ -1,15 +1,5 @@
-import {
-  type Claim,
-  type ClaimChange,
-  type ClaimChangeFeed,
-  ClaimConflictError,
-  type ClaimGroup,
-  type ClaimStore,
-  capacityOf,
-  DuplicateError,
-  type GroupMemberClaim,
-  type Host,
-} from '@nova-lfs/core';
+import { type Claim, ClaimConflictError, capacityOf, DuplicateError, type Host } from '@nova-lfs/core';
+import { type ClaimChange, type ClaimChangeFeed, type ClaimGroup, type ClaimStore, type GroupMemberClaim } from '@nova-lfs/core/ports';
 import { sql } from 'kysely';
 import type { SqlDatabase } from './database.js';
 import { isDuplicate } from './errors.js';

@@ -1,4 +1,5 @@
-import type { EventLog, EventLogFilter, InstanceEvent, LoggedEvent } from '@nova-lfs/core';
+import type { EventLogFilter, InstanceEvent, LoggedEvent } from '@nova-lfs/core';
+import type { EventLog } from '@nova-lfs/core/ports';
 import { sql } from 'kysely';
 import type { SqlDatabase } from './database.js';
 import type { StatementResult } from './sql-executor.js';

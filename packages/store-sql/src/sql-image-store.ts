@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import type { Image, ImageLocation, ImageRecord, ImageStore } from '@nova-lfs/core';
+import type { Image, ImageRecord, ImageStore } from '@nova-lfs/core';
+import type { ImageLocation } from '@nova-lfs/core/ports';
 import type { Kysely } from 'kysely';
 import type { SqlDatabase } from './database.js';
 import { ExclusiveReadCache } from './exclusive-read-cache.js';

@@ -1,14 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type Instance,
-  type InstanceFilter,
-  type InstanceStore,
-  MemoryInstanceStore,
-  NotFoundError,
-  type VmState,
-} from '@nova-lfs/core';
+import { type Instance, type InstanceFilter, NotFoundError, type VmState } from '@nova-lfs/core';
+import { type InstanceStore, MemoryInstanceStore } from '@nova-lfs/core/ports';
 import { buildTestInstance } from '@nova-lfs/core/testing';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';

@@ -1,4 +1,4 @@
-import type { Lease, LeaseStore } from '@nova-lfs/core';
+import type { Lease, LeaseStore } from '@nova-lfs/core/ports';
 import type { SqlDatabase } from './database.js';
 import { PreparedStatement } from './statement.js';
 

@@ -1,11 +1,5 @@
-import {
-  DuplicateError,
-  type InstanceAction,
-  type InstanceEvent,
-  NotFoundError,
-  RevisionConflictError,
-  type StoreWrite,
-} from '@nova-lfs/core';
+import { DuplicateError, type InstanceAction, type InstanceEvent, NotFoundError, RevisionConflictError } from '@nova-lfs/core';
+import { type StoreWrite } from '@nova-lfs/core/ports';
 import { buildTestInstance } from '@nova-lfs/core/testing';
 import { describe, expect, it } from 'vitest';
 import { openPostgresStores, type SqlStores } from './open-stores.js';
