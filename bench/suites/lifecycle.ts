@@ -1,5 +1,5 @@
 import { type ComputeEngine, createCompute } from '@nova-lfs/core';
-import { type SchedulerDeps } from '@nova-lfs/core/ports';
+import type { SchedulerDeps } from '@nova-lfs/core/ports';
 import { FakeDriver, FirstFitScheduler } from '@nova-lfs/core/testing';
 import { schedulerFactory } from '@nova-lfs/scheduler';
 import { percentile, printReport } from '../report.js';

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { type Claim, type Flavor, type Host, hostSchema, type Image, type PlacementRequest } from '@nova-lfs/core';
+import {
+  type Claim,
+  type Flavor,
+  type Host,
+  hostSchema,
+  type Image,
+  type PlacementRequest,
+} from '@nova-lfs/core';
 import { createScheduler, type PluginScheduler, spreadProfile } from '@nova-lfs/scheduler';
 import { percentile, printReport } from '../report.js';
 

@@ -1,5 +1,12 @@
-import { type ComputeEngine, createCompute, type Instance, type InstanceEvent, isNovaError, type StorageOption } from '@nova-lfs/core';
-import { type Scheduler, type SchedulerDeps } from '@nova-lfs/core/ports';
+import {
+  type ComputeEngine,
+  createCompute,
+  type Instance,
+  type InstanceEvent,
+  isNovaError,
+  type StorageOption,
+} from '@nova-lfs/core';
+import type { Scheduler, SchedulerDeps } from '@nova-lfs/core/ports';
 import { FakeDriver } from '@nova-lfs/core/testing';
 
 /** What the quickstart did, for its test. */

@@ -1,4 +1,10 @@
-import { type ComputeEngine, createCompute, defaultEngineOptions, ErrorCode, type InstanceEvent } from '@nova-lfs/core';
+import {
+  type ComputeEngine,
+  createCompute,
+  defaultEngineOptions,
+  ErrorCode,
+  type InstanceEvent,
+} from '@nova-lfs/core';
 import Dockerode from 'dockerode';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DockerDriver } from './docker-driver.js';

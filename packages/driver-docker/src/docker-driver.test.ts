@@ -1,4 +1,9 @@
-import { CapabilityUnsupportedError, type ComputeEngine, createCompute, type InstanceEvent } from '@nova-lfs/core';
+import {
+  CapabilityUnsupportedError,
+  type ComputeEngine,
+  createCompute,
+  type InstanceEvent,
+} from '@nova-lfs/core';
 import { buildTestInstance, tinyTestFlavor } from '@nova-lfs/core/testing';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,6 +1,26 @@
 import { statfs } from 'node:fs/promises';
-import { type ComputeDriver, type DriverCallOptions, type DriverCapabilities, DriverError, type DriverInstance, type HostReport, type Image, type ImageService, type Instance, type PowerState, type SpawnRequest } from '@nova-lfs/core';
-import { type ConsoleReadable, defineCapabilities, type Pausable, type PowerControl, type Rebootable, type Rebuildable, type Snapshottable } from '@nova-lfs/core/ports';
+import {
+  type ComputeDriver,
+  type DriverCallOptions,
+  type DriverCapabilities,
+  DriverError,
+  type DriverInstance,
+  type HostReport,
+  type Image,
+  type ImageService,
+  type Instance,
+  type PowerState,
+  type SpawnRequest,
+} from '@nova-lfs/core';
+import {
+  type ConsoleReadable,
+  defineCapabilities,
+  type Pausable,
+  type PowerControl,
+  type Rebootable,
+  type Rebuildable,
+  type Snapshottable,
+} from '@nova-lfs/core/ports';
 import Dockerode from 'dockerode';
 import { reasonIfAborted, untilAborted } from './abort.js';
 import { demuxLogs } from './console-log.js';

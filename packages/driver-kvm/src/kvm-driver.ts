@@ -1,8 +1,25 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ComputeDriver, type DriverCallOptions, type DriverCapabilities, type DriverInstance, type HostReport, type Instance, type PowerState, type PowerStateEvent, type SpawnRequest } from '@nova-lfs/core';
-import { type ConsoleReadable, defineCapabilities, type Pausable, type PowerControl, type Rebootable, type Suspendable } from '@nova-lfs/core/ports';
+import type {
+  ComputeDriver,
+  DriverCallOptions,
+  DriverCapabilities,
+  DriverInstance,
+  HostReport,
+  Instance,
+  PowerState,
+  PowerStateEvent,
+  SpawnRequest,
+} from '@nova-lfs/core';
+import {
+  type ConsoleReadable,
+  defineCapabilities,
+  type Pausable,
+  type PowerControl,
+  type Rebootable,
+  type Suspendable,
+} from '@nova-lfs/core/ports';
 import { type Observable, Subject } from 'rxjs';
 import { sleep, untilAborted } from './abort.js';
 import type { DiskSpec, DomainSpec } from './domain-spec.js';

@@ -1,5 +1,5 @@
 import { type Claim, ClaimConflictError, capacityOf, DuplicateError, type Host } from '@nova-lfs/core';
-import { type ClaimChange, type ClaimChangeFeed, type ClaimStore, type GroupMemberClaim } from '@nova-lfs/core/ports';
+import type { ClaimChange, ClaimChangeFeed, ClaimStore, GroupMemberClaim } from '@nova-lfs/core/ports';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createScheduler } from './create-scheduler.js';

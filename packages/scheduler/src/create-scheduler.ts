@@ -1,4 +1,4 @@
-import { type Clock } from '@nova-lfs/core';
+import type { Clock } from '@nova-lfs/core';
 import { type ClaimStore, createToken, type SchedulerDeps } from '@nova-lfs/core/ports';
 import type { DependencyContainer } from 'tsyringe';
 import type { SchedulerPlugin } from './plugin.js';

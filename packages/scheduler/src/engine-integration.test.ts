@@ -1,5 +1,5 @@
 import { createCompute } from '@nova-lfs/core';
-import { type ClaimStore } from '@nova-lfs/core/ports';
+import type { ClaimStore } from '@nova-lfs/core/ports';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import { describe, expect, it } from 'vitest';
 import { schedulerFactory } from './create-scheduler.js';

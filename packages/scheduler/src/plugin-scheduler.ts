@@ -1,5 +1,14 @@
-import { type Claim, type Clock, type Host, NoValidHostError, newId, type PlacementRequest, type Selection, systemClock } from '@nova-lfs/core';
-import { type ClaimChange, type ClaimStore, type GroupMemberClaim, type Scheduler } from '@nova-lfs/core/ports';
+import {
+  type Claim,
+  type Clock,
+  type Host,
+  NoValidHostError,
+  newId,
+  type PlacementRequest,
+  type Selection,
+  systemClock,
+} from '@nova-lfs/core';
+import type { ClaimChange, ClaimStore, GroupMemberClaim, Scheduler } from '@nova-lfs/core/ports';
 import { type ClaimCache, ClaimFeedFollower, sharedFeedOf } from './claim-feed-follower.js';
 import type { HostVerdict, PlacementExplanation } from './explanation.js';
 import { GroupClaims } from './group-claims.js';

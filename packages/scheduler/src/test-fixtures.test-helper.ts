@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { DriverError, type Flavor, type Host, hostSchema, type Image, type PlacementRequest, type SpawnRequest } from '@nova-lfs/core';
+import {
+  DriverError,
+  type Flavor,
+  type Host,
+  hostSchema,
+  type Image,
+  type PlacementRequest,
+  type SpawnRequest,
+} from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 
 /** A host record for scheduler tests. */

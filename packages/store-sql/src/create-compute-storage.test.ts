@@ -1,7 +1,13 @@
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigurationError, createCompute, ErrorCode, type Instance, type StorageOption } from '@nova-lfs/core';
+import {
+  ConfigurationError,
+  createCompute,
+  ErrorCode,
+  type Instance,
+  type StorageOption,
+} from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -1,5 +1,13 @@
 import { join } from 'node:path';
-import { ConfigurationError, defaultQuotaLimits, type InstanceEvent, parseInput, type QuotaLimits, quotaLimitsSchema, type StorageOption } from '@nova-lfs/core';
+import {
+  ConfigurationError,
+  defaultQuotaLimits,
+  type InstanceEvent,
+  parseInput,
+  type QuotaLimits,
+  quotaLimitsSchema,
+  type StorageOption,
+} from '@nova-lfs/core';
 import { type CoreStores, type DurableStorage, parseStorageOption } from '@nova-lfs/core/ports';
 import type { Observable, Subscription } from 'rxjs';
 import { openPostgres, openSqlite, type SqlDatabase } from './database.js';

@@ -1,5 +1,5 @@
 import { DuplicateError, type Flavor, type Host, NotFoundError, type ServerGroup } from '@nova-lfs/core';
-import { type FlavorStore, type HostStore, type ServerGroupStore } from '@nova-lfs/core/ports';
+import type { FlavorStore, HostStore, ServerGroupStore } from '@nova-lfs/core/ports';
 import type { Compilable } from 'kysely';
 import type { SqlDatabase } from './database.js';
 import { isDuplicate } from './errors.js';

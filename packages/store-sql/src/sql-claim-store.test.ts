@@ -1,8 +1,15 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Claim, ClaimConflictError, type Host, hostSchema, newId, type ServerGroupPolicy } from '@nova-lfs/core';
-import { type ClaimChange, type GroupMemberClaim } from '@nova-lfs/core/ports';
+import {
+  type Claim,
+  ClaimConflictError,
+  type Host,
+  hostSchema,
+  newId,
+  type ServerGroupPolicy,
+} from '@nova-lfs/core';
+import type { ClaimChange, GroupMemberClaim } from '@nova-lfs/core/ports';
 import { describe, expect, it } from 'vitest';
 import { openPostgresStores, openSqliteStores, type SqlStores } from './open-stores.js';
 import { SqlClaimStore } from './sql-claim-store.js';

@@ -1,5 +1,11 @@
 import { type Claim, ClaimConflictError, capacityOf, DuplicateError, type Host } from '@nova-lfs/core';
-import { type ClaimChange, type ClaimChangeFeed, type ClaimGroup, type ClaimStore, type GroupMemberClaim } from '@nova-lfs/core/ports';
+import type {
+  ClaimChange,
+  ClaimChangeFeed,
+  ClaimGroup,
+  ClaimStore,
+  GroupMemberClaim,
+} from '@nova-lfs/core/ports';
 import { sql } from 'kysely';
 import type { SqlDatabase } from './database.js';
 import { isDuplicate } from './errors.js';

@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ComputeEngine, createCompute, type Image, LocalImageService, NotFoundError, type StorageOption } from '@nova-lfs/core';
+import {
+  type ComputeEngine,
+  createCompute,
+  type Image,
+  LocalImageService,
+  NotFoundError,
+  type StorageOption,
+} from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

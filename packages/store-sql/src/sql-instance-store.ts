@@ -1,5 +1,12 @@
-import { DuplicateError, type Instance, type InstanceFilter, type InstancePatch, NotFoundError, RevisionConflictError } from '@nova-lfs/core';
-import { type InstanceStore } from '@nova-lfs/core/ports';
+import {
+  DuplicateError,
+  type Instance,
+  type InstanceFilter,
+  type InstancePatch,
+  NotFoundError,
+  RevisionConflictError,
+} from '@nova-lfs/core';
+import type { InstanceStore } from '@nova-lfs/core/ports';
 import { sql } from 'kysely';
 import type { SqlDatabase } from './database.js';
 import { isDuplicate } from './errors.js';

@@ -1,4 +1,17 @@
-import { defaultQuotaLimits, newId, parseInput, type QuotaDeltas, type QuotaEngine, QuotaExceededError, type QuotaLimits, type QuotaReservation, type QuotaUsage, quotaLimitsSchema, quotaResources, ValidationError } from '@nova-lfs/core';
+import {
+  defaultQuotaLimits,
+  newId,
+  parseInput,
+  type QuotaDeltas,
+  type QuotaEngine,
+  QuotaExceededError,
+  type QuotaLimits,
+  type QuotaReservation,
+  type QuotaUsage,
+  quotaLimitsSchema,
+  quotaResources,
+  ValidationError,
+} from '@nova-lfs/core';
 import { type RawBuilder, sql } from 'kysely';
 import type { SqlDatabase } from './database.js';
 import { ContentionError } from './errors.js';

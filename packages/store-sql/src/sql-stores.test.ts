@@ -1,7 +1,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClaimConflictError, createCompute, type Host, hostSchema, QuotaExceededError, RevisionConflictError } from '@nova-lfs/core';
+import {
+  ClaimConflictError,
+  createCompute,
+  type Host,
+  hostSchema,
+  QuotaExceededError,
+  RevisionConflictError,
+} from '@nova-lfs/core';
 import { buildTestInstance, FakeDriver } from '@nova-lfs/core/testing';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';

@@ -1,5 +1,11 @@
-import { DuplicateError, type InstanceAction, type InstanceEvent, NotFoundError, RevisionConflictError } from '@nova-lfs/core';
-import { type StoreWrite } from '@nova-lfs/core/ports';
+import {
+  DuplicateError,
+  type InstanceAction,
+  type InstanceEvent,
+  NotFoundError,
+  RevisionConflictError,
+} from '@nova-lfs/core';
+import type { StoreWrite } from '@nova-lfs/core/ports';
 import { buildTestInstance } from '@nova-lfs/core/testing';
 import { describe, expect, it } from 'vitest';
 import { openPostgresStores, type SqlStores } from './open-stores.js';

@@ -1,5 +1,12 @@
-import { DuplicateError, type InstanceEvent, type LoggedEvent, NotFoundError, RevisionConflictError, type ServerGroup } from '@nova-lfs/core';
-import { type StoreWrite, type UnitOfWork } from '@nova-lfs/core/ports';
+import {
+  DuplicateError,
+  type InstanceEvent,
+  type LoggedEvent,
+  NotFoundError,
+  RevisionConflictError,
+  type ServerGroup,
+} from '@nova-lfs/core';
+import type { StoreWrite, UnitOfWork } from '@nova-lfs/core/ports';
 import type { SqlDatabase } from './database.js';
 import { isDuplicate } from './errors.js';
 import { PostgresUnitStatements, PreconditionState } from './postgres-unit-statements.js';
