@@ -34,6 +34,7 @@ export { noNetworkAdapter, noVolumeAdapter } from './engine/noop-adapters.js';
 export { type DefaultImageServiceOptions, defaultImageService } from './image/default-image-service.js';
 export {
   type ConsoleReadable,
+  callAbortState,
   defineCapabilities,
   type InterfaceAttachable,
   type Migratable,
@@ -54,6 +55,7 @@ export {
   supportsSnapshot,
   supportsSuspend,
   supportsVolumeAttach,
+  throwIfCallAborted,
   type VolumeAttachable,
 } from './ports/driver.js';
 export type { ImageLocation } from './ports/image-service.js';

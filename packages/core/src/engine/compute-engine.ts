@@ -36,6 +36,7 @@ import {
 import { parseInput } from '../model/validation.js';
 import type { Clock } from '../ports/clock.js';
 import {
+  callAbortState,
   supportsConsoleOutput,
   supportsPause,
   supportsPowerControl,
@@ -346,6 +347,7 @@ export class ComputeEngine {
           get signal() {
             return call.signal;
           },
+          [callAbortState]: () => call[callAbortState]?.(),
         }),
       request,
     );
@@ -441,6 +443,7 @@ export class ComputeEngine {
           get signal() {
             return call.signal;
           },
+          [callAbortState]: () => call[callAbortState]?.(),
         });
       },
       request,
@@ -472,6 +475,7 @@ export class ComputeEngine {
           get signal() {
             return call.signal;
           },
+          [callAbortState]: () => call[callAbortState]?.(),
         });
       },
       request,

@@ -15,6 +15,7 @@ import type { Fault, Instance } from '../model/instance.js';
 import { type CreateInstanceInput, createInstanceRequestSchema } from '../model/requests.js';
 import type { ServerGroup } from '../model/server-group.js';
 import { parseInput } from '../model/validation.js';
+import { callAbortState } from '../ports/driver.js';
 import type { NetworkRequest } from '../ports/network.js';
 import type { PlacementRequest, Selection } from '../ports/scheduler.js';
 import type { StoreWrite } from '../ports/unit-of-work.js';
@@ -482,6 +483,7 @@ export class CreateFlow {
           get signal() {
             return call.signal;
           },
+          [callAbortState]: () => call[callAbortState]?.(),
         }),
     );
     if (task.aborted) throw new BuildAbortedError(instance.id);

@@ -1,5 +1,5 @@
 import { DeadlineExceededError } from '../errors.js';
-import type { DriverCallOptions } from '../ports/driver.js';
+import { callAbortState, type DriverCallOptions } from '../ports/driver.js';
 
 /** What a driver call is, for its deadline error. */
 export interface CallTarget {
@@ -26,6 +26,11 @@ class CallEntry implements DriverCallOptions {
       if (this.abortedWith !== undefined) this.controller.abort(this.abortedWith);
     }
     return this.controller.signal;
+  }
+
+  /** The abort reason, or undefined: the check drivers make without the signal. */
+  [callAbortState](): unknown {
+    return this.abortedWith;
   }
 
   abort(reason: unknown): void {

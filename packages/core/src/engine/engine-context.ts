@@ -174,11 +174,13 @@ export class EngineContext {
 
   /** An action's start record and the writes that record it. */
   actionStart(instanceId: string, action: InstanceActionName, ctx: RequestContext | undefined): ActionStep {
+    const id = newId();
     const record: InstanceAction = {
-      id: newId(),
+      id,
       instanceId,
       action,
-      requestId: ctx?.requestId ?? newId(),
+      // an action asked for without a request id is its own request
+      requestId: ctx?.requestId ?? id,
       userId: ctx?.userId ?? null,
       projectId: ctx?.projectId ?? null,
       startedAt: this.now(),

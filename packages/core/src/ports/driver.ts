@@ -77,7 +77,34 @@ export interface HostReport {
  * guest afterwards in any case).
  */
 export interface DriverCallOptions {
+  /**
+   * The call's signal. The engine makes it on first read (an AbortSignal is not cheap): a driver
+   * that will not wait need not read it, and asks {@link throwIfCallAborted} instead.
+   */
   readonly signal?: AbortSignal;
+  /** The engine's cheap abort check (see {@link throwIfCallAborted}): the abort reason, or undefined. */
+  readonly [callAbortState]?: () => unknown;
+}
+
+/**
+ * Key of the engine's cheap abort check on {@link DriverCallOptions} (a global symbol, so two
+ * copies of the package agree).
+ */
+export const callAbortState: unique symbol = Symbol.for('nova-lfs.callAbortState') as never;
+
+/**
+ * Throws the call's abort reason if it was aborted (deadline passed, task cancelled), without
+ * making the engine's signal when the engine passed its cheap check; other callers' signals are
+ * read as usual.
+ */
+export function throwIfCallAborted(options: DriverCallOptions | undefined): void {
+  if (!options) return;
+  if (options[callAbortState]) {
+    const reason = options[callAbortState]();
+    if (reason !== undefined) throw reason;
+    return;
+  }
+  options.signal?.throwIfAborted();
 }
 
 /** Everything a driver needs to spawn an instance. */

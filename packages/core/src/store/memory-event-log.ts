@@ -6,7 +6,7 @@ import type { EventLog, EventLogFilter, LoggedEvent } from '../ports/unit-of-wor
  * project of each event's instance kept beside it for filtered reads.
  */
 export class MemoryEventLog implements EventLog {
-  private readonly ring: Array<{ logged: LoggedEvent; projectId: string | undefined } | undefined>;
+  private readonly ring: Array<LoggedEvent | undefined>;
   private next = 1;
   private readonly projects = new Map<string, string>();
 
@@ -23,7 +23,7 @@ export class MemoryEventLog implements EventLog {
       const logged: LoggedEvent =
         projectId === undefined ? { seq: this.next++, event } : { seq: this.next++, event, projectId };
       out.push(logged);
-      if (this.capacity > 0) this.ring[logged.seq % this.capacity] = { logged, projectId };
+      if (this.capacity > 0) this.ring[logged.seq % this.capacity] = logged;
       if (event.type === 'instance.deleted') this.projects.delete(event.instanceId);
     }
     return out;
@@ -34,10 +34,10 @@ export class MemoryEventLog implements EventLog {
     const from = Math.max(since + 1, this.oldestSeq());
     for (let seq = from; seq < this.next && out.length < limit; seq++) {
       const slot = this.ring[seq % this.capacity];
-      if (!slot || slot.logged.seq !== seq) continue;
-      if (filter.instanceId !== undefined && slot.logged.event.instanceId !== filter.instanceId) continue;
+      if (!slot || slot.seq !== seq) continue;
+      if (filter.instanceId !== undefined && slot.event.instanceId !== filter.instanceId) continue;
       if (filter.projectId !== undefined && slot.projectId !== filter.projectId) continue;
-      out.push(slot.logged);
+      out.push(slot);
     }
     return out;
   }
@@ -55,8 +55,8 @@ export class MemoryEventLog implements EventLog {
     const keepFrom = retention.keepLast !== undefined ? this.next - retention.keepLast : 0;
     for (let seq = this.oldestSeq(); seq < this.next; seq++) {
       const slot = this.ring[seq % this.capacity];
-      if (!slot || slot.logged.seq !== seq) continue;
-      const old = retention.olderThan !== undefined && slot.logged.event.at < retention.olderThan;
+      if (!slot || slot.seq !== seq) continue;
+      const old = retention.olderThan !== undefined && slot.event.at < retention.olderThan;
       if (seq >= keepFrom && !old) break;
       this.ring[seq % this.capacity] = undefined;
       dropped++;
@@ -67,7 +67,7 @@ export class MemoryEventLog implements EventLog {
   private oldestSeq(): number {
     if (this.capacity <= 0) return this.next;
     let seq = Math.max(1, this.next - this.capacity);
-    while (seq < this.next && this.ring[seq % this.capacity]?.logged.seq !== seq) seq++;
+    while (seq < this.next && this.ring[seq % this.capacity]?.seq !== seq) seq++;
     return seq;
   }
 }

@@ -58,6 +58,15 @@ export class MemoryUnitOfWork implements UnitOfWork {
 
   /** Throws the first write's error against the state left by the writes before it. */
   private check(writes: readonly StoreWrite[]): void {
+    // most units write one instance: no staging map needed then
+    let instanceWrites = 0;
+    for (const w of writes)
+      if (w.kind === 'instance.insert' || w.kind === 'instance.update' || w.kind === 'instance.remove')
+        instanceWrites++;
+    if (instanceWrites <= 1) {
+      for (const w of writes) this.checkOne(w, this.stores.instances.peek(instanceIdOf(w) ?? ''));
+      return;
+    }
     const staged = new Map<string, Instance | null>();
     const current = (id: string) => (staged.has(id) ? staged.get(id) : this.stores.instances.peek(id));
     for (const w of writes) {
@@ -78,4 +87,24 @@ export class MemoryUnitOfWork implements UnitOfWork {
       }
     }
   }
+
+  /** Checks one write against the stored record of its instance (units with one instance write). */
+  private checkOne(w: StoreWrite, current: Instance | undefined): void {
+    if (w.kind === 'instance.insert') {
+      if (current) throw new DuplicateError('instance', w.instance.id);
+    } else if (w.kind === 'instance.update') {
+      if (!current) throw new NotFoundError('instance', w.instance.id);
+      if (current.revision !== w.expectedRevision) {
+        throw new RevisionConflictError('instance', w.instance.id, w.expectedRevision, current.revision);
+      }
+    } else if (w.kind === 'group.addMembers' && !this.stores.groups.has(w.groupId)) {
+      throw new NotFoundError('serverGroup', w.groupId);
+    }
+  }
+}
+
+function instanceIdOf(w: StoreWrite): string | undefined {
+  if (w.kind === 'instance.insert' || w.kind === 'instance.update') return w.instance.id;
+  if (w.kind === 'instance.remove') return w.id;
+  return undefined;
 }

@@ -20,7 +20,7 @@ import type {
   SpawnRequest,
   Suspendable,
 } from '../ports/driver.js';
-import { defineCapabilities } from '../ports/driver.js';
+import { defineCapabilities, throwIfCallAborted } from '../ports/driver.js';
 
 /** Operations of the fake driver that latency and failures can be set for. */
 export type FakeOperation =
@@ -165,9 +165,9 @@ export class FakeDriver
   }
 
   async spawn(request: SpawnRequest): Promise<void> {
-    await this.enter('spawn', request.instance, request.signal);
+    await this.enter('spawn', request.instance, request);
     await this.checkImage('spawn', request);
-    request.signal?.throwIfAborted();
+    throwIfCallAborted(request);
     const i = request.instance;
     this.guests.set(i.id, {
       powerState: 'running',
@@ -176,14 +176,14 @@ export class FakeDriver
       boots: 1,
     });
     this.persist();
-    await this.leave('spawn', request.signal);
+    await this.leave('spawn', request);
   }
 
   async destroy(instance: Instance, options?: DriverCallOptions): Promise<void> {
-    await this.enter('destroy', instance, options?.signal);
-    options?.signal?.throwIfAborted();
+    await this.enter('destroy', instance, options);
+    throwIfCallAborted(options);
     if (this.guests.delete(instance.id)) this.persist();
-    await this.leave('destroy', options?.signal);
+    await this.leave('destroy', options);
   }
 
   async getPowerState(instance: Instance): Promise<PowerState> {
@@ -221,9 +221,9 @@ export class FakeDriver
     await this.transition('resume', instance, 'running', options);
   }
   async rebuild(request: SpawnRequest): Promise<void> {
-    await this.enter('rebuild', request.instance, request.signal);
+    await this.enter('rebuild', request.instance, request);
     await this.checkImage('rebuild', request);
-    request.signal?.throwIfAborted();
+    throwIfCallAborted(request);
     const g = this.require(request.instance, 'rebuild');
     g.imageId = (request.image as Image).id;
     g.powerState = 'running';
@@ -293,13 +293,13 @@ export class FakeDriver
     options: DriverCallOptions | undefined,
     boot = false,
   ): Promise<void> {
-    await this.enter(op, instance, options?.signal);
-    options?.signal?.throwIfAborted();
+    await this.enter(op, instance, options);
+    throwIfCallAborted(options);
     const g = this.require(instance, op);
     g.powerState = to;
     if (boot) g.boots++;
     this.persist();
-    await this.leave(op, options?.signal);
+    await this.leave(op, options);
   }
 
   /** With `acquireImages` or `diskFormats`: refuses what no host could run, as a real driver does. */
@@ -317,7 +317,7 @@ export class FakeDriver
     try {
       await untilAborted(request.images.acquire(image.id), request.signal);
     } catch (e) {
-      if (request.signal?.aborted) throw request.signal.reason;
+      throwIfCallAborted(request);
       const bad = isNovaError(e, ErrorCode.ImageChecksum);
       throw new DriverError(
         bad ? { ...details, retryable: false, reschedule: false } : details,
@@ -335,23 +335,24 @@ export class FakeDriver
     return g;
   }
 
-  private async leave(op: FakeOperation, signal: AbortSignal | undefined): Promise<void> {
+  private async leave(op: FakeOperation, call: DriverCallOptions | undefined): Promise<void> {
     if (this.hangs.get(op) !== 'after') return;
     this.hangs.delete(op);
-    await untilAborted(new Promise<never>(() => {}), signal);
+    await untilAborted(new Promise<never>(() => {}), call?.signal);
   }
 
   /** Counts the call, then: rejects if aborted, hangs or waits the latency (both abortable), fails if planned. */
-  private async enter(op: FakeOperation, instance?: Instance, signal?: AbortSignal): Promise<void> {
+  private async enter(op: FakeOperation, instance?: Instance, call?: DriverCallOptions): Promise<void> {
     this.calls[op] = (this.calls[op] ?? 0) + 1;
-    signal?.throwIfAborted();
+    throwIfCallAborted(call);
+    // the signal is read only to wait on it (the engine makes it on first read)
     if (this.hangs.get(op) === 'before') {
       this.hangs.delete(op);
-      await untilAborted(new Promise<never>(() => {}), signal);
+      await untilAborted(new Promise<never>(() => {}), call?.signal);
     }
     const latency =
       typeof this.options.latencyMs === 'number' ? this.options.latencyMs : this.options.latencyMs?.[op];
-    if (latency) await delay(latency, signal);
+    if (latency) await delay(latency, call?.signal);
     const failure = this.failures.get(op);
     if (failure && failure.remaining > 0 && (!failure.when || failure.when(instance))) {
       failure.remaining--;
