@@ -26,6 +26,7 @@ export class PostgresUnitStatements {
   private readonly updateStmt;
   private readonly addMembersStmt;
   private readonly removeMemberStmt;
+  private readonly removeStmt;
 
   constructor(database: SqlDatabase) {
     const { db } = database;
@@ -50,6 +51,12 @@ export class PostgresUnitStatements {
           where id = ${p('id')} and revision = ${p('expected')}
           returning 1)
         select nlfs_expect_revision((select count(*) from updated), ${p('id')}, ${p('expected')})`,
+    );
+    this.removeStmt = compiled<{ id: string; expected: number }>(
+      (p) => sql`with deleted as (
+          delete from instances where id = ${p('id')} and revision = ${p('expected')}
+          returning 1)
+        select nlfs_expect_revision((select count(*) from deleted), ${p('id')}, ${p('expected')})`,
     );
     // members appended in the given order, each once; the group's row lock orders concurrent units
     this.addMembersStmt = compiled<{ groupId: string; instanceIds: string }>(
@@ -85,6 +92,11 @@ export class PostgresUnitStatements {
   /** Replaces the record if its revision is `expected`; raises `NLF01` (or `NLF02` if it is gone). */
   updateInstance(instance: Instance, expected: number): BoundStatement {
     return this.updateStmt.bind({ ...instanceRow(instance), expected });
+  }
+
+  /** Removes the record if its revision is `expected`; raises `NLF01` (or `NLF02` if it is gone). */
+  removeInstance(id: string, expected: number): BoundStatement {
+    return this.removeStmt.bind({ id, expected });
   }
 
   /** Adds members to a server group (each once); raises `NLF02` if the group is gone. */

@@ -45,6 +45,33 @@ async function withStores(
 
 for (const [dialect, enabled] of dialects) {
   describe.skipIf(!enabled)(`SQL unit of work on ${dialect}`, () => {
+    it('removes at an expected revision only: a stale remove fails the unit and removes nothing', async () => {
+      await withStores(dialect, async (s) => {
+        const { unit, instances } = s.stores;
+        const vm = buildTestInstance({ projectId: 'p' });
+        await unit.commit([{ kind: 'instance.insert', instance: vm }]);
+        const next = { ...vm, revision: 1, taskState: 'deleting' as const };
+        await unit.commit([{ kind: 'instance.update', instance: next, expectedRevision: 0 }]);
+        const stale = await unit
+          .commit([
+            { kind: 'instance.remove', id: vm.id, expectedRevision: 0 },
+            { kind: 'event', event: deleted(vm.id) },
+          ])
+          .catch((e: unknown) => e);
+        expect(stale).toBeInstanceOf(RevisionConflictError);
+        expect(stale).toMatchObject({ details: { id: vm.id, expected: 0, actual: 1 } });
+        expect((await instances.get(vm.id))?.revision).toBe(1);
+        await unit.commit([{ kind: 'instance.remove', id: vm.id, expectedRevision: 1 }]);
+        expect(await instances.get(vm.id)).toBeUndefined();
+        const gone = await unit
+          .commit([{ kind: 'instance.remove', id: vm.id, expectedRevision: 1 }])
+          .catch((e: unknown) => e);
+        expect(gone).toBeInstanceOf(NotFoundError);
+        // without an expected revision, removing is idempotent
+        await unit.commit([{ kind: 'instance.remove', id: vm.id }]);
+      });
+    });
+
     it('commits records, actions, group members and events together, with the events as logged', async () => {
       await withStores(dialect, async (s) => {
         const { unit, instances, actions, groups, events } = s.stores;

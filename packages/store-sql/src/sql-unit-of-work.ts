@@ -107,6 +107,13 @@ export class SqlUnitOfWork implements UnitOfWork {
             break;
           }
           case 'instance.remove':
+            if (w.expectedRevision !== undefined) {
+              const [row] = (await tx.run<{ revision: number }>(instances.revisionStatement(w.id))).rows;
+              if (!row) throw new NotFoundError('instance', w.id);
+              if (Number(row.revision) !== w.expectedRevision) {
+                throw new RevisionConflictError('instance', w.id, w.expectedRevision, Number(row.revision));
+              }
+            }
             await tx.run(instances.removeStatement(w.id));
             break;
           case 'action.start':
@@ -166,7 +173,11 @@ export class SqlUnitOfWork implements UnitOfWork {
           statements.push(checked.updateInstance(w.instance, w.expectedRevision));
           break;
         case 'instance.remove':
-          statements.push(instances.removeStatement(w.id));
+          statements.push(
+            w.expectedRevision === undefined
+              ? instances.removeStatement(w.id)
+              : checked.removeInstance(w.id, w.expectedRevision),
+          );
           break;
         case 'action.start':
           statements.push(actions.startStatement(w.action));

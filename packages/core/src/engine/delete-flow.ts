@@ -83,7 +83,9 @@ export class DeleteFlow {
     const at = this.ctx.now();
     const ended = this.ctx.actionEnd(step.action, null);
     const writes: StoreWrite[] = [
-      { kind: 'instance.remove', id },
+      // at the revision this delete took over: of two deletes (two processes), one removes the
+      // record and gives the quota back, the other stands down
+      { kind: 'instance.remove', id, expectedRevision: instance.revision },
       {
         kind: 'event',
         event: {
@@ -107,7 +109,20 @@ export class DeleteFlow {
     if (instance.hints.group !== undefined) {
       writes.push({ kind: 'group.removeMember', groupId: instance.hints.group, instanceId: id });
     }
-    await this.ctx.commit(writes);
+    try {
+      await this.ctx.commit(writes);
+    } catch (e) {
+      if (e instanceof RevisionConflictError || e instanceof NotFoundError) {
+        // another delete took the instance over since: it finishes the job (quota included)
+        const now = await deps.instances.get(id);
+        if (!now || now.taskState === 'deleting') return;
+      }
+      throw e;
+    }
+    // quota goes back once the record is gone: a unit that failed leaves the instance `deleting`,
+    // still counted, and the delete that finishes it releases once (a release lost here is put
+    // right by the recount of reconciliation)
+    await deps.quota.release(instance.projectId, quotaDeltasOf(instance));
     await deps.actions.instanceDeleted(id);
   }
 
@@ -136,7 +151,7 @@ export class DeleteFlow {
   }
 
   /**
-   * Releases everything the instance holds besides its guest and its record. Safe to call twice.
+   * Releases what the instance holds besides its guest, its record and its quota. Safe to call twice.
    * @param claims the instance's claims (read when the delete began)
    */
   private async releaseAll(instance: Instance, claims: readonly Claim[]): Promise<void> {
@@ -150,7 +165,6 @@ export class DeleteFlow {
       (async () => {
         for (const claim of claims) await deps.scheduler.release(claim);
       })(),
-      deps.quota.release(instance.projectId, quotaDeltasOf(instance)),
     ]);
   }
 }

@@ -16,8 +16,12 @@ export type StoreWrite =
    * lost update and NotFoundError if the record is gone.
    */
   | { readonly kind: 'instance.update'; readonly instance: Instance; readonly expectedRevision: number }
-  /** Removes the instance record. Idempotent. */
-  | { readonly kind: 'instance.remove'; readonly id: string }
+  /**
+   * Removes the instance record. With `expectedRevision`, only if the stored revision is that one
+   * (fails the unit with RevisionConflictError, or NotFoundError if it is gone: another process
+   * removed it); without, idempotent.
+   */
+  | { readonly kind: 'instance.remove'; readonly id: string; readonly expectedRevision?: number }
   /** Records a started action. */
   | { readonly kind: 'action.start'; readonly action: InstanceAction }
   /** Records how an action ended (`action` is the ended record; matched by `action.id`). */

@@ -81,6 +81,13 @@ export class MemoryUnitOfWork implements UnitOfWork {
         }
         staged.set(w.instance.id, w.instance);
       } else if (w.kind === 'instance.remove') {
+        if (w.expectedRevision !== undefined) {
+          const cur = current(w.id);
+          if (!cur) throw new NotFoundError('instance', w.id);
+          if (cur.revision !== w.expectedRevision) {
+            throw new RevisionConflictError('instance', w.id, w.expectedRevision, cur.revision);
+          }
+        }
         staged.set(w.id, null);
       } else if (w.kind === 'group.addMembers' && !this.stores.groups.has(w.groupId)) {
         throw new NotFoundError('serverGroup', w.groupId);
@@ -96,6 +103,11 @@ export class MemoryUnitOfWork implements UnitOfWork {
       if (!current) throw new NotFoundError('instance', w.instance.id);
       if (current.revision !== w.expectedRevision) {
         throw new RevisionConflictError('instance', w.instance.id, w.expectedRevision, current.revision);
+      }
+    } else if (w.kind === 'instance.remove' && w.expectedRevision !== undefined) {
+      if (!current) throw new NotFoundError('instance', w.id);
+      if (current.revision !== w.expectedRevision) {
+        throw new RevisionConflictError('instance', w.id, w.expectedRevision, current.revision);
       }
     } else if (w.kind === 'group.addMembers' && !this.stores.groups.has(w.groupId)) {
       throw new NotFoundError('serverGroup', w.groupId);
