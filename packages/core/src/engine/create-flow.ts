@@ -356,10 +356,28 @@ export class CreateFlow {
       } catch (e) {
         const aborted = task.aborted && !(task.reason instanceof DeadlineExceededError);
         if (claim) deps.scheduler.buildFinished?.(claim);
-        await this.cleanupHost(instance, hostId, claim);
+        const stopping = aborted || e instanceof BuildAbortedError;
+        // a guest that could not be removed keeps its host and claim: the instance ends in ERROR
+        // there, and its delete removes the guest (no orphan, no claim released under a guest)
+        const cleaned = await this.cleanupHost(instance, hostId, stopping ? claim : undefined);
+        const held = cleaned || stopping ? undefined : claim;
+        if (cleaned && !stopping && claim) await deps.scheduler.release(claim);
         claim = undefined;
-        if (aborted || e instanceof BuildAbortedError) return this.endAborted(action, start);
+        if (stopping) return this.endAborted(action, start);
         const fault = faultOf(e, this.ctx.now(), { hostId, attempt });
+        if (held) {
+          const fresh = await deps.instances.get(start.id);
+          if (!fresh) return this.endAborted(action, start);
+          const stuck: Fault = {
+            ...fault,
+            message: `build failed on ${hostId} and its guest could not be removed: ${fault.message}`,
+            details: { ...fault.details, attempts: attempt, hostsTried: [...tried], guestLeft: true },
+          };
+          return (
+            (await this.fail(fresh, action, stuck, [this.ctx.faultEvent(start.id, hostId, stuck)], hostId)) ??
+            fresh
+          );
+        }
         deps.scheduler.recordBuildFailure?.(hostId);
         const next = reschedulable(e)
           ? await this.claimAlternate(alternates, admitted, start.id, attempt)
@@ -491,7 +509,11 @@ export class CreateFlow {
   }
 
   /** Removes whatever a failed or aborted build left on a host and releases its claim. */
-  private async cleanupHost(instance: Instance, hostId: string, claim: Claim | undefined): Promise<void> {
+  /**
+   * Removes whatever a failed or aborted build left on a host, and releases `claim`. Resolves
+   * whether the guest is gone (false: the destroy failed; the claim is then kept).
+   */
+  private async cleanupHost(instance: Instance, hostId: string, claim: Claim | undefined): Promise<boolean> {
     const { deps } = this.ctx;
     const onHost = { ...instance, hostId };
     try {
@@ -511,10 +533,12 @@ export class CreateFlow {
         hostId,
         fault: faultOf(e, this.ctx.now(), { cleanup: true }),
       });
+      return false;
     }
     await deps.network.deallocate(onHost).catch(() => undefined);
     await deps.volumes.disconnect(onHost, hostId).catch(() => undefined);
     if (claim) await deps.scheduler.release(claim);
+    return true;
   }
 
   /**
@@ -539,18 +563,22 @@ export class CreateFlow {
     return admitted.group ? this.groupLocks.run(admitted.group.id, tryClaim) : tryClaim();
   }
 
-  /** Puts a build into ERROR with a fault and closes its action, in one unit. */
+  /**
+   * Puts a build into ERROR with a fault and closes its action, in one unit. `hostId`: the host
+   * whose guest could not be removed (kept on the instance); none by default.
+   */
   private async fail(
     instance: Instance,
     action: InstanceAction,
     fault: Fault,
     extra: readonly StoreWrite[] = [],
+    hostId: string | null = null,
   ): Promise<Instance | undefined> {
     const ended = this.ctx.actionEnd(action, fault);
     const failed = await this.ctx.applyAsTaskOwner(
       instance,
       instance.taskState,
-      { vmState: 'error', taskState: null, powerState: 'nostate', hostId: null, fault },
+      { vmState: 'error', taskState: null, powerState: 'nostate', hostId, fault },
       [...extra, ...ended.writes],
     );
     if (!failed) await this.ctx.finishAction(action, fault).catch(() => undefined);

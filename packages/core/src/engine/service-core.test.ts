@@ -222,6 +222,32 @@ describe('engine as a service core', () => {
     await compute.close();
   });
 
+  it('a failed build whose guest cannot be removed ends in ERROR on its host, claim held; delete removes both', async () => {
+    const {
+      compute,
+      request: req,
+      drivers,
+    } = await createFakeCloud({
+      hosts: 2,
+      core: { engine: { timeouts: { spawn: 50 } as never } },
+    });
+    drivers[0]!.hangNext('spawn', 'after'); // the guest exists, the call never returns
+    drivers[1]!.hangNext('spawn', 'after');
+    drivers[0]!.failNext('destroy', { times: 1, message: 'hypervisor busy' });
+    drivers[1]!.failNext('destroy', { times: 1, message: 'hypervisor busy' });
+    const [vm] = await compute.create(req());
+    expect(vm!.vmState).toBe('error');
+    expect(vm!.hostId).not.toBeNull();
+    expect(vm!.fault!.details).toMatchObject({ guestLeft: true });
+    const host = drivers[Number(vm!.hostId!.slice(-1))]!;
+    expect((await host.listInstances()).map((g) => g.instanceId)).toEqual([vm!.id]);
+    expect(await internalsOf(compute).claims.list({ instanceId: vm!.id })).toHaveLength(1);
+    await compute.delete(vm!.id);
+    expect(await host.listInstances()).toEqual([]);
+    expect(await internalsOf(compute).claims.list()).toEqual([]);
+    await compute.close();
+  });
+
   it('a build failure no host can fix does not reschedule (BuildAbort vs Rescheduled)', async () => {
     const { compute, request: req, drivers } = await createFakeCloud({ hosts: 2 });
     drivers[0]!.failNext('spawn', { times: 1, reschedule: false, message: 'image format not supported' });
