@@ -41,7 +41,7 @@ type RowParams = Record<string, unknown>;
  */
 export class SqlEventLog implements EventLog {
   /** Append statements by row count (1 to {@link ROWS_PER_STATEMENT}), prepared when first used. */
-  private readonly appendStmts = new Map<number, PreparedStatement<RowParams>>();
+  private readonly appendStmts = new Map<string, PreparedStatement<RowParams>>();
   private readonly readAll;
   private readonly readInstance;
   private readonly readProject;
@@ -92,31 +92,42 @@ export class SqlEventLog implements EventLog {
     projectOf: (instanceId: string) => string | undefined,
   ): EventAppend {
     const statements: BoundStatement[] = [];
+    const sqlite = this.database.dialect === 'sqlite';
     for (let from = 0; from < events.length; from += ROWS_PER_STATEMENT) {
       const chunk = events.slice(from, from + ROWS_PER_STATEMENT);
       const params: RowParams = {};
+      let allKnown = true;
       chunk.forEach((event, k) => {
         params[`i${k}`] = event.instanceId;
-        params[`p${k}`] =
+        const project =
           event.type === 'instance.created'
             ? event.instance.projectId
             : (projectOf(event.instanceId) ?? null);
+        if (project === null) allKnown = false;
+        params[`p${k}`] = project;
         params[`t${k}`] = event.type;
         params[`a${k}`] = event.at;
         params[`d${k}`] = JSON.stringify(event);
       });
-      statements.push(this.appendStatement(chunk.length).bind(params));
+      statements.push(this.appendStatement(chunk.length, sqlite && allKnown).bind(params));
     }
     return {
       statements,
-      // each statement returns its rows' numbers: consecutive, in the order of its rows
       logged: (results) =>
-        results.slice(0, statements.length).flatMap((r, s) =>
-          r.rows
+        results.slice(0, statements.length).flatMap((r, s) => {
+          const base = s * ROWS_PER_STATEMENT;
+          // SQLite: one insert's AUTOINCREMENT rowids are consecutive, in the order of its rows
+          if (sqlite) {
+            const n = Math.min(ROWS_PER_STATEMENT, events.length - base);
+            const first = r.lastInsertId! - n + 1;
+            return Array.from({ length: n }, (_, k) => ({ seq: first + k, event: events[base + k]! }));
+          }
+          // PostgreSQL: the statement returns its rows' numbers, consecutive, in the order of its rows
+          return r.rows
             .map((row) => Number(row.seq))
             .sort((x, y) => x - y)
-            .map((seq, k) => ({ seq, event: events[s * ROWS_PER_STATEMENT + k]! })),
-        ),
+            .map((seq, k) => ({ seq, event: events[base + k]! }));
+        }),
     };
   }
 
@@ -171,8 +182,9 @@ export class SqlEventLog implements EventLog {
    * SQLite: `AUTOINCREMENT` numbers the rows. The project falls back to the instance row, then to
    * the instance's latest event that has one.
    */
-  private appendStatement(rows: number): PreparedStatement<RowParams> {
-    let stmt = this.appendStmts.get(rows);
+  private appendStatement(rows: number, projectsKnown = false): PreparedStatement<RowParams> {
+    const key = `${rows}${projectsKnown ? 'k' : ''}`;
+    let stmt = this.appendStmts.get(key);
     if (stmt) return stmt;
     const { db } = this.database;
     const pg = this.database.dialect === 'postgres';
@@ -197,16 +209,17 @@ export class SqlEventLog implements EventLog {
             from head, (values ${sql.join(values)}) as v(k, i, p, t, a, d)
             returning seq`.compile(db);
         }
+        // SQLite: no RETURNING (the rowids are read from the insert's last one), and no lookups
+        // when the unit knew every row's project
         const values = indexes.map(
           (k) =>
-            sql`(${p(`i${k}`)}, ${project(p(`i${k}`), p(`p${k}`))}, ${p(`t${k}`)}, ${p(`a${k}`)}, ${p(`d${k}`)})`,
+            sql`(${p(`i${k}`)}, ${projectsKnown ? p(`p${k}`) : project(p(`i${k}`), p(`p${k}`))}, ${p(`t${k}`)}, ${p(`a${k}`)}, ${p(`d${k}`)})`,
         );
         return sql`insert into instance_events (instance_id, project_id, type, at, data)
-          values ${sql.join(values)}
-          returning seq`.compile(db);
+          values ${sql.join(values)}`.compile(db);
       },
     }));
-    this.appendStmts.set(rows, stmt);
+    this.appendStmts.set(key, stmt);
     return stmt;
   }
 }

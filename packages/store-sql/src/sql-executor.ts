@@ -4,6 +4,8 @@ import type { BoundStatement } from './statement.js';
 export interface StatementResult<R> {
   readonly rows: R[];
   readonly affected: number;
+  /** SQLite: the rowid of the last row an insert wrote (its rows' rowids are consecutive). */
+  readonly lastInsertId?: number;
 }
 
 /** Runs statements, one at a time. */

@@ -134,7 +134,7 @@ export class SqliteExecutor implements SqlExecutor {
       return { rows, affected: rows.length };
     }
     const info = prepared.run(...(s.parameters as unknown[]));
-    return { rows: [], affected: info.changes };
+    return { rows: [], affected: info.changes, lastInsertId: Number(info.lastInsertRowid) };
   }
 
   private prepare(sql: string): BetterSqlite3.Statement {
