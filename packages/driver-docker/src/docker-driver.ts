@@ -19,10 +19,11 @@ import {
   type PowerControl,
   type Rebootable,
   type Rebuildable,
+  reasonIfAborted,
   type Snapshottable,
+  untilAborted,
 } from '@nova-lfs/core/ports';
 import Dockerode from 'dockerode';
-import { reasonIfAborted, untilAborted } from './abort.js';
 import { demuxLogs } from './console-log.js';
 import { containerSpec } from './container-spec.js';
 import { DockerUnavailableError, dockerStatus, wrapDockerError } from './errors.js';

@@ -1,6 +1,6 @@
 import type { Image, ImageService } from '@nova-lfs/core';
+import { reasonIfAborted, untilAborted } from '@nova-lfs/core/ports';
 import type Dockerode from 'dockerode';
-import { reasonIfAborted, untilAborted } from './abort.js';
 import { dockerStatus, wrapDockerError } from './errors.js';
 import { imageReference } from './labels.js';
 

@@ -19,9 +19,10 @@ import {
   type PowerControl,
   type Rebootable,
   type Suspendable,
+  abortableDelay as sleep,
+  untilAborted,
 } from '@nova-lfs/core/ports';
 import { type Observable, Subject } from 'rxjs';
-import { sleep, untilAborted } from './abort.js';
 import type { DiskSpec, DomainSpec } from './domain-spec.js';
 import { buildDomainXml, parseInstanceMetadata } from './domain-xml.js';
 import {

@@ -91,16 +91,17 @@ export class CreateFlow {
       ...(req.availabilityZone !== undefined ? { availabilityZone: req.availabilityZone } : {}),
       hints: req.hints,
     };
+    const replayed = (earlier: Instance[]): AdmittedRequest => ({
+      ...base,
+      instances: earlier,
+      actions: [],
+      replayed: true,
+      placement: { ...placement, instanceIds: earlier.map((i) => i.id) },
+    });
     if (req.requestId !== undefined) {
       const earlier = await this.replay(count, idOf);
       if (earlier) {
-        return {
-          ...base,
-          instances: earlier,
-          actions: [],
-          replayed: true,
-          placement: { ...placement, instanceIds: earlier.map((i) => i.id) },
-        };
+        return replayed(earlier);
       }
     }
 
@@ -156,13 +157,7 @@ export class CreateFlow {
       if (e instanceof DuplicateError && req.requestId !== undefined) {
         const earlier = await this.replay(count, idOf);
         if (earlier) {
-          return {
-            ...base,
-            instances: earlier,
-            actions: [],
-            replayed: true,
-            placement: { ...placement, instanceIds: earlier.map((i) => i.id) },
-          };
+          return replayed(earlier);
         }
       }
       throw e;

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { filter, firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { isNovaError } from '../errors.js';
 import type { Instance } from '../model/instance.js';
@@ -99,8 +100,19 @@ describe('lifecycle engine properties (fast-check)', () => {
             } else if (step.op === 'crash') {
               const i = await pick(step.pick);
               if (i?.hostId) {
-                drivers[Number(i.hostId.slice(5))]!.crash(i.id);
-                await new Promise((r) => setImmediate(r));
+                const driver = drivers[Number(i.hostId.slice(5))]!;
+                const guest = (await driver.listInstances()).find((g) => g.instanceId === i.id);
+                // power sync applies the crash: wait for its state event when it changes a state
+                const synced =
+                  guest && guest.powerState !== 'shutdown' && i.taskState === null
+                    ? firstValueFrom(
+                        compute.events$.pipe(
+                          filter((e) => e.type === 'instance.state' && e.instanceId === i.id),
+                        ),
+                      )
+                    : undefined;
+                driver.crash(i.id);
+                await synced;
               }
             } else {
               const i = await pick(step.pick);

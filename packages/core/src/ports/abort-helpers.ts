@@ -1,4 +1,9 @@
 /**
+ * Helpers for driver authors: waiting that a call's signal can cut short.
+ * @packageDocumentation
+ */
+
+/**
  * Settles as `work` does, or rejects with the signal's reason as soon as the signal aborts (`work`
  * goes on; whoever started it cleans up after it). Without a signal, `work` itself.
  */
@@ -22,7 +27,16 @@ export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefine
   });
 }
 
-/** Rethrows the signal's reason when it has aborted (an aborted HTTP request fails with an `AbortError`). */
+/** Waits `ms`; rejects early with the signal's reason when it aborts (the timer is cleared). */
+export function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return untilAborted(waited, signal).finally(() => clearTimeout(timer));
+}
+
+/** The signal's reason when it has aborted, else `e` (an aborted HTTP request fails with an `AbortError`). */
 export function reasonIfAborted(signal: AbortSignal | undefined, e: unknown): unknown {
   return signal?.aborted ? signal.reason : e;
 }
