@@ -68,6 +68,7 @@ export class SqlInstanceStore implements InstanceStore {
   private readonly getStmt;
   private readonly updateStmt;
   private readonly removeStmt;
+  private readonly removeAtStmt;
   private readonly keyStmt;
 
   constructor(private readonly database: SqlDatabase) {
@@ -106,6 +107,9 @@ export class SqlInstanceStore implements InstanceStore {
     );
     this.removeStmt = PreparedStatement.of<{ id: string }>((p) =>
       db.deleteFrom('instances').where('id', '=', p('id')),
+    );
+    this.removeAtStmt = PreparedStatement.of<{ id: string; revision: number }>((p) =>
+      db.deleteFrom('instances').where('id', '=', p('id')).where('revision', '=', p('revision')),
     );
     this.keyStmt = PreparedStatement.of<{ id: string }>((p) =>
       db.selectFrom('instances').select(['created_at', 'revision']).where('id', '=', p('id')),
@@ -210,6 +214,11 @@ export class SqlInstanceStore implements InstanceStore {
   }
 
   /** The statement reading the stored revision (`revision` column; no row when gone). */
+  /** Deletes the record if its revision is `revision` (`affected` says whether it did). */
+  removeAtStatement(id: string, revision: number): BoundStatement {
+    return this.removeAtStmt.bind({ id, revision });
+  }
+
   revisionStatement(id: string): BoundStatement {
     return this.keyStmt.bind({ id });
   }

@@ -107,14 +107,15 @@ export class SqlUnitOfWork implements UnitOfWork {
             break;
           }
           case 'instance.remove':
-            if (w.expectedRevision !== undefined) {
+            if (w.expectedRevision === undefined) {
+              await tx.run(instances.removeStatement(w.id));
+              break;
+            }
+            if ((await tx.run(instances.removeAtStatement(w.id, w.expectedRevision))).affected === 0) {
               const [row] = (await tx.run<{ revision: number }>(instances.revisionStatement(w.id))).rows;
               if (!row) throw new NotFoundError('instance', w.id);
-              if (Number(row.revision) !== w.expectedRevision) {
-                throw new RevisionConflictError('instance', w.id, w.expectedRevision, Number(row.revision));
-              }
+              throw new RevisionConflictError('instance', w.id, w.expectedRevision, Number(row.revision));
             }
-            await tx.run(instances.removeStatement(w.id));
             break;
           case 'action.start':
             await runOrDuplicate(tx, actions.startStatement(w.action), 'action', w.action.id);
