@@ -78,7 +78,6 @@ export class DeleteFlow {
         );
       }
     }
-    await this.releaseAll(instance, claims);
     // the record goes, the action ends and the group forgets the member in one unit
     const at = this.ctx.now();
     const ended = this.ctx.actionEnd(step.action, null);
@@ -109,9 +108,14 @@ export class DeleteFlow {
     if (instance.hints.group !== undefined) {
       writes.push({ kind: 'group.removeMember', groupId: instance.hints.group, instanceId: id });
     }
-    try {
-      await this.ctx.commit(writes);
-    } catch (e) {
+    // ports, volumes and claims are released while the record goes (a crash between leaves a
+    // `deleting` instance, or claims without an instance: reconciliation finishes either)
+    const [released, removed] = await Promise.allSettled([
+      this.releaseAll(instance, claims),
+      this.ctx.commit(writes),
+    ]);
+    if (removed.status === 'rejected') {
+      const e = removed.reason;
       if (e instanceof RevisionConflictError || e instanceof NotFoundError) {
         // another delete took the instance over since: it finishes the job (quota included)
         const now = await deps.instances.get(id);
@@ -119,11 +123,13 @@ export class DeleteFlow {
       }
       throw e;
     }
+
     // quota goes back once the record is gone: a unit that failed leaves the instance `deleting`,
     // still counted, and the delete that finishes it releases once (a release lost here is put
     // right by the recount of reconciliation)
     await deps.quota.release(instance.projectId, quotaDeltasOf(instance));
     await deps.actions.instanceDeleted(id);
+    if (released.status === 'rejected') throw released.reason;
   }
 
   /**
