@@ -3,6 +3,8 @@
  * conformance suite every driver package runs against its real engine.
  * @packageDocumentation
  */
+
+export type { EngineDeps } from '../engine/engine-context.js';
 export {
   type ConformanceOptions,
   type ConformanceSubject,
