@@ -61,13 +61,20 @@ export class SqlUnitOfWork implements UnitOfWork {
   async commit(writes: readonly StoreWrite[]): Promise<readonly LoggedEvent[]> {
     if (writes.length === 0) return [];
     const { instances } = this.stores;
-    // a read answered between now and the commit must not remember a record being removed
-    for (const w of writes) if (w.kind === 'instance.remove') instances.forget(w.id);
+    // the projects of records being removed, for their events, before they are forgotten: a read
+    // answered between now and the commit must not remember a record being removed
+    const removed = new Map<string, string>();
+    for (const w of writes) {
+      if (w.kind !== 'instance.remove') continue;
+      const project = instances.knownProject(w.id);
+      if (project !== undefined) removed.set(w.id, project);
+      instances.forget(w.id);
+    }
     let logged: readonly LoggedEvent[];
     try {
       logged = this.postgres
-        ? await this.commitPostgres(this.postgres, writes)
-        : await this.commitSqlite(writes);
+        ? await this.commitPostgres(this.postgres, writes, removed)
+        : await this.commitSqlite(writes, removed);
     } catch (e) {
       // a group commit that failed after this unit's writes were remembered: forget them
       for (const w of writes) {
@@ -82,7 +89,10 @@ export class SqlUnitOfWork implements UnitOfWork {
     return logged;
   }
 
-  private commitSqlite(writes: readonly StoreWrite[]): Promise<readonly LoggedEvent[]> {
+  private commitSqlite(
+    writes: readonly StoreWrite[],
+    removed: ReadonlyMap<string, string>,
+  ): Promise<readonly LoggedEvent[]> {
     const { instances, actions, groups, eventLog } = this.stores;
     return this.database.exec.unit(async (tx) => {
       const events: InstanceEvent[] = [];
@@ -151,7 +161,7 @@ export class SqlUnitOfWork implements UnitOfWork {
         if (w.kind === 'instance.insert' || w.kind === 'instance.update') instances.noteWritten(w.instance);
       }
       if (events.length === 0) return [];
-      const append = eventLog.append(events, this.projectsOf(writes));
+      const append = eventLog.append(events, this.projectsOf(writes, removed));
       const results = [];
       for (const s of append.statements) results.push(await tx.run(s));
       return append.logged(results);
@@ -161,6 +171,7 @@ export class SqlUnitOfWork implements UnitOfWork {
   private async commitPostgres(
     checked: PostgresUnitStatements,
     writes: readonly StoreWrite[],
+    removed: ReadonlyMap<string, string>,
   ): Promise<readonly LoggedEvent[]> {
     const { instances, actions, eventLog } = this.stores;
     const statements: BoundStatement[] = [];
@@ -197,7 +208,7 @@ export class SqlUnitOfWork implements UnitOfWork {
           break;
       }
     }
-    const append = events.length ? eventLog.append(events, this.projectsOf(writes)) : undefined;
+    const append = events.length ? eventLog.append(events, this.projectsOf(writes, removed)) : undefined;
     if (append) statements.unshift(...append.statements);
     let results: Array<StatementResult<Record<string, unknown>>>;
     try {
@@ -209,8 +220,11 @@ export class SqlUnitOfWork implements UnitOfWork {
   }
 
   /** Projects of the unit's instances, as far as the unit and the instance store know them. */
-  private projectsOf(writes: readonly StoreWrite[]): (instanceId: string) => string | undefined {
-    const projects = new Map<string, string>();
+  private projectsOf(
+    writes: readonly StoreWrite[],
+    removed: ReadonlyMap<string, string>,
+  ): (instanceId: string) => string | undefined {
+    const projects = new Map<string, string>(removed);
     for (const w of writes) {
       if (w.kind === 'instance.insert' || w.kind === 'instance.update')
         projects.set(w.instance.id, w.instance.projectId);
