@@ -1,4 +1,4 @@
-import { defer, EMPTY, from, mergeMap, Observable, Subject, takeWhile } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
 import { z } from 'zod';
 import {
@@ -528,10 +528,33 @@ export class ComputeEngine {
    * for an instance that does not exist.
    */
   watch(id: string): Observable<InstanceEvent> {
-    return defer(() => from(this.instanceStore.get(id))).pipe(
-      mergeMap((found) => (found || this.ctx.builds.has(id) ? this.watches.watch(id) : EMPTY)),
-      takeWhile((e) => e.type !== 'instance.deleted', true),
-    );
+    return new Observable<InstanceEvent>((subscriber) => {
+      // follow at once (no event may slip by while the store answers), deliver once it has
+      let known = this.ctx.builds.has(id);
+      const early: InstanceEvent[] = [];
+      const deliver = (e: InstanceEvent) => {
+        subscriber.next(e);
+        if (e.type === 'instance.deleted') subscriber.complete();
+      };
+      const sub = this.watches.watch(id).subscribe({
+        next: (e) => (known ? deliver(e) : early.push(e)),
+        complete: () => subscriber.complete(),
+      });
+      if (!known) {
+        this.instanceStore.get(id).then(
+          (found) => {
+            if (!found && early.length === 0 && !this.ctx.builds.has(id)) {
+              subscriber.complete();
+              return;
+            }
+            known = true;
+            for (const e of early.splice(0)) if (!subscriber.closed) deliver(e);
+          },
+          (e: unknown) => subscriber.error(e),
+        );
+      }
+      return () => sub.unsubscribe();
+    });
   }
 
   /**

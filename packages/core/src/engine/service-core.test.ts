@@ -155,6 +155,33 @@ describe('engine as a service core', () => {
     await compute.close();
   });
 
+  it('watch() misses no event that happens while the store looks the instance up', async () => {
+    const { compute, request: req } = await createFakeCloud({ hosts: 1 });
+    const [vm] = await compute.create(req());
+    const deps = internalsOf(compute);
+    const get = deps.instances.get.bind(deps.instances);
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let calls = 0;
+    // the watch's lookup is answered only after a whole reboot happened
+    deps.instances.get = async (id: string) => {
+      if (calls++ === 0) await held;
+      return get(id);
+    };
+    const seen = lastValueFrom(compute.watch(vm!.id).pipe(toArray()));
+    await compute.reboot(vm!.id, 'hard');
+    release();
+    await compute.delete(vm!.id);
+    const types = (await seen).map((e) =>
+      e.type === 'instance.state' ? `${e.vmState}/${e.taskState}` : e.type,
+    );
+    expect(types.slice(0, 2)).toEqual(['instance.action', 'active/rebooting_hard']);
+    expect(types.at(-1)).toBe('instance.deleted');
+    await compute.close();
+  });
+
   it('refuses bad composition and work after close() with typed errors (defect 11)', async () => {
     await expect(createCompute(undefined as never)).rejects.toMatchObject({ code: 'NLFS_CONFIGURATION' });
     await expect(
