@@ -41,7 +41,10 @@ export interface EngineOptions {
    * driver call's deadline plus this grace, in ms. Default 60,000.
    */
   readonly staleTaskGraceMs: number;
-  /** Events the durable log keeps (newest first); older ones are pruned. Default 100,000. */
+  /**
+   * Events the durable log keeps (the newest); older ones are pruned by the reconciler. Default
+   * 100,000. The memory event log (memory storage) holds at most its own capacity, 10,000.
+   */
   readonly eventRetention: number;
 }
 
