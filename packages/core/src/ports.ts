@@ -32,7 +32,7 @@ export { HostRegistry, hostFromReport } from './engine/host-registry.js';
 export { KeyedMutex } from './engine/keyed-mutex.js';
 export { noNetworkAdapter, noVolumeAdapter } from './engine/noop-adapters.js';
 export { type DefaultImageServiceOptions, defaultImageService } from './image/default-image-service.js';
-export { abortableDelay, reasonIfAborted, untilAborted } from './ports/abort-helpers.js';
+export { abortableDelay, InflightWork, reasonIfAborted, untilAborted } from './ports/abort-helpers.js';
 export {
   type ConsoleReadable,
   callAbortState,

@@ -15,6 +15,7 @@ import {
 import {
   type ConsoleReadable,
   defineCapabilities,
+  InflightWork,
   type Pausable,
   type PowerControl,
   type Rebootable,
@@ -94,7 +95,7 @@ export class DockerDriver
   private readonly stream: DockerEventStream;
   private readonly socketPath: string;
   /** Spawns and rebuilds still talking to dockerd, by instance id (their callers may have left). */
-  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly inflight = new InflightWork();
   /** dockerd's id, once the host report claimed this driver's scope on it. */
   private daemonId: string | undefined;
 
@@ -161,7 +162,7 @@ export class DockerDriver
   async spawn(request: SpawnRequest): Promise<void> {
     request.signal?.throwIfAborted();
     await untilAborted(
-      this.track(request.instance.id, async () => {
+      this.inflight.track(request.instance.id, async () => {
         await this.stream.open();
         const ref = await this.loader.ensure(request.image, request.images, request.signal);
         await this.createAndStart(request.instance, ref, request.image, request);
@@ -177,12 +178,7 @@ export class DockerDriver
   async destroy(instance: Instance, options?: DriverCallOptions): Promise<void> {
     const signal = options?.signal;
     signal?.throwIfAborted();
-    const pending = this.inflight.get(instance.id);
-    if (pending)
-      await untilAborted(
-        pending.catch(() => undefined),
-        signal,
-      );
+    await this.inflight.settled(instance.id, signal);
     const container = this.docker.getContainer(containerName(instance.id));
     for (let attempt = 0; ; attempt++) {
       try {
@@ -262,7 +258,7 @@ export class DockerDriver
     const ref = await this.loader.ensure(request.image, request.images, request.signal);
     await this.destroy(request.instance, request);
     await untilAborted(
-      this.track(request.instance.id, () =>
+      this.inflight.track(request.instance.id, () =>
         this.createAndStart(request.instance, ref, request.image, request),
       ),
       request.signal,
@@ -324,18 +320,6 @@ export class DockerDriver
   }
 
   // ---- internals -----------------------------------------------------------------------------
-
-  /**
-   * Runs `work` as the instance's in-flight spawn or rebuild until it settles (whether or not its
-   * caller still waits), so that `destroy` can wait for it.
-   */
-  private track(instanceId: string, work: () => Promise<void>): Promise<void> {
-    const running = work().finally(() => {
-      if (this.inflight.get(instanceId) === running) this.inflight.delete(instanceId);
-    });
-    this.inflight.set(instanceId, running);
-    return running;
-  }
 
   /**
    * Creates and starts the container. The create and start requests are not cut when the signal

@@ -15,6 +15,7 @@ import type {
 import {
   type ConsoleReadable,
   defineCapabilities,
+  InflightWork,
   type Pausable,
   type PowerControl,
   type Rebootable,
@@ -109,7 +110,7 @@ export class KvmDriver
   private readonly lastSeen = new Map<string, PowerState>();
   private polling = false;
   /** Spawns still talking to libvirtd, by instance id (their callers may have left). */
-  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly inflight = new InflightWork();
   /** The libvirtd (URI and hostname) whose scope this driver claimed in its host report. */
   private scopeDaemon: string | undefined;
 
@@ -167,7 +168,7 @@ export class KvmDriver
   async spawn(request: SpawnRequest): Promise<void> {
     request.signal?.throwIfAborted();
     await untilAborted(
-      this.track(request.instance.id, () => this.defineAndStart(request)),
+      this.inflight.track(request.instance.id, () => this.defineAndStart(request)),
       request.signal,
     );
   }
@@ -179,12 +180,7 @@ export class KvmDriver
   async destroy(instance: Instance, options?: DriverCallOptions): Promise<void> {
     const signal = options?.signal;
     signal?.throwIfAborted();
-    const pending = this.inflight.get(instance.id);
-    if (pending)
-      await untilAborted(
-        pending.catch(() => undefined),
-        signal,
-      );
+    await this.inflight.settled(instance.id, signal);
     await untilAborted(this.remove(instance), signal);
   }
 
@@ -413,18 +409,6 @@ export class KvmDriver
       if (signal?.aborted) throw signal.reason;
       throw wrapLibvirtError('spawn', e, instance.id);
     }
-  }
-
-  /**
-   * Runs `spawn` work as the instance's in-flight spawn until it settles (whether or not its caller
-   * still waits), so that `destroy` can wait for it.
-   */
-  private track(instanceId: string, work: () => Promise<void>): Promise<void> {
-    const running = work().finally(() => {
-      if (this.inflight.get(instanceId) === running) this.inflight.delete(instanceId);
-    });
-    this.inflight.set(instanceId, running);
-    return running;
   }
 
   /** An action on an existing domain: refused at once if aborted, and not waited for past an abort. */

@@ -33,7 +33,10 @@ export interface SqlStores extends DurableStorage {
   readonly quota: SqlQuotaEngine;
   /** The durable event log (also `stores.events`), written by `stores.unit`. */
   readonly eventLog: SqlEventLog;
-  /** Events recorded from an engine's stream ({@link SqlStores.recordEvents}) into the same log. */
+  /**
+   * Events recorded from a stream into the same log ({@link SqlStores.recordEvents}); not for an
+   * engine's own `events$`, which its units of work log already.
+   */
   readonly events: SqlEventStore;
   /** Persists every event of the stream in order; `close()` waits for the writes. */
   recordEvents(events$: Observable<InstanceEvent>): void;

@@ -83,8 +83,10 @@ export class SqlUnitOfWork implements UnitOfWork {
       throw e;
     }
     for (const w of writes) {
-      if (w.kind === 'instance.insert' || w.kind === 'instance.update') instances.noteWritten(w.instance);
-      else if (w.kind === 'instance.remove') instances.forget(w.id);
+      // SQLite remembered its writes inside the unit already
+      if (this.postgres && (w.kind === 'instance.insert' || w.kind === 'instance.update')) {
+        instances.noteWritten(w.instance);
+      } else if (w.kind === 'instance.remove') instances.forget(w.id);
     }
     return logged;
   }

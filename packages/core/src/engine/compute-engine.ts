@@ -178,7 +178,7 @@ export class ComputeEngine {
     return this.ctx.engineId;
   }
 
-  private open_(operation: string): void {
+  private refuseIfClosed(operation: string): void {
     if (this.ctx.closed) throw new EngineClosedError(operation);
   }
 
@@ -189,7 +189,7 @@ export class ComputeEngine {
    * lease and follows its power-state events. @throws DuplicateError if the id is taken.
    */
   async addHost(binding: HostBinding): Promise<Host> {
-    this.open_('addHost');
+    this.refuseIfClosed('addHost');
     this.registry.add(binding);
     try {
       const previous = await this.hostStore.get(binding.id);
@@ -218,7 +218,7 @@ export class ComputeEngine {
 
   /** Re-reads a host's report from its driver (inventory, traits) and updates the scheduler. */
   async refreshHost(hostId: string): Promise<Host> {
-    this.open_('refreshHost');
+    this.refuseIfClosed('refreshHost');
     const binding = this.registry.get(hostId);
     const previous = await this.hostStore.get(hostId);
     const report = await this.ctx.callDriver('read', { operation: 'getHostReport', hostId }, undefined, (d) =>
@@ -241,13 +241,13 @@ export class ComputeEngine {
    * NotFoundError for an unknown host
    */
   async setHostStatus(hostId: string, status: HostStatus): Promise<Host> {
-    this.open_('setHostStatus');
+    this.refuseIfClosed('setHostStatus');
     return this.hosts.setStatus(hostId, status);
   }
 
   /** Unbinds a host: no more scheduling, no more events, its lease given up. Its instances keep their records. */
   async removeHost(hostId: string): Promise<void> {
-    this.open_('removeHost');
+    this.refuseIfClosed('removeHost');
     this.power.unfollow(hostId);
     this.registry.remove(hostId);
     this.scheduler.removeHost(hostId);
@@ -263,7 +263,7 @@ export class ComputeEngine {
    * `reconcileIntervalMs` is set. Call once, after adding hosts.
    */
   async open(): Promise<ReconcileReport> {
-    this.open_('open');
+    this.refuseIfClosed('open');
     const report = await this.reconciler.reconcile('startup');
     this.leases.start();
     const every = this.options.reconcileIntervalMs;
@@ -276,7 +276,7 @@ export class ComputeEngine {
 
   /** Runs a reconciliation pass now (`periodic` unless told otherwise). */
   async reconcile(mode: 'startup' | 'periodic' = 'periodic'): Promise<ReconcileReport> {
-    this.open_('reconcile');
+    this.refuseIfClosed('reconcile');
     return this.reconciler.reconcile(mode);
   }
 

@@ -215,7 +215,7 @@ export class CreateFlow {
    * instance deleted meanwhile resolves as `deleted`.
    */
   async build(admitted: AdmittedRequest): Promise<Instance[]> {
-    if (admitted.replayed) return this.waitForReplay(admitted.instances);
+    if (admitted.replayed) return this.latest(admitted.instances);
     try {
       const placed = admitted.group
         ? await this.groupLocks.run(admitted.group.id, () => this.place(admitted))
@@ -229,11 +229,6 @@ export class CreateFlow {
     } finally {
       for (const inst of admitted.instances) this.ctx.builds.delete(inst.id);
     }
-  }
-
-  /** A replayed request: the instances as they are now (a build in this process is awaited). */
-  private async waitForReplay(instances: readonly Instance[]): Promise<Instance[]> {
-    return this.latest(instances);
   }
 
   /**

@@ -2,15 +2,11 @@ import { filter, firstValueFrom, lastValueFrom, type Observable, toArray } from 
 import { describe, expect, it } from 'vitest';
 import { createCompute } from '../compose/create-compute.js';
 import { CountingQuotaEngine } from '../quota/counting-quota-engine.js';
-import { MemoryActionStore } from '../store/memory-action-store.js';
 import { MemoryClaimStore } from '../store/memory-claim-store.js';
-import { MemoryEventLog } from '../store/memory-event-log.js';
 import { MemoryFlavorStore } from '../store/memory-flavor-store.js';
 import { MemoryHostStore } from '../store/memory-host-store.js';
-import { MemoryInstanceStore } from '../store/memory-instance-store.js';
 import { MemoryLeaseStore } from '../store/memory-lease-store.js';
-import { MemoryServerGroupStore } from '../store/memory-server-group-store.js';
-import { MemoryUnitOfWork } from '../store/memory-unit-of-work.js';
+import { memoryUnitStores } from '../store/memory-unit-of-work.js';
 import { createFakeCloud } from '../testing/engine-fixture.js';
 import { FakeDriver } from '../testing/fake-driver.js';
 import { FirstFitScheduler } from '../testing/first-fit-scheduler.js';
@@ -19,16 +15,8 @@ import type { InstanceEvent } from './events.js';
 
 /** Memory stores shared by several engines, as a shared database would be (not exclusive). */
 function sharedStores() {
-  const instances = new MemoryInstanceStore();
-  const actions = new MemoryActionStore();
-  const groups = new MemoryServerGroupStore();
-  const events = new MemoryEventLog();
   return {
-    instances,
-    actions,
-    groups,
-    events,
-    unit: new MemoryUnitOfWork({ instances, actions, groups, events }),
+    ...memoryUnitStores(),
     hosts: new MemoryHostStore(),
     claims: new MemoryClaimStore(),
     flavors: new MemoryFlavorStore(),

@@ -1,11 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { LoggedEvent, StoreWrite, UnitOfWork } from '../ports/unit-of-work.js';
-import { MemoryActionStore } from '../store/memory-action-store.js';
-import { MemoryEventLog } from '../store/memory-event-log.js';
-import { MemoryInstanceStore } from '../store/memory-instance-store.js';
-import { MemoryServerGroupStore } from '../store/memory-server-group-store.js';
-import { MemoryUnitOfWork } from '../store/memory-unit-of-work.js';
+import { memoryUnitStores } from '../store/memory-unit-of-work.js';
 import { createFakeCloud } from '../testing/engine-fixture.js';
 import { internalsOf } from '../testing/internals.js';
 
@@ -30,16 +26,13 @@ describe('a store failure at any write of admission, build, action or delete', (
         fc.array(op, { minLength: 1, maxLength: 25 }),
         fc.uniqueArray(fc.integer({ min: 1, max: 60 }), { maxLength: 4 }),
         async (ops, failures) => {
-          const instances = new MemoryInstanceStore();
-          const actions = new MemoryActionStore();
-          const groups = new MemoryServerGroupStore();
-          const events = new MemoryEventLog();
-          const unit = new FailingUnit(new MemoryUnitOfWork({ instances, actions, groups, events }));
+          const { unit: memoryUnit, ...stores } = memoryUnitStores();
+          const unit = new FailingUnit(memoryUnit);
           const cloud = await createFakeCloud({
             hosts: 2,
             driver: { vcpus: 4, ramMb: 16_384 },
             core: {
-              stores: { instances, actions, groups, events, unit },
+              stores: { ...stores, unit },
               engine: { reconcileIntervalMs: 0 },
             },
           });

@@ -40,3 +40,31 @@ export function abortableDelay(ms: number, signal: AbortSignal | undefined): Pro
 export function reasonIfAborted(signal: AbortSignal | undefined, e: unknown): unknown {
   return signal?.aborted ? signal.reason : e;
 }
+
+/**
+ * The creating calls (spawn, rebuild) of a driver still running, by instance: a call aborted by
+ * the engine may still be talking to the hypervisor, and a `destroy` that follows waits for it,
+ * so that what it creates goes too.
+ */
+export class InflightWork {
+  private readonly running = new Map<string, Promise<void>>();
+
+  /** Runs `work` for the instance, known as in flight until it settles. */
+  track(instanceId: string, work: () => Promise<void>): Promise<void> {
+    const running = work().finally(() => {
+      if (this.running.get(instanceId) === running) this.running.delete(instanceId);
+    });
+    this.running.set(instanceId, running);
+    return running;
+  }
+
+  /** Waits until the instance's work in flight, if any, has settled (or the signal aborts). */
+  async settled(instanceId: string, signal: AbortSignal | undefined): Promise<void> {
+    const pending = this.running.get(instanceId);
+    if (pending)
+      await untilAborted(
+        pending.catch(() => undefined),
+        signal,
+      );
+  }
+}

@@ -1,6 +1,4 @@
-import type { Observable } from 'rxjs';
 import { z } from 'zod';
-import type { InstanceEvent } from '../engine/events.js';
 import { ConfigurationError } from '../errors.js';
 import type { QuotaLimits } from '../model/quota.js';
 import type { QuotaEngine } from './quota.js';
@@ -106,8 +104,6 @@ export interface DurableStorage {
   readonly location: string;
   readonly stores: Required<CoreStores>;
   readonly quota: QuotaEngine & { setDefaults?(limits: QuotaLimits): void };
-  /** Persists every event of the stream (in order) until the storage is closed. */
-  recordEvents(events$: Observable<InstanceEvent>): void;
   /** Writes what is pending and closes the database. */
   close(): Promise<void>;
 }

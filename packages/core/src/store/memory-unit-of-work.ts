@@ -2,10 +2,10 @@ import type { InstanceEvent } from '../engine/events.js';
 import { DuplicateError, NotFoundError, RevisionConflictError } from '../errors.js';
 import type { Instance } from '../model/instance.js';
 import type { LoggedEvent, StoreWrite, UnitOfWork } from '../ports/unit-of-work.js';
-import type { MemoryActionStore } from './memory-action-store.js';
-import type { MemoryEventLog } from './memory-event-log.js';
-import type { MemoryInstanceStore } from './memory-instance-store.js';
-import type { MemoryServerGroupStore } from './memory-server-group-store.js';
+import { MemoryActionStore } from './memory-action-store.js';
+import { MemoryEventLog } from './memory-event-log.js';
+import { MemoryInstanceStore } from './memory-instance-store.js';
+import { MemoryServerGroupStore } from './memory-server-group-store.js';
 
 /** The memory stores a {@link MemoryUnitOfWork} writes. */
 export interface MemoryUnitStores {
@@ -119,4 +119,15 @@ function instanceIdOf(w: StoreWrite): string | undefined {
   if (w.kind === 'instance.insert' || w.kind === 'instance.update') return w.instance.id;
   if (w.kind === 'instance.remove') return w.id;
   return undefined;
+}
+
+/** Fresh memory instance, action and group stores with their event log and unit of work. */
+export function memoryUnitStores(): MemoryUnitStores & { readonly unit: MemoryUnitOfWork } {
+  const stores = {
+    instances: new MemoryInstanceStore(),
+    actions: new MemoryActionStore(),
+    groups: new MemoryServerGroupStore(),
+    events: new MemoryEventLog(),
+  };
+  return { ...stores, unit: new MemoryUnitOfWork(stores) };
 }
