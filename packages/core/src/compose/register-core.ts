@@ -22,7 +22,7 @@ import {
 import { defaultEngineOptions, type EngineOptions } from '../engine/engine-options.js';
 import { HostRegistry } from '../engine/host-registry.js';
 import { noNetworkAdapter, noVolumeAdapter } from '../engine/noop-adapters.js';
-import { ConfigurationError } from '../errors.js';
+import { ConfigurationError, ErrorCode, isNovaError } from '../errors.js';
 import { defaultImageService } from '../image/default-image-service.js';
 import { type Flavor, flavorSchema } from '../model/flavor.js';
 import type { Host } from '../model/host.js';
@@ -107,7 +107,11 @@ export async function registerCore(container: DependencyContainer, options: Core
   const flavors = s.flavors ?? new MemoryFlavorStore();
   for (const f of options.flavors ?? []) {
     const flavor = parseInput(flavorSchema, { name: f.id, ...f });
-    if (!(await flavors.get(flavor.id))) await flavors.add(flavor);
+    if (await flavors.get(flavor.id)) continue;
+    // processes starting together on one database seed the same flavors: the first one wins
+    await flavors.add(flavor).catch((e: unknown) => {
+      if (!isNovaError(e, ErrorCode.Duplicate)) throw e;
+    });
   }
   let quota: QuotaEngine;
   if (isQuotaEngine(options.quota)) quota = options.quota;

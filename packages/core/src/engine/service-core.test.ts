@@ -170,6 +170,29 @@ describe('engine as a service core', () => {
     await compute.close();
   });
 
+  it('two processes seeding the same flavors at once: the one that loses the insert starts anyway', async () => {
+    const stores = sharedStores();
+    const get = stores.flavors.get.bind(stores.flavors);
+    // another process adds the flavor between this one's lookup and its insert
+    stores.flavors.get = async (id: string) => {
+      const found = await get(id);
+      if (!found)
+        await stores.flavors.add({
+          id,
+          name: id,
+          vcpus: 1,
+          ramMb: 2048,
+          diskGb: 0,
+          resources: {},
+          extraSpecs: {},
+        });
+      return found;
+    };
+    const compute = await engineOn(stores, 'host-a', new FakeDriver({ hostname: 'a' }));
+    expect((await compute.flavors.list()).map((f) => f.id)).toEqual(['m1.small']);
+    await compute.close();
+  });
+
   it('refuses bad composition and work after close() with typed errors (defect 11)', async () => {
     await expect(createCompute(undefined as never)).rejects.toMatchObject({ code: 'NLFS_CONFIGURATION' });
     await expect(
