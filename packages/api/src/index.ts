@@ -1,0 +1,15 @@
+/**
+ * `@nova-lfs/api`: the OpenStack-compatible REST API over a Nova LFS engine: Compute v2.1,
+ * Identity v3 and Image v2 on one listener, with role-based access from policy rules.
+ * @packageDocumentation
+ */
+
+export { type Microversion, maxMicroversion, minMicroversion } from './compute/microversion.js';
+export { type ApiAppOptions, buildApiApp, type ResponseSample } from './http/api-app.js';
+export { ApiFault, type ServiceKind } from './http/api-fault.js';
+export type { ApiServices, PublicUrls } from './http/api-services.js';
+export { servicePaths } from './http/api-services.js';
+export type { AuthContext, TokenValidator } from './http/auth-context.js';
+export { type RouteAnswer, type RouteContext, type RouteSpec, route } from './http/route.js';
+export { PolicySyntaxError } from './policy/check-parser.js';
+export { PolicyEngine, type PolicyRuleDefault, type PolicyTarget } from './policy/policy-engine.js';
