@@ -6,3 +6,4 @@ bash "$here/start-docker.sh"
 bash "$here/start-libvirt.sh"
 bash "$here/start-postgres.sh" >/dev/null
 bash "$here/start-nats.sh"
+bash "$here/start-slapd.sh" >/dev/null
