@@ -20,12 +20,17 @@ import {
   unitOfWorkToken,
   volumeAdapterToken,
 } from '../di/tokens.js';
-import { CapabilityUnsupportedError, EngineClosedError, NotFoundError } from '../errors.js';
+import {
+  CapabilityUnsupportedError,
+  EngineClosedError,
+  NotFoundError,
+  RevisionConflictError,
+} from '../errors.js';
 import type { InstanceAction, RequestContext } from '../model/action.js';
 import type { Host } from '../model/host.js';
 import type { Image } from '../model/image.js';
 import type { Instance } from '../model/instance.js';
-import { displayNameSchema } from '../model/names.js';
+import { displayNameSchema, metadataSchema } from '../model/names.js';
 import {
   type CreateInstanceInput,
   type RebootKind,
@@ -499,6 +504,36 @@ export class ComputeEngine {
       undefined,
       () => driver.getConsoleOutput(instance, options),
     );
+  }
+
+  /**
+   * Renames an instance or replaces its metadata (Nova's `PUT /servers/{id}` and metadata calls);
+   * accepted in every live state, with or without a task in progress.
+   * @throws ValidationError naming the field; NotFoundError for an unknown instance
+   */
+  async update(id: string, changes: { name?: string; metadata?: Record<string, string> }): Promise<Instance> {
+    this.refuseIfClosed('update');
+    const patch = parseInput(
+      z.object({ name: displayNameSchema.optional(), metadata: metadataSchema.optional() }).strict(),
+      changes,
+    );
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const current = await this.get(id);
+      try {
+        return await this.instanceStore.update(
+          id,
+          current.revision,
+          {
+            ...(patch.name !== undefined ? { name: patch.name } : {}),
+            ...(patch.metadata !== undefined ? { metadata: patch.metadata } : {}),
+          },
+          this.ctx.now(),
+        );
+      } catch (e) {
+        if (!(e instanceof RevisionConflictError)) throw e;
+      }
+    }
+    throw new RevisionConflictError('instance', id, -1, -1);
   }
 
   // ---- queries -------------------------------------------------------------------------------
