@@ -10,6 +10,7 @@ export { ApiFault, type ServiceKind } from './http/api-fault.js';
 export type { ApiServices, PublicUrls } from './http/api-services.js';
 export { servicePaths } from './http/api-services.js';
 export type { AuthContext, TokenValidator } from './http/auth-context.js';
+export type { RateLimitOptions } from './http/rate-limiter.js';
 export { type RouteAnswer, type RouteContext, type RouteSpec, route } from './http/route.js';
 export { PolicySyntaxError } from './policy/check-parser.js';
 export { PolicyEngine, type PolicyRuleDefault, type PolicyTarget } from './policy/policy-engine.js';

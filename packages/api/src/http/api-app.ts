@@ -8,6 +8,7 @@ import Fastify, {
 import { ApiFault, type ServiceKind, toApiFault } from './api-fault.js';
 import { type AuthContext, isAdmin, type TokenValidator } from './auth-context.js';
 import { faultBody } from './fault-body.js';
+import { RateLimiter, type RateLimitOptions } from './rate-limiter.js';
 import { openApiOperation, openApiPath, type RouteSpec, validatePart } from './route.js';
 
 /** Options of {@link buildApiApp}. */
@@ -24,8 +25,13 @@ export interface ApiAppOptions {
   readonly identityUrl?: string;
   /** Called with every answered request (metrics). */
   readonly onResponse?: (sample: ResponseSample) => void;
-  /** Extra work before a route's handler, after authentication (rate limits). */
+  /** Extra work before a route's handler, after authentication. */
   readonly beforeHandler?: (auth: AuthContext | null, request: FastifyRequest) => void;
+  /**
+   * Requests per caller (the user, or the client address before authentication); beyond it a
+   * 429 `overLimit` with `Retry-After`. Default: no limit.
+   */
+  readonly rateLimit?: RateLimitOptions;
 }
 
 /** One answered request, for metrics. */
@@ -116,9 +122,10 @@ export function buildApiApp(options: ApiAppOptions): FastifyInstance {
     );
   });
 
+  const limiter = options.rateLimit ? new RateLimiter(options.rateLimit) : undefined;
   const paths: Record<string, Record<string, unknown>> = {};
   for (const spec of options.routes) {
-    register(app, spec, options);
+    register(app, spec, options, limiter);
     const path = openApiPath(spec.url);
     paths[path] ??= {};
     paths[path][spec.method.toLowerCase()] = openApiOperation(spec);
@@ -136,7 +143,12 @@ export function buildApiApp(options: ApiAppOptions): FastifyInstance {
   return app;
 }
 
-function register(app: FastifyInstance, spec: RouteSpec, options: ApiAppOptions): void {
+function register(
+  app: FastifyInstance,
+  spec: RouteSpec,
+  options: ApiAppOptions,
+  limiter: RateLimiter | undefined,
+): void {
   app.route({
     method: spec.method,
     url: spec.url,
@@ -146,6 +158,14 @@ function register(app: FastifyInstance, spec: RouteSpec, options: ApiAppOptions)
       const auth =
         spec.auth === 'none' ? await optionalAuth(request, options) : await requireAuth(request, options);
       request.novaAuth = auth;
+      if (limiter) {
+        const wait = limiter.take(auth ? `user:${auth.userId}` : `ip:${request.ip}`);
+        if (wait > 0)
+          throw new ApiFault(429, 'Rate limit exceeded: too many requests; retry later.', {
+            faultName: 'overLimit',
+            headers: { 'Retry-After': String(wait) },
+          });
+      }
       options.beforeHandler?.(auth, request);
       const params = validatePart(spec.params, request.params, 'path');
       const query = validatePart(spec.query, request.query, 'query');

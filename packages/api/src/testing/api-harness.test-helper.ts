@@ -3,7 +3,7 @@ import { createFakeCloud } from '@nova-lfs/core/testing';
 import BetterSqlite3 from 'better-sqlite3';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { Kysely, SqliteDialect } from 'kysely';
-import { buildApiApp } from '../http/api-app.js';
+import { type ApiAppOptions, buildApiApp } from '../http/api-app.js';
 import type { ApiServices } from '../http/api-services.js';
 import type { RouteSpec } from '../http/route.js';
 import { PolicyEngine } from '../policy/policy-engine.js';
@@ -23,6 +23,8 @@ export interface ApiHarness {
 export interface ApiHarnessOptions {
   readonly cloud?: FakeCloudOptions;
   readonly policy?: Record<string, string>;
+  /** Extra app options (rate limit, body limit). */
+  readonly app?: Partial<Pick<ApiAppOptions, 'rateLimit' | 'bodyLimit' | 'onResponse'>>;
 }
 
 /** Builds the routes the module under test serves and an app around them. */
@@ -43,6 +45,7 @@ export async function apiHarness(
     tokens: new StaticTokenValidator(standardCallers()),
     routes: routes(services),
     identityUrl: services.urls.identity,
+    ...options.app,
   });
   await app.ready();
   return {
