@@ -62,7 +62,24 @@ for _ in $(seq 1 60); do
   sleep 0.25
 done
 pw() { /usr/sbin/slappasswd -h '{SSHA}' -s "$1"; }
-ldapadd -x -H "$url" -D "$admin_dn" -w "$admin_pw" >>"$log" 2>&1 <<LDIF
+# one test user, with OpenLDAP and Active Directory style attributes: uid, cn, sn, userAccountControl, password
+user_entry() {
+  cat <<ENTRY
+dn: uid=$1,ou=users,dc=nova,dc=test
+objectClass: inetOrgPerson
+objectClass: novaAdAccount
+uid: $1
+cn: $2
+sn: $3
+mail: $1@nova.test
+sAMAccountName: $1
+userAccountControl: $4
+userPassword: $(pw "$5")
+
+ENTRY
+}
+{
+  cat <<'LDIF'
 dn: dc=nova,dc=test
 objectClass: dcObject
 objectClass: organization
@@ -77,39 +94,11 @@ dn: ou=groups,dc=nova,dc=test
 objectClass: organizationalUnit
 ou: groups
 
-dn: uid=alice,ou=users,dc=nova,dc=test
-objectClass: inetOrgPerson
-objectClass: novaAdAccount
-uid: alice
-cn: Alice Liddell
-sn: Liddell
-mail: alice@nova.test
-sAMAccountName: alice
-userAccountControl: 512
-userPassword: $(pw alice-secret)
-
-dn: uid=bob,ou=users,dc=nova,dc=test
-objectClass: inetOrgPerson
-objectClass: novaAdAccount
-uid: bob
-cn: Bob Builder
-sn: Builder
-mail: bob@nova.test
-sAMAccountName: bob
-userAccountControl: 512
-userPassword: $(pw bob-secret)
-
-dn: uid=carol,ou=users,dc=nova,dc=test
-objectClass: inetOrgPerson
-objectClass: novaAdAccount
-uid: carol
-cn: Carol Disabled
-sn: Disabled
-mail: carol@nova.test
-sAMAccountName: carol
-userAccountControl: 514
-userPassword: $(pw carol-secret)
-
+LDIF
+  user_entry alice 'Alice Liddell' Liddell 512 alice-secret
+  user_entry bob 'Bob Builder' Builder 512 bob-secret
+  user_entry carol 'Carol Disabled' Disabled 514 carol-secret # 514: ACCOUNTDISABLE
+  cat <<'LDIF'
 dn: cn=developers,ou=groups,dc=nova,dc=test
 objectClass: groupOfNames
 cn: developers
@@ -123,6 +112,7 @@ cn: operators
 description: People who run the cloud
 member: uid=bob,ou=users,dc=nova,dc=test
 LDIF
+} | ldapadd -x -H "$url" -D "$admin_dn" -w "$admin_pw" >>"$log" 2>&1
 if answers; then echo "$url"; exit 0; fi
 echo "start-slapd: slapd did not answer on $url (log: $log)" >&2
 exit 1

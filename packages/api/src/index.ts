@@ -5,7 +5,7 @@
  */
 
 export { type Microversion, maxMicroversion, minMicroversion } from './compute/microversion.js';
-export { type ApiAppOptions, buildApiApp, type ResponseSample } from './http/api-app.js';
+export { type ApiAppOptions, buildApiApp } from './http/api-app.js';
 export { ApiFault, type ServiceKind } from './http/api-fault.js';
 export type { ApiServices, PublicUrls } from './http/api-services.js';
 export { servicePaths } from './http/api-services.js';

@@ -23,24 +23,11 @@ export interface ApiAppOptions {
   readonly bodyLimit?: number;
   /** The public URL of the identity endpoint, for `WWW-Authenticate` (e.g. `http://127.0.0.1:5000/v3`). */
   readonly identityUrl?: string;
-  /** Called with every answered request (metrics). */
-  readonly onResponse?: (sample: ResponseSample) => void;
-  /** Extra work before a route's handler, after authentication. */
-  readonly beforeHandler?: (auth: AuthContext | null, request: FastifyRequest) => void;
   /**
    * Requests per caller (the user, or the client address before authentication); beyond it a
    * 429 `overLimit` with `Retry-After`. Default: no limit.
    */
   readonly rateLimit?: RateLimitOptions;
-}
-
-/** One answered request, for metrics. */
-export interface ResponseSample {
-  readonly method: string;
-  /** The route pattern (`/v2.1/servers/:serverId`), never the raw URL. */
-  readonly route: string;
-  readonly status: number;
-  readonly seconds: number;
 }
 
 declare module 'fastify' {
@@ -89,18 +76,6 @@ export function buildApiApp(options: ApiAppOptions): FastifyInstance {
     reply.header('x-openstack-request-id', request.id);
     reply.header('x-compute-request-id', request.id);
   });
-  if (options.onResponse) {
-    const observe = options.onResponse;
-    app.addHook('onResponse', async (request, reply) => {
-      observe({
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        status: reply.statusCode,
-        seconds: reply.elapsedTime / 1000,
-      });
-    });
-  }
-
   app.setErrorHandler(async (error, request, reply) => {
     const fault = toApiFault(error);
     if (fault.status >= 500) request.log.error({ err: error }, 'request failed');
@@ -166,7 +141,6 @@ function register(
             headers: { 'Retry-After': String(wait) },
           });
       }
-      options.beforeHandler?.(auth, request);
       const params = validatePart(spec.params, request.params, 'path');
       const query = validatePart(spec.query, request.query, 'query');
       const body = validatePart(spec.body, request.body, 'body');

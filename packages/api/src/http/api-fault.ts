@@ -33,8 +33,6 @@ export const badRequest = (message: string, field?: string): ApiFault =>
   new ApiFault(400, message, field === undefined ? {} : { field });
 /** 404 in Nova's words. */
 export const notFound = (message: string): ApiFault => new ApiFault(404, message);
-/** 403. */
-export const forbidden = (message: string): ApiFault => new ApiFault(403, message);
 /** 409. */
 export const conflict = (message: string): ApiFault => new ApiFault(409, message);
 

@@ -73,9 +73,6 @@ export function validatePart<T>(schema: z.ZodType<T> | undefined, value: unknown
   throw new ApiFault(400, `Invalid input for field/attribute ${path}: ${message}`, { field: path });
 }
 
-/** Parses a request body that may be absent (`null` for an empty body). */
-export const optionalBody = <T extends z.ZodType>(schema: T) => schema.optional().nullable();
-
 /** Converts a route's schemas into an OpenAPI 3.1 operation. */
 export function openApiOperation(spec: RouteSpec<unknown, unknown, unknown>): Record<string, unknown> {
   const op: Record<string, unknown> = {

@@ -1,4 +1,5 @@
-import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { type Kysely, type Migration, sql } from 'kysely';
+import { migrateModule } from '../store/module-migrations.js';
 
 /** The migration table of the identity service (its own, beside the engine's). */
 export const identityMigrationTable = 'identity_migration';
@@ -103,22 +104,10 @@ const initial: Migration = {
 
 const migrations: Record<string, Migration> = { '0001_identity': initial };
 
-const provider: MigrationProvider = { getMigrations: async () => migrations };
-
 /**
  * Brings the identity tables up to date (Kysely's `Migrator` with its own migration table).
  * @throws Error naming the migration that failed
  */
 export async function migrateIdentity(db: Kysely<object>): Promise<void> {
-  const migrator = new Migrator({
-    db,
-    provider,
-    migrationTableName: identityMigrationTable,
-    migrationLockTableName: `${identityMigrationTable}_lock`,
-  });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`identity migration ${failed} failed`, { cause: error });
-  }
+  await migrateModule(db, { name: 'identity', table: identityMigrationTable, migrations });
 }

@@ -24,7 +24,7 @@ export interface ApiHarnessOptions {
   readonly cloud?: FakeCloudOptions;
   readonly policy?: Record<string, string>;
   /** Extra app options (rate limit, body limit). */
-  readonly app?: Partial<Pick<ApiAppOptions, 'rateLimit' | 'bodyLimit' | 'onResponse'>>;
+  readonly app?: Partial<Pick<ApiAppOptions, 'rateLimit' | 'bodyLimit'>>;
 }
 
 /** Builds the routes the module under test serves and an app around them. */

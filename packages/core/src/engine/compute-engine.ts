@@ -29,7 +29,7 @@ import {
 import type { InstanceAction, RequestContext } from '../model/action.js';
 import type { Host } from '../model/host.js';
 import type { Image } from '../model/image.js';
-import type { Instance } from '../model/instance.js';
+import type { Instance, InstancePatch } from '../model/instance.js';
 import { displayNameSchema, metadataSchema } from '../model/names.js';
 import {
   type CreateInstanceInput,
@@ -517,18 +517,14 @@ export class ComputeEngine {
       z.object({ name: displayNameSchema.optional(), metadata: metadataSchema.optional() }).strict(),
       changes,
     );
+    const edit: InstancePatch = {
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(patch.metadata !== undefined ? { metadata: patch.metadata } : {}),
+    };
+    // one unit of work at the revision read; another writer in between means read again
     for (let attempt = 0; attempt < 20; attempt++) {
-      const current = await this.get(id);
       try {
-        return await this.instanceStore.update(
-          id,
-          current.revision,
-          {
-            ...(patch.name !== undefined ? { name: patch.name } : {}),
-            ...(patch.metadata !== undefined ? { metadata: patch.metadata } : {}),
-          },
-          this.ctx.now(),
-        );
+        return await this.ctx.apply(await this.get(id), edit);
       } catch (e) {
         if (!(e instanceof RevisionConflictError)) throw e;
       }
