@@ -13,11 +13,12 @@ export type {
   FlavorAdmin,
   FlavorInput,
   HostAdmin,
+  HostPlacement,
   HostStatus,
   QuotaAdmin,
   ServerGroupAdmin,
 } from './engine/admin-facades.js';
-export { hostStatusSchema } from './engine/admin-facades.js';
+export { hostPlacementSchema, hostStatusSchema } from './engine/admin-facades.js';
 // DI
 // engine
 export { ComputeEngine, type EventStreamOptions } from './engine/compute-engine.js';

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { NotFoundError } from '../errors.js';
 import { type Flavor, flavorSchema } from '../model/flavor.js';
-import type { Host } from '../model/host.js';
-import { idSchema, plainTextSchema } from '../model/names.js';
+import { aggregateSchema, type Host } from '../model/host.js';
+import { displayNameSchema, idSchema, plainTextSchema } from '../model/names.js';
 import { type QuotaLimits, quotaLimitsSchema } from '../model/quota.js';
 import { type ServerGroup, type ServerGroupInput, serverGroupSchema } from '../model/server-group.js';
 import { parseInput } from '../model/validation.js';
@@ -26,6 +26,20 @@ export const hostStatusSchema = z.strictObject({
 });
 /** A change of a host's status. */
 export type HostStatus = z.input<typeof hostStatusSchema>;
+
+/**
+ * Where an operator places a host: its aggregates (replacing the current list) and, when given,
+ * its availability zone. Exactly these keys, typed; aggregate ids unique.
+ */
+export const hostPlacementSchema = z.strictObject({
+  aggregates: z
+    .array(aggregateSchema)
+    .max(1000)
+    .refine((list) => new Set(list.map((a) => a.id)).size === list.length, 'aggregate ids must be unique'),
+  availabilityZone: displayNameSchema.optional(),
+});
+/** A change of a host's aggregates and availability zone. */
+export type HostPlacement = z.input<typeof hostPlacementSchema>;
 
 /** Flavor fields as callers write them (defaults applied on create). */
 export type FlavorInput = z.input<typeof flavorSchema>;
@@ -123,6 +137,29 @@ export class HostAdmin {
       enabled,
       up: change.up ?? host.up,
       disabledReason: enabled ? null : (change.disabledReason ?? host.disabledReason ?? null),
+    };
+    await this.store.upsert(next);
+    this.scheduler.upsertHost(next);
+    return next;
+  }
+
+  /**
+   * Replaces a host's aggregates and, when given, moves it to another availability zone; the
+   * scheduler's filters (availability zone, aggregate metadata, tenant isolation) see the change
+   * at once. Instances already on the host keep their recorded zone. A later `refreshHost` or
+   * re-`addHost` rebuilds the host from its binding, so a caller keeping aggregates elsewhere
+   * applies them again then.
+   * @throws ValidationError naming the field (an unknown key, a bad aggregate, duplicate ids);
+   * NotFoundError for an unknown host
+   */
+  async setPlacement(hostId: string, placement: HostPlacement): Promise<Host> {
+    const change = parseInput(hostPlacementSchema, placement);
+    const host = await this.store.get(hostId);
+    if (!host) throw new NotFoundError('host', hostId, 'hostId');
+    const next: Host = {
+      ...host,
+      aggregates: change.aggregates,
+      availabilityZone: change.availabilityZone ?? host.availabilityZone,
     };
     await this.store.upsert(next);
     this.scheduler.upsertHost(next);
