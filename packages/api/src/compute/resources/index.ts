@@ -2,6 +2,7 @@ import type { ApiServices } from '../../http/api-services.js';
 import type { RouteSpec } from '../../http/route.js';
 import { flavorExtrasRoutes } from './flavor-extras-routes.js';
 import { flavorRoutes } from './flavors-routes.js';
+import { hypervisorRoutes } from './hypervisors-routes.js';
 import { migrateComputeResources } from './resource-migrations.js';
 import { computeResourcePolicies } from './resource-policies.js';
 import { versionRoutes } from './versions-routes.js';
@@ -15,7 +16,12 @@ export { migrateComputeResources } from './resource-migrations.js';
  */
 export function computeResourceRouteSpecs(services: ApiServices): RouteSpec[] {
   services.policy.register(computeResourcePolicies);
-  return [...versionRoutes(services), ...flavorRoutes(services), ...flavorExtrasRoutes(services)];
+  return [
+    ...versionRoutes(services),
+    ...flavorRoutes(services),
+    ...flavorExtrasRoutes(services),
+    ...hypervisorRoutes(services),
+  ];
 }
 
 /**

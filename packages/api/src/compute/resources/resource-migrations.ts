@@ -25,7 +25,21 @@ const initial: Migration = {
   },
 };
 
-const migrations: Record<string, Migration> = { '0001_initial': initial };
+/** Stable integer ids (and uuids) of compute nodes and services. */
+const hostIds: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('compute_host_ids')
+      .addColumn('key', 'varchar(255)', (c) => c.primaryKey())
+      .addColumn('kind', 'varchar(32)', (c) => c.notNull())
+      .addColumn('num', 'integer', (c) => c.notNull())
+      .addColumn('uuid', 'varchar(36)', (c) => c.notNull())
+      .addUniqueConstraint('compute_host_ids_kind_num', ['kind', 'num'])
+      .execute();
+  },
+};
+
+const migrations: Record<string, Migration> = { '0001_initial': initial, '0002_host_ids': hostIds };
 /**
  * Brings the compute resource tables up to date (Kysely's `Migrator` with its own migration table).
  * @throws Error naming the migration that failed

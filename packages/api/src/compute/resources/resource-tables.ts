@@ -15,8 +15,18 @@ export type FlavorAccessRow = {
   project_id: string;
 };
 
+/** The stable Nova ids of a compute node or service (`hypervisor:<host>`, `service:<binary>:<host>`). */
+export type HostIdRow = {
+  key: string;
+  /** `hypervisor` or `service`: each kind numbers its own (as Nova's tables do). */
+  kind: string;
+  num: number;
+  uuid: string;
+};
+
 /** Every table of the compute resource routes. */
 export type ComputeResourceTables = {
   compute_flavor_attrs: FlavorAttrsRow;
   compute_flavor_access: FlavorAccessRow;
+  compute_host_ids: HostIdRow;
 };
