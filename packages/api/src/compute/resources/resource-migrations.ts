@@ -39,7 +39,32 @@ const hostIds: Migration = {
   },
 };
 
-const migrations: Record<string, Migration> = { '0001_initial': initial, '0002_host_ids': hostIds };
+/** Host aggregates and their hosts. */
+const aggregates: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('compute_aggregate')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('uuid', 'varchar(36)', (c) => c.notNull().unique())
+      .addColumn('name', 'varchar(255)', (c) => c.notNull().unique())
+      .addColumn('metadata', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+      .addColumn('updated_at', 'varchar(32)')
+      .execute();
+    await db.schema
+      .createTable('compute_aggregate_host')
+      .addColumn('aggregate_id', 'integer', (c) => c.notNull())
+      .addColumn('host_id', 'varchar(255)', (c) => c.notNull())
+      .addPrimaryKeyConstraint('compute_aggregate_host_pk', ['aggregate_id', 'host_id'])
+      .execute();
+  },
+};
+
+const migrations: Record<string, Migration> = {
+  '0001_initial': initial,
+  '0002_host_ids': hostIds,
+  '0003_aggregates': aggregates,
+};
 /**
  * Brings the compute resource tables up to date (Kysely's `Migrator` with its own migration table).
  * @throws Error naming the migration that failed

@@ -24,9 +24,27 @@ export type HostIdRow = {
   uuid: string;
 };
 
+/** A host aggregate (Nova's integer id; `metadata` a JSON object, `availability_zone` in it). */
+export type AggregateRow = {
+  id: number;
+  uuid: string;
+  name: string;
+  metadata: string;
+  created_at: string;
+  updated_at: string | null;
+};
+
+/** A host in an aggregate (the host's engine id, Nova's service host). */
+export type AggregateHostRow = {
+  aggregate_id: number;
+  host_id: string;
+};
+
 /** Every table of the compute resource routes. */
 export type ComputeResourceTables = {
   compute_flavor_attrs: FlavorAttrsRow;
   compute_flavor_access: FlavorAccessRow;
   compute_host_ids: HostIdRow;
+  compute_aggregate: AggregateRow;
+  compute_aggregate_host: AggregateHostRow;
 };
