@@ -3,12 +3,14 @@ import type { RouteSpec } from '../../http/route.js';
 import { syncAggregates } from './aggregate-placement.js';
 import { AggregateStore } from './aggregate-store.js';
 import { aggregateRoutes } from './aggregates-routes.js';
+import { availabilityZoneRoutes } from './availability-zones-routes.js';
 import { flavorExtrasRoutes } from './flavor-extras-routes.js';
 import { flavorRoutes } from './flavors-routes.js';
 import { hypervisorRoutes } from './hypervisors-routes.js';
 import { resourceDb } from './resource-common.js';
 import { migrateComputeResources } from './resource-migrations.js';
 import { computeResourcePolicies } from './resource-policies.js';
+import { serviceRoutes } from './services-routes.js';
 import { versionRoutes } from './versions-routes.js';
 
 export { migrateComputeResources } from './resource-migrations.js';
@@ -26,6 +28,8 @@ export function computeResourceRouteSpecs(services: ApiServices): RouteSpec[] {
     ...flavorExtrasRoutes(services),
     ...hypervisorRoutes(services),
     ...aggregateRoutes(services),
+    ...availabilityZoneRoutes(services),
+    ...serviceRoutes(services),
   ];
 }
 
