@@ -137,12 +137,56 @@ export const ldapBackendOptionsSchema = z
   });
 
 /**
- * Options of {@link LdapIdentityBackend}, named after Keystone's `[ldap]` options (see
- * {@link ldapBackendOptionsSchema} for each one's rule). Mapping fields default to
- * {@link openLdapMapping}; spread {@link activeDirectoryMapping} for Active Directory:
- * `{ ...activeDirectoryMapping, url, bindDn, bindPassword, userTreeDn, groupTreeDn }`.
+ * Options of {@link LdapIdentityBackend}, named after Keystone's `[ldap]` options in camelCase
+ * (`user_tree_dn` is `userTreeDn`); validated by {@link ldapBackendOptionsSchema}. The mapping
+ * fields ({@link LdapMapping}: object classes, attribute names, enabled flag, membership) default
+ * to {@link openLdapMapping}; spread {@link activeDirectoryMapping} for Active Directory:
+ * `{ ...activeDirectoryMapping, url, bindDn, bindPassword, userTreeDn, groupTreeDn, queryScope: 'sub' }`.
  */
-export type LdapBackendOptions = z.input<typeof ldapBackendOptionsSchema>;
+export interface LdapBackendOptions extends Partial<LdapMapping> {
+  /** Keystone `url`: `ldap://host[:port]` or `ldaps://host[:port]` (no credentials, no path). */
+  readonly url: string;
+  /** Keystone `user`: the service account's DN; unset (with no password): anonymous searches. */
+  readonly bindDn?: string | undefined;
+  /**
+   * Keystone `password`: the service account's password; required with `bindDn`, never empty
+   * (that would be an unauthenticated bind). Never logged, never in an error.
+   */
+  readonly bindPassword?: string | undefined;
+  /** Keystone `user_tree_dn`: where users live. */
+  readonly userTreeDn: string;
+  /** Keystone `group_tree_dn`: where groups live. */
+  readonly groupTreeDn: string;
+  /** Keystone `query_scope`: `one` (children of the tree DNs; Keystone's default) or `sub`. */
+  readonly queryScope?: 'one' | 'sub' | undefined;
+  /** Keystone `user_filter`: an RFC 4515 filter (written by the operator) ANDed to user searches. */
+  readonly userFilter?: string | undefined;
+  /** Keystone `group_filter`: an RFC 4515 filter ANDed to group searches. */
+  readonly groupFilter?: string | undefined;
+  /** The Keystone domain the directory's users and groups belong to (default `default`). */
+  readonly domainId?: string | undefined;
+  /** Keystone `page_size`: entries per page of a list (RFC 2696 paging; default 500); 0: no paging. */
+  readonly pageSize?: number | undefined;
+  /** Keystone `list_limit`: most entries a list returns (default 10,000; 0: no limit). */
+  readonly listLimit?: number | undefined;
+  /** Keystone `connection_timeout`, in ms (default 5,000): how long a TCP (and TLS) connect may take. */
+  readonly connectTimeoutMs?: number | undefined;
+  /**
+   * How long one directory operation may take, in ms (default 10,000); its connection is dropped
+   * then. A search cut this way is retried once, so a call can take up to twice as long.
+   */
+  readonly timeoutMs?: number | undefined;
+}
+
+type SchemaKeys = keyof z.input<typeof ldapBackendOptionsSchema>;
+/** Compile-time check: the interface and the schema name the same options. */
+const sameKeys: [
+  Exclude<SchemaKeys, keyof LdapBackendOptions>,
+  Exclude<keyof LdapBackendOptions, SchemaKeys>,
+] extends [never, never]
+  ? true
+  : never = true;
+void sameKeys;
 
 type ResolvedOptions = z.output<typeof ldapBackendOptionsSchema>;
 
@@ -152,7 +196,8 @@ export type LdapUnavailableReason =
   | 'timeout'
   | 'connection_lost'
   | 'service_bind_rejected'
-  | 'directory_error';
+  | 'directory_error'
+  | 'closed';
 
 /** Details of an {@link LdapUnavailableError}: nothing secret (no password, no bind DN). */
 export interface LdapUnavailableDetails {
@@ -189,7 +234,7 @@ export class LdapUnavailableError extends NovaError<LdapUnavailableDetails> {
  * - Users and groups are searched with one service connection (bound as `bindDn`, or anonymous),
  *   kept open and reused; when the server drops it, the next call connects and binds again, and a
  *   call whose connection dies mid-way is retried once on a fresh one.
- * - {@link authenticate} finds the user with the service connection, then binds as the user's DN
+ * - {@link LdapIdentityBackend.authenticate} finds the user with the service connection, then binds as the user's DN
  *   with the password on a separate short-lived connection. Empty passwords are refused before any
  *   bind (an LDAP simple bind with a DN and no password is an *unauthenticated* bind that many
  *   servers accept as anonymous).
@@ -201,6 +246,14 @@ export class LdapUnavailableError extends NovaError<LdapUnavailableDetails> {
  *   are not URL-safe).
  * - Failures of the directory reject with {@link LdapUnavailableError}; invalid options throw a
  *   `ConfigurationError` whose `details.setting` is `ldap.<field>`.
+ *
+ * Verified for real (ldap-backend.test.ts, OpenLDAP slapd with the memberof overlay): the
+ * OpenLDAP mapping, the Active Directory mapping's user side and `memberOf` (on AD-style
+ * attributes in an OpenLDAP tree), `entryUUID` ids, paging, drops, outages and timeouts. Not
+ * verified: a real Active Directory, `objectGUID` ids against a server, `groupMembersAreIds`
+ * against a server (the test tree has no posixGroup), `ldaps://`. Not implemented: StartTLS
+ * (Keystone `use_tls`) and CA options, referral chasing (references are ignored), nested group
+ * expansion, AD ranged `member` retrieval, Keystone's `user_enabled_emulation`.
  */
 export class LdapIdentityBackend implements IdentityBackend {
   readonly kind = 'ldap';
@@ -441,7 +494,12 @@ export class LdapIdentityBackend implements IdentityBackend {
   }
 
   #searchOptions(filter: Filter, attributes: readonly string[]): SearchOptions {
-    const options: SearchOptions = { scope: this.#options.queryScope, filter, attributes: [...attributes] };
+    const options: SearchOptions = {
+      scope: this.#options.queryScope,
+      filter,
+      attributes: [...attributes],
+      timeLimit: Math.ceil(this.#options.timeoutMs / 1000),
+    };
     if (this.#mapping.userIdAttributeIsBinary)
       options.explicitBufferAttributes = [this.#mapping.userIdAttribute];
     return options;
@@ -553,8 +611,7 @@ export class LdapIdentityBackend implements IdentityBackend {
   }
 
   async #service(operation: string): Promise<Client> {
-    if (this.#closed)
-      throw new LdapUnavailableError({ backend: 'ldap', operation, reason: 'connection_lost' });
+    if (this.#closed) throw new LdapUnavailableError({ backend: 'ldap', operation, reason: 'closed' });
     if (this.#client?.isBound) return this.#client;
     if (this.#client !== undefined) this.#drop(this.#client);
     this.#connecting ??= this.#bindService().finally(() => {
