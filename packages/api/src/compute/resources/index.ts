@@ -7,6 +7,8 @@ import { availabilityZoneRoutes } from './availability-zones-routes.js';
 import { flavorExtrasRoutes } from './flavor-extras-routes.js';
 import { flavorRoutes } from './flavors-routes.js';
 import { hypervisorRoutes } from './hypervisors-routes.js';
+import { limitRoutes } from './limits-routes.js';
+import { quotaSetRoutes } from './quota-sets-routes.js';
 import { resourceDb } from './resource-common.js';
 import { migrateComputeResources } from './resource-migrations.js';
 import { computeResourcePolicies } from './resource-policies.js';
@@ -30,6 +32,8 @@ export function computeResourceRouteSpecs(services: ApiServices): RouteSpec[] {
     ...aggregateRoutes(services),
     ...availabilityZoneRoutes(services),
     ...serviceRoutes(services),
+    ...quotaSetRoutes(services),
+    ...limitRoutes(services),
   ];
 }
 

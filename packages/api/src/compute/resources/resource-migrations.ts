@@ -60,10 +60,24 @@ const aggregates: Migration = {
   },
 };
 
+/** Limits of the quota keys the API keeps (the engine enforces instances, cores and RAM). */
+const quotas: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('compute_quota')
+      .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
+      .addColumn('resource', 'varchar(64)', (c) => c.notNull())
+      .addColumn('hard_limit', 'integer', (c) => c.notNull())
+      .addPrimaryKeyConstraint('compute_quota_pk', ['project_id', 'resource'])
+      .execute();
+  },
+};
+
 const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_host_ids': hostIds,
   '0003_aggregates': aggregates,
+  '0004_quotas': quotas,
 };
 /**
  * Brings the compute resource tables up to date (Kysely's `Migrator` with its own migration table).

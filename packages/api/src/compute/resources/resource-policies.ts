@@ -51,6 +51,7 @@ export const computeResourcePolicies: Readonly<Record<string, PolicyRuleDefault>
   'os_compute_api:os-quota-sets:delete': [admin, 'Revert a project’s quota to the defaults.'],
   'os_compute_api:os-quota-sets:detail': [reader, 'Show a project’s quota with usage.'],
   'os_compute_api:limits': ['@', 'Show the caller’s limits.'],
+  'os_compute_api:limits:other_project': [admin, 'Show another project’s limits.'],
   'os_compute_api:os-services:list': [admin, 'List compute services.'],
   'os_compute_api:os-services:update': [admin, 'Enable, disable or force down a compute service.'],
   'os_compute_api:os-services:delete': [admin, 'Delete a compute service.'],

@@ -40,6 +40,13 @@ export type AggregateHostRow = {
   host_id: string;
 };
 
+/** A project's limit of a quota key the engine does not enforce (`key_pairs`, `server_groups`...). */
+export type QuotaRow = {
+  project_id: string;
+  resource: string;
+  hard_limit: number;
+};
+
 /** Every table of the compute resource routes. */
 export type ComputeResourceTables = {
   compute_flavor_attrs: FlavorAttrsRow;
@@ -47,4 +54,5 @@ export type ComputeResourceTables = {
   compute_host_ids: HostIdRow;
   compute_aggregate: AggregateRow;
   compute_aggregate_host: AggregateHostRow;
+  compute_quota: QuotaRow;
 };
