@@ -12,6 +12,7 @@ import { quotaSetRoutes } from './quota-sets-routes.js';
 import { resourceDb } from './resource-common.js';
 import { migrateComputeResources } from './resource-migrations.js';
 import { computeResourcePolicies } from './resource-policies.js';
+import { serverGroupRoutes } from './server-groups-routes.js';
 import { serviceRoutes } from './services-routes.js';
 import { versionRoutes } from './versions-routes.js';
 
@@ -34,6 +35,7 @@ export function computeResourceRouteSpecs(services: ApiServices): RouteSpec[] {
     ...serviceRoutes(services),
     ...quotaSetRoutes(services),
     ...limitRoutes(services),
+    ...serverGroupRoutes(services),
   ];
 }
 

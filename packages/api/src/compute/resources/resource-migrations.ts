@@ -73,11 +73,24 @@ const quotas: Migration = {
   },
 };
 
+/** The user and rules of server groups. */
+const serverGroups: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('compute_server_group_attrs')
+      .addColumn('group_id', 'varchar(255)', (c) => c.primaryKey())
+      .addColumn('user_id', 'varchar(255)', (c) => c.notNull())
+      .addColumn('rules', 'text', (c) => c.notNull())
+      .execute();
+  },
+};
+
 const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_host_ids': hostIds,
   '0003_aggregates': aggregates,
   '0004_quotas': quotas,
+  '0005_server_groups': serverGroups,
 };
 /**
  * Brings the compute resource tables up to date (Kysely's `Migrator` with its own migration table).

@@ -47,6 +47,14 @@ export type QuotaRow = {
   hard_limit: number;
 };
 
+/** What Nova shows of a server group that the engine's group does not keep. */
+export type ServerGroupAttrsRow = {
+  group_id: string;
+  user_id: string;
+  /** JSON object, e.g. `{"max_server_per_host": 2}`. */
+  rules: string;
+};
+
 /** Every table of the compute resource routes. */
 export type ComputeResourceTables = {
   compute_flavor_attrs: FlavorAttrsRow;
@@ -55,4 +63,5 @@ export type ComputeResourceTables = {
   compute_aggregate: AggregateRow;
   compute_aggregate_host: AggregateHostRow;
   compute_quota: QuotaRow;
+  compute_server_group_attrs: ServerGroupAttrsRow;
 };
