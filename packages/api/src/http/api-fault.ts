@@ -113,7 +113,32 @@ function messageOf(error: NovaError): string {
       return `Quota exceeded for ${name}: Requested ${d.requested ?? 1}, but already used ${used} of ${d.limit} ${name}`;
     }
   }
+  if (error.code === ErrorCode.InvalidState) {
+    const d = error.details as {
+      action?: string;
+      instanceId?: string;
+      vmState?: string;
+      taskState?: string | null;
+    };
+    if (d.action !== undefined && d.instanceId !== undefined) {
+      // Nova's words, which the CLIs print: "Cannot 'stop' instance X while it is in vm_state stopped"
+      const where = d.taskState ? `task_state ${d.taskState}` : `vm_state ${d.vmState}`;
+      return `Cannot '${novaActionName(d.action)}' instance ${d.instanceId} while it is in ${where}`;
+    }
+  }
   return error.message;
+}
+
+/** Nova's name of an engine action in its conflict messages. */
+function novaActionName(action: string): string {
+  switch (action) {
+    case 'reboot_hard':
+      return 'reboot';
+    case 'snapshot':
+      return 'createImage';
+    default:
+      return action;
+  }
 }
 
 function quotaName(resource: string): string {

@@ -18,10 +18,12 @@ import type {
   PowerStateEvent,
   Rebootable,
   Rebuildable,
+  Snapshottable,
   SpawnRequest,
   Suspendable,
 } from '../ports/driver.js';
 import { defineCapabilities, throwIfCallAborted } from '../ports/driver.js';
+import type { ImageService } from '../ports/image-service.js';
 
 /** Operations of the fake driver that latency and failures can be set for. */
 export type FakeOperation =
@@ -35,6 +37,7 @@ export type FakeOperation =
   | 'suspend'
   | 'resume'
   | 'rebuild'
+  | 'snapshot'
   | 'listInstances'
   | 'getHostReport';
 
@@ -102,7 +105,15 @@ interface FakeGuest {
  * `addOrphan` simulate what a real hypervisor does behind the engine's back.
  */
 export class FakeDriver
-  implements ComputeDriver, PowerControl, Rebootable, Pausable, Suspendable, Rebuildable, ConsoleReadable
+  implements
+    ComputeDriver,
+    PowerControl,
+    Rebootable,
+    Pausable,
+    Suspendable,
+    Rebuildable,
+    Snapshottable,
+    ConsoleReadable
 {
   readonly kind: string = 'fake';
   readonly capabilities: DriverCapabilities;
@@ -121,6 +132,7 @@ export class FakeDriver
       pause: true,
       suspend: true,
       rebuild: true,
+      snapshot: true,
       consoleOutput: true,
       ...options.capabilities,
     });
@@ -230,6 +242,29 @@ export class FakeDriver
     g.powerState = 'running';
     g.boots++;
     this.persist();
+  }
+
+  /**
+   * Captures the FAKE guest into the image service: a small raw image whose bytes describe the
+   * guest (instance id and image), with `sourceInstance` set as real drivers set it.
+   */
+  async snapshot(
+    instance: Instance,
+    options: DriverCallOptions & { name: string; images: ImageService },
+  ): Promise<Image> {
+    await this.enter('snapshot', instance, options);
+    const g = this.require(instance, 'snapshot');
+    const bytes = new TextEncoder().encode(
+      JSON.stringify({ fakeSnapshotOf: instance.id, imageId: g.imageId }),
+    );
+    return options.images.import(
+      {
+        name: options.name,
+        diskFormat: 'raw',
+        properties: { hypervisorType: 'fake', sourceInstance: instance.id },
+      },
+      { kind: 'bytes', bytes },
+    );
   }
 
   async getConsoleOutput(instance: Instance): Promise<string> {

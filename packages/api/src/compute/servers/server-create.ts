@@ -1,0 +1,273 @@
+import { randomBytes } from 'node:crypto';
+import { ErrorCode, type Instance, isNovaError } from '@nova-lfs/core';
+import { z } from 'zod';
+import { ApiFault, badRequest } from '../../http/api-fault.js';
+import type { ApiServices } from '../../http/api-services.js';
+import type { AuthContext } from '../../http/auth-context.js';
+import { atLeast, type Microversion } from '../microversion.js';
+import { FlavorAttrs } from '../resources/flavor-attrs.js';
+import { visibleFlavor } from '../resources/flavors-routes.js';
+import { nameText, resourceDb } from '../resources/resource-common.js';
+import type { ServerAttrs } from './server-attrs.js';
+
+const count = z
+  .union([z.int(), z.string().regex(/^\d{1,4}$/, 'must be an integer')])
+  .transform(Number)
+  .pipe(z.int().min(1).max(1000));
+
+const uuidText = z
+  .string()
+  .regex(
+    /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/,
+    'must be a UUID',
+  );
+
+const refText = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((s) => !/[\p{Cc}]/u.test(s), 'must not contain control characters');
+
+const metaKey = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((s) => !/[\p{Cc}]/u.test(s), 'must not contain control characters');
+const metaValue = z
+  .string()
+  .max(255)
+  .refine((s) => !/[\p{Cc}]/u.test(s), 'must not contain control characters');
+
+/** Server metadata as Nova validates it: at most 128 string items, keys 1-255, values at most 255. */
+export const serverMetadata = z
+  .record(metaKey, metaValue)
+  .refine((m) => Object.keys(m).length <= 128, 'at most 128 metadata items');
+
+const oneOrMany = z
+  .union([uuidText, z.array(uuidText).max(100)])
+  .transform((x) => (Array.isArray(x) ? x : [x]));
+
+/**
+ * The body of `POST /servers` up to 2.73. The server object is strict, as Nova's schema is
+ * (`additionalProperties: false`): fields a caller may not set (`host`, `project_id`, `node`,
+ * `tenant_id`) are refused with a 400 naming them, not ignored.
+ */
+export const createServerBody = z.object({
+  server: z.strictObject({
+    name: nameText(255),
+    imageRef: refText,
+    flavorRef: z.union([refText, z.int().nonnegative().transform(String)]),
+    min_count: count.optional(),
+    max_count: count.optional(),
+    availability_zone: nameText(255).optional(),
+    metadata: serverMetadata.optional(),
+    networks: z
+      .union([
+        z.enum(['none', 'auto']),
+        z.array(
+          z.object({
+            uuid: uuidText.optional(),
+            port: uuidText.optional(),
+            fixed_ip: z.string().max(64).optional(),
+          }),
+        ),
+      ])
+      .optional(),
+    key_name: nameText(255).optional(),
+    user_data: z
+      .string()
+      .max(65535)
+      .regex(/^[A-Za-z0-9+/=\s]*$/, 'must be base64')
+      .nullable()
+      .optional(),
+    description: z
+      .string()
+      .max(255)
+      .refine((s) => !/[\p{Cc}]/u.test(s), 'must not contain control characters')
+      .nullable()
+      .optional(),
+    security_groups: z
+      .array(z.object({ name: nameText(255) }))
+      .max(100)
+      .optional(),
+    adminPass: z.string().max(255).optional(),
+    config_drive: z.union([z.boolean(), z.string().max(16)]).optional(),
+    accessIPv4: z.string().max(64).optional(),
+    accessIPv6: z.string().max(64).optional(),
+    'OS-DCF:diskConfig': z.enum(['AUTO', 'MANUAL']).optional(),
+    return_reservation_id: z.union([z.boolean(), z.string().max(8)]).optional(),
+    block_device_mapping_v2: z
+      .array(
+        z.object({
+          source_type: z.string().max(16),
+          destination_type: z.string().max(16).optional(),
+          boot_index: z
+            .union([z.int(), z.string().max(8)])
+            .nullable()
+            .optional(),
+          uuid: z.string().max(255).optional(),
+          delete_on_termination: z.boolean().optional(),
+        }),
+      )
+      .max(32)
+      .optional(),
+    personality: z.array(z.unknown()).max(0, 'file injection is not supported').optional(),
+    tags: z.array(nameText(60)).max(50).optional(),
+    trusted_image_certificates: z.array(z.string().max(255)).max(50).nullable().optional(),
+  }),
+  'os:scheduler_hints': z
+    .looseObject({
+      group: uuidText.optional(),
+      same_host: oneOrMany.optional(),
+      different_host: oneOrMany.optional(),
+    })
+    .optional(),
+  'OS-SCH-HNT:scheduler_hints': z
+    .looseObject({
+      group: uuidText.optional(),
+      same_host: oneOrMany.optional(),
+      different_host: oneOrMany.optional(),
+    })
+    .optional(),
+});
+
+/** A validated create body. */
+export type CreateServerBody = z.output<typeof createServerBody>;
+
+/** The last path segment of a reference that may be a URL (`http://.../flavors/1` -> `1`). */
+function idOfRef(ref: string): string {
+  const cut = ref.replace(/\/+$/, '');
+  const at = cut.lastIndexOf('/');
+  return at >= 0 ? cut.slice(at + 1) : cut;
+}
+
+/** Nova's `r-xxxxxxxx` reservation id. */
+function reservationId(): string {
+  return `r-${randomBytes(6)
+    .toString('base64url')
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, 'x')
+    .slice(0, 8)}`;
+}
+
+/** What a create answers: the servers made and the request's reservation id. */
+export interface CreatedServers {
+  readonly instances: Instance[];
+  readonly reservationId: string;
+}
+
+/**
+ * Turns a validated `POST /servers` into an engine create: resolves the flavor (visible to the
+ * caller) and image, applies `min_count`/`max_count` against the quota (as many as fit, at least
+ * `min_count`), maps the scheduler hints, records the API-only attributes, and returns once the
+ * engine admitted the request (the build goes on; its outcome is the server's state).
+ * `idempotencyKey` makes a retried request return the servers of the first one.
+ */
+export async function createServers(
+  services: ApiServices,
+  attrs: ServerAttrs,
+  auth: AuthContext,
+  version: Microversion,
+  body: CreateServerBody,
+  idempotencyKey: string | undefined,
+  onBuildError: (e: unknown) => void,
+): Promise<CreatedServers> {
+  const s = body.server;
+  if (!auth.projectId) throw new ApiFault(403, 'A project-scoped token is required to create servers.');
+  if (s.description !== undefined && !atLeast(version, 19))
+    throw badRequest(
+      "Invalid input for field/attribute server. Value: description. Additional properties are not allowed ('description' was unexpected)",
+      'body.server.description',
+    );
+  if (s.tags !== undefined && !atLeast(version, 52))
+    throw badRequest("Additional properties are not allowed ('tags' was unexpected)", 'body.server.tags');
+  if (Array.isArray(s.networks) && s.networks.length > 0)
+    throw badRequest(
+      'Networks cannot be requested: this cloud has no network service.',
+      'body.server.networks',
+    );
+  if (
+    s.block_device_mapping_v2?.some(
+      (b) => b.source_type !== 'image' || (b.destination_type ?? 'local') !== 'local',
+    )
+  )
+    throw badRequest(
+      'Only image-backed local boot is supported: this cloud has no volume service.',
+      'body.server.block_device_mapping_v2',
+    );
+  if (s.availability_zone?.includes(':'))
+    throw badRequest(
+      'Forcing a host through availability_zone is not supported.',
+      'body.server.availability_zone',
+    );
+  const min = s.min_count ?? 1;
+  const max = s.max_count ?? min;
+  if (max < min) throw badRequest('min_count must be <= max_count', 'body.server.max_count');
+
+  const flavor = await visibleFlavor(
+    services,
+    new FlavorAttrs(resourceDb(services)),
+    idOfRef(String(s.flavorRef)),
+    auth,
+  ).catch((e: unknown) => {
+    if (e instanceof ApiFault && e.status === 404)
+      throw badRequest(
+        `Invalid flavorRef provided: flavor ${String(s.flavorRef)} could not be found.`,
+        'body.server.flavorRef',
+      );
+    throw e;
+  });
+  const imageId = idOfRef(s.imageRef);
+  const image = await services.engine.images.get(imageId).catch(() => undefined);
+  if (!image)
+    throw badRequest(
+      `Invalid imageRef provided: image ${s.imageRef} could not be found.`,
+      'body.server.imageRef',
+    );
+
+  const hints = body['os:scheduler_hints'] ?? body['OS-SCH-HNT:scheduler_hints'] ?? {};
+  if (hints.group !== undefined) {
+    const group = await services.engine.serverGroups.get(hints.group).catch(() => undefined);
+    if (!group || (group.projectId !== auth.projectId && !services.policy.enforce('context_is_admin', auth)))
+      throw badRequest(`Invalid server group ${hints.group}.`, 'body.os:scheduler_hints.group');
+  }
+  const engineHints = {
+    ...(hints.group !== undefined ? { group: hints.group } : {}),
+    ...(hints.same_host !== undefined ? { sameHost: hints.same_host } : {}),
+    ...(hints.different_host !== undefined ? { differentHost: hints.different_host } : {}),
+  };
+
+  const input = (n: number) => ({
+    name: s.name,
+    projectId: auth.projectId!,
+    userId: auth.userId,
+    flavorId: flavor.flavor.id,
+    imageId: image.id,
+    count: n,
+    ...(s.availability_zone !== undefined ? { availabilityZone: s.availability_zone } : {}),
+    metadata: s.metadata ?? {},
+    hints: engineHints,
+    ...(idempotencyKey !== undefined ? { requestId: idempotencyKey } : {}),
+  });
+  let submitted: Awaited<ReturnType<typeof services.engine.submit>>;
+  try {
+    submitted = await services.engine.submit(input(max));
+  } catch (e) {
+    // Nova creates as many as the quota allows, down to min_count
+    if (!(isNovaError(e, ErrorCode.QuotaExceeded) && min < max)) throw e;
+    submitted = await services.engine.submit(input(min));
+  }
+  submitted.done.catch(onBuildError);
+  const reservation = reservationId();
+  await attrs.add(
+    submitted.instances.map((instance, i) => ({
+      instance_id: instance.id,
+      description: s.description ?? null,
+      key_name: s.key_name ?? null,
+      reservation_id: reservation,
+      launch_index: i,
+      user_data: s.user_data ?? null,
+    })),
+  );
+  return { instances: submitted.instances, reservationId: reservation };
+}

@@ -1,0 +1,109 @@
+import type { Instance, PowerState, TaskState, VmState } from '@nova-lfs/core';
+
+/** Nova's power state numbers (nova/compute/power_state.py). */
+const powerStateNumbers: Readonly<Record<PowerState, number>> = {
+  nostate: 0,
+  running: 1,
+  paused: 3,
+  shutdown: 4,
+  crashed: 6,
+  suspended: 7,
+};
+
+/** Nova's `OS-EXT-STS:power_state` of an instance. */
+export function powerStateNumber(state: PowerState): number {
+  return powerStateNumbers[state];
+}
+
+/** Nova's vm_state names, where the engine's differ (`stopped`, `building`). */
+const vmStateNames: Readonly<Record<VmState, string>> = {
+  building: 'building',
+  active: 'active',
+  paused: 'paused',
+  suspended: 'suspended',
+  stopped: 'stopped',
+  error: 'error',
+  deleted: 'deleted',
+};
+
+/** Nova's `OS-EXT-STS:vm_state`. */
+export function vmStateName(state: VmState): string {
+  return vmStateNames[state];
+}
+
+/** Nova's task state names (`image_snapshot`, `powering-off`, `rebooting_hard` ...). */
+const taskStateNames: Readonly<Record<TaskState, string>> = {
+  scheduling: 'scheduling',
+  networking: 'networking',
+  spawning: 'spawning',
+  powering_off: 'powering-off',
+  powering_on: 'powering-on',
+  rebooting: 'rebooting',
+  rebooting_hard: 'rebooting_hard',
+  pausing: 'pausing',
+  unpausing: 'unpausing',
+  suspending: 'suspending',
+  resuming: 'resuming',
+  rebuilding: 'rebuilding',
+  image_snapshot: 'image_snapshot',
+  deleting: 'deleting',
+};
+
+/** Nova's `OS-EXT-STS:task_state`. */
+export function taskStateName(state: TaskState | null): string | null {
+  return state === null ? null : taskStateNames[state];
+}
+
+/**
+ * The server `status` Nova derives from the vm and task states
+ * (nova/api/openstack/common.py `status_from_state`).
+ */
+export function serverStatus(instance: Pick<Instance, 'vmState' | 'taskState'>): string {
+  const { vmState, taskState } = instance;
+  switch (vmState) {
+    case 'building':
+      return 'BUILD';
+    case 'active':
+      if (taskState === 'rebooting') return 'REBOOT';
+      if (taskState === 'rebooting_hard') return 'HARD_REBOOT';
+      if (taskState === 'rebuilding') return 'REBUILD';
+      return 'ACTIVE';
+    case 'stopped':
+      return taskState === 'rebuilding' ? 'REBUILD' : 'SHUTOFF';
+    case 'paused':
+      return 'PAUSED';
+    case 'suspended':
+      return 'SUSPENDED';
+    case 'error':
+      return taskState === 'rebuilding' ? 'REBUILD' : 'ERROR';
+    case 'deleted':
+      return 'DELETED';
+  }
+}
+
+/** Vm states a Nova `status` filter value selects; `undefined` for an unknown status. */
+export function vmStatesOfStatus(status: string): readonly VmState[] | undefined {
+  switch (status.toUpperCase()) {
+    case 'BUILD':
+      return ['building'];
+    case 'ACTIVE':
+    case 'REBOOT':
+    case 'HARD_REBOOT':
+    case 'REBUILD':
+      return ['active'];
+    case 'SHUTOFF':
+      return ['stopped'];
+    case 'PAUSED':
+      return ['paused'];
+    case 'SUSPENDED':
+      return ['suspended'];
+    case 'ERROR':
+      return ['error'];
+    case 'DELETED':
+    case 'SOFT_DELETED':
+      // deleted records are gone at once (a deleted server answers 404), so nothing matches
+      return [];
+    default:
+      return undefined;
+  }
+}
