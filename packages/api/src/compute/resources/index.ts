@@ -7,6 +7,7 @@ import { availabilityZoneRoutes } from './availability-zones-routes.js';
 import { flavorExtrasRoutes } from './flavor-extras-routes.js';
 import { flavorRoutes } from './flavors-routes.js';
 import { hypervisorRoutes } from './hypervisors-routes.js';
+import { keypairRoutes } from './keypairs-routes.js';
 import { limitRoutes } from './limits-routes.js';
 import { quotaSetRoutes } from './quota-sets-routes.js';
 import { resourceDb } from './resource-common.js';
@@ -36,6 +37,7 @@ export function computeResourceRouteSpecs(services: ApiServices): RouteSpec[] {
     ...quotaSetRoutes(services),
     ...limitRoutes(services),
     ...serverGroupRoutes(services),
+    ...keypairRoutes(services),
   ];
 }
 

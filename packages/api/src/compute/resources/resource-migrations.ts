@@ -85,12 +85,30 @@ const serverGroups: Migration = {
   },
 };
 
+/** Key pairs per user. */
+const keypairs: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('compute_keypair')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('user_id', 'varchar(255)', (c) => c.notNull())
+      .addColumn('name', 'varchar(255)', (c) => c.notNull())
+      .addColumn('type', 'varchar(8)', (c) => c.notNull())
+      .addColumn('public_key', 'text', (c) => c.notNull())
+      .addColumn('fingerprint', 'varchar(128)', (c) => c.notNull())
+      .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+      .addUniqueConstraint('compute_keypair_user_name', ['user_id', 'name'])
+      .execute();
+  },
+};
+
 const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_host_ids': hostIds,
   '0003_aggregates': aggregates,
   '0004_quotas': quotas,
   '0005_server_groups': serverGroups,
+  '0006_keypairs': keypairs,
 };
 /**
  * Brings the compute resource tables up to date (Kysely's `Migrator` with its own migration table).

@@ -55,6 +55,18 @@ export type ServerGroupAttrsRow = {
   rules: string;
 };
 
+/** A user's key pair (the public half only; a generated private key is never stored). */
+export type KeypairRow = {
+  id: number;
+  user_id: string;
+  name: string;
+  /** `ssh` or `x509`. */
+  type: string;
+  public_key: string;
+  fingerprint: string;
+  created_at: string;
+};
+
 /** Every table of the compute resource routes. */
 export type ComputeResourceTables = {
   compute_flavor_attrs: FlavorAttrsRow;
@@ -64,4 +76,5 @@ export type ComputeResourceTables = {
   compute_aggregate_host: AggregateHostRow;
   compute_quota: QuotaRow;
   compute_server_group_attrs: ServerGroupAttrsRow;
+  compute_keypair: KeypairRow;
 };
