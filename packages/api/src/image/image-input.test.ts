@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -64,6 +66,46 @@ describe('upload limits and failures', () => {
     await expect.poll(async () => (await show(img.id)).status).toBe('queued');
     expect(await leftovers()).toEqual([]);
     expect(await h.services.engine.images.get(img.id as string)).toBeUndefined();
+  });
+
+  it('over real HTTP, answers a chunked upload over the limit with 413 before reading it all', async () => {
+    const img = await createImage(h, 'alice');
+    await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = h.app.server.address() as AddressInfo;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port, method: 'PUT', path: `/image/v2/images/${img.id}/file` },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.setHeader('x-auth-token', 'alice');
+      req.setHeader('content-type', 'application/octet-stream');
+      req.on('error', reject);
+      // keeps sending (chunked, no length) until the server answers
+      const chunk = randomBytes(64 * 1024);
+      const pump = () => {
+        while (!req.destroyed && req.write(chunk)) {}
+      };
+      req.on('drain', pump);
+      req.on('response', () => req.destroy());
+      pump();
+    });
+    expect(status).toBe(413);
+    expect((await show(img.id)).status).toBe('queued');
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('lets one of two concurrent uploads win; the other gets 409', async () => {
+    const img = await createImage(h, 'alice');
+    const results = await Promise.all([
+      upload(h, 'alice', img.id as string, randomBytes(200_000)),
+      upload(h, 'alice', img.id as string, randomBytes(200_000)),
+    ]);
+    expect(results.map((r) => r.statusCode).sort()).toEqual([204, 409]);
+    expect(await show(img.id)).toMatchObject({ status: 'active', size: 200_000 });
+    expect(await leftovers()).toEqual([]);
   });
 
   it('accepts an empty upload (size 0)', async () => {
