@@ -80,7 +80,9 @@ describe('image lifecycle', () => {
       os_hash_algo: 'sha256',
       os_hash_value: sha256,
       size: bytes.length,
+      stores: 'fs',
     });
+    expect(created).not.toHaveProperty('stores');
     expect(await h.services.engine.images.get(id)).toMatchObject({
       sha256,
       sizeBytes: bytes.length,

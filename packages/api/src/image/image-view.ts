@@ -8,7 +8,8 @@ export function glanceTime(ms: number): string {
 /**
  * The image object Glance answers (bare, no wrapper key): base attributes, then the extra
  * properties flattened beside them. The hash is the engine's sha256 (`os_hash_algo: "sha256"`),
- * not Glance's default sha512; `checksum` is the md5 once known.
+ * not Glance's default sha512; `checksum` is the md5 once known; `stores` (`fs`) once there is data,
+ * as a single-store Glance shows it.
  */
 export function imageView(image: GlanceImage): Record<string, unknown> {
   const hasData = image.sha256 !== null;
@@ -36,5 +37,6 @@ export function imageView(image: GlanceImage): Record<string, unknown> {
     self: `/v2/images/${image.id}`,
     file: `/v2/images/${image.id}/file`,
     schema: '/v2/schemas/image',
+    ...(hasData ? { stores: 'fs' } : {}),
   };
 }
