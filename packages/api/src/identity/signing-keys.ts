@@ -89,9 +89,15 @@ export class SigningKeyRing {
 
   private async insertPrimary(db: Kysely<IdentityTables> = this.db): Promise<string> {
     const id = randomBytes(8).toString('hex');
+    // strictly newer than every key so far (keys are ordered by age, also within one millisecond)
+    const newest = await db
+      .selectFrom('identity_signing_key')
+      .select((eb) => eb.fn.max('created_at').as('at'))
+      .executeTakeFirst();
+    const at = Math.max(this.clock(), newest?.at == null ? 0 : Number(newest.at) + 1);
     await db
       .insertInto('identity_signing_key')
-      .values({ id, secret: randomBytes(32).toString('base64'), state: 'primary', created_at: this.clock() })
+      .values({ id, secret: randomBytes(32).toString('base64'), state: 'primary', created_at: at })
       .execute();
     return id;
   }

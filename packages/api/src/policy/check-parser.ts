@@ -90,7 +90,7 @@ function tokenize(text: string): string[] {
       word = word.slice(1);
     }
     let closing = 0;
-    while (word.endsWith(')') && !/%\(\w+\)$/.test(word)) {
+    while (word.endsWith(')') && !/%\([\w.]+\)$/.test(word)) {
       closing++;
       word = word.slice(0, -1);
     }

@@ -169,7 +169,16 @@ function credentialOf(name: string, auth: AuthContext, roles: ReadonlySet<string
     case 'user_id':
       return auth.userId;
     case 'domain_id':
-      return auth.domainId ?? auth.projectDomainId;
+    case 'token.domain.id':
+      // oslo.context's domain_id: the domain a domain-scoped token is scoped to (never a project's)
+      return auth.domainId;
+    case 'project_domain_id':
+    case 'token.project.domain.id':
+      return auth.projectDomainId;
+    case 'token.project.id':
+      return auth.projectId;
+    case 'token.user.id':
+      return auth.userId;
     case 'user_domain_id':
       return auth.userDomainId;
     case 'is_admin':
@@ -190,7 +199,7 @@ function matches(
 ): boolean {
   const have = credentialOf(credential, auth, roles);
   if (have === null) return false;
-  const ref = /^%\((\w+)\)s$/.exec(value);
+  const ref = /^%\(([\w.]+)\)s$/.exec(value); // Keystone's targets are dotted: %(target.user.id)s
   const want = ref ? target[ref[1]!] : value;
   return want !== undefined && want !== null && want === have;
 }
