@@ -73,10 +73,14 @@ export class ImageLoader {
       if (signal.aborted) throw signal.reason;
       if (dockerStatus(e) !== 404) throw wrapDockerError('image inspect', e);
     }
-    if (image.diskFormat !== 'tar') {
+    // a rootfs tarball: disk format `tar`, or Glance's convention for Docker images (container
+    // format `docker` with disk format `raw`, which the openstack CLI is limited to)
+    if (image.diskFormat !== 'tar' && !(image.containerFormat === 'docker' && image.diskFormat === 'raw')) {
       throw wrapDockerError(
         'image import',
-        new Error(`image ${image.id} has disk format ${image.diskFormat}, need tar`),
+        new Error(
+          `image ${image.id} has disk format ${image.diskFormat}, need tar (or raw in container format docker)`,
+        ),
         undefined,
         { retryable: false, reschedule: false },
       );

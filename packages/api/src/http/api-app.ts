@@ -78,7 +78,10 @@ export function buildApiApp(options: ApiAppOptions): FastifyInstance {
   });
   app.setErrorHandler(async (error, request, reply) => {
     const fault = toApiFault(error);
-    if (fault.status >= 500) request.log.error({ err: error }, 'request failed');
+    // a deliberate answer (501 not implemented, 503 unavailable) is not a failure of the service
+    if (fault.status >= 500 && !(error instanceof ApiFault))
+      request.log.error({ err: error }, 'request failed');
+    else request.log.info({ status: fault.status, message: fault.message }, 'request refused');
     await sendFault(
       reply,
       request.novaService ?? 'compute',

@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { runServe } from './serve/serve-command.js';
+import { parseServeArgs, serveHelp, UsageError } from './serve/serve-options.js';
+
+const usage = `Usage: nova-lfs <command> [options]
+
+Commands:
+  serve     run the OpenStack-compatible API (identity, compute, image) over the engine
+
+Run "nova-lfs <command> --help" for a command's options.`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    console.log(usage);
+    return command === undefined ? 2 : 0;
+  }
+  if (command !== 'serve') {
+    console.error(`nova-lfs: unknown command "${command}"\n\n${usage}`);
+    return 2;
+  }
+  let options: ReturnType<typeof parseServeArgs>;
+  try {
+    options = parseServeArgs(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`nova-lfs serve: ${e.message}\nRun "nova-lfs serve --help" for the options.`);
+      return 2;
+    }
+    throw e;
+  }
+  if (options === 'help') {
+    console.log(serveHelp);
+    return 0;
+  }
+  const service = await runServe(options, { print: (line) => console.log(line) });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      console.log(`nova-lfs serve: ${signal}, stopping`);
+      service.stop().then(resolve, (e: unknown) => {
+        console.error('nova-lfs serve: stopping failed', e);
+        resolve();
+      });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  console.log('nova-lfs serve: stopped');
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    const message = e instanceof Error ? e.message : String(e);
+    console.error(`nova-lfs: ${message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,173 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createApiServer, type LdapBackendOptions, LdapIdentityBackend } from '@nova-lfs/api';
+import { type ComputeEngine, createCompute, type HostBinding } from '@nova-lfs/core';
+import { FakeDriver } from '@nova-lfs/core/testing';
+import { DockerDriver } from '@nova-lfs/driver-docker';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import pino from 'pino';
+import { parse as parseYaml } from 'yaml';
+import type { ServeOptions } from './serve-options.js';
+
+/** Flavors a new cloud starts with (devstack's m1 sizes, Nova's integer ids). */
+const starterFlavors = [
+  { id: '1', name: 'm1.tiny', vcpus: 1, ramMb: 512, diskGb: 1 },
+  { id: '2', name: 'm1.small', vcpus: 1, ramMb: 2048, diskGb: 20 },
+  { id: '3', name: 'm1.medium', vcpus: 2, ramMb: 4096, diskGb: 40 },
+  { id: '4', name: 'm1.large', vcpus: 4, ramMb: 8192, diskGb: 80 },
+];
+
+/** A running service: how to stop it. */
+export interface RunningService {
+  readonly url: string;
+  readonly adminPassword: string;
+  readonly engine: ComputeEngine;
+  stop(): Promise<void>;
+}
+
+/** Where output goes (the command prints the OS_* variables there). */
+export interface ServeOutput {
+  print(line: string): void;
+}
+
+/**
+ * Runs `nova-lfs serve`: opens the engine on the configured store with the configured hosts,
+ * builds the API over it and listens. The admin password comes from the options, else from
+ * `<data-dir>/admin-password`, else is generated, saved there (mode 0600) and printed once.
+ */
+export async function runServe(options: ServeOptions, out: ServeOutput): Promise<RunningService> {
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const logger = pino({
+    level: options.logLevel,
+    // tokens and passwords never reach a log line, whatever a serializer adds later
+    redact: {
+      paths: [
+        'req.headers["x-auth-token"]',
+        'req.headers["x-subject-token"]',
+        'req.headers.authorization',
+        'res.headers["x-subject-token"]',
+        '*.password',
+        '*.adminPassword',
+        '*.bindPassword',
+      ],
+      censor: '[redacted]',
+    },
+  });
+  const { password, generated } = adminPasswordOf(options);
+  const firstStart = options.store === 'sqlite' && !existsSync(join(options.dataDir, 'nova-lfs.sqlite'));
+  const hosts = hostBindings(options);
+  const engine = await createCompute({
+    storage:
+      options.store === 'postgres'
+        ? { kind: 'postgres', url: options.pgUrl!, schema: options.pgSchema }
+        : { kind: 'sqlite', dataDir: options.dataDir },
+    imageDir: join(options.dataDir, 'images'),
+    hosts,
+    ...(firstStart ? { flavors: starterFlavors } : {}),
+  });
+  const db = apiDatabase(options);
+  const { listen } = options;
+  const publicUrl =
+    options.publicUrl ??
+    `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+  let server: Awaited<ReturnType<typeof createApiServer>>;
+  try {
+    server = await createApiServer({
+      engine,
+      db,
+      publicUrl,
+      adminPassword: password,
+      logger,
+      uploadDir: join(options.dataDir, 'uploads'),
+      publicMetrics: options.metricsPublic,
+      ...(options.policyFile ? { policyFile: options.policyFile } : {}),
+      ...(options.ldapConfig ? { identityBackend: ldapBackend(options.ldapConfig) } : {}),
+    });
+    await server.listen(listen.host, listen.port);
+  } catch (e) {
+    await engine.close().catch(() => undefined);
+    await db.destroy().catch(() => undefined);
+    throw e;
+  }
+  const url = `${publicUrl}/v3`;
+  out.print(`nova-lfs serve: listening on ${publicUrl} (identity /v3, compute /v2.1, image /image)`);
+  out.print(
+    `hosts: ${hosts.map((h) => h.id).join(', ')}; data: ${options.store === 'postgres' ? `PostgreSQL schema ${options.pgSchema}` : options.dataDir}`,
+  );
+  out.print('For the openstack CLI:');
+  out.print(`export OS_AUTH_URL=${url}`);
+  out.print('export OS_IDENTITY_API_VERSION=3');
+  out.print('export OS_USERNAME=admin');
+  out.print(
+    generated
+      ? `export OS_PASSWORD='${password}'   # generated now and saved in ${join(options.dataDir, 'admin-password')}; shown only this once`
+      : `export OS_PASSWORD=...   # the admin password given with --admin-password, $NOVA_LFS_ADMIN_PASSWORD or ${join(options.dataDir, 'admin-password')}`,
+  );
+  out.print('export OS_PROJECT_NAME=admin');
+  out.print('export OS_USER_DOMAIN_NAME=Default');
+  out.print('export OS_PROJECT_DOMAIN_NAME=Default');
+  let stopping: Promise<void> | undefined;
+  return {
+    url: publicUrl,
+    adminPassword: password,
+    engine,
+    stop: () => {
+      stopping ??= (async () => {
+        await server.close();
+        await engine.close();
+        await db.destroy();
+      })();
+      return stopping;
+    },
+  };
+}
+
+function adminPasswordOf(options: ServeOptions): { password: string; generated: boolean } {
+  const file = join(options.dataDir, 'admin-password');
+  if (options.adminPassword !== undefined) return { password: options.adminPassword, generated: false };
+  if (existsSync(file)) return { password: readFileSync(file, 'utf8').trim(), generated: false };
+  const password = randomBytes(18).toString('base64url');
+  writeFileSync(file, `${password}\n`, { mode: 0o600 });
+  return { password, generated: true };
+}
+
+/** The hosts the options name: Docker hosts on the local dockerd, FAKE hosts persisted in the data dir. */
+function hostBindings(options: ServeOptions): HostBinding[] {
+  const bindings: HostBinding[] = [];
+  for (const name of options.dockerHosts)
+    bindings.push({ id: name, driver: new DockerDriver({ hostId: name, hostname: name }) });
+  for (let i = 1; i <= options.fakeHosts; i++) {
+    const id = `fake-${i}`;
+    bindings.push({
+      id,
+      driver: new FakeDriver({ hostname: id, statePath: join(options.dataDir, `${id}.guests.json`) }),
+    });
+  }
+  return bindings;
+}
+
+/** The API's own database: `<data-dir>/api.sqlite`, or the PostgreSQL schema of the engine. */
+function apiDatabase(options: ServeOptions): Kysely<object> {
+  if (options.store === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: options.pgUrl!,
+      max: 8,
+      options: `-c search_path=${options.pgSchema}_api`,
+    });
+    const db = new Kysely<object>({ dialect: new PostgresDialect({ pool }) });
+    return db;
+  }
+  const sqlite = new BetterSqlite3(join(options.dataDir, 'api.sqlite'));
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('busy_timeout = 5000');
+  return new Kysely<object>({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+function ldapBackend(file: string): LdapIdentityBackend {
+  const parsed = parseYaml(readFileSync(file, 'utf8')) as LdapBackendOptions;
+  return new LdapIdentityBackend(parsed);
+}

@@ -1,0 +1,142 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+/** `nova-lfs serve --help`. */
+export const serveHelp = `Usage: nova-lfs serve [options]
+
+Runs the OpenStack-compatible API (Identity v3 at /v3, Compute v2.1 at /v2.1, Image v2 at
+/image) over a Nova LFS engine on one listener. State is kept in the data directory (SQLite,
+the embedded default) or in PostgreSQL; a restart keeps everything.
+
+Options:
+  --listen HOST:PORT        address to listen on (default 127.0.0.1:8774)
+  --public-url URL          URL clients use to reach it (default http://HOST:PORT)
+  --data-dir DIR            state directory (default $NOVA_LFS_DATA_DIR or ./.nova-lfs)
+  --admin-password PW       password of the bootstrap user "admin" (project "admin", domain
+                            "Default"); default $NOVA_LFS_ADMIN_PASSWORD, else the one saved in
+                            DIR/admin-password, else a generated one, saved there and printed once
+  --docker-host NAME        add a Docker host NAME on the local dockerd (repeatable)
+  --fake-hosts N            add N FAKE hosts (fake-1..fake-N; guests are records in DIR, nothing
+                            runs) for trying the API without a hypervisor
+  --store sqlite|postgres   where the state lives (default sqlite in the data directory)
+  --pg-url URL              PostgreSQL URL with --store postgres (default $NOVA_LFS_PG_URL)
+  --pg-schema NAME          PostgreSQL schema (default nova_lfs)
+  --policy-file FILE        YAML policy file overriding the default rules
+  --ldap-config FILE        YAML options of the LDAP / Active Directory identity backend
+  --metrics-public          serve /metrics without a token (default: admin token required)
+  --log-level LEVEL         fatal, error, warn, info, debug, trace or silent (default info)
+  -h, --help                this help
+
+On start it prints the OS_* variables for the openstack CLI. Ctrl-C stops it cleanly.`;
+
+const listenSchema = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, 'must be HOST:PORT')
+  .transform((s) => {
+    const at = s.lastIndexOf(':');
+    return { host: s.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(s.slice(at + 1)) };
+  })
+  .refine((l) => l.port <= 65535, 'the port must be at most 65535');
+
+const hostName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits and ._-');
+
+/** Validated options of `nova-lfs serve`. */
+export const serveOptionsSchema = z.strictObject({
+  listen: listenSchema.prefault('127.0.0.1:8774'),
+  publicUrl: z.url().optional(),
+  dataDir: z.string().min(1),
+  adminPassword: z.string().min(8, 'must be at least 8 characters').max(1024).optional(),
+  dockerHosts: z.array(hostName).max(64).default([]),
+  fakeHosts: z.coerce.number().int().min(0).max(1000).default(0),
+  store: z.enum(['sqlite', 'postgres']).default('sqlite'),
+  pgUrl: z.string().min(1).optional(),
+  pgSchema: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier')
+    .default('nova_lfs'),
+  policyFile: z.string().min(1).optional(),
+  ldapConfig: z.string().min(1).optional(),
+  metricsPublic: z.boolean().default(false),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** Options of `nova-lfs serve`. */
+export type ServeOptions = z.output<typeof serveOptionsSchema>;
+
+/** A bad command line: the message names the option. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/**
+ * Parses `nova-lfs serve` arguments and the environment.
+ * @returns `'help'` for `--help`
+ * @throws UsageError naming the bad option
+ */
+export function parseServeArgs(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): ServeOptions | 'help' {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        listen: { type: 'string' },
+        'public-url': { type: 'string' },
+        'data-dir': { type: 'string' },
+        'admin-password': { type: 'string' },
+        'docker-host': { type: 'string', multiple: true },
+        'fake-hosts': { type: 'string' },
+        store: { type: 'string' },
+        'pg-url': { type: 'string' },
+        'pg-schema': { type: 'string' },
+        'policy-file': { type: 'string' },
+        'ldap-config': { type: 'string' },
+        'metrics-public': { type: 'boolean' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const v = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  if (v.help) return 'help';
+  const raw = {
+    ...(v.listen !== undefined ? { listen: v.listen } : {}),
+    ...(v['public-url'] !== undefined ? { publicUrl: v['public-url'] } : {}),
+    dataDir: resolve(String(v['data-dir'] ?? env.NOVA_LFS_DATA_DIR ?? '.nova-lfs')),
+    ...((v['admin-password'] ?? env.NOVA_LFS_ADMIN_PASSWORD) !== undefined
+      ? { adminPassword: v['admin-password'] ?? env.NOVA_LFS_ADMIN_PASSWORD }
+      : {}),
+    dockerHosts: v['docker-host'] ?? [],
+    ...(v['fake-hosts'] !== undefined ? { fakeHosts: v['fake-hosts'] } : {}),
+    ...(v.store !== undefined ? { store: v.store } : {}),
+    ...((v['pg-url'] ?? env.NOVA_LFS_PG_URL) !== undefined
+      ? { pgUrl: v['pg-url'] ?? env.NOVA_LFS_PG_URL }
+      : {}),
+    ...(v['pg-schema'] !== undefined ? { pgSchema: v['pg-schema'] } : {}),
+    ...(v['policy-file'] !== undefined ? { policyFile: v['policy-file'] } : {}),
+    ...(v['ldap-config'] !== undefined ? { ldapConfig: v['ldap-config'] } : {}),
+    metricsPublic: v['metrics-public'] === true,
+    ...(v['log-level'] !== undefined ? { logLevel: v['log-level'] } : {}),
+  };
+  const result = serveOptionsSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const flag = `--${String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    throw new UsageError(`${flag}: ${issue.message}`);
+  }
+  const options = result.data;
+  if (options.store === 'postgres' && !options.pgUrl)
+    throw new UsageError('--pg-url: required with --store postgres');
+  if (options.dockerHosts.length === 0 && options.fakeHosts === 0)
+    throw new UsageError('--docker-host or --fake-hosts: name at least one host');
+  return options;
+}
