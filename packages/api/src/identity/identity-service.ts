@@ -292,9 +292,13 @@ class SqlIdentityService implements IdentityService {
     if (methods.includes('password')) {
       const payload = auth.identity.password;
       if (!payload)
-        throw new ApiFault(400, 'Expecting to find password in identity.', {
-          field: 'body.auth.identity.password',
-        });
+        throw new ApiFault(
+          400,
+          'Invalid input for field/attribute body.auth.identity.password: Expecting to find password in identity.',
+          {
+            field: 'body.auth.identity.password',
+          },
+        );
       const ref = await this.userRefOf(payload.user);
       user = ref ? await this.backend.authenticate(ref, payload.user.password) : undefined;
       if (!user) throw unauthorized();
@@ -302,9 +306,13 @@ class SqlIdentityService implements IdentityService {
     if (methods.includes('token')) {
       const payload = auth.identity.token;
       if (!payload)
-        throw new ApiFault(400, 'Expecting to find token in identity.', {
-          field: 'body.auth.identity.token',
-        });
+        throw new ApiFault(
+          400,
+          'Invalid input for field/attribute body.auth.identity.token: Expecting to find token in identity.',
+          {
+            field: 'body.auth.identity.token',
+          },
+        );
       parent = await this.inspect(payload.id);
       if (user && user.id !== parent.user.id) throw unauthorized();
       user ??= parent.user;

@@ -1,10 +1,14 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inspect } from 'node:util';
 import { createFakeCloud, type FakeCloud } from '@nova-lfs/core/testing';
 import BetterSqlite3 from 'better-sqlite3';
-import type { FastifyBaseLogger, FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type InjectOptions,
+  type LightMyRequestResponse,
+} from 'fastify';
 import { Kysely, SqliteDialect } from 'kysely';
 import { buildApiApp } from '../http/api-app.js';
 import type { ApiServices, PublicUrls } from '../http/api-services.js';
@@ -93,29 +97,16 @@ export function passwordAuth(
 /** A project scope by name in the Default domain. */
 export const projectScope = (name: string) => ({ project: { name, domain: { name: 'Default' } } });
 
-/** A logger that keeps every line Fastify writes (all levels), rendered as text. */
+/**
+ * A real pino logger (the one Fastify makes, with its request serializers) at level trace that
+ * keeps every line it writes.
+ */
 export function recordingLogger(): { logger: FastifyBaseLogger; lines: string[] } {
   const lines: string[] = [];
-  const make = (bindings: unknown[]): FastifyBaseLogger => {
-    const write =
-      (level: string) =>
-      (...args: unknown[]) => {
-        lines.push(`${level} ${inspect([...bindings, ...args], { depth: 6, breakLength: Infinity })}`);
-      };
-    const logger = {
-      level: 'trace',
-      fatal: write('fatal'),
-      error: write('error'),
-      warn: write('warn'),
-      info: write('info'),
-      debug: write('debug'),
-      trace: write('trace'),
-      silent: () => undefined,
-      child: (b: unknown) => make([...bindings, b]),
-    };
-    return logger as unknown as FastifyBaseLogger;
-  };
-  return { logger: make([]), lines };
+  const maker = Fastify({
+    logger: { level: 'trace', stream: { write: (line: string) => lines.push(line) } },
+  });
+  return { logger: maker.log, lines };
 }
 
 /** An app serving the identity routes over a real identity service (and a FAKE-host engine). */
@@ -184,4 +175,35 @@ export async function identityHarness(
       await db.destroy();
     },
   };
+}
+
+/** Creates (as the administrator) a project, a user and a role for the user on the project. */
+export async function seedMember(
+  h: IdentityHarness,
+  admin: string,
+  user: string,
+  password: string,
+  project: string,
+  role = 'member',
+): Promise<{ userId: string; projectId: string; roleId: string }> {
+  const found = (
+    await h.call(admin, { method: 'GET', url: `/v3/projects?name=${encodeURIComponent(project)}` })
+  ).json().projects[0];
+  const p =
+    found ??
+    (
+      await h.call(admin, { method: 'POST', url: '/v3/projects', payload: { project: { name: project } } })
+    ).json().project;
+  const created = await h.call(admin, {
+    method: 'POST',
+    url: '/v3/users',
+    payload: { user: { name: user, password } },
+  });
+  if (created.statusCode !== 201)
+    throw new Error(`create user ${user}: ${created.statusCode} ${created.body}`);
+  const u = created.json().user;
+  const r = (await h.call(admin, { method: 'GET', url: `/v3/roles?name=${role}` })).json().roles[0];
+  const put = await h.call(admin, { method: 'PUT', url: `/v3/projects/${p.id}/users/${u.id}/roles/${r.id}` });
+  if (put.statusCode !== 204) throw new Error(`grant ${role}: ${put.statusCode} ${put.body}`);
+  return { userId: u.id, projectId: p.id, roleId: r.id };
 }
