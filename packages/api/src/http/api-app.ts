@@ -82,9 +82,11 @@ export function buildApiApp(options: ApiAppOptions): FastifyInstance {
     if (fault.status >= 500 && !(error instanceof ApiFault))
       request.log.error({ err: error }, 'request failed');
     else request.log.info({ status: fault.status, message: fault.message }, 'request refused');
+    // a refusal before the handler ran (body too large, malformed JSON, unsupported media type)
+    // still answers in the format of the service the path belongs to
     await sendFault(
       reply,
-      request.novaService ?? 'compute',
+      request.novaService ?? serviceOfUrl(request.url),
       fault,
       isAdmin(request.novaAuth ?? null),
       options,

@@ -9,6 +9,19 @@ describe('resource limits of the HTTP layer', () => {
   beforeAll(async () => {
     h = await apiHarness(
       () => [
+        ...(['identity', 'image'] as const).map((service) =>
+          route({
+            method: 'POST',
+            url: service === 'identity' ? '/v3/sink' : '/image/v2/sink',
+            service,
+            summary: 'accepts a body',
+            body: z.unknown(),
+            handler: async () => {
+              handled++;
+              return { status: 204 };
+            },
+          }),
+        ),
         route({
           method: 'POST',
           url: '/v2.1/sink',
@@ -35,6 +48,30 @@ describe('resource limits of the HTTP layer', () => {
     });
     expect(r.statusCode).toBe(413);
     expect(r.json().overLimit.code).toBe(413);
+    expect(handled).toBe(before);
+  });
+
+  it('answers a refusal made before the handler in the format of the path’s service', async () => {
+    const before = handled;
+    const big = { payload: { big: 'x'.repeat(4096) } };
+    const malformed = { headers: { 'content-type': 'application/json' }, payload: '{"x":' };
+    const identity = await h.call('admin', { method: 'POST', url: '/v3/sink', ...big });
+    expect(identity.statusCode).toBe(413);
+    expect(identity.json()).toEqual({
+      error: { code: 413, title: 'Request Entity Too Large', message: expect.any(String) },
+    });
+    const image = await h.call('admin', { method: 'POST', url: '/image/v2/sink', ...big });
+    expect(image.statusCode).toBe(413);
+    expect(image.json()).toEqual({
+      code: 413,
+      title: 'Request Entity Too Large',
+      message: expect.any(String),
+    });
+    const badJson = await h.call('admin', { method: 'POST', url: '/v3/sink', ...malformed });
+    expect(badJson.statusCode).toBe(400);
+    expect(badJson.json().error.code).toBe(400);
+    const badImageJson = await h.call('admin', { method: 'POST', url: '/image/v2/sink', ...malformed });
+    expect(badImageJson.json()).toMatchObject({ code: 400, title: 'Bad Request' });
     expect(handled).toBe(before);
   });
 
