@@ -118,6 +118,7 @@ export function flavorExtrasRoutes(services: ApiServices): RouteSpec[] {
       url: '/v2.1/flavors/:flavorId/os-extra_specs',
       service: 'compute',
       summary: 'List a flavor’s extra specs',
+      rules: ['os_compute_api:os-flavor-extra-specs:index'],
       params: flavorParams,
       handler: async ({ request, reply, auth, params }) => {
         beginCompute(request, reply);
@@ -131,6 +132,7 @@ export function flavorExtrasRoutes(services: ApiServices): RouteSpec[] {
       url: '/v2.1/flavors/:flavorId/os-extra_specs/:key',
       service: 'compute',
       summary: 'Show one extra spec',
+      rules: ['os_compute_api:os-flavor-extra-specs:show'],
       params: keyParams,
       handler: async ({ request, reply, auth, params }) => {
         beginCompute(request, reply);
@@ -149,6 +151,7 @@ export function flavorExtrasRoutes(services: ApiServices): RouteSpec[] {
       url: '/v2.1/flavors/:flavorId/os-extra_specs',
       service: 'compute',
       summary: 'Create or merge extra specs',
+      rules: ['os_compute_api:os-flavor-extra-specs:create'],
       params: flavorParams,
       body: z.object({ extra_specs: specs }),
       handler: async ({ request, reply, auth, params, body }) => {
@@ -164,6 +167,7 @@ export function flavorExtrasRoutes(services: ApiServices): RouteSpec[] {
       url: '/v2.1/flavors/:flavorId/os-extra_specs/:key',
       service: 'compute',
       summary: 'Update one extra spec',
+      rules: ['os_compute_api:os-flavor-extra-specs:update'],
       params: keyParams,
       body: z.record(specKey, specValue),
       handler: async ({ request, reply, auth, params, body }) => {
@@ -182,6 +186,7 @@ export function flavorExtrasRoutes(services: ApiServices): RouteSpec[] {
       url: '/v2.1/flavors/:flavorId/os-extra_specs/:key',
       service: 'compute',
       summary: 'Delete one extra spec',
+      rules: ['os_compute_api:os-flavor-extra-specs:delete'],
       params: keyParams,
       handler: async ({ request, reply, auth, params }) => {
         beginCompute(request, reply);
