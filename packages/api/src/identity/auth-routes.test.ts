@@ -35,6 +35,19 @@ describe('identity: /v3 and /v3/auth', () => {
     }
   });
 
+  it('documents every identity route in /openapi.json', async () => {
+    const doc = (await h.call(null, { method: 'GET', url: '/openapi.json' })).json();
+    for (const path of [
+      '/v3/auth/tokens',
+      '/v3/projects/{projectId}',
+      '/v3/role_assignments',
+      '/v3/users/{userId}/password',
+    ])
+      expect(doc.paths).toHaveProperty([path]);
+    expect(doc.paths['/v3/auth/tokens'].post.requestBody).toBeDefined();
+    expect(doc.paths['/v3/users'].get['x-policy-rules']).toEqual(['identity:list_users']);
+  });
+
   it('issues a project-scoped token in Keystone’s shape, with the catalog', async () => {
     const r = await issue(passwordAuth('admin', adminPassword, projectScope('admin')));
     expect(r.statusCode).toBe(201);
