@@ -6,6 +6,7 @@ import { type RouteAnswer, type RouteSpec, route, validatePart } from '../../htt
 import { atLeast } from '../microversion.js';
 import { nameText } from '../resources/resource-common.js';
 import { whenAccepted } from './action-acceptance.js';
+import { bootableImage } from './image-access.js';
 import { beginServers, type ServerRequest, serverFor } from './server-access.js';
 import type { ServerAttrs } from './server-attrs.js';
 import { serverMetadata } from './server-create.js';
@@ -190,9 +191,7 @@ export function serverActionRoutes(
                 "Additional properties are not allowed ('description' was unexpected)",
                 'body.rebuild.description',
               );
-            const imageId = r.imageRef.replace(/\/+$/, '').split('/').pop()!;
-            const image = await engine.images.get(imageId).catch(() => undefined);
-            if (!image) throw badRequest(`Image ${r.imageRef} could not be found.`, 'body.rebuild.imageRef');
+            const image = await bootableImage(services, req.auth, r.imageRef, 'body.rebuild.imageRef');
             await accept(req, instance, requestId, log, (c) =>
               engine.rebuild(
                 instance.id,

@@ -8,6 +8,7 @@ import { atLeast, type Microversion } from '../microversion.js';
 import { FlavorAttrs } from '../resources/flavor-attrs.js';
 import { visibleFlavor } from '../resources/flavors-routes.js';
 import { nameText, resourceDb } from '../resources/resource-common.js';
+import { bootableImage, idOfRef } from './image-access.js';
 import type { ServerAttrs } from './server-attrs.js';
 
 const count = z
@@ -134,13 +135,6 @@ export const createServerBody = z.object({
 /** A validated create body. */
 export type CreateServerBody = z.output<typeof createServerBody>;
 
-/** The last path segment of a reference that may be a URL (`http://.../flavors/1` -> `1`). */
-function idOfRef(ref: string): string {
-  const cut = ref.replace(/\/+$/, '');
-  const at = cut.lastIndexOf('/');
-  return at >= 0 ? cut.slice(at + 1) : cut;
-}
-
 /** Nova's `r-xxxxxxxx` reservation id. */
 function reservationId(): string {
   return `r-${randomBytes(6)
@@ -217,13 +211,7 @@ export async function createServers(
       );
     throw e;
   });
-  const imageId = idOfRef(s.imageRef);
-  const image = await services.engine.images.get(imageId).catch(() => undefined);
-  if (!image)
-    throw badRequest(
-      `Invalid imageRef provided: image ${s.imageRef} could not be found.`,
-      'body.server.imageRef',
-    );
+  const image = await bootableImage(services, auth, s.imageRef, 'body.server.imageRef');
 
   const hints = body['os:scheduler_hints'] ?? body['OS-SCH-HNT:scheduler_hints'] ?? {};
   if (hints.group !== undefined) {

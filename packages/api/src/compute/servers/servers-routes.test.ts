@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerImageRecord } from '../../image/index.js';
 import type { ApiHarness } from '../../testing/api-harness.test-helper.js';
 import { createServer, mv, serversHarness, waitForStatus } from './servers.test-helper.js';
 
@@ -270,6 +271,27 @@ describe('servers: isolation, validation, mass assignment', () => {
     expect(malformed.json().badRequest.message).toContain('JSON');
     const list = await h.call('alice', { method: 'GET', url: '/v2.1/servers' });
     expect(list.json().servers).toHaveLength(1);
+  });
+
+  it("refuses to boot another project's private image as if it did not exist", async () => {
+    const image = await h.services.engine.images.import(
+      { id: 'alice-private', name: 'alice-private', diskFormat: 'raw' },
+      { kind: 'bytes', bytes: new Uint8Array([1, 2, 3]) },
+    );
+    await registerImageRecord(h.services, { imageId: image.id, ownerProjectId: 'p1', visibility: 'private' });
+    const bob = await h.call('bob', {
+      method: 'POST',
+      url: '/v2.1/servers',
+      payload: { server: { name: 'thief', imageRef: 'alice-private', flavorRef: 'm1.small' } },
+    });
+    expect(bob.statusCode).toBe(400);
+    expect(bob.json().badRequest.message).toBe(
+      'Invalid imageRef provided: image alice-private could not be found.',
+    );
+    const id = await createServer(h, 'alice', { name: 'owner', imageRef: 'alice-private' });
+    await waitForStatus(h, id, 'ACTIVE');
+    expect((await h.call('alice', { method: 'DELETE', url: `/v2.1/servers/${id}` })).statusCode).toBe(204);
+    await waitForStatus(h, id, 'DELETED');
   });
 
   it('refuses a create over quota with 403 in Nova words, and stores a hostile name verbatim when valid', async () => {

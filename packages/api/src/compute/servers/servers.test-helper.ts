@@ -1,3 +1,4 @@
+import { migrateImageTables } from '../../image/index.js';
 import type { ApiHarness, ApiHarnessOptions } from '../../testing/api-harness.test-helper.js';
 import { apiHarness } from '../../testing/api-harness.test-helper.js';
 import { computeResourceRouteSpecs, migrateComputeResources } from '../resources/index.js';
@@ -16,6 +17,7 @@ export async function serversHarness(
   );
   await migrateComputeResources(h.services.db);
   await migrateServers(h.services.db);
+  await migrateImageTables(h.services.db);
   return h;
 }
 
