@@ -213,6 +213,15 @@ export async function createServers(
   });
   const image = await bootableImage(services, auth, s.imageRef, 'body.server.imageRef');
 
+  if (s.key_name !== undefined) {
+    const key = await resourceDb(services)
+      .selectFrom('compute_keypair')
+      .select('name')
+      .where('user_id', '=', auth.userId)
+      .where('name', '=', s.key_name)
+      .executeTakeFirst();
+    if (!key) throw badRequest('Invalid key_name provided.', 'body.server.key_name');
+  }
   const hints = body['os:scheduler_hints'] ?? body['OS-SCH-HNT:scheduler_hints'] ?? {};
   if (hints.group !== undefined) {
     const group = await services.engine.serverGroups.get(hints.group).catch(() => undefined);

@@ -236,6 +236,7 @@ describe('servers: isolation, validation, mass assignment', () => {
       ],
       [{ server: { name: 'ok', imageRef: 'nope', flavorRef: 'm1.small' } }, 'imageRef'],
       [{ server: { name: 'ok', imageRef: 'cirros', flavorRef: 'nope' } }, 'flavorRef'],
+      [{ server: { name: 'ok', imageRef: 'cirros', flavorRef: 'm1.small', key_name: 'nokey' } }, 'key_name'],
       [
         {
           server: { name: 'ok', imageRef: 'cirros', flavorRef: 'm1.small' },
