@@ -1,10 +1,4 @@
-import type { PolicyRuleDefault } from '../policy/policy-engine.js';
-
-function rules(entries: Record<string, [string, string]>): Record<string, PolicyRuleDefault> {
-  const out: Record<string, PolicyRuleDefault> = {};
-  for (const [name, [check, description]] of Object.entries(entries)) out[name] = { check, description };
-  return out;
-}
+import { type PolicyRuleDefault, policyDefaults as rules } from '../policy/policy-engine.js';
 
 /**
  * Keystone's current default rules (its `keystone/common/policies`, check strings unchanged) for

@@ -13,6 +13,13 @@ export interface PolicyRuleDefault {
   readonly description: string;
 }
 
+/** Rule defaults from a compact `name: [check, description]` table. */
+export function policyDefaults(entries: Record<string, [string, string]>): Record<string, PolicyRuleDefault> {
+  const out: Record<string, PolicyRuleDefault> = {};
+  for (const [name, [check, description]] of Object.entries(entries)) out[name] = { check, description };
+  return out;
+}
+
 /**
  * Base rules, as in Nova's and Keystone's current defaults: `admin`, a project's `member` and
  * `reader` (roles imply one another: admin implies member implies reader, as Keystone's default

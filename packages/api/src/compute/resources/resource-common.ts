@@ -43,3 +43,10 @@ export const intQuery = z
   .string()
   .regex(/^\d{1,9}$/, 'must be a non-negative integer')
   .transform((s) => Number(s));
+
+/** A description as Nova validates it: at most 255 characters without control characters, or null. */
+export const descriptionText = z
+  .string()
+  .max(255)
+  .refine((s) => !/[\p{Cc}]/u.test(s), 'must not contain control characters')
+  .nullable();

@@ -1,14 +1,8 @@
-import type { PolicyRuleDefault } from '../../policy/policy-engine.js';
+import { type PolicyRuleDefault, policyDefaults as rules } from '../../policy/policy-engine.js';
 
 const admin = 'rule:context_is_admin';
 const member = 'rule:project_member_or_admin';
 const reader = 'rule:project_reader_or_admin';
-
-function rules(entries: Record<string, [string, string]>): Record<string, PolicyRuleDefault> {
-  const out: Record<string, PolicyRuleDefault> = {};
-  for (const [name, [check, description]] of Object.entries(entries)) out[name] = { check, description };
-  return out;
-}
 
 /** Nova's default rules (Zed, new defaults) for the routes of this module. */
 export const computeResourcePolicies: Readonly<Record<string, PolicyRuleDefault>> = rules({

@@ -4,7 +4,7 @@ import { badRequest } from '../../http/api-fault.js';
 import type { ApiServices } from '../../http/api-services.js';
 import { type RouteAnswer, type RouteSpec, route, validatePart } from '../../http/route.js';
 import { atLeast } from '../microversion.js';
-import { nameText } from '../resources/resource-common.js';
+import { descriptionText, nameText } from '../resources/resource-common.js';
 import { whenAccepted } from './action-acceptance.js';
 import { bootableImage } from './image-access.js';
 import { beginServers, type ServerRequest, serverFor } from './server-access.js';
@@ -36,7 +36,7 @@ const actionSchemas = {
     metadata: serverMetadata.optional(),
     adminPass: z.string().max(255).optional(),
     preserve_ephemeral: z.boolean().optional(),
-    description: z.string().max(255).nullable().optional(),
+    description: descriptionText.optional(),
     key_name: z.string().max(255).nullable().optional(),
     user_data: z.string().max(65535).nullable().optional(),
     'OS-DCF:diskConfig': z.enum(['AUTO', 'MANUAL']).optional(),

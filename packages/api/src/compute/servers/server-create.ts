@@ -7,7 +7,7 @@ import type { AuthContext } from '../../http/auth-context.js';
 import { atLeast, type Microversion } from '../microversion.js';
 import { FlavorAttrs } from '../resources/flavor-attrs.js';
 import { visibleFlavor } from '../resources/flavors-routes.js';
-import { nameText, resourceDb } from '../resources/resource-common.js';
+import { descriptionText, nameText, resourceDb } from '../resources/resource-common.js';
 import { bootableImage, idOfRef } from './image-access.js';
 import type { ServerAttrs } from './server-attrs.js';
 
@@ -81,12 +81,7 @@ export const createServerBody = z.object({
       .regex(/^[A-Za-z0-9+/=\s]*$/, 'must be base64')
       .nullable()
       .optional(),
-    description: z
-      .string()
-      .max(255)
-      .refine((s) => !/[\p{Cc}]/u.test(s), 'must not contain control characters')
-      .nullable()
-      .optional(),
+    description: descriptionText.optional(),
     security_groups: z
       .array(z.object({ name: nameText(255) }))
       .max(100)

@@ -4,7 +4,7 @@ import { ApiFault, badRequest } from '../../http/api-fault.js';
 import type { ApiServices } from '../../http/api-services.js';
 import { type RouteSpec, route } from '../../http/route.js';
 import { atLeast } from '../microversion.js';
-import { intQuery, nameText } from '../resources/resource-common.js';
+import { descriptionText, intQuery, nameText } from '../resources/resource-common.js';
 import { whenAccepted } from './action-acceptance.js';
 import { beginServers, type ServerRequest, serverFor } from './server-access.js';
 import type { ServerAttrs } from './server-attrs.js';
@@ -39,12 +39,7 @@ const idParams = z.object({ serverId: z.string().min(1).max(255) });
 const updateBody = z.object({
   server: z.strictObject({
     name: nameText(255).optional(),
-    description: z
-      .string()
-      .max(255)
-      .refine((s) => !/[\p{Cc}]/u.test(s), 'must not contain control characters')
-      .nullable()
-      .optional(),
+    description: descriptionText.optional(),
     accessIPv4: z.string().max(64).optional(),
     accessIPv6: z.string().max(64).optional(),
     'OS-DCF:diskConfig': z.enum(['AUTO', 'MANUAL']).optional(),
