@@ -68,17 +68,18 @@ export async function serverFor(
   id: string,
   rule: string,
 ): Promise<Instance> {
-  const missing = notFound(`Instance ${id} could not be found.`);
+  // built only when thrown: an error captures a stack trace, too dear for every request
+  const missing = () => notFound(`Instance ${id} could not be found.`);
   const instance = await services.engine.get(id).catch((e: unknown) => {
     // an id that cannot be an instance id is not found either
     if (isNovaError(e, ErrorCode.NotFound) || isNovaError(e, ErrorCode.Validation)) return undefined;
     throw e;
   });
-  if (!instance) throw missing;
+  if (!instance) throw missing();
   const target = { project_id: instance.projectId, user_id: instance.userId };
   if (!services.policy.enforce(rule, auth, target)) {
     // another project's server is not there for this caller; a reader of the right project gets 403
-    if (instance.projectId !== auth.projectId) throw missing;
+    if (instance.projectId !== auth.projectId) throw missing();
     services.policy.authorize(rule, auth, target);
   }
   return instance;
