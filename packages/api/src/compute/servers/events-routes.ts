@@ -81,6 +81,23 @@ export function eventRoutes(services: ApiServices): RouteSpec[] {
           throw badRequest('A project-scoped token is required', 'token');
         const out = new PassThrough();
         out.write(': nova-lfs events\n\n');
+        // the frames of one turn of the event loop (a group commit lands many at once) leave in
+        // one write: one chunk and one socket write instead of one per frame
+        let pending = '';
+        const flush = () => {
+          if (pending === '') return;
+          const text = pending;
+          pending = '';
+          if (!out.writableEnded) out.write(text);
+        };
+        const send = (text: string) => {
+          if (pending === '') setImmediate(flush);
+          pending += text;
+        };
+        const end = () => {
+          flush();
+          out.end();
+        };
         const subscription = services.engine
           .events({
             ...(cursorText !== undefined ? { since: Number(cursorText) } : {}),
@@ -88,16 +105,16 @@ export function eventRoutes(services: ApiServices): RouteSpec[] {
             ...(query.server_id !== undefined ? { instanceId: query.server_id } : {}),
           })
           .subscribe({
-            next: (logged) => out.write(frame(logged, admin)),
-            error: () => out.end(),
-            complete: () => out.end(),
+            next: (logged) => send(frame(logged, admin)),
+            error: end,
+            complete: end,
           });
-        const heartbeat = setInterval(() => out.write(': keep-alive\n\n'), heartbeatMs);
+        const heartbeat = setInterval(() => send(': keep-alive\n\n'), heartbeatMs);
         heartbeat.unref();
         const stop = () => {
           clearInterval(heartbeat);
           subscription.unsubscribe();
-          out.end();
+          end();
         };
         // the response closes when the client goes away (the request's own 'close' fires once its body is read)
         reply.raw.once('close', stop);
