@@ -18,6 +18,7 @@ export { servicePaths } from './http/api-services.js';
 export type { AuthContext, TokenValidator } from './http/auth-context.js';
 export type { RateLimitOptions } from './http/rate-limiter.js';
 export { type RouteAnswer, type RouteContext, type RouteSpec, route } from './http/route.js';
+export { type DirectoryDomain, DomainRoutedBackend } from './identity/domain-routed-backend.js';
 export type { IdentityBackend, IdentityGroup, IdentityUser, UserRef } from './identity/identity-backend.js';
 export {
   activeDirectoryMapping,

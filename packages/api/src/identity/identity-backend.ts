@@ -43,5 +43,11 @@ export interface IdentityBackend {
   groupsOf(userId: string): Promise<IdentityGroup[]>;
   /** Members of a group. */
   membersOf(groupId: string): Promise<IdentityUser[]>;
+  /**
+   * For a backend that routes by domain (`DomainRoutedBackend`): the backend holding the users and
+   * groups of a domain, or the user or group with this id; writes go there when it is writable.
+   * Absent: this backend holds every domain's.
+   */
+  ownerOf?(target: { readonly domainId: string } | { readonly id: string }): IdentityBackend;
   close?(): Promise<void>;
 }

@@ -5,6 +5,7 @@ import { ApiFault } from '../http/api-fault.js';
 import type { PublicUrls } from '../http/api-services.js';
 import type { AuthContext, TokenValidator } from '../http/auth-context.js';
 import type { AuthRequest, DomainRef } from './auth-request.js';
+import { type DirectoryDomain, DomainRoutedBackend } from './domain-routed-backend.js';
 import type { IdentityBackend, IdentityGroup, IdentityUser, UserRef } from './identity-backend.js';
 import { migrateIdentity } from './identity-migrations.js';
 import type { IdentityTables } from './identity-tables.js';
@@ -44,8 +45,17 @@ import {
 export interface IdentityServiceOptions {
   /** The API database (the identity tables are migrated there). */
   readonly db: Kysely<object>;
-  /** Where users and groups live (default: {@link SqlIdentityBackend} on `db`). */
+  /**
+   * Where users and groups live (default: {@link SqlIdentityBackend} on `db`); with `directories`,
+   * those of every domain not mapped to a directory.
+   */
   readonly backend?: IdentityBackend;
+  /**
+   * Domains whose users and groups come from a directory (Keystone's domain-specific backends),
+   * read-only: see {@link DomainRoutedBackend} for ids and routing. Each domain row is created
+   * when missing (id `backend.domainId`, name `domainName`). The administrator stays in SQL.
+   */
+  readonly directories?: readonly DirectoryDomain[];
   /**
    * The bootstrap administrator's password. As `keystone-manage bootstrap` does, a start with a
    * password that differs from the stored one resets it (and revokes that user's tokens); a start
@@ -254,7 +264,7 @@ class SqlIdentityService implements IdentityService {
   }
 
   private async bootstrapUser(name: string, password: string): Promise<IdentityUser> {
-    const backend = this.backend;
+    const backend = ownerOf(this.backend, { domainId: 'default' });
     const ref = { name, domainId: 'default' };
     if (!isWritableBackend(backend)) {
       const user = await backend.getUser(ref);
@@ -572,8 +582,9 @@ class SqlIdentityService implements IdentityService {
 
   // ---- users and groups -----------------------------------------------------------------------
 
-  private writable(): WritableIdentityBackend {
-    const backend = this.backend;
+  /** The writable backend holding a domain's or an id's users and groups. @throws ApiFault 403 */
+  private writable(target: { readonly domainId: string } | { readonly id: string }): WritableIdentityBackend {
+    const backend = ownerOf(this.backend, target);
     if (!isWritableBackend(backend))
       throw new ApiFault(
         403,
@@ -585,7 +596,7 @@ class SqlIdentityService implements IdentityService {
   }
 
   async createUser(user: NewUser): Promise<IdentityUser> {
-    const backend = this.writable();
+    const backend = this.writable({ domainId: user.domainId });
     try {
       return await backend.createUser(user);
     } catch (e) {
@@ -594,7 +605,7 @@ class SqlIdentityService implements IdentityService {
   }
 
   async updateUser(id: string, changes: UserChanges): Promise<IdentityUser | undefined> {
-    const backend = this.writable();
+    const backend = this.writable({ id });
     let user: IdentityUser | undefined;
     try {
       user = await backend.updateUser(id, changes);
@@ -608,7 +619,7 @@ class SqlIdentityService implements IdentityService {
   }
 
   async deleteUser(id: string): Promise<boolean> {
-    const backend = this.writable();
+    const backend = this.writable({ id });
     const deleted = await backend.deleteUser(id);
     await this.roles.forgetActor('user', id);
     if (deleted) await this.revokeUserTokens(id);
@@ -616,14 +627,14 @@ class SqlIdentityService implements IdentityService {
   }
 
   async changePassword(id: string, original: string, password: string): Promise<void> {
-    const backend = this.writable();
+    const backend = this.writable({ id });
     if (!(await backend.checkPassword(id, original))) throw unauthorized();
     await backend.updateUser(id, { password });
     await this.revokeUserTokens(id);
   }
 
   async createGroup(group: NewGroup): Promise<IdentityGroup> {
-    const backend = this.writable();
+    const backend = this.writable({ domainId: group.domainId });
     try {
       return await backend.createGroup(group);
     } catch (e) {
@@ -632,7 +643,7 @@ class SqlIdentityService implements IdentityService {
   }
 
   async updateGroup(id: string, changes: GroupChanges): Promise<IdentityGroup | undefined> {
-    const backend = this.writable();
+    const backend = this.writable({ id });
     try {
       return await backend.updateGroup(id, changes);
     } catch (e) {
@@ -641,7 +652,7 @@ class SqlIdentityService implements IdentityService {
   }
 
   async deleteGroup(id: string): Promise<boolean> {
-    const backend = this.writable();
+    const backend = this.writable({ id });
     const deleted = await backend.deleteGroup(id);
     await this.roles.forgetActor('group', id);
     this.cache.clear();
@@ -649,25 +660,48 @@ class SqlIdentityService implements IdentityService {
   }
 
   async addUserToGroup(groupId: string, userId: string): Promise<void> {
-    await this.writable().addMember(groupId, userId);
+    await this.membership(groupId, userId).addMember(groupId, userId);
     this.cache.clear();
   }
 
   async removeUserFromGroup(groupId: string, userId: string): Promise<boolean> {
-    const removed = await this.writable().removeMember(groupId, userId);
+    const removed = await this.membership(groupId, userId).removeMember(groupId, userId);
     this.cache.clear();
     return removed;
   }
 
+  /**
+   * The writable backend holding both the group and the user. @throws ApiFault 403 for a
+   * read-only backend, or a group and a user of different backends (Keystone's
+   * `CrossBackendNotAllowed`)
+   */
+  private membership(groupId: string, userId: string): WritableIdentityBackend {
+    const backend = this.writable({ id: groupId });
+    if (ownerOf(this.backend, { id: userId }) !== backend)
+      throw new ApiFault(
+        403,
+        `Group membership across backend boundaries is not allowed. Group in question is ${groupId}, user is ${userId}.`,
+      );
+    return backend;
+  }
+
   async isUserInGroup(groupId: string, userId: string): Promise<boolean> {
-    const backend = this.backend;
+    const backend = ownerOf(this.backend, { id: groupId });
     if (isWritableBackend(backend)) return backend.isMember(groupId, userId);
-    return (await backend.groupsOf(userId)).some((g) => g.id === groupId);
+    return (await this.backend.groupsOf(userId)).some((g) => g.id === groupId);
   }
 
   async close(): Promise<void> {
     await this.backend.close?.();
   }
+}
+
+/** The backend holding `target`: the backend itself unless it routes by domain. */
+function ownerOf(
+  backend: IdentityBackend,
+  target: { readonly domainId: string } | { readonly id: string },
+): IdentityBackend {
+  return backend.ownerOf?.(target) ?? backend;
 }
 
 /** A duplicate name as Keystone words it (409); other errors pass unchanged. */
@@ -685,17 +719,28 @@ function conflictOf(error: unknown, kind: string, domainId?: string): unknown {
  * every user, project, assignment and token) the roles `admin`, `member` and `reader` (admin
  * implies member implies reader), the administrator with the admin role on the admin project and
  * on the system, and a primary signing key.
+ * With `directories`, also each directory's domain (created when missing).
  * @throws Error when `adminPassword` is empty, or a read-only backend does not know the
- *   administrator
+ *   administrator; ConfigurationError for a directory of the Default domain, or a directory
+ *   domain whose id or name is taken by another domain
  */
 export async function createIdentityService(options: IdentityServiceOptions): Promise<IdentityService> {
   if (!options.adminPassword) throw new Error('identity: adminPassword must not be empty');
   const clock = options.clock ?? Date.now;
   await migrateIdentity(options.db);
   const db = options.db as unknown as Kysely<IdentityTables>;
-  const backend =
+  const base =
     options.backend ??
     new SqlIdentityBackend(db, { ...(options.hasher ? { hasher: options.hasher } : {}), clock });
+  const directories = options.directories ?? [];
+  const backend = directories.length === 0 ? base : new DomainRoutedBackend(base, directories);
+  const domains = new ProjectStore(db, clock);
+  for (const d of directories)
+    await domains.ensureDomain(
+      d.backend.domainId,
+      d.domainName,
+      `Users and groups from the ${d.backend.kind} directory (read-only)`,
+    );
   const ring = await SigningKeyRing.open(db, clock);
   const service = new SqlIdentityService(db, backend, ring, clock, options);
   await service.bootstrap(

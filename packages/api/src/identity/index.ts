@@ -3,6 +3,7 @@
  * users, groups, roles, assignments, catalog) with a pluggable user and group backend.
  */
 export type { AuthRequest } from './auth-request.js';
+export { type DirectoryDomain, DomainRoutedBackend } from './domain-routed-backend.js';
 export type { IdentityBackend, IdentityGroup, IdentityUser, UserRef } from './identity-backend.js';
 export { identityPolicies } from './identity-policies.js';
 export { identityRoutes } from './identity-routes.js';

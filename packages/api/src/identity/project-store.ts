@@ -1,4 +1,4 @@
-import { DuplicateError } from '@nova-lfs/core';
+import { ConfigurationError, DuplicateError } from '@nova-lfs/core';
 import type { Kysely } from 'kysely';
 import type { DomainRow, IdentityTables, ProjectRow } from './identity-tables.js';
 import { newIdentityId } from './sql-backend.js';
@@ -77,6 +77,30 @@ export class ProjectStore {
       : q.where('name', '=', ref.name)
     ).executeTakeFirst();
     return row ? domainOf(row) : undefined;
+  }
+
+  /**
+   * Creates the domain `id` named `name` unless it exists (a start with a directory domain; safe
+   * when several processes start at once). An existing domain keeps its description and enabled
+   * flag.
+   * @throws ConfigurationError (setting `identity.directories`) when domain `id` has another name,
+   *   or `name` belongs to another domain
+   */
+  async ensureDomain(id: string, name: string, description: string): Promise<Domain> {
+    await this.db
+      .insertInto('identity_domain')
+      .values({ id, name, description, enabled: 1 })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+    const domain = await this.domain({ id });
+    if (domain?.name !== name) {
+      const holder = domain ? `domain ${id} is named "${domain.name}"` : `the name belongs to another domain`;
+      throw new ConfigurationError(
+        'identity.directories',
+        `cannot use domain ${id} named "${name}" for a directory: ${holder}`,
+      );
+    }
+    return domain;
   }
 
   async domains(filter: { readonly name?: string; readonly enabled?: boolean } = {}): Promise<Domain[]> {

@@ -8,7 +8,7 @@ import type { ApiServices, PublicUrls } from '../http/api-services.js';
 import { servicePaths } from '../http/api-services.js';
 import type { RateLimitOptions } from '../http/rate-limiter.js';
 import { route } from '../http/route.js';
-import type { IdentityBackend } from '../identity/identity-backend.js';
+import type { DirectoryDomain } from '../identity/domain-routed-backend.js';
 import { identityRoutes } from '../identity/identity-routes.js';
 import { createIdentityService, type IdentityService } from '../identity/identity-service.js';
 import { imageRoutes, registerImageRecord } from '../image/index.js';
@@ -25,8 +25,13 @@ export interface ApiServerOptions {
   readonly publicUrl: string;
   /** The bootstrap administrator's password (`admin` in project `admin`, domain `Default`). */
   readonly adminPassword: string;
-  /** Users and groups from a directory instead of SQL (role assignments stay in SQL). */
-  readonly identityBackend?: IdentityBackend;
+  /**
+   * Domains whose users and groups come from a directory (LDAP, Active Directory), read-only;
+   * every other domain, Default with the administrator included, stays in SQL. Each domain is
+   * created when missing; a directory user's id is `<domainId>~<directory id>`. Role assignments
+   * stay in SQL. See `DomainRoutedBackend`.
+   */
+  readonly identityDirectories?: readonly DirectoryDomain[];
   /** An operator's YAML policy file overriding the default rules. */
   readonly policyFile?: string;
   /** A pino logger; requests are logged with their request ids. */
@@ -83,7 +88,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     db: options.db,
     adminPassword: options.adminPassword,
     urls,
-    ...(options.identityBackend ? { backend: options.identityBackend } : {}),
+    ...(options.identityDirectories ? { directories: options.identityDirectories } : {}),
     ...(options.tokenTtlSeconds ? { tokenTtlSeconds: options.tokenTtlSeconds } : {}),
   });
   const metrics = new ApiMetrics(options.engine);

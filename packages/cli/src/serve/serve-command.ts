@@ -1,8 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createApiServer, type LdapBackendOptions, LdapIdentityBackend } from '@nova-lfs/api';
-import { type ComputeEngine, createCompute, type HostBinding } from '@nova-lfs/core';
+import {
+  createApiServer,
+  type DirectoryDomain,
+  type LdapBackendOptions,
+  LdapIdentityBackend,
+} from '@nova-lfs/api';
+import { type ComputeEngine, ConfigurationError, createCompute, type HostBinding } from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import { DockerDriver } from '@nova-lfs/driver-docker';
 import BetterSqlite3 from 'better-sqlite3';
@@ -84,7 +89,7 @@ export async function runServe(options: ServeOptions, out: ServeOutput): Promise
       uploadDir: join(options.dataDir, 'uploads'),
       publicMetrics: options.metricsPublic,
       ...(options.policyFile ? { policyFile: options.policyFile } : {}),
-      ...(options.ldapConfig ? { identityBackend: ldapBackend(options.ldapConfig) } : {}),
+      ...(options.ldapConfig ? { identityDirectories: [ldapDirectory(options.ldapConfig)] } : {}),
     });
     await server.listen(listen.host, listen.port);
   } catch (e) {
@@ -167,7 +172,33 @@ function apiDatabase(options: ServeOptions): Kysely<object> {
   return new Kysely<object>({ dialect: new SqliteDialect({ database: sqlite }) });
 }
 
-function ldapBackend(file: string): LdapIdentityBackend {
-  const parsed = parseYaml(readFileSync(file, 'utf8')) as LdapBackendOptions;
-  return new LdapIdentityBackend(parsed);
+const DOMAIN_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The directory domain of `--ldap-config FILE`: a YAML mapping of {@link LdapBackendOptions} plus
+ * `domainName` (the Keystone domain its users log in to; default `ldap`). `domainId` defaults to
+ * the name when that is a valid id (`[A-Za-z0-9_-]{1,64}`), else must be given; it cannot be
+ * `default` (the Default domain holds the SQL administrator).
+ * @throws ConfigurationError naming the setting (`ldap.<option>`)
+ */
+function ldapDirectory(file: string): DirectoryDomain {
+  const parsed: unknown = parseYaml(readFileSync(file, 'utf8'));
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new ConfigurationError('ldap', `${file} must hold a YAML mapping of LDAP options`);
+  const { domainName = 'ldap', ...rest } = parsed as Record<string, unknown>;
+  if (typeof domainName !== 'string' || domainName.length === 0 || domainName.length > 64)
+    throw new ConfigurationError('ldap.domainName', 'ldap.domainName must be a name of 1 to 64 characters');
+  const domainId = rest.domainId ?? (DOMAIN_ID.test(domainName) ? domainName : undefined);
+  if (domainId === undefined)
+    throw new ConfigurationError(
+      'ldap.domainId',
+      `ldap.domainId is required: the domain name "${domainName}" is not a valid id`,
+    );
+  if (domainId === 'default')
+    throw new ConfigurationError(
+      'ldap.domainId',
+      'ldap.domainId cannot be "default": the Default domain holds the SQL administrator',
+    );
+  const backend = new LdapIdentityBackend({ ...rest, domainId } as unknown as LdapBackendOptions);
+  return { domainName, backend };
 }

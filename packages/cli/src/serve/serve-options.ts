@@ -23,7 +23,10 @@ Options:
   --pg-url URL              PostgreSQL URL with --store postgres (default $NOVA_LFS_PG_URL)
   --pg-schema NAME          PostgreSQL schema (default nova_lfs)
   --policy-file FILE        YAML policy file overriding the default rules
-  --ldap-config FILE        YAML options of the LDAP / Active Directory identity backend
+  --ldap-config FILE        users and groups of one domain from LDAP / Active Directory (read-only;
+                            Default, with admin, stays SQL): YAML LDAP options (url, bindDn,
+                            bindPassword, userTreeDn, groupTreeDn, ...) plus domainName (default
+                            ldap), created at start; users log in with --os-user-domain-name NAME
   --metrics-public          serve /metrics without a token (default: admin token required)
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent (default info)
   -h, --help                this help
