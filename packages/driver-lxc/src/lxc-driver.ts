@@ -188,20 +188,22 @@ export class LxcDriver
     request.signal?.throwIfAborted();
     const name = containerName(request.instance.id);
     await untilAborted(
-      this.inflight.track(request.instance.id, async () => {
-        if (existsSync(this.dir(name)))
-          throw new DriverError(
-            { driver: 'lxc', operation: 'spawn', instanceId: request.instance.id, retryable: false },
-            `container ${name} already exists in ${this.lxcPath}`,
-          );
-        try {
-          await this.build(name, request, 'spawn');
-        } catch (e) {
-          await this.remove(name).catch(() => undefined);
-          throw reasonIfAborted(request.signal, wrapLxcError('spawn', e, request.instance.id));
-        }
-        this.poller.noteOwn(request.instance.id, 'running');
-      }),
+      this.inflight.track(request.instance.id, () =>
+        this.own(request.instance.id, async () => {
+          if (existsSync(this.dir(name)))
+            throw new DriverError(
+              { driver: 'lxc', operation: 'spawn', instanceId: request.instance.id, retryable: false },
+              `container ${name} already exists in ${this.lxcPath}`,
+            );
+          try {
+            await this.build(name, request, 'spawn');
+          } catch (e) {
+            await this.remove(name).catch(() => undefined);
+            throw reasonIfAborted(request.signal, wrapLxcError('spawn', e, request.instance.id));
+          }
+          this.poller.noteOwn(request.instance.id, 'running');
+        }),
+      ),
       request.signal,
     );
   }
@@ -216,12 +218,14 @@ export class LxcDriver
     await this.inflight.settled(instance.id, signal);
     const name = containerName(instance.id);
     if (!(await this.owned(name))) return;
-    try {
-      await this.remove(name, signal);
-    } catch (e) {
-      throw reasonIfAborted(signal, wrapLxcError('destroy', e, instance.id));
-    }
-    this.poller.noteOwn(instance.id, 'nostate');
+    await this.own(instance.id, async () => {
+      try {
+        await this.remove(name, signal);
+      } catch (e) {
+        throw reasonIfAborted(signal, wrapLxcError('destroy', e, instance.id));
+      }
+      this.poller.noteOwn(instance.id, 'nostate');
+    });
   }
 
   async getPowerState(instance: Instance): Promise<PowerState> {
@@ -284,14 +288,16 @@ export class LxcDriver
     const signal = options?.signal;
     signal?.throwIfAborted();
     const name = await this.ownedOrThrow(instance, 'start');
-    try {
-      const state = await this.tools.state(name, signal);
-      if (state && powerStateOf(state) === 'running') return;
-      await untilAborted(this.start(name), signal);
-    } catch (e) {
-      throw reasonIfAborted(signal, wrapLxcError('start', e, instance.id));
-    }
-    this.poller.noteOwn(instance.id, 'running');
+    await this.own(instance.id, async () => {
+      try {
+        const state = await this.tools.state(name, signal);
+        if (state && powerStateOf(state) === 'running') return;
+        await untilAborted(this.start(name), signal);
+      } catch (e) {
+        throw reasonIfAborted(signal, wrapLxcError('start', e, instance.id));
+      }
+      this.poller.noteOwn(instance.id, 'running');
+    });
   }
 
   /** Soft: graceful stop (within `stopTimeoutSeconds`) then start; hard: SIGKILL then start. */
@@ -320,16 +326,18 @@ export class LxcDriver
     signal?.throwIfAborted();
     const name = await this.ownedOrThrow(request.instance, 'rebuild');
     await untilAborted(
-      this.inflight.track(request.instance.id, async () => {
-        try {
-          await this.tools.run('lxc-stop', name, ['-k'], { okExitCodes: NOT_RUNNING, signal });
-          await rm(join(this.dir(name), 'rootfs'), { recursive: true, force: true });
-          await this.build(name, request, 'rebuild');
-        } catch (e) {
-          throw reasonIfAborted(signal, wrapLxcError('rebuild', e, request.instance.id));
-        }
-        this.poller.noteOwn(request.instance.id, 'running');
-      }),
+      this.inflight.track(request.instance.id, () =>
+        this.own(request.instance.id, async () => {
+          try {
+            await this.tools.run('lxc-stop', name, ['-k'], { okExitCodes: NOT_RUNNING, signal });
+            await rm(join(this.dir(name), 'rootfs'), { recursive: true, force: true });
+            await this.build(name, request, 'rebuild');
+          } catch (e) {
+            throw reasonIfAborted(signal, wrapLxcError('rebuild', e, request.instance.id));
+          }
+          this.poller.noteOwn(request.instance.id, 'running');
+        }),
+      ),
       signal,
     );
   }
@@ -346,6 +354,7 @@ export class LxcDriver
     const { signal } = options;
     signal?.throwIfAborted();
     const name = await this.ownedOrThrow(instance, 'snapshot');
+    const end = this.poller.begin(instance.id); // the freeze is the driver's own
     let frozen = false;
     try {
       if (this.options.freezeForSnapshot !== false) {
@@ -369,15 +378,19 @@ export class LxcDriver
       throw reasonIfAborted(signal, wrapLxcError('snapshot', e, instance.id));
     } finally {
       if (frozen) await this.tools.run('lxc-unfreeze', name, []).catch(() => undefined);
+      end();
     }
   }
 
-  /** The console log (`lxc.console.logfile`, after its rotated part), last `lines` lines when given. */
+  /**
+   * The console log (`lxc.console.logfile`, after its rotated part) with the pty's CRLF line ends
+   * as LF; the last `lines` lines when given.
+   */
   async getConsoleOutput(instance: Instance, options?: { lines?: number }): Promise<string> {
     const name = await this.ownedOrThrow(instance, 'console');
     const base = join(this.dir(name), 'console.log');
     const parts = await Promise.all([`${base}.1`, base].map((p) => readFile(p, 'utf8').catch(() => '')));
-    const text = parts.join('');
+    const text = parts.join('').replace(/\r\n/g, '\n'); // the console is a pty: ONLCR
     if (!options?.lines) return text;
     const lines = text.split('\n');
     if (lines.at(-1) === '') lines.pop();
@@ -390,6 +403,16 @@ export class LxcDriver
   }
 
   // ---- internals -----------------------------------------------------------------------------
+
+  /** Runs one of the driver's own calls on an instance; events polls skip the instance meanwhile. */
+  private async own<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
+    const end = this.poller.begin(instanceId);
+    try {
+      return await work();
+    } finally {
+      end();
+    }
+  }
 
   private dir(name: string): string {
     return join(this.lxcPath, name);
@@ -496,6 +519,7 @@ export class LxcDriver
   private async stop(instance: Instance, seconds: number, signal: AbortSignal | undefined): Promise<void> {
     signal?.throwIfAborted();
     const name = await this.ownedOrThrow(instance, 'stop');
+    const end = this.poller.begin(instance.id);
     try {
       if ((await this.tools.state(name, signal)) === 'FROZEN')
         await this.tools.run('lxc-unfreeze', name, [], { signal });
@@ -504,10 +528,12 @@ export class LxcDriver
         signal,
         timeoutMs: this.timeoutMs + seconds * 1000,
       });
+      this.poller.noteOwn(instance.id, 'shutdown');
     } catch (e) {
       throw reasonIfAborted(signal, wrapLxcError('stop', e, instance.id));
+    } finally {
+      end();
     }
-    this.poller.noteOwn(instance.id, 'shutdown');
   }
 
   private async simple(
@@ -520,12 +546,15 @@ export class LxcDriver
     const signal = options?.signal;
     signal?.throwIfAborted();
     const name = await this.ownedOrThrow(instance, operation);
+    const end = this.poller.begin(instance.id);
     try {
       await this.tools.run(tool, name, [], { signal });
+      this.poller.noteOwn(instance.id, after);
     } catch (e) {
       throw reasonIfAborted(signal, wrapLxcError(operation, e, instance.id));
+    } finally {
+      end();
     }
-    this.poller.noteOwn(instance.id, after);
   }
 
   /** SIGKILLs the container if it runs (thawing it first) and removes its directory. */

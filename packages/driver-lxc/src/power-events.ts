@@ -15,6 +15,8 @@ export class PowerPoller {
   private readonly subject = new Subject<PowerStateEvent>();
   private readonly last = new Map<string, PowerState>();
   private readonly touched = new Map<string, number>();
+  /** Own calls in progress, by instance. */
+  private readonly busy = new Map<string, number>();
   private generation = 0;
   private subscribers = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -38,6 +40,21 @@ export class PowerPoller {
     private readonly intervalMs: number,
   ) {}
 
+  /**
+   * Marks the start of one of the driver's own calls on an instance: polls skip the instance
+   * until the returned function is called (in a `finally`), and any poll that overlapped it.
+   */
+  begin(instanceId: string): () => void {
+    this.busy.set(instanceId, (this.busy.get(instanceId) ?? 0) + 1);
+    this.touched.set(instanceId, ++this.generation);
+    return () => {
+      const n = (this.busy.get(instanceId) ?? 1) - 1;
+      if (n > 0) this.busy.set(instanceId, n);
+      else this.busy.delete(instanceId);
+      this.touched.set(instanceId, ++this.generation);
+    };
+  }
+
   /** Records a state the driver's own call caused (`nostate` once it destroyed the guest). */
   noteOwn(instanceId: string, state: PowerState): void {
     this.touched.set(instanceId, ++this.generation);
@@ -54,7 +71,7 @@ export class PowerPoller {
     } catch {
       return; // LXC did not answer this time: the next poll tries again
     }
-    const fresh = (id: string) => (this.touched.get(id) ?? 0) <= started;
+    const fresh = (id: string) => !this.busy.has(id) && (this.touched.get(id) ?? 0) <= started;
     const seen = new Set<string>();
     const at = Date.now();
     for (const g of listed) {
@@ -71,7 +88,7 @@ export class PowerPoller {
       if (this.baseline) this.subject.next({ instanceId: id, powerState: 'nostate', at });
     }
     this.baseline = true;
-    for (const [id, gen] of this.touched) if (gen <= started) this.touched.delete(id);
+    for (const [id, gen] of this.touched) if (gen <= started && !this.busy.has(id)) this.touched.delete(id);
   }
 
   private start(): void {
