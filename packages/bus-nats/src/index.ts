@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export { type BusBackoff, backoffDelay, defaultBusBackoff } from './backoff.js';
+export { type BusEvent, defineBusEvent } from './bus-event.js';
 export { type BusConnectionOptions, connectBus } from './connection.js';
 export {
   ACCEPTED_VERSIONS,
@@ -34,6 +35,21 @@ export {
   RpcNoResponderError,
   type WireError,
 } from './errors.js';
+export { BusEventPublisher, type BusEventPublisherOptions } from './event-publisher.js';
+export {
+  BusEventSubscriber,
+  type BusEventSubscriberOptions,
+  type ReceivedBusEvent,
+} from './event-subscriber.js';
+export { HeartbeatPublisher, type HeartbeatPublisherOptions } from './heartbeat-publisher.js';
+export {
+  HostLiveness,
+  type HostLivenessChange,
+  type HostLivenessOptions,
+  type HostLivenessReason,
+  type HostLivenessState,
+} from './host-liveness.js';
+export { ensureHostsBucket, HOSTS_BUCKET, openHostsBucket } from './hosts-bucket.js';
 export type { IdempotencyOptions } from './idempotency-cache.js';
 export { type BusLogger, consoleBusLogger } from './logger.js';
 export { BusRpcClient, type BusRpcClientOptions, type RpcCallOptions } from './rpc-client.js';
