@@ -25,6 +25,7 @@ export {
   LxcCommandError,
   LxcConfigValueError,
   LxcErrorCode,
+  type LxcFailureClass,
   LxcSettingError,
   LxcUnavailableError,
   wrapLxcError,
