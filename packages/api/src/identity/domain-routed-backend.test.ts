@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { ErrorCode, isNovaError } from '@nova-lfs/core';
 import type { Kysely } from 'kysely';
 import { Client } from 'ldapts';
@@ -111,6 +112,56 @@ describe('DomainRoutedBackend configuration and id routing', () => {
     expect(routed.ownerOf({ domainId: 'ldap' }).writable).toBe(false);
   });
 });
+
+describe('identity with an unreachable directory domain', () => {
+  it('keeps the SQL admin working; the directory’s users get 503, not a 401', async () => {
+    const down = await freeClosedPort();
+    const h = await identityHarness({
+      directories: [
+        {
+          domainName: 'ldap',
+          backend: new LdapIdentityBackend({
+            ...ldapOptions,
+            url: `ldap://127.0.0.1:${down}`,
+            connectTimeoutMs: 500,
+          }),
+        },
+      ],
+    });
+    try {
+      const admin = await h.adminToken();
+      expect((await h.call(admin, { method: 'GET', url: '/v3/users' })).statusCode).toBe(200);
+      expect(
+        (
+          await h.call(admin, {
+            method: 'GET',
+            url: '/v3/auth/tokens',
+            headers: { 'x-subject-token': admin },
+          })
+        ).statusCode,
+      ).toBe(200);
+      const r = await h.call(null, {
+        method: 'POST',
+        url: '/v3/auth/tokens',
+        payload: ldapUser('alice', 'alice-secret', projectScope('admin')),
+      });
+      expect(r.statusCode).toBe(503);
+      expect(r.body).not.toContain(ADMIN_PW);
+      expect(r.body).not.toContain('alice-secret');
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+/** A loopback port nothing listens on (bound, then released). */
+async function freeClosedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 describe.skipIf(!available)('identity with domain `ldap` from slapd and Default in SQL', () => {
   let h: IdentityHarness;
