@@ -240,14 +240,8 @@ describe.each(['sqlite', 'postgres'] as const)('admission on %s', (dialect) => {
     }
   });
 
-  it('takes the admission back when the quota commit fails after its unit', async () => {
+  it('consumes quota in the admission unit (exactly what fits under concurrency) and releases it in the removal unit', async () => {
     const s = await freshStores(dialect);
-    const commit = s.quota.commit.bind(s.quota);
-    let quotaDown = true;
-    s.quota.commit = async (r: Parameters<typeof commit>[0]) => {
-      if (quotaDown) throw new Error('quota store unavailable');
-      await commit(r);
-    };
     const compute = await createCompute({
       stores: s.stores,
       quota: s.quota,
@@ -255,18 +249,28 @@ describe.each(['sqlite', 'postgres'] as const)('admission on %s', (dialect) => {
       hosts: [{ id: 'h', driver: new FakeDriver() }],
     });
     try {
+      expect(s.stores.unit.quota).toBe(s.quota);
       await compute.images.register(image, { kind: 'bytes', bytes: new Uint8Array() });
-      const req = { name: 'a', projectId: 'p', userId: 'u', flavorId: 'm1', imageId: 'img', count: 2 };
-      await expect(compute.create(req)).rejects.toThrow('quota store unavailable');
+      // the project's own limit (read inside the statement on PostgreSQL), and its first use (no row yet)
+      await s.quota.setLimits('p', { instances: 3 });
+      const req = { name: 'a', projectId: 'p', userId: 'u', flavorId: 'm1', imageId: 'img' };
+      const results = await Promise.allSettled(Array.from({ length: 8 }, () => compute.create(req)));
+      const admitted = results.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+      expect(admitted).toHaveLength(3);
+      for (const r of results) {
+        if (r.status === 'rejected') {
+          expect(r.reason).toMatchObject({
+            code: 'NLFS_QUOTA_EXCEEDED',
+            details: { projectId: 'p', resource: 'instances', limit: 3, inUse: 3, requested: 1 },
+          });
+        }
+      }
       const usage = await s.quota.usage('p');
-      expect(usage.inUse).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
+      expect(usage.inUse).toMatchObject({ instances: 3, cores: 3, ramMb: 768 });
       expect(usage.reserved).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
+      await Promise.all(admitted.map((vm) => compute.delete(vm.id)));
+      expect((await s.quota.usage('p')).inUse).toMatchObject({ instances: 0, cores: 0, ramMb: 0 });
       expect(await s.stores.instances.list()).toEqual([]);
-      expect(await s.stores.actions.listPending()).toEqual([]);
-      quotaDown = false;
-      const vms = await compute.create(req);
-      expect(vms.map((v) => v.vmState)).toEqual(['active', 'active']);
-      expect((await s.quota.usage('p')).inUse.instances).toBe(2);
     } finally {
       await compute.close();
       await s.close();

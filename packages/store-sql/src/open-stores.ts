@@ -63,6 +63,11 @@ function wrap(database: SqlDatabase, options: SqlStoreOptions): SqlStores {
   const instances = new SqlInstanceStore(database);
   const actions = new SqlActionStore(database);
   const groups = new SqlServerGroupStore(database);
+  const quota = new SqlQuotaEngine(
+    database,
+    options.quotaDefaults ?? defaultQuotaLimits,
+    options.staleReservationMs ?? 30_000,
+  );
   return {
     location: `${database.dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL'} ${database.name}`,
     database,
@@ -75,18 +80,14 @@ function wrap(database: SqlDatabase, options: SqlStoreOptions): SqlStores {
       flavors: new SqlFlavorStore(database),
       groups,
       images: new SqlImageStore(database),
-      unit: new SqlUnitOfWork(database, { instances, actions, groups, eventLog }),
+      unit: new SqlUnitOfWork(database, { instances, actions, groups, eventLog, quota }),
       events: eventLog,
       leases: new SqlLeaseStore(database),
       // a SQLite file held exclusively has one engine: what is not running in it is a leftover
       exclusive: database.exclusive,
     },
     eventLog,
-    quota: new SqlQuotaEngine(
-      database,
-      options.quotaDefaults ?? defaultQuotaLimits,
-      options.staleReservationMs ?? 30_000,
-    ),
+    quota,
     events,
     recordEvents: (events$) => {
       recordings.push(events.record(events$));

@@ -4,7 +4,7 @@ import type { SqlDatabase } from './database.js';
 import { type InstanceRow, instanceRow } from './sql-instance-store.js';
 import { type BoundStatement, PreparedStatement } from './statement.js';
 
-/** SQLSTATEs the precondition functions of migration `0003_units_and_paging` raise. */
+/** SQLSTATEs the precondition functions of migration `0003_units_and_paging` raise (`nlfs_expect` takes any). */
 export const PreconditionState = {
   /** An instance's revision is not the expected one. DETAIL: `{ kind, id, expected, actual }`. */
   RevisionConflict: 'NLF01',
@@ -12,6 +12,8 @@ export const PreconditionState = {
   NotFound: 'NLF02',
   /** The id exists already. DETAIL: `{ kind, id }`. */
   Duplicate: 'NLF03',
+  /** A unit's quota consumption does not fit the project's limits. DETAIL: `{ kind: 'quota', id: projectId }`. */
+  QuotaRefused: 'NLF04',
 } as const;
 
 /**

@@ -16,7 +16,8 @@ import { type RawBuilder, sql } from 'kysely';
 import type { SqlDatabase } from './database.js';
 import { ContentionError } from './errors.js';
 import { ExclusiveReadCache } from './exclusive-read-cache.js';
-import { PreparedStatement } from './statement.js';
+import { PreconditionState } from './postgres-unit-statements.js';
+import { type BoundStatement, PreparedStatement } from './statement.js';
 
 const zero = (): { instances: number; cores: number; ramMb: number } => ({
   instances: 0,
@@ -24,7 +25,8 @@ const zero = (): { instances: number; cores: number; ramMb: number } => ({
   ramMb: 0,
 });
 
-interface UsageRow {
+/** A project's row in `quota_usage`. */
+export interface UsageRow {
   instances: number | string;
   cores: number | string;
   ram_mb: number | string;
@@ -49,6 +51,18 @@ type AdmitParams = {
 };
 
 type Amounts = { projectId: string; ui: number; uc: number; ur: number; ri: number; rc: number; rr: number };
+
+function admitParams(projectId: string, d: QuotaDeltas, limits: QuotaLimits): AdmitParams {
+  return {
+    projectId,
+    di: d.instances,
+    dc: d.cores,
+    dr: d.ramMb,
+    li: limits.instances,
+    lc: limits.cores,
+    lr: limits.ramMb,
+  };
+}
 
 /** Amounts that settle a reservation: out of the reserved sums, and into usage when committed. */
 function settling(projectId: string, d: QuotaDeltas, commit: boolean): Amounts {
@@ -89,6 +103,8 @@ export class SqlQuotaEngine implements QuotaEngine {
   private readonly settle;
   private readonly pgSettle;
   private readonly releaseStmt;
+  private readonly consumeStmt;
+  private readonly consumeFirstStmt;
   private readonly soleOwner: boolean;
   /** Reservations held by this engine when it is the database's sole owner. */
   private readonly held = new Map<string, QuotaReservation>();
@@ -158,6 +174,50 @@ export class SqlQuotaEngine implements QuotaEngine {
             and ${fits('ram_mb', 'reserved_ram_mb', p('dr'), limit('ramMb', p('lr')))}`;
     };
     this.admit = PreparedStatement.of<AdmitParams>((p) => ({ compile: () => admitIf(p).compile(db) }));
+    // consumption in a unit of work, into usage directly. SQLite: a conditional update (the row
+    // exists but on first use: then `consumeFirstStmt`); PostgreSQL: an upsert checked in SQL,
+    // raising when refused, so that the unit's transaction aborts
+    const consumeIf = (p: <K extends keyof AdmitParams>(k: K) => AdmitParams[K], table: string) => {
+      const limit = (key: keyof QuotaLimits, given: number) =>
+        database.dialect === 'postgres'
+          ? sql`coalesce((select cast(cast(l.data as jsonb) ->> ${sql.lit(key)} as bigint) from quota_limits l where l.project_id = ${p('projectId')}), cast(${given} as bigint))`
+          : sql`cast(${given} as bigint)`;
+      const col = (c: string) => `${table}.${c}`;
+      return {
+        set: sql`instances = ${sql.ref(col('instances'))} + cast(${p('di')} as bigint),
+            cores = ${sql.ref(col('cores'))} + cast(${p('dc')} as bigint),
+            ram_mb = ${sql.ref(col('ram_mb'))} + cast(${p('dr')} as bigint)`,
+        fits: sql`${fits(col('instances'), col('reserved_instances'), p('di'), limit('instances', p('li')))}
+            and ${fits(col('cores'), col('reserved_cores'), p('dc'), limit('cores', p('lc')))}
+            and ${fits(col('ram_mb'), col('reserved_ram_mb'), p('dr'), limit('ramMb', p('lr')))}`,
+        fitsAlone: sql`${fitsAlone(p('di'), limit('instances', p('li')))}
+            and ${fitsAlone(p('dc'), limit('cores', p('lc')))}
+            and ${fitsAlone(p('dr'), limit('ramMb', p('lr')))}`,
+      };
+    };
+    const fitsAlone = (delta: number, l: RawBuilder<unknown>) =>
+      sql`(${l} < 0 or cast(${delta} as bigint) <= ${l})`;
+    const firstUse = (p: <K extends keyof AdmitParams>(k: K) => AdmitParams[K]) =>
+      sql`insert into quota_usage
+            (project_id, instances, cores, ram_mb, reserved_instances, reserved_cores, reserved_ram_mb)
+          select ${p('projectId')}, ${p('di')}, ${p('dc')}, ${p('dr')}, 0, 0, 0
+          where ${consumeIf(p, 'quota_usage').fitsAlone}`;
+    this.consumeStmt = PreparedStatement.of<AdmitParams>((p) => {
+      const c = consumeIf(p, 'quota_usage');
+      return {
+        compile: () =>
+          (database.dialect === 'postgres'
+            ? sql`with consumed as (${firstUse(p)}
+                  on conflict (project_id) do update set ${c.set} where ${c.fits}
+                  returning 1)
+                select nlfs_expect((select count(*) from consumed), ${PreconditionState.QuotaRefused}, 'quota', ${p('projectId')})`
+            : sql`update quota_usage set ${c.set} where project_id = ${p('projectId')} and ${c.fits}`
+          ).compile(db),
+      };
+    });
+    this.consumeFirstStmt = PreparedStatement.of<AdmitParams>((p) => ({
+      compile: () => firstUse(p).compile(db),
+    }));
     this.pgAdmit = PreparedStatement.of<AdmitParams & { id: string; at: number }>((p) => ({
       compile: () =>
         sql`with u as (${admitIf(p)} returning project_id)
@@ -264,26 +324,8 @@ export class SqlQuotaEngine implements QuotaEngine {
         await this.database.exec.run(this.ensureRow.bind({ projectId }));
         continue;
       }
-      const used = { instances: Number(row.instances), cores: Number(row.cores), ramMb: Number(row.ram_mb) };
-      const reserved = {
-        instances: Number(row.reserved_instances),
-        cores: Number(row.reserved_cores),
-        ramMb: Number(row.reserved_ram_mb),
-      };
-      for (const res of quotaResources) {
-        const limit = limits[res];
-        if (limit < 0 || deltas[res] <= 0) continue;
-        if (used[res] + reserved[res] + deltas[res] > limit) {
-          throw new QuotaExceededError({
-            projectId,
-            resource: res,
-            limit,
-            inUse: used[res],
-            reserved: reserved[res],
-            requested: deltas[res],
-          });
-        }
-      }
+      const refused = this.refusal(projectId, deltas, limits, row);
+      if (refused) throw refused;
       // usage went down between the refused update and the read: try again
     }
     throw new ContentionError('quota admission', projectId, 20);
@@ -317,6 +359,93 @@ export class SqlQuotaEngine implements QuotaEngine {
       );
       return true;
     });
+  }
+
+  /**
+   * The statement of a unit of work's `quota.consume` (see {@link SqlQuotaEngine.limitsForUnit}):
+   * adds `deltas` to the project's usage if every limit holds. SQLite: it changes no row when
+   * refused or when the project has no row yet ({@link SqlQuotaEngine.firstConsumeStatement},
+   * {@link SqlQuotaEngine.refusal}); PostgreSQL: it creates the row on first use, and raises
+   * `PreconditionState.QuotaRefused` when refused, aborting the unit's transaction.
+   */
+  consumeStatement(projectId: string, deltas: QuotaDeltas, limits: QuotaLimits): BoundStatement {
+    return this.consumeStmt.bind(admitParams(projectId, deltas, limits));
+  }
+
+  /**
+   * SQLite: the statement that creates the project's usage row with `deltas` if they fit alone
+   * (for a {@link SqlQuotaEngine.consumeStatement} that changed nothing because the project has
+   * no row yet; it changes nothing when refused).
+   */
+  firstConsumeStatement(projectId: string, deltas: QuotaDeltas, limits: QuotaLimits): BoundStatement {
+    return this.consumeFirstStmt.bind(admitParams(projectId, deltas, limits));
+  }
+
+  /**
+   * The limits to bind into {@link SqlQuotaEngine.consumeStatement}, read before the unit: the
+   * project's (SQLite; cached while the file is exclusive), or the defaults (PostgreSQL, whose
+   * statement reads the project's own limits itself).
+   */
+  limitsForUnit(projectId: string): Promise<QuotaLimits> | QuotaLimits {
+    return this.database.dialect === 'postgres' ? this.defaults : this.limitsOf(projectId);
+  }
+
+  /** The statement of a unit of work's `quota.release` (usage never goes below zero). */
+  releaseStatement(projectId: string, deltas: QuotaDeltas): BoundStatement {
+    return this.releaseStmt.bind({ projectId, di: deltas.instances, dc: deltas.cores, dr: deltas.ramMb });
+  }
+
+  /** The statement reading a project's usage row (what {@link SqlQuotaEngine.refusal} is given). */
+  usageStatement(projectId: string): BoundStatement {
+    return this.usageStmt.bind({ projectId });
+  }
+
+  /**
+   * Why `deltas` does not fit the project's usage `row` (undefined: no row, counted as zero)
+   * under `limits`; undefined when it fits.
+   */
+  refusal(
+    projectId: string,
+    deltas: QuotaDeltas,
+    limits: QuotaLimits,
+    row: UsageRow | undefined,
+  ): QuotaExceededError | undefined {
+    const used = row
+      ? { instances: Number(row.instances), cores: Number(row.cores), ramMb: Number(row.ram_mb) }
+      : zero();
+    const reserved = row
+      ? {
+          instances: Number(row.reserved_instances),
+          cores: Number(row.reserved_cores),
+          ramMb: Number(row.reserved_ram_mb),
+        }
+      : zero();
+    for (const res of quotaResources) {
+      const limit = limits[res];
+      if (limit < 0 || deltas[res] <= 0) continue;
+      if (used[res] + reserved[res] + deltas[res] > limit) {
+        return new QuotaExceededError({
+          projectId,
+          resource: res,
+          limit,
+          inUse: used[res],
+          reserved: reserved[res],
+          requested: deltas[res],
+        });
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Why a consumption refused inside a transaction that is gone (PostgreSQL) does not fit now,
+   * read from the project's row and limits; undefined when it fits now (usage went down since:
+   * the unit may be tried again).
+   */
+  async explainRefusal(projectId: string, deltas: QuotaDeltas): Promise<QuotaExceededError | undefined> {
+    const limits = await this.limitsOf(projectId);
+    const [row] = (await this.database.exec.run<UsageRow>(this.usageStmt.bind({ projectId }))).rows;
+    return this.refusal(projectId, deltas, limits, row);
   }
 
   async commit(reservation: QuotaReservation): Promise<void> {

@@ -3,18 +3,20 @@ import {
   type InstanceEvent,
   type LoggedEvent,
   NotFoundError,
+  type QuotaLimits,
   RevisionConflictError,
   type ServerGroup,
 } from '@nova-lfs/core';
 import type { StoreWrite, UnitOfWork } from '@nova-lfs/core/ports';
 import type { SqlDatabase } from './database.js';
-import { isDuplicate } from './errors.js';
+import { ContentionError, isDuplicate } from './errors.js';
 import { PostgresUnitStatements, PreconditionState } from './postgres-unit-statements.js';
 import type { SqlActionStore } from './sql-action-store.js';
 import type { SqlServerGroupStore } from './sql-catalog-stores.js';
 import type { SqlEventLog } from './sql-event-log.js';
 import type { SqlRunner, StatementResult } from './sql-executor.js';
 import type { SqlInstanceStore } from './sql-instance-store.js';
+import type { SqlQuotaEngine, UsageRow } from './sql-quota-engine.js';
 import type { BoundStatement } from './statement.js';
 
 /** The SQL stores a {@link SqlUnitOfWork} writes (their statements, and the instance cache). */
@@ -23,7 +25,12 @@ export interface SqlUnitStores {
   readonly actions: SqlActionStore;
   readonly groups: SqlServerGroupStore;
   readonly eventLog: SqlEventLog;
+  /** The quota engine whose usage `quota.consume` and `quota.release` writes change. */
+  readonly quota: SqlQuotaEngine;
 }
+
+/** Tries of a PostgreSQL unit whose quota consumption was refused but fits when explained. */
+const QUOTA_RACE_TRIES = 20;
 
 /**
  * {@link UnitOfWork} on SQL: a unit's writes commit in one transaction, all or none.
@@ -44,18 +51,26 @@ export interface SqlUnitStores {
  * commit runs a refused batch's submissions again). On SQLite (one writer) it goes last. The
  * instance store's remembered records follow what a unit committed.
  *
+ * Quota writes change the project's usage row in the unit's transaction: `quota.consume` is one
+ * conditional upsert (the limits checked against usage plus in-flight reservations under the
+ * row's lock, so concurrent units of every process admit exactly what fits), `quota.release` one
+ * update.
+ *
  * Errors: RevisionConflictError (an `instance.update` lost the race), NotFoundError (an updated
  * instance or a group gaining members is gone), DuplicateError (an inserted instance or started
- * action exists); anything else the database reports as the executor throws it.
+ * action exists), QuotaExceededError (a `quota.consume` does not fit); anything else the
+ * database reports as the executor throws it.
  */
 export class SqlUnitOfWork implements UnitOfWork {
   private readonly postgres: PostgresUnitStatements | undefined;
+  readonly quota: SqlQuotaEngine;
 
   constructor(
     private readonly database: SqlDatabase,
     private readonly stores: SqlUnitStores,
   ) {
     if (database.dialect === 'postgres') this.postgres = new PostgresUnitStatements(database);
+    this.quota = stores.quota;
   }
 
   async commit(writes: readonly StoreWrite[]): Promise<readonly LoggedEvent[]> {
@@ -91,11 +106,17 @@ export class SqlUnitOfWork implements UnitOfWork {
     return logged;
   }
 
-  private commitSqlite(
+  private async commitSqlite(
     writes: readonly StoreWrite[],
     removed: ReadonlyMap<string, string>,
   ): Promise<readonly LoggedEvent[]> {
-    const { instances, actions, groups, eventLog } = this.stores;
+    const { instances, actions, groups, eventLog, quota } = this.stores;
+    // the limits a consumption is checked against, read before the unit holds the connection
+    const limits = new Map<string, QuotaLimits>();
+    for (const w of writes) {
+      if (w.kind === 'quota.consume' && !limits.has(w.projectId))
+        limits.set(w.projectId, await quota.limitsForUnit(w.projectId));
+    }
     return this.database.exec.unit(async (tx) => {
       const events: InstanceEvent[] = [];
       for (const w of writes) {
@@ -152,6 +173,24 @@ export class SqlUnitOfWork implements UnitOfWork {
             }
             break;
           }
+          case 'quota.consume': {
+            const given = limits.get(w.projectId)!;
+            if ((await tx.run(quota.consumeStatement(w.projectId, w.deltas, given))).affected > 0) break;
+            // refused, or the project's first use: under the write lock, the row read now is the
+            // one the update saw
+            const [row] = (await tx.run<UsageRow>(quota.usageStatement(w.projectId))).rows;
+            if (!row) {
+              const first = await tx.run(quota.firstConsumeStatement(w.projectId, w.deltas, given));
+              if (first.affected > 0) break;
+            }
+            throw (
+              quota.refusal(w.projectId, w.deltas, given, row) ??
+              new ContentionError('quota consumption', w.projectId, 1)
+            );
+          }
+          case 'quota.release':
+            await tx.run(quota.releaseStatement(w.projectId, w.deltas));
+            break;
           case 'event':
             events.push(w.event);
             break;
@@ -170,12 +209,43 @@ export class SqlUnitOfWork implements UnitOfWork {
     });
   }
 
+  /**
+   * Runs a unit on PostgreSQL; a quota consumption refused in SQL becomes the QuotaExceededError
+   * the project's row explains, or the unit runs again if it fits now (usage went down meanwhile).
+   */
   private async commitPostgres(
     checked: PostgresUnitStatements,
     writes: readonly StoreWrite[],
     removed: ReadonlyMap<string, string>,
   ): Promise<readonly LoggedEvent[]> {
-    const { instances, actions, eventLog } = this.stores;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.commitPostgresOnce(checked, writes, removed);
+      } catch (e) {
+        const projectId = quotaRefusalOf(e);
+        if (projectId === undefined) throw e;
+        let asked = { instances: 0, cores: 0, ramMb: 0 };
+        for (const w of writes) {
+          if (w.kind !== 'quota.consume' || w.projectId !== projectId) continue;
+          asked = {
+            instances: asked.instances + w.deltas.instances,
+            cores: asked.cores + w.deltas.cores,
+            ramMb: asked.ramMb + w.deltas.ramMb,
+          };
+        }
+        const refused = await this.stores.quota.explainRefusal(projectId, asked);
+        if (refused) throw refused;
+        if (attempt >= QUOTA_RACE_TRIES) throw new ContentionError('quota consumption', projectId, attempt);
+      }
+    }
+  }
+
+  private async commitPostgresOnce(
+    checked: PostgresUnitStatements,
+    writes: readonly StoreWrite[],
+    removed: ReadonlyMap<string, string>,
+  ): Promise<readonly LoggedEvent[]> {
+    const { instances, actions, eventLog, quota } = this.stores;
     const statements: BoundStatement[] = [];
     const events: InstanceEvent[] = [];
     for (const w of writes) {
@@ -204,6 +274,15 @@ export class SqlUnitOfWork implements UnitOfWork {
           break;
         case 'group.removeMember':
           statements.push(checked.removeMember(w.groupId, w.instanceId));
+          break;
+        case 'quota.consume':
+          // the statement reads the project's own limits; the defaults fill in
+          statements.push(
+            quota.consumeStatement(w.projectId, w.deltas, await quota.limitsForUnit(w.projectId)),
+          );
+          break;
+        case 'quota.release':
+          statements.push(quota.releaseStatement(w.projectId, w.deltas));
           break;
         case 'event':
           events.push(w.event);
@@ -258,6 +337,18 @@ async function readGroup(
   return row ? (JSON.parse(row.data) as ServerGroup) : undefined;
 }
 
+/** The project whose quota consumption a failed PostgreSQL unit raised (as typed by typedUnitError). */
+function quotaRefusalOf(e: unknown): string | undefined {
+  return e instanceof QuotaRefusal ? e.projectId : undefined;
+}
+
+/** A unit's quota consumption refused inside SQL: explained by the quota engine from its row. */
+class QuotaRefusal extends Error {
+  constructor(readonly projectId: string) {
+    super(`quota of project ${projectId}: consumption refused`);
+  }
+}
+
 /** What a database error (raw, or a typed store error keeping it as `cause`) says. */
 interface DatabaseFailure {
   readonly sqlState: string;
@@ -310,6 +401,8 @@ function typedUnitError(e: unknown): unknown {
       const d = detail();
       return new NotFoundError(d.kind ?? 'instance', d.id ?? '');
     }
+    case PreconditionState.QuotaRefused:
+      return new QuotaRefusal(detail().id ?? '');
     case PreconditionState.Duplicate: {
       const d = detail();
       return new DuplicateError(d.kind ?? 'instance', d.id ?? '');

@@ -120,7 +120,7 @@ export async function registerCore(container: DependencyContainer, options: Core
     quota = new CountingQuotaEngine(q?.defaults ?? defaultQuotaLimits);
     for (const [project, limits] of Object.entries(q?.projects ?? {})) await quota.setLimits(project, limits);
   }
-  const units = unitOfWorkFor(s);
+  const units = unitOfWorkFor(s, quota instanceof CountingQuotaEngine ? quota : undefined);
   const factory = options.scheduler ?? (await defaultSchedulerFactory());
   const scheduler = typeof factory === 'function' ? factory({ claims, hosts }) : factory;
   provideValue(container, instanceStoreToken, units.instances);
@@ -184,10 +184,14 @@ function engineOptionsOf(given: Partial<EngineOptions> | undefined, soleOwner: b
 
 /**
  * The instance, action and group stores with the unit of work over them: the stores' own
- * (`stores.unit`), or a memory unit when they are the memory stores.
+ * (`stores.unit`), or a memory unit when they are the memory stores (applying quota writes to
+ * `quota`, the default counting engine, when it is the engine's).
  * @throws ConfigurationError for custom stores without a unit of work
  */
-function unitOfWorkFor(s: CoreStores): {
+function unitOfWorkFor(
+  s: CoreStores,
+  quota: CountingQuotaEngine | undefined,
+): {
   instances: InstanceStore;
   actions: ActionStore;
   groups: ServerGroupStore;
@@ -217,7 +221,7 @@ function unitOfWorkFor(s: CoreStores): {
       actions,
       groups,
       events,
-      unit: new MemoryUnitOfWork({ instances, actions, groups, events }),
+      unit: new MemoryUnitOfWork({ instances, actions, groups, events, ...(quota ? { quota } : {}) }),
     };
   }
   throw new ConfigurationError(

@@ -1,7 +1,10 @@
 import { firstValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '../errors.js';
+import type { QuotaEngine } from '../ports/quota.js';
+import type { LoggedEvent, StoreWrite, UnitOfWork } from '../ports/unit-of-work.js';
 import { CountingQuotaEngine } from '../quota/counting-quota-engine.js';
+import { memoryUnitStores } from '../store/memory-unit-of-work.js';
 import { createFakeCloud } from '../testing/engine-fixture.js';
 import { internalsOf } from '../testing/internals.js';
 import type { InstanceEvent } from './events.js';
@@ -127,15 +130,79 @@ describe('create', () => {
     expect(vms.filter((v) => v.vmState === 'error')[0]!.fault!.code).toBe('NLFS_NO_VALID_HOST');
   });
 
+  it('consumes quota in the admission unit and releases it in the removal unit (memory stores)', async () => {
+    const quota = new CountingQuotaEngine({ instances: 3, cores: 400, ramMb: 1_000_000 });
+    const { unit, ...stores } = memoryUnitStores(quota);
+    const seen: StoreWrite['kind'][][] = [];
+    const spy: UnitOfWork = {
+      quota: unit.quota,
+      commit: (writes: readonly StoreWrite[]): Promise<readonly LoggedEvent[]> => {
+        seen.push(writes.map((w) => w.kind));
+        return unit.commit(writes);
+      },
+    };
+    const { compute, request } = await createFakeCloud({ core: { quota, stores: { ...stores, unit: spy } } });
+    const reserve = quota.reserve.bind(quota);
+    let reserved = 0;
+    quota.reserve = async (p, d) => {
+      reserved++;
+      return reserve(p, d);
+    };
+    const [vm] = await compute.create(request());
+    expect(vm!.vmState).toBe('active');
+    expect(reserved).toBe(0);
+    const admission = seen.find((k) => k.includes('instance.insert'))!;
+    expect(admission[0]).toBe('quota.consume');
+    expect((await quota.usage('p1')).inUse.instances).toBe(1);
+    await compute.delete(vm!.id);
+    expect(seen.find((k) => k.includes('instance.remove'))).toContain('quota.release');
+    expect((await quota.usage('p1')).inUse.instances).toBe(0);
+  });
+
+  it('admits exactly what fits when concurrent creates consume quota in their units', async () => {
+    const quota = new CountingQuotaEngine({ instances: 5, cores: 400, ramMb: 1_000_000 });
+    const { compute, request } = await createFakeCloud({ core: { quota } });
+    expect(internalsOf(compute).unit.quota).toBe(quota);
+    const results = await Promise.allSettled(Array.from({ length: 12 }, () => compute.create(request())));
+    const admitted = results.filter((r) => r.status === 'fulfilled');
+    expect(admitted).toHaveLength(5);
+    for (const r of results) {
+      if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'NLFS_QUOTA_EXCEEDED' });
+    }
+    const usage = await quota.usage('p1');
+    expect(usage.inUse.instances).toBe(5);
+    expect(usage.reserved.instances).toBe(0);
+    // a unit that fails after its consumption holds nothing (the duplicate id fails the unit)
+    const [vm] = (admitted[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof compute.create>>>).value;
+    await compute.delete(vm!.id);
+    const deps = internalsOf(compute);
+    await expect(
+      deps.unit.commit([
+        { kind: 'quota.consume', projectId: 'p1', deltas: { instances: 1, cores: 1, ramMb: 1 } },
+        { kind: 'instance.insert', instance: (await compute.list())[0]! },
+      ]),
+    ).rejects.toMatchObject({ code: 'NLFS_DUPLICATE' });
+    expect((await quota.usage('p1')).inUse.instances).toBe(4);
+  });
+
   it('takes back records, actions and group membership when the quota commit fails after the admission unit', async () => {
     const quota = new CountingQuotaEngine({ instances: 100, cores: 400, ramMb: 1_000_000 });
-    const commit = quota.commit.bind(quota);
     let quotaDown = true;
-    quota.commit = async (r) => {
-      if (quotaDown) throw new Error('quota store unavailable');
-      await commit(r);
+    // a quota engine the memory unit of work does not apply: reserved before the unit, committed after
+    const outside: QuotaEngine = {
+      reserve: (p, d) => quota.reserve(p, d),
+      commit: async (r) => {
+        if (quotaDown) throw new Error('quota store unavailable');
+        await quota.commit(r);
+      },
+      rollback: (r) => quota.rollback(r),
+      release: (p, d) => quota.release(p, d),
+      usage: (p) => quota.usage(p),
+      setLimits: (p, l) => quota.setLimits(p, l),
+      resync: (u) => quota.resync(u),
     };
-    const { compute, request } = await createFakeCloud({ core: { quota } });
+    const { compute, request } = await createFakeCloud({ core: { quota: outside } });
+    expect(internalsOf(compute).unit.quota).toBeUndefined();
     const group = await compute.serverGroups.create({
       id: 'g',
       name: 'g',

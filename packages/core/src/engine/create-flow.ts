@@ -41,7 +41,7 @@ export interface AdmittedRequest {
 }
 
 /**
- * Create: validate, reserve quota, insert records, actions and group membership in one unit of
+ * Create: validate, consume quota, insert records, actions and group membership in one unit of
  * work (admission), then place all instances at once and build each on its host, rescheduling
  * onto alternates after a spawn failure or a spawn past its deadline.
  */
@@ -52,8 +52,9 @@ export class CreateFlow {
   constructor(private readonly ctx: EngineContext) {}
 
   /**
-   * Validates the request and admits it: quota reserved, then records, create actions and group
-   * membership written in one unit, then the reservation committed. Throws (and holds nothing) on
+   * Validates the request and admits it: quota consumed, records, create actions and group
+   * membership written in one unit (on a unit that does not apply quota: quota reserved before
+   * it and the reservation committed after it). Throws (and holds nothing) on
    * bad input or exceeded quota. A request naming a `requestId` that was admitted before resolves
    * with that request's instances (`replayed`).
    */
@@ -105,12 +106,16 @@ export class CreateFlow {
       }
     }
 
-    const reservation = await deps.quota.reserve(req.projectId, quotaDeltasOf({ flavor }, count));
+    const deltas = quotaDeltasOf({ flavor }, count);
+    // quota consumed in the unit itself when the unit applies it; else reserved before, committed after
+    const reservation = this.ctx.quotaInUnit ? undefined : await deps.quota.reserve(req.projectId, deltas);
     const now = this.ctx.now();
     const context = { userId: req.userId, projectId: req.projectId, requestId };
     const instances: Instance[] = [];
     const actions: InstanceAction[] = [];
-    const writes: StoreWrite[] = [];
+    const writes: StoreWrite[] = reservation
+      ? []
+      : [{ kind: 'quota.consume', projectId: req.projectId, deltas }];
     for (let i = 0; i < count; i++) {
       const instance: Instance = {
         id: idOf(i),
@@ -152,7 +157,7 @@ export class CreateFlow {
       await this.ctx.commit(writes);
     } catch (e) {
       forget();
-      await deps.quota.rollback(reservation);
+      if (reservation) await deps.quota.rollback(reservation);
       // a concurrent retry of the same request id won the insert: answer with its instances
       if (e instanceof DuplicateError && req.requestId !== undefined) {
         const earlier = await this.replay(count, idOf);
@@ -162,13 +167,15 @@ export class CreateFlow {
       }
       throw e;
     }
-    try {
-      await deps.quota.commit(reservation);
-    } catch (e) {
-      forget();
-      await this.undoAdmission(instances, actions, group, e);
-      await deps.quota.rollback(reservation).catch(() => undefined);
-      throw e;
+    if (reservation) {
+      try {
+        await deps.quota.commit(reservation);
+      } catch (e) {
+        forget();
+        await this.undoAdmission(instances, actions, group, e);
+        await deps.quota.rollback(reservation).catch(() => undefined);
+        throw e;
+      }
     }
     return {
       ...base,

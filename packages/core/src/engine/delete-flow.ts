@@ -18,9 +18,9 @@ const TAKE_OVER_ATTEMPTS = 50;
  * Delete: accepted in every live state and over any task in progress (a stuck task never blocks
  * it); idempotent (deleting a gone instance resolves; a second delete joins the first). Aborts a
  * running build through its signal, destroys the guest (with the destroy deadline), releases
- * ports, volumes, claims and quota, then removes the record, ends the action and leaves the
- * server group in one unit of work. A destroy that fails leaves the instance in ERROR with its
- * claim held (as in Nova: a claim lives until the instance is deleted).
+ * ports, volumes and claims, then removes the record, ends the action, leaves the server group
+ * and gives the quota back in one unit of work. A destroy that fails leaves the instance in
+ * ERROR with its claim held (as in Nova: a claim lives until the instance is deleted).
  */
 export class DeleteFlow {
   constructor(private readonly ctx: EngineContext) {}
@@ -108,6 +108,9 @@ export class DeleteFlow {
     if (instance.hints.group !== undefined) {
       writes.push({ kind: 'group.removeMember', groupId: instance.hints.group, instanceId: id });
     }
+    const quota = quotaDeltasOf(instance);
+    if (this.ctx.quotaInUnit)
+      writes.push({ kind: 'quota.release', projectId: instance.projectId, deltas: quota });
     // ports, volumes and claims are released while the record goes (a crash between leaves a
     // `deleting` instance, or claims without an instance: reconciliation finishes either)
     const [released, removed] = await Promise.allSettled([
@@ -124,10 +127,10 @@ export class DeleteFlow {
       throw e;
     }
 
-    // quota goes back once the record is gone: a unit that failed leaves the instance `deleting`,
-    // still counted, and the delete that finishes it releases once (a release lost here is put
-    // right by the recount of reconciliation)
-    await deps.quota.release(instance.projectId, quotaDeltasOf(instance));
+    // quota goes back with the record (in its unit, or once it is gone): a unit that failed leaves
+    // the instance `deleting`, still counted, and the delete that finishes it releases once (a
+    // release lost after the unit is put right by the recount of reconciliation)
+    if (!this.ctx.quotaInUnit) await deps.quota.release(instance.projectId, quota);
     await deps.actions.instanceDeleted(id);
     if (released.status === 'rejected') throw released.reason;
   }

@@ -98,8 +98,16 @@ export class EngineContext {
   readonly engineId = newId();
   /** Set by `close()`: new work is refused. */
   closed = false;
+  /**
+   * Quota is consumed in admission's unit and released in removal's (the unit of work applies
+   * the engine's quota engine); otherwise reserved around admission's unit and released after
+   * removal's.
+   */
+  readonly quotaInUnit: boolean;
 
-  constructor(readonly deps: EngineDeps) {}
+  constructor(readonly deps: EngineDeps) {
+    this.quotaInUnit = deps.unit.quota !== undefined && deps.unit.quota === deps.quota;
+  }
 
   now(): number {
     return this.deps.clock.now();

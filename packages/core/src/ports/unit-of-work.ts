@@ -1,6 +1,8 @@
 import type { InstanceEvent } from '../engine/events.js';
 import type { InstanceAction } from '../model/action.js';
 import type { Instance } from '../model/instance.js';
+import type { QuotaDeltas } from '../model/quota.js';
+import type { QuotaEngine } from './quota.js';
 
 /**
  * One write of a {@link UnitOfWork}. Writes are data, not callbacks: a unit never needs one write's
@@ -30,6 +32,14 @@ export type StoreWrite =
   | { readonly kind: 'group.addMembers'; readonly groupId: string; readonly instanceIds: readonly string[] }
   /** Removes an instance from a server group. Idempotent (also when the group is gone). */
   | { readonly kind: 'group.removeMember'; readonly groupId: string; readonly instanceId: string }
+  /**
+   * Adds `deltas` to the project's counted quota usage if every limit still holds (usage plus
+   * in-flight reservations plus `deltas`); fails the unit with QuotaExceededError otherwise. Only
+   * for a unit whose {@link UnitOfWork.quota} is the engine's quota engine.
+   */
+  | { readonly kind: 'quota.consume'; readonly projectId: string; readonly deltas: QuotaDeltas }
+  /** Takes `deltas` off the project's counted usage (never below zero). Same condition as above. */
+  | { readonly kind: 'quota.release'; readonly projectId: string; readonly deltas: QuotaDeltas }
   /** Appends an event to the durable event log (the outbox): it gets the next sequence number. */
   | { readonly kind: 'event'; readonly event: InstanceEvent };
 
@@ -49,9 +59,17 @@ export interface LoggedEvent {
  */
 export interface UnitOfWork {
   /**
+   * The quota engine whose usage this unit's `quota.consume` and `quota.release` writes change,
+   * atomically with the rest of the unit. When it is the engine's quota engine, admission
+   * consumes quota in its unit and removal releases it in its own; otherwise (no quota here, or
+   * another engine) admission reserves before its unit and commits after it, and removal
+   * releases after its unit, and the unit refuses quota writes.
+   */
+  readonly quota?: QuotaEngine;
+  /**
    * Applies `writes` in order, all or none; resolves once committed, with the events of the unit
    * as logged (in the order given). Rejects with the first write's typed error (DuplicateError,
-   * RevisionConflictError, NotFoundError) and nothing written.
+   * RevisionConflictError, NotFoundError, QuotaExceededError) and nothing written.
    */
   commit(writes: readonly StoreWrite[]): Promise<readonly LoggedEvent[]>;
 }

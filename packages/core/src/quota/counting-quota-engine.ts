@@ -72,6 +72,38 @@ export class CountingQuotaEngine implements QuotaEngine {
 
   async reserve(projectId: string, deltas: QuotaDeltas): Promise<QuotaReservation> {
     const c = this.counters(projectId);
+    this.checkFits(projectId, c, deltas);
+    for (const r of quotaResources) c.reserved[r] += deltas[r];
+    const reservation: QuotaReservation = { id: `qr-${++this.nextId}`, projectId, deltas };
+    this.held.set(reservation.id, reservation);
+    return reservation;
+  }
+
+  /**
+   * Throws the QuotaExceededError `deltas` would meet now (nothing changes). With
+   * {@link CountingQuotaEngine.consumeNow}, how a memory unit of work applies `quota.consume`:
+   * it checks every write first, then applies them in one synchronous step.
+   */
+  checkConsume(projectId: string, deltas: QuotaDeltas): void {
+    const c = this.projects.get(projectId) ?? { limits: undefined, used: zero(), reserved: zero() };
+    this.checkFits(projectId, c, deltas);
+  }
+
+  /** Adds `deltas` to the project's usage, unchecked (after {@link CountingQuotaEngine.checkConsume}). */
+  consumeNow(projectId: string, deltas: QuotaDeltas): void {
+    const c = this.counters(projectId);
+    for (const r of quotaResources) c.used[r] += deltas[r];
+  }
+
+  /** Takes `deltas` off the project's usage (never below zero): a unit's `quota.release`. */
+  releaseNow(projectId: string, deltas: QuotaDeltas): void {
+    const c = this.projects.get(projectId);
+    if (!c) return;
+    for (const r of quotaResources) c.used[r] = Math.max(0, c.used[r] - deltas[r]);
+    this.forgetIfIdle(projectId, c);
+  }
+
+  private checkFits(projectId: string, c: ProjectCounters, deltas: QuotaDeltas): void {
     const limits = c.limits ?? this.defaults;
     for (const r of quotaResources) {
       const limit = limits[r];
@@ -87,10 +119,6 @@ export class CountingQuotaEngine implements QuotaEngine {
         });
       }
     }
-    for (const r of quotaResources) c.reserved[r] += deltas[r];
-    const reservation: QuotaReservation = { id: `qr-${++this.nextId}`, projectId, deltas };
-    this.held.set(reservation.id, reservation);
-    return reservation;
   }
 
   async commit(reservation: QuotaReservation): Promise<void> {
@@ -110,10 +138,7 @@ export class CountingQuotaEngine implements QuotaEngine {
   }
 
   async release(projectId: string, deltas: QuotaDeltas): Promise<void> {
-    const c = this.projects.get(projectId);
-    if (!c) return;
-    for (const r of quotaResources) c.used[r] = Math.max(0, c.used[r] - deltas[r]);
-    this.forgetIfIdle(projectId, c);
+    this.releaseNow(projectId, deltas);
   }
 
   /**
