@@ -64,7 +64,9 @@ export class HeartbeatPublisher {
   async start(): Promise<void> {
     if (this.stopped) throw new BusClosedError('HeartbeatPublisher.start');
     if (this.timer) return;
-    this.kv = await openHostsBucket(this.nc, this.bucket);
+    // A beat that cannot be stored within its interval is late anyway: give up on it and send the
+    // next on time (after a reconnect, JetStream may take a moment to answer again).
+    this.kv = await openHostsBucket(this.nc, this.bucket, Math.min(5000, Math.max(250, this.intervalMs)));
     await this.put();
     this.timer = setInterval(() => {
       if (this.inFlight) return;

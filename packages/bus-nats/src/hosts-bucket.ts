@@ -1,3 +1,4 @@
+import { jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { BusPermissionError } from './errors.js';
@@ -39,12 +40,18 @@ export async function ensureHostsBucket(
 
 /**
  * An agent's access to the hosts bucket: opens it (needs publish permission on
- * `$JS.API.STREAM.INFO.KV_<bucket>` and `$KV.<bucket>.<hostId>`). Throws `BusPermissionError`
- * when the server refuses.
+ * `$JS.API.STREAM.INFO.KV_<bucket>` and `$KV.<bucket>.<hostId>`). `timeoutMs` bounds each
+ * JetStream request made through it (default: the connection's timeout). Throws
+ * `BusPermissionError` when the server refuses.
  */
-export async function openHostsBucket(nc: NatsConnection, bucket = HOSTS_BUCKET): Promise<KV> {
+export async function openHostsBucket(
+  nc: NatsConnection,
+  bucket = HOSTS_BUCKET,
+  timeoutMs?: number,
+): Promise<KV> {
   try {
-    return await new Kvm(nc).open(bucket);
+    const js = jetstream(nc, timeoutMs === undefined ? {} : { timeout: timeoutMs });
+    return await new Kvm(js).open(bucket);
   } catch (e) {
     throw asBusFailure(e);
   }
