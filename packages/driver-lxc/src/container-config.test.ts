@@ -29,7 +29,7 @@ const flavor: Flavor = {
 const id = '0190b3a4-7c2e-7d1a-9f00-123456789abc';
 const spec = (over: Partial<ContainerConfigSpec> = {}): ContainerConfigSpec => ({
   hostname: 'web-1',
-  rootfsPath: `/var/lib/lxc/nova-${id}/rootfs`,
+  rootfs: `dir:/var/lib/lxc/nova-${id}/rootfs`,
   consoleLogPath: `/var/lib/lxc/nova-${id}/console.log`,
   bootScriptPath: `/var/lib/lxc/nova-${id}/boot.sh`,
   consoleLogBytes: 1 << 20,

@@ -44,8 +44,11 @@ const ALLOWED_DEVICES = [
 export interface ContainerConfigSpec {
   /** Host name inside the container (already sanitized, see `hostnameOf`). */
   readonly hostname: string;
-  /** Absolute path of the rootfs directory. */
-  readonly rootfsPath: string;
+  /**
+   * The rootfs as `lxc.rootfs.path` takes it: `dir:<path>` (an unpacked copy) or
+   * `overlay:<base>:<upper>` (a shared read-only base and the container's own upper directory).
+   */
+  readonly rootfs: string;
   /** Absolute path of the console log file. */
   readonly consoleLogPath: string;
   /** Absolute path of the boot script on the host (bind-mounted read-only). */
@@ -92,18 +95,18 @@ export function configLine(key: string, value: string): string {
 }
 
 /**
- * Renders the container's LXC config: no network (`lxc.net.0.type = empty`), a directory
- * rootfs, `/dev` from `lxc.autodev` with a `/dev/shm` tmpfs, proc/sys and a read-only view of the
- * container's own cgroups (`cgroup:mixed:force`, so it can read its limits), Debian's device
- * allow-list and dropped capabilities, the console log, the boot script as init (SIGTERM halts
- * it), the instance uuid and the percent-encoded project and host ids as `lxc.environment`
- * entries (read back by {@link readTags}), then the limits.
+ * Renders the container's LXC config: no network (`lxc.net.0.type = empty`), the rootfs, `/dev`
+ * from `lxc.autodev` with a `/dev/shm` tmpfs, proc/sys and a read-only view of the container's
+ * own cgroups (`cgroup:mixed:force`, so it can read its limits), Debian's device allow-list and
+ * dropped capabilities, the console log, the boot script as init (SIGTERM halts it), the instance
+ * uuid and the percent-encoded project and host ids as `lxc.environment` entries (read back by
+ * {@link readTags}), then the limits.
  */
 export function renderContainerConfig(spec: ContainerConfigSpec): string {
   const devices = spec.cgroupVersion === 'v2' ? 'lxc.cgroup2.devices' : 'lxc.cgroup.devices';
   const lines: Array<readonly [string, string]> = [
     ['lxc.uts.name', spec.hostname],
-    ['lxc.rootfs.path', `dir:${spec.rootfsPath}`],
+    ['lxc.rootfs.path', spec.rootfs],
     ['lxc.net.0.type', 'empty'],
     ['lxc.autodev', '1'],
     ['lxc.pty.max', '16'],

@@ -4,24 +4,27 @@ import { describe } from 'vitest';
 import { LxcDriver } from './lxc-driver.js';
 import { available, busyboxImages, removeHostContainers, tempLxcPath } from './lxc-env.test-helper.js';
 
-describe.skipIf(!available)('LxcDriver against real LXC', () => {
-  describeDriverConformance(
-    'LxcDriver',
-    async () => {
-      const { images, image, dir } = await busyboxImages();
-      const lxcPath = tempLxcPath();
-      const driver = new LxcDriver({ hostId: 'conformance', lxcPath, stopTimeoutSeconds: 2 });
-      return {
-        driver,
-        images,
-        image,
-        cleanup: async () => {
-          await driver.close();
-          await removeHostContainers(lxcPath, 'conformance');
-          await rm(dir, { recursive: true, force: true });
-        },
-      };
-    },
-    { timeoutMs: 30_000, unsupportedDiskFormat: 'qcow2' },
-  );
-});
+for (const rootfs of ['copy', 'overlay'] as const) {
+  describe.skipIf(!available)(`LxcDriver against real LXC (rootfs: ${rootfs})`, () => {
+    describeDriverConformance(
+      `LxcDriver (${rootfs})`,
+      async () => {
+        const { images, image, dir } = await busyboxImages();
+        const lxcPath = tempLxcPath();
+        const hostId = `conformance-${rootfs}`;
+        const driver = new LxcDriver({ hostId, lxcPath, rootfs, stopTimeoutSeconds: 2 });
+        return {
+          driver,
+          images,
+          image,
+          cleanup: async () => {
+            await driver.close();
+            await removeHostContainers(lxcPath, hostId);
+            await rm(dir, { recursive: true, force: true });
+          },
+        };
+      },
+      { timeoutMs: 30_000, unsupportedDiskFormat: 'qcow2' },
+    );
+  });
+}

@@ -34,13 +34,15 @@ import {
   hasSwapAccounting,
   limitsOf,
 } from './cgroup-limits.js';
-import { DEFAULT_BOOT_SCRIPT, readTags, renderContainerConfig } from './container-config.js';
+import { runCommand } from './command.js';
+import { DEFAULT_BOOT_SCRIPT, parseConfig, readTags, renderContainerConfig } from './container-config.js';
 import { LxcSettingError, LxcUnavailableError, wrapLxcError } from './errors.js';
 import { LxcTools } from './lxc-tools.js';
 import { containerName, hostnameOf, instanceIdOf } from './names.js';
 import { PowerPoller } from './power-events.js';
 import { powerStateOf } from './power-state.js';
 import { packRootfs, unpackRootfs } from './rootfs.js';
+import { RootfsCache } from './rootfs-cache.js';
 
 /** Options of {@link LxcDriver}. */
 export interface LxcDriverOptions {
@@ -77,6 +79,13 @@ export interface LxcDriverOptions {
   readonly seccompProfile?: string | false;
   /** Freeze a running container while its snapshot is taken (default true: a consistent tarball). */
   readonly freezeForSnapshot?: boolean;
+  /**
+   * How a container gets its rootfs: `copy` (default) unpacks the image into the container's own
+   * directory; `overlay` unpacks each image once into `<lxcPath>/.nova-lfs-bases/<sha256>` and gives
+   * every container an overlayfs upper directory over it (faster spawns, shared disk; needs
+   * overlayfs and an lxcPath on a file system that can be an overlay upper, e.g. ext4 or tmpfs).
+   */
+  readonly rootfs?: 'copy' | 'overlay';
 }
 
 /** What the LXC driver can do. Suspend (save to disk) needs CRIU, which does not work here. */
@@ -121,15 +130,17 @@ export class LxcDriver
   private readonly inflight = new InflightWork();
   private readonly timeoutMs: number;
   private cgroup: Promise<{ version: CgroupVersion | undefined; swap: boolean }> | undefined;
+  private readonly bases: RootfsCache;
+  private readonly overlay: boolean;
 
   /** @throws LxcSettingError for an lxcPath that is not absolute or holds whitespace, or an empty hostId. */
   constructor(private readonly options: LxcDriverOptions = {}) {
     this.hostId = options.hostId ?? 'lxc';
     this.lxcPath = options.lxcPath ?? '/var/lib/lxc';
-    if (!isAbsolute(this.lxcPath) || /[\s\\\0]/.test(this.lxcPath))
+    if (!isAbsolute(this.lxcPath) || /[\s\\\0:,]/.test(this.lxcPath))
       throw new LxcSettingError(
         'lxcPath',
-        'lxcPath must be an absolute path without whitespace or backslashes',
+        'lxcPath must be an absolute path without whitespace, backslashes, colons or commas',
       );
     if (!this.hostId || this.hostId.length > 255 || /[\p{Cc}]/u.test(this.hostId))
       throw new LxcSettingError('hostId', 'hostId must be 1-255 characters without control characters');
@@ -140,6 +151,8 @@ export class LxcDriver
       timeoutMs: this.timeoutMs,
     });
     this.poller = new PowerPoller(() => this.listInstances(), options.pollIntervalMs ?? 1000);
+    this.bases = new RootfsCache(this.lxcPath, this.timeoutMs);
+    this.overlay = options.rootfs === 'overlay';
   }
 
   /** Power-state changes seen by polling `lxc-ls` while subscribed (see {@link PowerPoller}). */
@@ -190,11 +203,18 @@ export class LxcDriver
     await untilAborted(
       this.inflight.track(request.instance.id, () =>
         this.own(request.instance.id, async () => {
-          if (existsSync(this.dir(name)))
+          await mkdir(this.lxcPath, { recursive: true });
+          try {
+            await mkdir(this.dir(name), { mode: 0o750 }); // atomic: of two spawns of one uuid, one wins
+          } catch (e) {
             throw new DriverError(
               { driver: 'lxc', operation: 'spawn', instanceId: request.instance.id, retryable: false },
-              `container ${name} already exists in ${this.lxcPath}`,
+              (e as NodeJS.ErrnoException).code === 'EEXIST'
+                ? `container ${name} already exists in ${this.lxcPath}`
+                : `cannot create ${this.dir(name)}: ${(e as Error).message}`,
+              { cause: e },
             );
+          }
           try {
             await this.build(name, request, 'spawn');
           } catch (e) {
@@ -330,7 +350,8 @@ export class LxcDriver
         this.own(request.instance.id, async () => {
           try {
             await this.tools.run('lxc-stop', name, ['-k'], { okExitCodes: NOT_RUNNING, signal });
-            await rm(join(this.dir(name), 'rootfs'), { recursive: true, force: true });
+            for (const part of ['rootfs', 'upper', 'work'])
+              await rm(join(this.dir(name), part), { recursive: true, force: true });
             await this.build(name, request, 'rebuild');
           } catch (e) {
             throw reasonIfAborted(signal, wrapLxcError('rebuild', e, request.instance.id));
@@ -345,7 +366,9 @@ export class LxcDriver
   /**
    * Streams the container's rootfs as a tar archive into the image service, which hashes it
    * (sha256); a running container is frozen meanwhile (`freezeForSnapshot`). The image
-   * (disk format `tar`) boots with this driver.
+   * (disk format `tar`) boots with this driver. An overlay container's merged view is read: through
+   * its init's `/proc/<pid>/root` while it runs, else from a read-only overlay mounted for the
+   * snapshot (upper over base) and unmounted after it.
    */
   async snapshot(
     instance: Instance,
@@ -356,6 +379,7 @@ export class LxcDriver
     const name = await this.ownedOrThrow(instance, 'snapshot');
     const end = this.poller.begin(instance.id); // the freeze is the driver's own
     let frozen = false;
+    let release = async () => {};
     try {
       if (this.options.freezeForSnapshot !== false) {
         const state = await this.tools.state(name, signal);
@@ -364,6 +388,8 @@ export class LxcDriver
           frozen = true;
         }
       }
+      const source = await this.snapshotSource(name, signal);
+      release = source.release;
       const importing = options.images.import(
         {
           name: options.name,
@@ -371,15 +397,24 @@ export class LxcDriver
           containerFormat: 'bare',
           properties: { hypervisorType: 'lxc', sourceInstance: instance.id },
         },
-        { kind: 'stream', open: () => packRootfs(join(this.dir(name), 'rootfs'), signal) },
+        { kind: 'stream', open: () => packRootfs(source.dir, signal) },
       );
       return await untilAborted(importing, signal);
     } catch (e) {
       throw reasonIfAborted(signal, wrapLxcError('snapshot', e, instance.id));
     } finally {
+      await release().catch(() => undefined);
       if (frozen) await this.tools.run('lxc-unfreeze', name, []).catch(() => undefined);
       end();
     }
+  }
+
+  /**
+   * Removes the unpacked image bases (`rootfs: 'overlay'`) that no container in the lxcpath uses
+   * and that were not used for `minAgeMs` (default 10 minutes). Returns the sha256 of each.
+   */
+  pruneRootfsCache(minAgeMs?: number): Promise<string[]> {
+    return this.bases.prune(minAgeMs);
   }
 
   /**
@@ -403,6 +438,41 @@ export class LxcDriver
   }
 
   // ---- internals -----------------------------------------------------------------------------
+
+  /**
+   * The directory whose tree a snapshot archives, and what to undo afterwards: the copy's rootfs;
+   * for an overlay, the running init's root, or a read-only overlay mounted for the snapshot.
+   */
+  private async snapshotSource(
+    name: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ dir: string; release: () => Promise<void> }> {
+    const dir = this.dir(name);
+    const rootfs = parseConfig(await readFile(join(dir, 'config'), 'utf8')).find(
+      ([k]) => k === 'lxc.rootfs.path',
+    )?.[1];
+    if (!rootfs?.startsWith('overlay:')) return { dir: join(dir, 'rootfs'), release: async () => {} };
+    const [base, upper] = rootfs.slice('overlay:'.length).split(':') as [string, string];
+    const state = await this.tools.state(name, signal);
+    if (state === 'RUNNING' || state === 'FROZEN') {
+      const { stdout } = await this.tools.run('lxc-info', name, ['-p', '-H'], { signal });
+      const pid = Number(stdout.trim());
+      if (Number.isInteger(pid) && pid > 0) return { dir: `/proc/${pid}/root`, release: async () => {} };
+    }
+    const mnt = join(dir, 'snapshot');
+    await mkdir(mnt, { recursive: true });
+    await runCommand('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${upper}:${base}`, mnt], {
+      signal,
+      timeoutMs: this.timeoutMs,
+    });
+    return {
+      dir: mnt,
+      release: async () => {
+        await runCommand('umount', [mnt], { timeoutMs: this.timeoutMs });
+        await rm(mnt, { recursive: true, force: true });
+      },
+    };
+  }
 
   /** Runs one of the driver's own calls on an instance; events polls skip the instance meanwhile. */
   private async own<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
@@ -477,9 +547,10 @@ export class LxcDriver
       this.options.seccompProfile === false
         ? undefined
         : (this.options.seccompProfile ?? (existsSync(DEFAULT_SECCOMP) ? DEFAULT_SECCOMP : undefined));
+    const base = join(this.bases.root, image.sha256);
     const config = renderContainerConfig({
       hostname: hostnameOf(instance.name, instance.id),
-      rootfsPath: join(dir, 'rootfs'),
+      rootfs: this.overlay ? `overlay:${base}:${join(dir, 'upper')}` : `dir:${join(dir, 'rootfs')}`,
       consoleLogPath: join(dir, 'console.log'),
       bootScriptPath: join(dir, 'boot.sh'),
       consoleLogBytes: this.options.consoleLogBytes ?? 2 ** 20,
@@ -492,7 +563,12 @@ export class LxcDriver
     });
     await writeFile(join(dir, 'config'), config, { mode: 0o640 });
     await writeFile(join(dir, 'boot.sh'), DEFAULT_BOOT_SCRIPT, { mode: 0o644 });
-    await unpackRootfs(artifact.path, join(dir, 'rootfs'), { signal, timeoutMs: this.timeoutMs });
+    if (this.overlay) {
+      await untilAborted(this.bases.ensure(image.sha256, artifact.path), signal);
+      await mkdir(join(dir, 'upper'), { mode: 0o755 });
+    } else {
+      await unpackRootfs(artifact.path, join(dir, 'rootfs'), { signal, timeoutMs: this.timeoutMs });
+    }
     signal?.throwIfAborted();
     await this.start(name);
     signal?.throwIfAborted();
@@ -569,6 +645,9 @@ export class LxcDriver
     if (state && state !== 'STOPPED')
       await this.tools.run('lxc-stop', name, ['-k'], { okExitCodes: NOT_RUNNING, signal });
     signal?.throwIfAborted();
+    const mnt = join(this.dir(name), 'snapshot'); // an overlay snapshot's mount a crash left behind
+    if (existsSync(mnt))
+      await runCommand('umount', [mnt], { timeoutMs: this.timeoutMs }).catch(() => undefined);
     await rm(this.dir(name), { recursive: true, force: true, maxRetries: 3 });
   }
 }

@@ -7,6 +7,7 @@ import { makeBusyboxRootfs } from '@nova-lfs/driver-docker/testing';
 import { runCommand } from './command.js';
 import { readTags } from './container-config.js';
 import { instanceIdOf } from './names.js';
+import { BASES_DIR } from './rootfs-cache.js';
 import { lxcUnavailableReason } from './testing/index.js';
 
 const reason = await lxcUnavailableReason();
@@ -42,7 +43,8 @@ export async function busyboxImages(): Promise<{
 
 /**
  * Stops and removes every container of `hostId` in `lxcPath` (by the host tag in its config; no
- * other container is touched), then removes `lxcPath` if it is left empty. Returns how many went.
+ * other container is touched) and the overlay bases in it, then removes `lxcPath` if it is left
+ * empty (test lxcpaths are the test's own). Returns how many went.
  */
 export async function removeHostContainers(lxcPath: string, hostId: string): Promise<number> {
   let removed = 0;
@@ -60,6 +62,7 @@ export async function removeHostContainers(lxcPath: string, hostId: string): Pro
     await rm(join(lxcPath, name), { recursive: true, force: true });
     removed++;
   }
+  await rm(join(lxcPath, BASES_DIR), { recursive: true, force: true }); // overlay bases of the test's images
   await rmdir(lxcPath).catch(() => undefined);
   return removed;
 }
