@@ -220,6 +220,17 @@ describe.skipIf(!available)('LxcDriver on real LXC', () => {
     sub.unsubscribe();
   });
 
+  it('of two spawns of one instance one wins; the other fails and leaves the winner running, as does a later spawn', async () => {
+    const i = buildTestInstance({ imageId: image.id, hostId: HOST });
+    const results = await Promise.allSettled([driver.spawn(request(i)), driver.spawn(request(i))]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(lost.reason).toMatchObject({ details: { driver: 'lxc', operation: 'spawn', retryable: false } });
+    await expect(driver.spawn(request(i))).rejects.toMatchObject({ details: { operation: 'spawn' } });
+    expect(await driver.getPowerState(i)).toBe('running');
+    await driver.destroy(i);
+  });
+
   it('refuses an instance id that is not a uuid (names come from uuids only) with reschedule: false', async () => {
     const i = buildTestInstance({ id: '../../etc', imageId: image.id, flavor: tinyTestFlavor });
     await expect(driver.spawn(request(i))).rejects.toMatchObject({
