@@ -13,6 +13,8 @@ export interface BusConnectionOptions {
   readonly pass?: string;
   /** Token authentication, instead of user and password. */
   readonly token?: string;
+  /** Prefix of this connection's reply subjects; an agent uses `agentInboxPrefix(hostId)`. */
+  readonly inboxPrefix?: string;
   /** Reconnect backoff (exponential with jitter); see {@link defaultBusBackoff}. */
   readonly backoff?: Partial<BusBackoff>;
   /** Reconnect rounds before giving up and closing; -1 (default) never gives up. */
@@ -41,6 +43,7 @@ export async function connectBus(options: BusConnectionOptions): Promise<NatsCon
       ...(options.name ? { name: options.name } : {}),
       ...(options.user !== undefined ? { user: options.user, pass: options.pass } : {}),
       ...(options.token !== undefined ? { token: options.token } : {}),
+      ...(options.inboxPrefix !== undefined ? { inboxPrefix: options.inboxPrefix } : {}),
       reconnect: true,
       maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
       reconnectDelayHandler: () => backoffDelay(attempt++, backoff),

@@ -102,6 +102,7 @@ describe.skipIf(!available)('host heartbeats in JetStream KV (shared nats-server
     const third = new HostLiveness(controlNc, opts);
     await third.start();
     expect(third.isUp(h)).toBe(false);
+    expect(third.status(h)).toBeUndefined(); // the key is gone, not merely old
     third.stop();
     await p.stop({ deregister: false });
   });

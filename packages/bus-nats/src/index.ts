@@ -52,7 +52,7 @@ export {
 export { ensureHostsBucket, HOSTS_BUCKET, openHostsBucket } from './hosts-bucket.js';
 export type { IdempotencyOptions } from './idempotency-cache.js';
 export { type BusLogger, consoleBusLogger } from './logger.js';
-export { agentPermissions, type NatsPermissions } from './permissions.js';
+export { agentInboxPrefix, agentPermissions, type NatsPermissions } from './permissions.js';
 export { BusRpcClient, type BusRpcClientOptions, type RpcCallOptions } from './rpc-client.js';
 export { defineRpcMethod, type RpcMethod } from './rpc-method.js';
 export { BusRpcServer, type BusRpcServerOptions, type RpcContext, type RpcHandler } from './rpc-server.js';

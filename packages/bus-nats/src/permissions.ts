@@ -8,15 +8,26 @@ export interface NatsPermissions {
 }
 
 /**
- * The NATS permissions of one agent: its own host's subjects (`nova.agent.<hostId>.>`), replies
- * (`_INBOX.>`), and in the hosts bucket only its own key (plus the stream lookup that opening the
- * bucket needs). Put them in the server's config for the agent's user; with them an agent cannot
- * publish, subscribe or beat as another host.
+ * The inbox prefix of one agent's connection (`_INBOX_<hostId>`): pass it as `inboxPrefix` to
+ * `connectBus`, so the replies to the agent's own requests (JetStream acks) come on subjects its
+ * permissions let it subscribe to, and only it.
+ */
+export function agentInboxPrefix(hostId: string): string {
+  return `_INBOX_${busIdSchema.parse(hostId)}`;
+}
+
+/**
+ * The NATS permissions of one agent: publish and subscribe on its own host's subjects
+ * (`nova.agent.<hostId>.>`); publish replies (`_INBOX.>`) but subscribe only to its own inbox
+ * (`_INBOX_<hostId>.>`, see {@link agentInboxPrefix}), so it cannot read the replies other agents
+ * send the control plane; in the hosts bucket, write only its own key (plus the stream lookup
+ * that opening the bucket needs). Put them in the server's config for the agent's user; with
+ * them an agent cannot publish, subscribe or beat as another host.
  */
 export function agentPermissions(hostId: string, bucket = HOSTS_BUCKET): NatsPermissions {
   const host = busIdSchema.parse(hostId);
   return {
     publish: [hostSubjects(host), '_INBOX.>', `$KV.${bucket}.${host}`, `$JS.API.STREAM.INFO.KV_${bucket}`],
-    subscribe: [hostSubjects(host), '_INBOX.>'],
+    subscribe: [hostSubjects(host), `${agentInboxPrefix(host)}.>`],
   };
 }

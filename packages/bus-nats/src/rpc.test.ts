@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { connectBus } from './connection.js';
 import { encodeEnvelope } from './envelope.js';
 import { BusErrorCode, RemoteCallError, RpcDeadlineExceededError } from './errors.js';
-import { available, RecordingLogger, sleep, uniqueHostId } from './nats-env.test-helper.js';
+import { available, RecordingLogger, sleep, uniqueHostId, waitFor } from './nats-env.test-helper.js';
 import { BusRpcClient } from './rpc-client.js';
 import { defineRpcMethod } from './rpc-method.js';
 import { BusRpcServer } from './rpc-server.js';
@@ -43,6 +43,7 @@ describe.skipIf(!available)('RPC over NATS request/reply (shared nats-server)', 
   const agentLog = new RecordingLogger();
   const controlLog = new RecordingLogger();
   const runs = new Map<string, number>();
+  const slowAborted: unknown[] = [];
 
   beforeAll(async () => {
     agentNc = await connectBus({ servers: defaultNatsUrl, name: `test-agent-${hostId}` });
@@ -70,6 +71,7 @@ describe.skipIf(!available)('RPC over NATS request/reply (shared nats-server)', 
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, p.ms);
           ctx.signal.addEventListener('abort', () => {
+            slowAborted.push(ctx.signal.reason);
             clearTimeout(t);
             resolve();
           });
@@ -139,8 +141,12 @@ describe.skipIf(!available)('RPC over NATS request/reply (shared nats-server)', 
   });
 
   it('the handler signal aborts at the deadline', async () => {
+    const startedAt = Date.now();
     const e = await thrown(client.call(hostId, slow, { ms: 5000 }, { deadlineMs: 150 }));
     expect(e.code).toBe(ErrorCode.DeadlineExceeded);
+    await waitFor(() => slowAborted.length === 1, 2000, 'handler aborted');
+    expect(slowAborted[0]).toMatchObject({ code: ErrorCode.DeadlineExceeded });
+    expect(Date.now() - startedAt).toBeLessThan(1000);
   });
 
   it('a remote Nova error crosses the wire with its code, message and details, never its stack', async () => {

@@ -10,7 +10,7 @@ import { BusEventSubscriber, type ReceivedBusEvent } from './event-subscriber.js
 import { HeartbeatPublisher } from './heartbeat-publisher.js';
 import { HostLiveness } from './host-liveness.js';
 import { binaryAvailable, RecordingLogger, waitFor } from './nats-env.test-helper.js';
-import { agentPermissions } from './permissions.js';
+import { agentInboxPrefix, agentPermissions } from './permissions.js';
 import { BusRpcClient } from './rpc-client.js';
 import { defineRpcMethod } from './rpc-method.js';
 import { BusRpcServer } from './rpc-server.js';
@@ -54,8 +54,18 @@ describe.skipIf(!binaryAvailable)('per-agent NATS credentials and permissions (o
       ],
     });
     control = await connectBus({ servers: server.url, user: 'control', pass: 'control-secret' });
-    agentA = await connectBus({ servers: server.url, user: 'agent-a', pass: 'a-secret' });
-    agentB = await connectBus({ servers: server.url, user: 'agent-b', pass: 'b-secret' });
+    agentA = await connectBus({
+      servers: server.url,
+      user: 'agent-a',
+      pass: 'a-secret',
+      inboxPrefix: agentInboxPrefix('host-a'),
+    });
+    agentB = await connectBus({
+      servers: server.url,
+      user: 'agent-b',
+      pass: 'b-secret',
+      inboxPrefix: agentInboxPrefix('host-b'),
+    });
   });
 
   afterAll(async () => {
@@ -175,6 +185,15 @@ describe.skipIf(!binaryAvailable)('per-agent NATS credentials and permissions (o
     expect((e as { cause?: Error }).cause?.name).toBe('AuthorizationError');
     const stolen = await thrown(connectBus({ servers: server.url, user: 'agent-b', pass: 'a-secret' }));
     expect(stolen.code).toBe(BusErrorCode.Unavailable);
+  });
+
+  it('agent A cannot read the replies other agents send the control plane (no subscription on _INBOX.>)', async () => {
+    const refused = new Promise<Error>((resolve) => {
+      agentA.subscribe('_INBOX.>', { callback: (err) => err && resolve(err) });
+    });
+    const e = await refused;
+    expect(e.name).toBe('PermissionViolationError');
+    expect((e as { operation?: string }).operation).toBe('subscription');
   });
 
   it("agent B cannot subscribe to A's events either: the Observable errors, never hangs", async () => {
