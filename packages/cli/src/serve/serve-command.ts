@@ -62,7 +62,8 @@ export async function runServe(options: ServeOptions, out: ServeOutput): Promise
     },
   });
   const { password, generated } = adminPasswordOf(options);
-  const firstStart = options.store === 'sqlite' && !existsSync(join(options.dataDir, 'nova-lfs.sqlite'));
+  // the API's database is made first: whether it is new says whether this is the cloud's first start
+  const { db, fresh: firstStart } = await apiDatabase(options);
   const hosts = hostBindings(options);
   const engine = await createCompute({
     storage:
@@ -72,8 +73,10 @@ export async function runServe(options: ServeOptions, out: ServeOutput): Promise
     imageDir: join(options.dataDir, 'images'),
     hosts,
     ...(firstStart ? { flavors: starterFlavors } : {}),
+  }).catch(async (e: unknown) => {
+    await db.destroy().catch(() => undefined);
+    throw e;
   });
-  const db = apiDatabase(options);
   const { listen } = options;
   const publicUrl =
     options.publicUrl ??
@@ -154,22 +157,39 @@ function hostBindings(options: ServeOptions): HostBinding[] {
   return bindings;
 }
 
-/** The API's own database: `<data-dir>/api.sqlite`, or the PostgreSQL schema of the engine. */
-function apiDatabase(options: ServeOptions): Kysely<object> {
+/**
+ * The API's own database: `<data-dir>/api.sqlite`, or the PostgreSQL schema `<schema>_api` beside
+ * the engine's (created when missing; the name is a validated identifier).
+ */
+async function apiDatabase(options: ServeOptions): Promise<{ db: Kysely<object>; fresh: boolean }> {
   if (options.store === 'postgres') {
+    const schema = `${options.pgSchema}_api`;
+    const setup = new pg.Client({ connectionString: options.pgUrl! });
+    await setup.connect();
+    let fresh: boolean;
+    try {
+      const found = await setup.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [
+        schema,
+      ]);
+      fresh = found.rowCount === 0;
+      await setup.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    } finally {
+      await setup.end();
+    }
     const pool = new pg.Pool({
       connectionString: options.pgUrl!,
       max: 8,
-      options: `-c search_path=${options.pgSchema}_api`,
+      options: `-c search_path=${schema}`,
     });
-    const db = new Kysely<object>({ dialect: new PostgresDialect({ pool }) });
-    return db;
+    return { db: new Kysely<object>({ dialect: new PostgresDialect({ pool }) }), fresh };
   }
-  const sqlite = new BetterSqlite3(join(options.dataDir, 'api.sqlite'));
+  const file = join(options.dataDir, 'api.sqlite');
+  const fresh = !existsSync(file);
+  const sqlite = new BetterSqlite3(file);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
-  return new Kysely<object>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db: new Kysely<object>({ dialect: new SqliteDialect({ database: sqlite }) }), fresh };
 }
 
 const DOMAIN_ID = /^[A-Za-z0-9_-]{1,64}$/;
