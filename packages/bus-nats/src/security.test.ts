@@ -189,7 +189,11 @@ describe.skipIf(!binaryAvailable)('per-agent NATS credentials and permissions (o
 
   it('agent A cannot read the replies other agents send the control plane (no subscription on _INBOX.>)', async () => {
     const refused = new Promise<Error>((resolve) => {
-      agentA.subscribe('_INBOX.>', { callback: (err) => err && resolve(err) });
+      agentA.subscribe('_INBOX.>', {
+        callback: (err) => {
+          if (err) resolve(err);
+        },
+      });
     });
     const e = await refused;
     expect(e.name).toBe('PermissionViolationError');
