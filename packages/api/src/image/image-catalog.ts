@@ -86,6 +86,16 @@ export class ImageCatalog {
     return engineImage ? await this.adopt(engineImage) : undefined;
   }
 
+  /** The Glance view of an engine image already at hand: one query (its record), no second engine read. */
+  async ofEngineImage(image: Image): Promise<GlanceImage> {
+    const row = await this.db
+      .selectFrom('image_record')
+      .selectAll()
+      .where('id', '=', image.id)
+      .executeTakeFirst();
+    return (row ? this.join(row, image) : undefined) ?? (await this.adopt(image));
+  }
+
   /** Whether an id is taken (by a record or an engine image). */
   async exists(id: string): Promise<boolean> {
     const row = await this.db.selectFrom('image_record').select('id').where('id', '=', id).executeTakeFirst();

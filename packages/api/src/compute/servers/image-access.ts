@@ -29,11 +29,11 @@ export async function bootableImage(
     badRequest(`Invalid imageRef provided: image ${ref.slice(0, 255)} could not be found.`, field);
   const image = await services.engine.images.get(id).catch(() => undefined);
   if (!image) throw missing();
-  const glance = await new ImageCatalog(services).get(id);
-  if (glance && !services.policy.enforce('context_is_admin', auth)) {
+  const glance = await new ImageCatalog(services).ofEngineImage(image);
+  if (!services.policy.enforce('context_is_admin', auth)) {
     const everyone = glance.visibility === 'public' || glance.visibility === 'community';
     if (!everyone && glance.owner !== null && glance.owner !== auth.projectId) throw missing();
   }
-  if (glance && glance.status !== 'active') throw badRequest(`Image ${id} is not active.`, field);
+  if (glance.status !== 'active') throw badRequest(`Image ${id} is not active.`, field);
   return image;
 }

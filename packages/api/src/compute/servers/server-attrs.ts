@@ -42,7 +42,15 @@ export async function migrateServers(db: Kysely<object>): Promise<void> {
   });
 }
 
-/** Reads and writes the API-only server attributes. */
+/** The reservation id of a server created alone without API attributes (it has no row). */
+export function defaultReservationId(instanceId: string): string {
+  return `r-${instanceId.replace(/-/g, '').slice(0, 8)}`;
+}
+
+/**
+ * Reads and writes the API-only server attributes. A server created alone, without description,
+ * key name or user data, has no row (its attributes are the defaults).
+ */
 export class ServerAttrs {
   private readonly db: Kysely<ServerTables>;
 
@@ -84,11 +92,19 @@ export class ServerAttrs {
       .execute();
   }
 
+  /** Sets a server's description, making its row if it has none. */
   async setDescription(id: string, description: string | null): Promise<void> {
     await this.db
-      .updateTable('compute_server_attrs')
-      .set({ description })
-      .where('instance_id', '=', id)
+      .insertInto('compute_server_attrs')
+      .values({
+        instance_id: id,
+        description,
+        key_name: null,
+        reservation_id: defaultReservationId(id),
+        launch_index: 0,
+        user_data: null,
+      })
+      .onConflict((oc) => oc.column('instance_id').doUpdateSet({ description }))
       .execute();
   }
 

@@ -9,7 +9,7 @@ import { FlavorAttrs } from '../resources/flavor-attrs.js';
 import { visibleFlavor } from '../resources/flavors-routes.js';
 import { descriptionText, nameText, resourceDb } from '../resources/resource-common.js';
 import { bootableImage, idOfRef } from './image-access.js';
-import type { ServerAttrs } from './server-attrs.js';
+import { defaultReservationId, type ServerAttrs } from './server-attrs.js';
 
 const count = z
   .union([z.int(), z.string().regex(/^\d{1,4}$/, 'must be an integer')])
@@ -250,6 +250,17 @@ export async function createServers(
     submitted = await services.engine.submit(input(min));
   }
   submitted.done.catch(onBuildError);
+  const plain =
+    submitted.instances.length === 1 &&
+    (s.description ?? null) === null &&
+    s.key_name === undefined &&
+    (s.user_data ?? null) === null;
+  // a lone server without API attributes needs no row: its view derives them from its id
+  if (plain)
+    return {
+      instances: submitted.instances,
+      reservationId: defaultReservationId(submitted.instances[0]!.id),
+    };
   const reservation = reservationId();
   await attrs.add(
     submitted.instances.map((instance, i) => ({

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Fault, Instance } from '@nova-lfs/core';
 import { atLeast, type Microversion } from '../microversion.js';
-import type { ServerAttrsRow } from './server-attrs.js';
+import { defaultReservationId, type ServerAttrsRow } from './server-attrs.js';
 import { powerStateNumber, serverStatus, taskStateName, vmStateName } from './server-status.js';
 
 /** What a server view needs besides the instance. */
@@ -144,7 +144,7 @@ export function serverView(
     server['OS-EXT-SRV-ATTR:instance_name'] = instanceName(instance.id);
     server['OS-EXT-SRV-ATTR:hypervisor_hostname'] = hostName;
     if (atLeast(v, 3)) {
-      server['OS-EXT-SRV-ATTR:reservation_id'] = attrs?.reservation_id ?? '';
+      server['OS-EXT-SRV-ATTR:reservation_id'] = attrs?.reservation_id ?? defaultReservationId(instance.id);
       server['OS-EXT-SRV-ATTR:launch_index'] = attrs?.launch_index ?? 0;
       server['OS-EXT-SRV-ATTR:hostname'] = hostnameOf(instance.name);
       server['OS-EXT-SRV-ATTR:kernel_id'] = '';
