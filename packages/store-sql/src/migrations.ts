@@ -345,6 +345,21 @@ const images: Migration = {
   },
 };
 
+/**
+ * Event rows: a row of `instance_events` holds a run of consecutive events of one instance
+ * written by one unit of work (`event_count` of them, numbered up to the row's `seq`; its `data`
+ * a JSON array when more than one). Existing rows hold one event each (`event_count` 1, `data`
+ * the event's JSON object, as before), so they read on unchanged.
+ */
+const eventRows: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .alterTable('instance_events')
+      .addColumn('event_count', 'integer', (c) => c.notNull().defaultTo(1))
+      .execute();
+  },
+};
+
 /** The migrations this version knows, in order. The last one's name is the schema version. */
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -353,6 +368,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0003_units_and_paging': unitsAndPaging(dialect),
     '0004_claim_feed': claimFeed(dialect),
     '0005_images': images,
+    '0006_event_rows': eventRows,
   };
 }
 

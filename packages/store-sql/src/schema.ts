@@ -31,13 +31,21 @@ export interface Database {
     fault: string | null;
   };
   instance_events: {
-    /** Position in the log (commit order): from `instance_event_head` on PostgreSQL, AUTOINCREMENT on SQLite. */
+    /**
+     * Position in the log of the row's last event (commit order): from `instance_event_head` on
+     * PostgreSQL, above `sqlite_sequence` on SQLite.
+     */
     seq: number;
+    /** Events the row holds (numbered `seq - event_count + 1` to `seq`); 1 for rows before `0006_event_rows`. */
+    event_count: number;
     instance_id: string;
     /** The instance's project (events carry none): filtered reads by project. */
     project_id: string | null;
+    /** The first event's type. */
     type: string;
+    /** The newest event's time (epoch ms). */
     at: number;
+    /** One event (a JSON object) or, for rows of more, a JSON array of them. */
     data: string;
   };
   /** PostgreSQL only, one row (`id` 1): the highest event sequence number handed out. */

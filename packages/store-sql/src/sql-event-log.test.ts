@@ -104,6 +104,77 @@ for (const [dialect, enabled] of dialects) {
       }
     });
 
+    it("keeps a run of one instance's events in one row, each event numbered: cursors inside a row, limits, filters, prune, rows of the old format", async () => {
+      const s = await freshStores(dialect);
+      try {
+        const { unit, events } = s.stores;
+        const { db } = s.database;
+        const a = buildTestInstance({ projectId: 'pa' });
+        const b = buildTestInstance({ projectId: 'pb' });
+        await s.stores.instances.insert(a);
+        await s.stores.instances.insert(b);
+        // a row written before migration 0006 (one event, a JSON object, no event count given)
+        await sql`insert into instance_events (seq, instance_id, project_id, type, at, data)
+          values (1, ${a.id}, 'pa', 'instance.fault', 10, ${JSON.stringify(fault(a.id, 10))})`.execute(db);
+        if (dialect === 'postgres') await sql`update instance_event_head set seq = 1`.execute(db);
+        // one unit: three events of a, two of b, one of a again: three rows
+        const logged = await unit.commit([
+          { kind: 'event', event: fault(a.id, 11) },
+          { kind: 'event', event: fault(a.id, 12) },
+          { kind: 'event', event: fault(a.id, 13) },
+          { kind: 'event', event: fault(b.id, 14) },
+          { kind: 'event', event: fault(b.id, 15) },
+          { kind: 'event', event: deleted(a.id, 16) },
+        ]);
+        expect(logged.map((e) => [e.seq, e.event.at])).toEqual([
+          [2, 11],
+          [3, 12],
+          [4, 13],
+          [5, 14],
+          [6, 15],
+          [7, 16],
+        ]);
+        const rows = await sql<{ seq: number | string; event_count: number | string }>`
+          select seq, event_count from instance_events order by seq`.execute(db);
+        expect(rows.rows.map((r) => [Number(r.seq), Number(r.event_count)])).toEqual([
+          [1, 1],
+          [4, 3],
+          [6, 2],
+          [7, 1],
+        ]);
+        const all = await events.read(0, 100);
+        expect(all.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+        expect(all[0]!.event).toEqual(fault(a.id, 10));
+        // a cursor inside a row resumes after it, without duplicates; limits count events
+        expect((await events.read(2, 100)).map((e) => e.seq)).toEqual([3, 4, 5, 6, 7]);
+        expect((await events.read(2, 1)).map((e) => e.seq)).toEqual([3]);
+        expect((await events.read(3, 2)).map((e) => e.seq)).toEqual([4, 5]);
+        expect((await events.read(5, 100, { projectId: 'pb' })).map((e) => e.seq)).toEqual([6]);
+        expect((await events.read(0, 100, { instanceId: a.id })).map((e) => e.seq)).toEqual([1, 2, 3, 4, 7]);
+        expect((await events.read(0, 100, { projectId: 'pa' })).map((e) => e.seq)).toEqual([1, 2, 3, 4, 7]);
+        let cursor = 0;
+        const paged: number[] = [];
+        for (let page = await events.read(cursor, 2); page.length; page = await events.read(cursor, 2)) {
+          paged.push(...page.map((e) => e.seq));
+          cursor = page.at(-1)!.seq;
+        }
+        expect(paged).toEqual([1, 2, 3, 4, 5, 6, 7]);
+        expect(await s.events.list(b.id)).toEqual(all.filter((e) => e.event.instanceId === b.id));
+        expect([await events.head(), await events.oldest()]).toEqual([7, 1]);
+        // retention drops whole rows and counts their events; the next unit goes on numbering
+        expect(await events.prune({ keepLast: 5 })).toBe(1); // the row of 1 (3, among the newest 5, keeps the row of 2-4)
+        expect(await events.oldest()).toBe(2);
+        expect(await events.prune({ keepLast: 3 })).toBe(3); // seq 2-4
+        expect(await events.oldest()).toBe(5);
+        const [next] = await unit.commit([{ kind: 'event', event: deleted(b.id, 17) }]);
+        expect(next!.seq).toBe(8);
+        expect(await events.prune({ keepLast: 0 })).toBe(4);
+        expect([await events.head(), await events.oldest()]).toEqual([8, 9]);
+      } finally {
+        await s.close();
+      }
+    });
+
     it('prunes the oldest events by age and count; numbers are never reused', async () => {
       const s = await freshStores(dialect);
       try {

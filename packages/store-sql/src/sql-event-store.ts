@@ -1,7 +1,7 @@
 import type { InstanceEvent } from '@nova-lfs/core';
 import type { Observable, Subscription } from 'rxjs';
 import type { SqlDatabase } from './database.js';
-import { SqlEventLog } from './sql-event-log.js';
+import { eventsOfRow, SqlEventLog } from './sql-event-log.js';
 
 /** A stored engine event with its order. */
 export interface StoredEvent {
@@ -64,14 +64,18 @@ export class SqlEventStore {
   }
 
   async list(instanceId: string): Promise<StoredEvent[]> {
-    const { rows } = await this.database.exec.run<{ seq: number | string; data: string }>(
+    const { rows } = await this.database.exec.run<{
+      seq: number | string;
+      event_count: number | string | null;
+      data: string;
+    }>(
       this.database.db
         .selectFrom('instance_events')
-        .select(['seq', 'data'])
+        .select(['seq', 'event_count', 'data'])
         .where('instance_id', '=', instanceId)
         .orderBy('seq')
         .compile(),
     );
-    return rows.map((r) => ({ seq: Number(r.seq), event: JSON.parse(r.data) as InstanceEvent }));
+    return rows.flatMap(eventsOfRow);
   }
 }

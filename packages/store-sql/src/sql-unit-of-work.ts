@@ -43,7 +43,8 @@ const QUOTA_RACE_TRIES = 20;
  *   inside SQL ({@link PostgresUnitStatements}): a failed one raises and aborts the transaction;
  *   the raised SQLSTATE and DETAIL become the typed error here.
  *
- * A unit's events are one statement (per 16), in the order given ({@link SqlEventLog}). On
+ * A unit's events are one statement (per 16 rows: a row per run of one instance's events), in
+ * the order given ({@link SqlEventLog}). On
  * PostgreSQL it takes the log's counter row, held until commit, so units that log events commit
  * in the order of their sequence numbers; it goes first in the unit: a batch then takes the
  * counter before the rows its units write, so batches of two processes meet at the counter
