@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { BusEventSubscriber, type BusLogger, BusRpcClient, connectBus } from '@nova-lfs/bus-nats';
+import { defaultNatsUrl, natsAvailable, startNatsCommand } from '@nova-lfs/bus-nats/testing';
+
+/** Whether the shared nats-server answers, decided once per test file. With CI=true a miss is an error. */
+export const available = await natsAvailable(defaultNatsUrl);
+if (!available) {
+  const reason = `nats-server does not answer at ${defaultNatsUrl}; start it with: ${startNatsCommand}`;
+  if (process.env.CI === 'true') throw new Error(`CI=true and ${reason}`);
+  console.warn(`skipping agent tests: ${reason}`);
+}
+
+export { defaultNatsUrl as natsUrl };
+
+/** A host id no other test (or earlier run on the shared server) uses. */
+export function uniqueHostId(prefix = 'agent'): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/** A new temporary directory. */
+export function tempDir(prefix = 'nlfs-agent-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A logger that keeps what it is told, for assertions. */
+export class RecordingLogger implements BusLogger {
+  readonly records: Array<{ message: string; fields: Record<string, unknown> }> = [];
+  warn(message: string, fields: Record<string, unknown>): void {
+    this.records.push({ message, fields });
+  }
+}
+
+/** A control plane's bus side: connection, RPC client and event subscriber. */
+export interface ControlPlaneBus {
+  readonly nc: NatsConnection;
+  readonly client: BusRpcClient;
+  readonly subscriber: BusEventSubscriber;
+  close(): Promise<void>;
+}
+
+/** Connects a control plane to the shared server. */
+export async function controlPlaneBus(logger: BusLogger = new RecordingLogger()): Promise<ControlPlaneBus> {
+  const nc = await connectBus({ servers: defaultNatsUrl, name: 'nova-control-test' });
+  const client = new BusRpcClient(nc, { senderId: `cp-${randomUUID().slice(0, 8)}`, logger });
+  const subscriber = new BusEventSubscriber(nc, { logger });
+  return {
+    nc,
+    client,
+    subscriber,
+    async close() {
+      client.close();
+      await nc.close();
+    },
+  };
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `check` every 25 ms until it is true or `timeoutMs` passes (then throws). */
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(25);
+  }
+}

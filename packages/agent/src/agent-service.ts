@@ -1,0 +1,362 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NatsConnection } from '@nats-io/transport-node';
+import {
+  BusEventPublisher,
+  type BusLogger,
+  BusRpcServer,
+  consoleBusLogger,
+  HeartbeatPublisher,
+  type IdempotencyOptions,
+  type RpcContext,
+  type RpcMethod,
+} from '@nova-lfs/bus-nats';
+import {
+  BuildAbortedError,
+  CapabilityUnsupportedError,
+  type ComputeDriver,
+  DeadlineExceededError,
+  type DriverCallOptions,
+  type DriverInstance,
+  type Instance,
+  LocalImageService,
+} from '@nova-lfs/core';
+import {
+  supportsConsoleOutput,
+  supportsPause,
+  supportsPowerControl,
+  supportsReboot,
+  supportsRebuild,
+  supportsSnapshot,
+  supportsSuspend,
+} from '@nova-lfs/core/ports';
+import type { Subscription } from 'rxjs';
+import { agentCallImages } from './agent-images.js';
+import {
+  type AgentDescription,
+  agentStartedEvent,
+  DRIVER_PROTOCOL_REVISION,
+  driverRpc,
+  powerStateEvent,
+  type SpawnPayload,
+} from './driver-protocol.js';
+import { InstanceLanes } from './instance-lanes.js';
+import { OperationJournal } from './operation-journal.js';
+
+/** Options of {@link AgentService}. */
+export interface AgentServiceOptions {
+  /** The host this agent serves (bus host id: `[A-Za-z0-9][A-Za-z0-9_-]{0,63}`). */
+  readonly hostId: string;
+  /** The agent's driver; the agent owns it and closes it on `stop()`. */
+  readonly driver: ComputeDriver;
+  /**
+   * Whether the driver needs image bytes for spawn and rebuild (Docker: yes; the fake driver only
+   * with `acquireImages`). Default: true for every kind but `fake`.
+   */
+  readonly needsImageBytes?: boolean;
+  /**
+   * The agent's own directory: the operation journal (`operations.jsonl`) and staged snapshots
+   * (`snapshots/`). Default: a new directory under the system's temporary directory (nothing then
+   * survives a restart).
+   */
+  readonly stateDir?: string;
+  /** Heartbeat interval in ms (default 10,000; keep it well below the control plane's `downAfterMs`). */
+  readonly heartbeatIntervalMs?: number;
+  /** The hosts bucket (default bus-nats's `nova_hosts`). */
+  readonly heartbeatBucket?: string;
+  /** Bounds of the in-memory idempotency of the RPC server. */
+  readonly idempotency?: IdempotencyOptions;
+  /** Where refusals and failures are reported (default: JSON lines on stderr). */
+  readonly logger?: BusLogger;
+  /** Clock, epoch ms (default `Date.now`). */
+  readonly now?: () => number;
+}
+
+/** What {@link AgentService.start} found and announced. */
+export interface AgentStartReport {
+  readonly bootId: string;
+  readonly startedAt: number;
+  /** The guests the driver reported at start: the agent re-attached to them (Nomad's RecoverTask). */
+  readonly recovered: readonly DriverInstance[];
+  /** False when the first heartbeat failed (retried on schedule in the background). */
+  readonly heartbeating: boolean;
+}
+
+/** Methods that change guests: idempotent by operation id across agent restarts (journal). */
+const journaled = new Set<string>([
+  driverRpc.spawn.name,
+  driverRpc.rebuild.name,
+  driverRpc.destroy.name,
+  driverRpc.powerOff.name,
+  driverRpc.powerOn.name,
+  driverRpc.reboot.name,
+  driverRpc.pause.name,
+  driverRpc.unpause.name,
+  driverRpc.suspend.name,
+  driverRpc.resume.name,
+]);
+
+/**
+ * The per-host compute service: owns one driver and serves its operations over the bus
+ * (`nova.agent.<hostId>.rpc.driver.*`, see `driverRpc`), publishes its power-state events and an
+ * `agent.started` event, and heartbeats into the hosts bucket.
+ *
+ * - Every request is validated by bus-nats against the shared schemas before a handler runs.
+ * - Calls on one instance run one at a time; a destroy aborts what runs on its instance first.
+ * - Mutating calls are idempotent by operation id: while the agent runs (bus-nats's memory) and
+ *   across its restarts (the operation journal in `stateDir`).
+ * - At start it asks its driver for its guests and re-attaches to them (the fake driver keeps
+ *   them in its state file, Docker in its containers): `listInstances` answers them at once.
+ */
+export class AgentService {
+  readonly hostId: string;
+  readonly driver: ComputeDriver;
+  readonly bootId = randomUUID();
+  private readonly logger: BusLogger;
+  private readonly now: () => number;
+  private readonly rpc: BusRpcServer;
+  private readonly events: BusEventPublisher;
+  private readonly heartbeat: HeartbeatPublisher;
+  private readonly lanes = new InstanceLanes();
+  private readonly journal: OperationJournal;
+  private readonly staging: LocalImageService;
+  private readonly needsImageBytes: boolean;
+  private readonly heartbeatIntervalMs: number;
+  private powerEvents: Subscription | undefined;
+  private heartbeatRetry: ReturnType<typeof setTimeout> | undefined;
+  private startedAt = 0;
+  private state: 'new' | 'started' | 'stopped' = 'new';
+
+  constructor(nc: NatsConnection, options: AgentServiceOptions) {
+    this.hostId = options.hostId;
+    this.driver = options.driver;
+    this.logger = options.logger ?? consoleBusLogger;
+    this.now = options.now ?? Date.now;
+    this.needsImageBytes = options.needsImageBytes ?? options.driver.kind !== 'fake';
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 10_000;
+    const stateDir = options.stateDir ?? join(tmpdir(), `nova-lfs-agent-${options.hostId}-${this.bootId}`);
+    mkdirSync(stateDir, { recursive: true });
+    this.journal = new OperationJournal(join(stateDir, 'operations.jsonl'), { now: this.now });
+    this.staging = new LocalImageService(join(stateDir, 'snapshots'));
+    this.rpc = new BusRpcServer(nc, {
+      hostId: options.hostId,
+      logger: this.logger,
+      now: this.now,
+      ...(options.idempotency ? { idempotency: options.idempotency } : {}),
+    });
+    this.events = new BusEventPublisher(nc, { hostId: options.hostId, now: this.now });
+    this.heartbeat = new HeartbeatPublisher(nc, {
+      hostId: options.hostId,
+      intervalMs: this.heartbeatIntervalMs,
+      logger: this.logger,
+      now: this.now,
+      ...(options.heartbeatBucket ? { bucket: options.heartbeatBucket } : {}),
+    });
+    this.register();
+  }
+
+  /** What this agent reports about itself (`driver.describe`). */
+  describe(): AgentDescription {
+    return {
+      hostId: this.hostId,
+      kind: this.driver.kind,
+      capabilities: { ...this.driver.capabilities },
+      needsImageBytes: this.needsImageBytes,
+      bootId: this.bootId,
+      startedAt: this.startedAt,
+      protocolRevision: DRIVER_PROTOCOL_REVISION,
+    };
+  }
+
+  /**
+   * Re-attaches to the driver's guests, starts serving RPC, forwards power events, starts
+   * heartbeats (a failed first beat is retried in the background) and announces `agent.started`.
+   * @throws whatever the driver's `listInstances` / `getHostReport` throw (an unusable driver),
+   *   `BusClosedError` after `stop()`
+   */
+  async start(): Promise<AgentStartReport> {
+    if (this.state !== 'new') throw new Error(`agent ${this.hostId} was already started`);
+    this.state = 'started';
+    this.startedAt = this.now();
+    // A driver that cannot report its host must not take calls (Docker checks its scope here).
+    await this.driver.getHostReport();
+    const recovered = await this.driver.listInstances();
+    this.powerEvents = this.driver.events$.subscribe((e) => {
+      try {
+        this.events.publish(powerStateEvent, e);
+      } catch (err) {
+        this.logger.warn('power event not published', { hostId: this.hostId, error: String(err) });
+      }
+    });
+    await this.rpc.start();
+    let heartbeating = true;
+    try {
+      await this.heartbeat.start();
+    } catch (e) {
+      heartbeating = false;
+      this.logger.warn('heartbeat not started, retrying', { hostId: this.hostId, error: String(e) });
+      this.retryHeartbeat();
+    }
+    this.events.publish(agentStartedEvent, {
+      bootId: this.bootId,
+      startedAt: this.startedAt,
+      kind: this.driver.kind,
+      recovered: recovered.length,
+    });
+    await this.events.flush();
+    return { bootId: this.bootId, startedAt: this.startedAt, recovered, heartbeating };
+  }
+
+  private retryHeartbeat(): void {
+    this.heartbeatRetry = setTimeout(() => {
+      if (this.state !== 'started') return;
+      this.heartbeat.start().catch((e: unknown) => {
+        this.logger.warn('heartbeat not started, retrying', { hostId: this.hostId, error: String(e) });
+        this.retryHeartbeat();
+      });
+    }, this.heartbeatIntervalMs);
+  }
+
+  /**
+   * Stops serving (running calls are aborted), stops heartbeats (deleting the host's key unless
+   * `deregister: false`, so the control plane marks the host down at once) and closes the
+   * driver. Guests keep running. Does not close the connection. Idempotent.
+   */
+  async stop(options: { deregister?: boolean } = {}): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    clearTimeout(this.heartbeatRetry);
+    this.powerEvents?.unsubscribe();
+    await this.rpc.stop();
+    await this.heartbeat.stop(options);
+    await this.driver.close?.();
+  }
+
+  // ---- handlers -------------------------------------------------------------------------------
+
+  private register(): void {
+    const d = this.driver;
+    this.rpc.handle(driverRpc.describe, () => this.describe());
+    this.rpc.handle(driverRpc.hostReport, () => d.getHostReport());
+    this.rpc.handle(driverRpc.listInstances, async () => ({ instances: await d.listInstances() }));
+    this.rpc.handle(driverRpc.powerState, async ({ instance }) => ({
+      powerState: await d.getPowerState(instance),
+    }));
+    this.rpc.handle(driverRpc.cancel, ({ operationId, reason }, ctx) => ({
+      cancelled: this.lanes.cancel(
+        operationId,
+        reason === 'deadline'
+          ? new DeadlineExceededError({ operation: 'remote call', timeoutMs: 0, hostId: ctx.hostId })
+          : new BuildAbortedError(operationId),
+      ),
+    }));
+
+    this.mutating(driverRpc.spawn, (p, o) => d.spawn(this.spawnRequest(p, o)));
+    this.mutating(driverRpc.rebuild, (p, o) => {
+      if (!supportsRebuild(d)) throw this.unsupported('rebuild');
+      return d.rebuild(this.spawnRequest(p, o));
+    });
+    this.mutating(driverRpc.destroy, (p, o) => d.destroy(p.instance, o), { preempt: true });
+    this.mutating(driverRpc.powerOff, (p, o) => {
+      if (!supportsPowerControl(d)) throw this.unsupported('powerControl');
+      return d.powerOff(p.instance, {
+        ...o,
+        ...(p.timeoutMs === undefined ? {} : { timeoutMs: p.timeoutMs }),
+      });
+    });
+    this.mutating(driverRpc.powerOn, (p, o) => {
+      if (!supportsPowerControl(d)) throw this.unsupported('powerControl');
+      return d.powerOn(p.instance, o);
+    });
+    this.mutating(driverRpc.reboot, (p, o) => {
+      if (!supportsReboot(d)) throw this.unsupported('reboot');
+      return d.reboot(p.instance, p.kind, o);
+    });
+    this.mutating(driverRpc.pause, (p, o) => {
+      if (!supportsPause(d)) throw this.unsupported('pause');
+      return d.pause(p.instance, o);
+    });
+    this.mutating(driverRpc.unpause, (p, o) => {
+      if (!supportsPause(d)) throw this.unsupported('pause');
+      return d.unpause(p.instance, o);
+    });
+    this.mutating(driverRpc.suspend, (p, o) => {
+      if (!supportsSuspend(d)) throw this.unsupported('suspend');
+      return d.suspend(p.instance, o);
+    });
+    this.mutating(driverRpc.resume, (p, o) => {
+      if (!supportsSuspend(d)) throw this.unsupported('suspend');
+      return d.resume(p.instance, o);
+    });
+    this.rpc.handle(driverRpc.snapshot, (p, ctx) =>
+      this.onInstance(p.instance, ctx, false, async (signal) => {
+        if (!supportsSnapshot(d)) throw this.unsupported('snapshot');
+        const image = await d.snapshot(p.instance, {
+          signal,
+          name: p.name,
+          images: agentCallImages(this.staging, undefined),
+        });
+        const staged = await this.staging.acquire(image.id);
+        return { image: staged.image, path: staged.path };
+      }),
+    );
+    this.rpc.handle(driverRpc.snapshotRelease, async ({ imageId }) => {
+      await this.staging.remove(imageId);
+      return {};
+    });
+    this.rpc.handle(driverRpc.consoleOutput, async (p) => {
+      if (!supportsConsoleOutput(d)) throw this.unsupported('consoleOutput');
+      return { text: await d.getConsoleOutput(p.instance, p.lines === undefined ? {} : { lines: p.lines }) };
+    });
+  }
+
+  private unsupported(capability: string): CapabilityUnsupportedError {
+    return new CapabilityUnsupportedError(capability, this.driver.kind, this.hostId);
+  }
+
+  private spawnRequest(p: SpawnPayload, o: DriverCallOptions) {
+    return {
+      ...o,
+      instance: p.instance,
+      flavor: p.flavor,
+      image: p.image,
+      ports: p.ports,
+      volumes: p.volumes,
+      images: agentCallImages(this.staging, {
+        image: p.image,
+        driver: this.driver.kind,
+        hostId: this.hostId,
+        instanceId: p.instance.id,
+        ...(p.artifact ? { artifactPath: p.artifact.path } : {}),
+      }),
+    };
+  }
+
+  /** A guest-changing method: per-instance lane, journaled by operation id, result `{}`. */
+  private mutating<P extends { instance: Instance }>(
+    method: RpcMethod<P, Record<string, never>>,
+    call: (payload: P, options: DriverCallOptions) => Promise<void>,
+    options: { preempt?: boolean } = {},
+  ): void {
+    this.rpc.handle(method, async (payload, ctx) => {
+      const op = ctx.operationId;
+      if (op && journaled.has(method.name) && this.journal.find(method.name, op)) return {};
+      await this.onInstance(payload.instance, ctx, options.preempt ?? false, (signal) =>
+        call(payload, { signal }),
+      );
+      if (op && journaled.has(method.name)) this.journal.record(method.name, op, {});
+      return {};
+    });
+  }
+
+  private onInstance<T>(
+    instance: Instance,
+    ctx: RpcContext,
+    preempt: boolean,
+    work: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    return this.lanes.run(instance.id, { signal: ctx.signal, operationId: ctx.operationId, preempt }, work);
+  }
+}

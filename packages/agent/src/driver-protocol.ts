@@ -1,0 +1,199 @@
+import { defineBusEvent, defineRpcMethod } from '@nova-lfs/bus-nats';
+import {
+  flavorSchema,
+  imageSchema,
+  instanceSchema,
+  inventorySchema,
+  powerStateSchema,
+  sha256Schema,
+} from '@nova-lfs/core';
+import { noCapabilities } from '@nova-lfs/core/ports';
+import { z } from 'zod';
+
+/**
+ * The wire contract of driver calls between the control plane ({@link RemoteDriver}) and a
+ * compute agent ({@link AgentService}): one RPC method per driver operation and the host events,
+ * each with the zod schemas both sides check. Both sides import this one file.
+ *
+ * Versioning: the envelope's version is bus-nats's (`CURRENT_VERSION`, N and N-1 accepted).
+ * This file's own revision is {@link DRIVER_PROTOCOL_REVISION}, reported by `driver.describe`;
+ * a change that an older peer cannot read needs a new method name (e.g. `driver.spawn.v2`)
+ * served next to the old one, never a changed schema under an existing name.
+ */
+export const DRIVER_PROTOCOL_REVISION = 1 as const;
+
+const empty = z.object({});
+const done = z.object({});
+/** A guest id as drivers report it (an instance uuid; orphans may carry any tag). */
+const guestIdSchema = z.string().min(1).max(255);
+const stringRecord = z.record(z.string().max(255), z.string().max(4096));
+
+/** Every capability flag of `DriverCapabilities`, exactly (a missing or extra flag is refused). */
+export const capabilitiesSchema = z.strictObject(
+  Object.fromEntries(Object.keys(noCapabilities).map((k) => [k, z.boolean()])) as Record<
+    keyof typeof noCapabilities,
+    z.ZodBoolean
+  >,
+);
+
+/** `HostReport` on the wire. */
+export const hostReportSchema = z.object({
+  hostname: z.string().min(1).max(255),
+  hypervisorType: z.string().min(1).max(64),
+  architecture: z.string().min(1).max(64),
+  inventory: z.record(z.string().min(1).max(255), inventorySchema),
+  traits: z.array(z.string().min(1).max(255)).max(1000),
+});
+
+/** `PortBinding` on the wire. */
+export const portBindingSchema = z.object({
+  portId: z.string().min(1).max(255),
+  networkId: z.string().min(1).max(255),
+  macAddress: z.string().max(64).optional(),
+  ipAddresses: z.array(z.string().max(64)).max(64).optional(),
+  binding: stringRecord.optional(),
+});
+
+/** `BlockDevice` on the wire. */
+export const blockDeviceSchema = z.object({
+  volumeId: z.string().min(1).max(255),
+  device: z.string().max(64).optional(),
+  connection: stringRecord,
+});
+
+/** `DriverInstance` on the wire. */
+export const driverInstanceSchema = z.object({
+  instanceId: guestIdSchema,
+  powerState: powerStateSchema,
+  projectId: z.string().max(255).optional(),
+});
+
+/**
+ * Where the agent finds an image's bytes: the control plane's verified artifact, by path. This
+ * step supports agents on the control plane's machine only (they read its image cache
+ * directory); see the package README.
+ */
+export const imageArtifactSchema = z.object({
+  path: z.string().min(1).max(4096),
+  sha256: sha256Schema,
+});
+
+const instancePayload = z.object({ instance: instanceSchema });
+
+/** Payload of spawn and rebuild: `SpawnRequest` without its signal and image service. */
+export const spawnPayloadSchema = z.object({
+  instance: instanceSchema,
+  flavor: flavorSchema,
+  image: imageSchema,
+  /** Present when the agent's driver needs image bytes (see `describe.needsImageBytes`). */
+  artifact: imageArtifactSchema.optional(),
+  ports: z.array(portBindingSchema).max(64),
+  volumes: z.array(blockDeviceSchema).max(64),
+});
+/** Payload of `driver.spawn` / `driver.rebuild`. */
+export type SpawnPayload = z.output<typeof spawnPayloadSchema>;
+
+/** What an agent says about itself (`driver.describe`). */
+export const agentDescriptionSchema = z.object({
+  hostId: z.string().min(1).max(64),
+  /** The agent's driver kind (`fake`, `docker`, ...). */
+  kind: z.string().min(1).max(64),
+  capabilities: capabilitiesSchema,
+  /** Whether spawn and rebuild need the image's bytes (an `artifact`); false: ids suffice. */
+  needsImageBytes: z.boolean(),
+  /** Changes on every start of the agent process. */
+  bootId: z.string().min(1).max(64),
+  startedAt: z.number().int().nonnegative(),
+  /** The agent's {@link DRIVER_PROTOCOL_REVISION}. */
+  protocolRevision: z.number().int().positive(),
+});
+/** What an agent says about itself. */
+export type AgentDescription = z.output<typeof agentDescriptionSchema>;
+
+/** A snapshot the agent staged for the control plane to import (a file on the same machine). */
+export const stagedSnapshotSchema = z.object({
+  image: imageSchema,
+  path: z.string().min(1).max(4096),
+});
+
+/** The driver operations an agent serves, by RPC method. */
+export const driverRpc = {
+  /** The agent's driver kind, capabilities and boot id. Read-only. */
+  describe: defineRpcMethod('driver.describe', empty, agentDescriptionSchema),
+  /** `getHostReport()`: inventory, traits, hypervisor. Read-only. */
+  hostReport: defineRpcMethod('driver.hostReport', empty, hostReportSchema),
+  /** `listInstances()`: the guests the agent's driver reports. Read-only. */
+  listInstances: defineRpcMethod(
+    'driver.listInstances',
+    empty,
+    z.object({ instances: z.array(driverInstanceSchema).max(100_000) }),
+  ),
+  /** `getPowerState(instance)`. Read-only. */
+  powerState: defineRpcMethod(
+    'driver.powerState',
+    instancePayload,
+    z.object({ powerState: powerStateSchema }),
+  ),
+  spawn: defineRpcMethod('driver.spawn', spawnPayloadSchema, done),
+  rebuild: defineRpcMethod('driver.rebuild', spawnPayloadSchema, done),
+  /** Idempotent; aborts whatever else runs on the instance first. */
+  destroy: defineRpcMethod('driver.destroy', instancePayload, done),
+  powerOff: defineRpcMethod(
+    'driver.powerOff',
+    instancePayload.extend({ timeoutMs: z.int().nonnegative().max(86_400_000).optional() }),
+    done,
+  ),
+  powerOn: defineRpcMethod('driver.powerOn', instancePayload, done),
+  reboot: defineRpcMethod('driver.reboot', instancePayload.extend({ kind: z.enum(['soft', 'hard']) }), done),
+  pause: defineRpcMethod('driver.pause', instancePayload, done),
+  unpause: defineRpcMethod('driver.unpause', instancePayload, done),
+  suspend: defineRpcMethod('driver.suspend', instancePayload, done),
+  resume: defineRpcMethod('driver.resume', instancePayload, done),
+  /** Captures the guest into a file the control plane imports; `snapshotRelease` removes it. */
+  snapshot: defineRpcMethod(
+    'driver.snapshot',
+    instancePayload.extend({ name: z.string().min(1).max(255) }),
+    stagedSnapshotSchema,
+  ),
+  /** Forgets a staged snapshot once the control plane imported it. Idempotent. */
+  snapshotRelease: defineRpcMethod(
+    'driver.snapshotRelease',
+    z.object({ imageId: z.string().min(1).max(255) }),
+    done,
+  ),
+  consoleOutput: defineRpcMethod(
+    'driver.consoleOutput',
+    instancePayload.extend({ lines: z.int().positive().max(100_000).optional() }),
+    z.object({ text: z.string() }),
+  ),
+  /**
+   * Aborts the running call with `operationId` (the engine's signal aborted: deadline or delete).
+   * `cancelled` is false when nothing with that id runs.
+   */
+  cancel: defineRpcMethod(
+    'driver.cancel',
+    z.object({ operationId: z.string().min(1).max(128), reason: z.enum(['deadline', 'aborted']) }),
+    z.object({ cancelled: z.boolean() }),
+  ),
+} as const;
+
+/** Power-state changes the agent's driver observed on its own (crashes, kills), as `events$` emits them. */
+export const powerStateEvent = defineBusEvent(
+  'instance.power',
+  z.object({ instanceId: guestIdSchema, powerState: powerStateSchema, at: z.number().int().nonnegative() }),
+);
+
+/**
+ * The agent (re)started: a new `bootId`. Calls sent to its previous run will never be answered;
+ * a {@link RemoteDriver} resends them with their operation ids.
+ */
+export const agentStartedEvent = defineBusEvent(
+  'agent.started',
+  z.object({
+    bootId: z.string().min(1).max(64),
+    startedAt: z.number().int().nonnegative(),
+    kind: z.string().min(1).max(64),
+    /** Guests the driver reported at start (re-attached). */
+    recovered: z.int().nonnegative(),
+  }),
+);

@@ -1,0 +1,142 @@
+import { BusErrorCode, RemoteCallError } from '@nova-lfs/bus-nats';
+import {
+  DeadlineExceededError,
+  DriverError,
+  type DriverErrorDetails,
+  ErrorCode,
+  isNovaError,
+  NovaError,
+} from '@nova-lfs/core';
+
+/** Stable error codes of the agent package. */
+export const AgentErrorCode = {
+  /** The agent's command line or options are invalid. */
+  Arguments: 'NLFS_AGENT_ARGUMENTS',
+  /** The agent's first contact (`driver.describe`) failed or answered a different host. */
+  Unreachable: 'NLFS_AGENT_UNREACHABLE',
+} as const;
+/** Union of the agent error codes. */
+export type AgentErrorCode = (typeof AgentErrorCode)[keyof typeof AgentErrorCode];
+
+/** The agent's command line is invalid: which option, and why. */
+export class AgentArgumentsError extends NovaError<{ option: string }> {
+  constructor(option: string, message: string) {
+    super(AgentErrorCode.Arguments, message, { option });
+  }
+}
+
+/** {@link RemoteDriver.connect} could not describe the agent of `hostId`. `cause` keeps the bus error. */
+export class AgentUnreachableError extends NovaError<{ hostId: string; retryable: true }> {
+  constructor(hostId: string, options?: { cause?: unknown }) {
+    super(
+      AgentErrorCode.Unreachable,
+      `the agent of host ${hostId} did not answer driver.describe`,
+      {
+        hostId,
+        retryable: true,
+      },
+      options,
+    );
+  }
+}
+
+/** Remote codes a retry of the same call may fix (the agent was busy, restarting, cut short). */
+const retryableRemoteCodes = new Set<string>([
+  ErrorCode.DeadlineExceeded,
+  BusErrorCode.Closed,
+  BusErrorCode.ConnectionLost,
+  BusErrorCode.NoResponder,
+  BusErrorCode.Unavailable,
+  ErrorCode.Unexpected,
+]);
+
+/** The bus failures that mean "the agent is not there right now": retried with the same operation id. */
+export function isTransientBusFailure(e: unknown): boolean {
+  return (
+    isNovaError(e) &&
+    !(e instanceof RemoteCallError) &&
+    (e.code === BusErrorCode.NoResponder || e.code === BusErrorCode.ConnectionLost)
+  );
+}
+
+/**
+ * The error the engine gets for a failed remote driver call: a core `DriverError` whose
+ * `retryable` and `reschedule` say what the engine may do (a remote `DriverError` keeps its own),
+ * or a core `DeadlineExceededError` when the call ran out of time. `cause` keeps the bus error.
+ */
+export function toDriverError(
+  e: unknown,
+  call: { driver: string; operation: string; hostId: string; instanceId?: string; timeoutMs?: number },
+): Error {
+  const base: DriverErrorDetails = {
+    driver: call.driver,
+    operation: call.operation,
+    hostId: call.hostId,
+    ...(call.instanceId ? { instanceId: call.instanceId } : {}),
+  };
+  if (e instanceof RemoteCallError) {
+    const d = e.details;
+    if (e.code === ErrorCode.Driver) {
+      const prefix = `${String(d.driver)} ${String(d.operation)} failed: `;
+      const message = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+      return new DriverError(
+        {
+          ...base,
+          ...(typeof d.retryable === 'boolean' ? { retryable: d.retryable } : {}),
+          ...(typeof d.reschedule === 'boolean' ? { reschedule: d.reschedule } : {}),
+          remoteCode: e.code,
+        } as DriverErrorDetails,
+        message,
+        { cause: e },
+      );
+    }
+    if (e.code === ErrorCode.DeadlineExceeded) {
+      return deadline(call, e);
+    }
+    const retryable = retryableRemoteCodes.has(e.code) || d.retryable === true;
+    // a request the agent refuses as invalid is refused by every agent of this version
+    const reschedule = !(e.code === ErrorCode.Validation || e.code === BusErrorCode.MessageInvalid);
+    return new DriverError(
+      { ...base, retryable, reschedule, remoteCode: e.code } as DriverErrorDetails,
+      `agent answered ${e.code}: ${e.message}`,
+      { cause: e },
+    );
+  }
+  if (isNovaError(e, ErrorCode.DeadlineExceeded)) return deadline(call, e);
+  if (isNovaError(e) && e.code === ErrorCode.Validation) {
+    // the payload failed the protocol's schema here: no host of this protocol can take it
+    return new DriverError(
+      { ...base, retryable: false, reschedule: false },
+      `invalid request: ${e.message}`,
+      {
+        cause: e,
+      },
+    );
+  }
+  const code = isNovaError(e) ? e.code : undefined;
+  const retryable = code !== BusErrorCode.PermissionDenied && code !== BusErrorCode.Closed;
+  return new DriverError(
+    { ...base, retryable, reschedule: true, ...(code ? { busCode: code } : {}) } as DriverErrorDetails,
+    `agent unreachable: ${e instanceof Error ? e.message : String(e)}`,
+    { cause: e },
+  );
+}
+
+function deadline(
+  call: { operation: string; hostId: string; instanceId?: string; timeoutMs?: number },
+  cause: unknown,
+): DeadlineExceededError {
+  const err = new DeadlineExceededError({
+    operation: call.operation,
+    timeoutMs: call.timeoutMs ?? 0,
+    hostId: call.hostId,
+    ...(call.instanceId ? { instanceId: call.instanceId } : {}),
+  });
+  Object.defineProperty(err, 'cause', {
+    value: cause,
+    enumerable: false,
+    configurable: true,
+    writable: true,
+  });
+  return err;
+}
