@@ -229,6 +229,32 @@ describe.runIf(ready)('the openstack and nova CLIs against nova-lfs serve (Docke
     await waitStatus('vm1', 'ACTIVE');
   });
 
+  it('runs the same lifecycle with --os-compute-api-version 2.73', async () => {
+    const mv = ['--os-compute-api-version', '2.73'];
+    ok(await os([...mv, 'server', 'reboot', '--wait', 'vm2']), 'reboot 2.73');
+    ok(await os([...mv, 'server', 'reboot', '--hard', '--wait', 'vm2']), 'reboot --hard 2.73');
+    ok(await os([...mv, 'server', 'stop', 'vm2']), 'stop 2.73');
+    await waitStatus('vm2', 'SHUTOFF');
+    ok(await os([...mv, 'server', 'start', 'vm2']), 'start 2.73');
+    await waitStatus('vm2', 'ACTIVE');
+    ok(await os([...mv, 'server', 'pause', 'vm2']), 'pause 2.73');
+    await waitStatus('vm2', 'PAUSED');
+    ok(await os([...mv, 'server', 'unpause', 'vm2']), 'unpause 2.73');
+    await waitStatus('vm2', 'ACTIVE');
+    ok(await os([...mv, 'console', 'log', 'show', 'vm2']), 'console log show 2.73');
+    const image = await osJson([...mv, 'server', 'image', 'create', '--name', 'vm2-snap', '--wait', 'vm2']);
+    expect(image.name).toBe('vm2-snap');
+    const group = await osJson([...mv, 'server', 'group', 'create', '--policy', 'affinity', 'together']);
+    expect(group.policy).toBe('affinity');
+    const zones = await osJson([...mv, 'availability', 'zone', 'list', '--compute']);
+    expect(zones.map((z: { 'Zone Name': string }) => z['Zone Name'])).toContain('nova');
+    const services = await osJson([...mv, 'compute', 'service', 'list']);
+    expect(services.filter((x: { Binary: string }) => x.Binary === 'nova-compute')).toHaveLength(3);
+    ok(await os([...mv, 'quota', 'set', '--instances', '9', 'admin']), 'quota set 2.73');
+    expect((await osJson([...mv, 'quota', 'show'])).instances).toBe(9);
+    ok(await os([...mv, 'quota', 'set', '--instances', '10', 'admin']), 'quota set back 2.73');
+  });
+
   it('shows the console log and the server events (list and show)', async () => {
     const log = await os(['console', 'log', 'show', 'vm1']);
     ok(log, 'console log show');
