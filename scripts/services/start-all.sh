@@ -7,3 +7,4 @@ bash "$here/start-libvirt.sh"
 bash "$here/start-postgres.sh" >/dev/null
 bash "$here/start-nats.sh"
 bash "$here/start-slapd.sh" >/dev/null
+bash "$here/start-fake-hyperv-sshd.sh" >/dev/null
