@@ -157,6 +157,11 @@ export class AgentService {
     this.register();
   }
 
+  /** Instances with driver calls queued or running now. */
+  get busyInstances(): number {
+    return this.lanes.busyInstances;
+  }
+
   /** What this agent reports about itself (`driver.describe`). */
   describe(): AgentDescription {
     return {
