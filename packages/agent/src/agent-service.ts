@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
+  BusErrorCode,
   BusEventPublisher,
   type BusLogger,
   BusRpcServer,
@@ -21,6 +22,7 @@ import {
   type DriverCallOptions,
   type DriverInstance,
   type Instance,
+  isNovaError,
   LocalImageService,
 } from '@nova-lfs/core';
 import {
@@ -178,8 +180,9 @@ export class AgentService {
   /**
    * Re-attaches to the driver's guests, starts serving RPC, forwards power events, starts
    * heartbeats (a failed first beat is retried in the background) and announces `agent.started`.
-   * @throws whatever the driver's `listInstances` / `getHostReport` throw (an unusable driver),
-   *   `BusClosedError` after `stop()`
+   * @throws whatever the driver's `listInstances` / `getHostReport` throw (an unusable driver);
+   *   `BusPermissionError` when NATS refuses this host's heartbeat key (credentials of another
+   *   host): the agent then serves nothing
    */
   async start(): Promise<AgentStartReport> {
     if (this.state !== 'new') throw new Error(`agent ${this.hostId} was already started`);
@@ -200,6 +203,11 @@ export class AgentService {
     try {
       await this.heartbeat.start();
     } catch (e) {
+      if (isNovaError(e, BusErrorCode.PermissionDenied)) {
+        // these credentials are not this host's: serve nothing
+        await this.stop({ deregister: false });
+        throw e;
+      }
       heartbeating = false;
       this.logger.warn('heartbeat not started, retrying', { hostId: this.hostId, error: String(e) });
       this.retryHeartbeat();
