@@ -112,7 +112,7 @@ export default async function apiBench(args: string[]): Promise<boolean> {
   const { createApiServer } = await import('@nova-lfs/api');
   const { createCompute } = await import('@nova-lfs/core');
   const { FakeDriver } = await import('@nova-lfs/core/testing');
-  const { openSqlite } = await import('@nova-lfs/store-sql');
+  const { openKyselySqlite } = await import('@nova-lfs/store-sql');
 
   const dir = mkdtempSync(join(tmpdir(), 'nlfs-bench-api-'));
   const adminPassword = 'bench-admin-secret';
@@ -125,12 +125,12 @@ export default async function apiBench(args: string[]): Promise<boolean> {
       driver: new FakeDriver({ hostname: `h${i}`, vcpus: 1024, ramMb: 1024 * 1024, diskGb: 100_000 }),
     })),
   });
-  // the API's own database: better-sqlite3 + Kysely's SqliteDialect (WAL), opened by store-sql
-  // (it also creates the engine's tables there, unused: the bench may not import kysely itself)
-  const apiDb = await openSqlite(join(dir, 'api.sqlite'));
+  // the API's own database as nova-lfs serve opens it: better-sqlite3 + Kysely (WAL, statements
+  // prepared once), from store-sql (the bench may not import kysely itself)
+  const apiDb = openKyselySqlite(join(dir, 'api.sqlite'));
   const server = await createApiServer({
     engine,
-    db: apiDb.db as never,
+    db: apiDb,
     publicUrl: 'http://127.0.0.1:0',
     adminPassword,
   });
@@ -326,7 +326,7 @@ export default async function apiBench(args: string[]): Promise<boolean> {
     await client.close();
     await server.close();
     await engine.close();
-    await apiDb.close();
+    await apiDb.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -21,6 +21,7 @@ export {
   SchemaTooNewError,
   StoreErrorCode,
 } from './errors.js';
+export { openKyselySqlite, statementCachingDatabase } from './kysely-sqlite.js';
 export { type Dialect, migrate, migrationsFor } from './migrations.js';
 export {
   openPostgresStores,

@@ -10,8 +10,8 @@ import {
 import { type ComputeEngine, ConfigurationError, createCompute, type HostBinding } from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import { DockerDriver } from '@nova-lfs/driver-docker';
-import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { openKyselySqlite } from '@nova-lfs/store-sql';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
@@ -185,11 +185,7 @@ async function apiDatabase(options: ServeOptions): Promise<{ db: Kysely<object>;
   }
   const file = join(options.dataDir, 'api.sqlite');
   const fresh = !existsSync(file);
-  const sqlite = new BetterSqlite3(file);
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = NORMAL');
-  sqlite.pragma('busy_timeout = 5000');
-  return { db: new Kysely<object>({ dialect: new SqliteDialect({ database: sqlite }) }), fresh };
+  return { db: openKyselySqlite(file), fresh };
 }
 
 const DOMAIN_ID = /^[A-Za-z0-9_-]{1,64}$/;
