@@ -350,30 +350,35 @@ function newVhd(path, parent) {
 }
 
 // ---- faults (test hooks) ----------------------------------------------------------------------
-const faultFile = args?.instanceId
-  ? join(STATE, 'faults', `${sha256(String(args.instanceId))}.json`)
-  : undefined;
-if (faultFile && existsSync(faultFile)) {
+// Applied where the real script would be at its first cmdlet: after the per-VM mutex.
+const faultKey =
+  args?.instanceId ??
+  (typeof args?.name === 'string' && args.name.startsWith('nova-') ? args.name.slice(5) : undefined);
+function maybeFault() {
+  if (!faultKey) return;
+  const file = join(STATE, 'faults', `${sha256(String(faultKey))}.json`);
+  if (!existsSync(file)) return;
   let fault;
   try {
-    fault = JSON.parse(readFileSync(faultFile, 'utf8'));
+    fault = JSON.parse(readFileSync(file, 'utf8'));
   } catch {
-    fault = undefined;
+    return;
   }
-  if (fault && fault.script === script && (fault.op === undefined || fault.op === args.op)) {
-    if (fault.once) rmSync(faultFile, { force: true });
-    record({ script, fault });
-    if (fault.hangMs) sleep(fault.hangMs);
-    if (fault.error) fail(fault.error);
-    if (fault.stdout !== undefined) {
-      process.stdout.write(fault.stdout);
-      process.exit(fault.exitCode ?? 0);
-    }
+  if (!fault || fault.script !== script || (fault.op !== undefined && fault.op !== args.op)) return;
+  if (fault.once) rmSync(file, { force: true });
+  record({ script, fault, faultFor: faultKey });
+  if (fault.hangMs) sleep(fault.hangMs);
+  if (fault.error) fail(fault.error);
+  if (fault.stdout !== undefined || fault.stderr !== undefined || fault.exitCode !== undefined) {
+    if (fault.stdout) process.stdout.write(fault.stdout);
+    if (fault.stderr) process.stderr.write(fault.stderr);
+    process.exit(fault.exitCode ?? 0);
   }
 }
 
 // ---- the driver's scripts ---------------------------------------------------------------------
 try {
+  if (!['spawn', 'destroy', 'power', 'rebuild'].includes(script)) maybeFault();
   switch (script) {
     case 'host-report': {
       let size = 0;
@@ -426,6 +431,7 @@ try {
       break;
     case 'spawn': {
       const release = lock(args.instanceId);
+      maybeFault();
       if (readVm(args.name))
         throw new PsError('NovaLfsVMExists', 'ResourceExists', `a VM named ${args.name} exists`, {
           target: String(args.name),
@@ -484,6 +490,7 @@ try {
     }
     case 'destroy': {
       const release = lock(args.instanceId);
+      maybeFault();
       let v;
       try {
         v = getVm(args.name);
@@ -503,6 +510,7 @@ try {
     }
     case 'power': {
       const release = lock(args.instanceId);
+      maybeFault();
       const v = getVm(args.name);
       sleep(MS.other);
       switch (args.op) {
@@ -551,6 +559,7 @@ try {
     }
     case 'rebuild': {
       const release = lock(args.instanceId);
+      maybeFault();
       const v = getVm(args.name);
       stopVm(v);
       v.HardDrives = [];

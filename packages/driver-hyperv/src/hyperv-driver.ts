@@ -120,7 +120,7 @@ const vmSchema = z.object({
 });
 const vmResultSchema = z.object({ VM: vmSchema });
 const listSchema = z.object({ VMs: z.array(vmSchema) });
-const getSchema = z.union([
+const getSchema = z.discriminatedUnion('Found', [
   z.object({ Found: z.literal(true), VM: vmSchema }),
   z.object({ Found: z.literal(false) }),
 ]);
@@ -133,7 +133,7 @@ const hostSchema = z.object({
   DiskSize: z.number().nonnegative(),
   DiskFree: z.number().nonnegative(),
 });
-const statSchema = z.union([
+const statSchema = z.discriminatedUnion('Exists', [
   z.object({ Exists: z.literal(true), Length: z.number(), Sha256: z.string().nullable() }),
   z.object({ Exists: z.literal(false) }),
 ]);
