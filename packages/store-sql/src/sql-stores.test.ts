@@ -344,6 +344,45 @@ describe('opening databases', () => {
     expect(err.details.database).toBe(join(file, 'db.sqlite'));
   });
 
+  it('keeps units’ savepoint journals in memory, and a large failed unit still undoes only itself', async () => {
+    const s = await freshStores('sqlite');
+    try {
+      const { exec } = s.database;
+      expect(
+        (await exec.run<{ temp_store: number }>({ sql: 'pragma temp_store', parameters: [] })).rows,
+      ).toEqual([{ temp_store: 2 }]);
+      await exec.run({ sql: 'create table big (id integer primary key, v text not null)', parameters: [] });
+      const filler = 'x'.repeat(3000);
+      const rows = (from: number, n: number) =>
+        Array.from({ length: n }, (_, i) => ({
+          sql: 'insert into big (id, v) values (?, ?)',
+          parameters: [from + i, filler],
+        }));
+      // ~1 MiB of pages per unit: far past the 64 KiB at which a journal on file would spill
+      const results = await Promise.allSettled([
+        exec.unit(async (tx) => {
+          for (const r of rows(0, 300)) await tx.run(r);
+        }),
+        exec.unit(async (tx) => {
+          for (const r of rows(1000, 300)) await tx.run(r);
+          await tx.run({ sql: 'update big set v = ? where id < 300', parameters: ['changed'] });
+          await tx.run(rows(0, 1)[0]!); // duplicate id: this unit and its update are undone
+        }),
+        exec.unit(async (tx) => {
+          for (const r of rows(2000, 300)) await tx.run(r);
+        }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      const { rows: left } = await exec.run<{ n: number; lo: number; hi: number; changed: number }>({
+        sql: "select count(*) as n, min(id) as lo, max(id) as hi, sum(v = 'changed') as changed from big",
+        parameters: [],
+      });
+      expect(left).toEqual([{ n: 600, lo: 0, hi: 2299, changed: 0 }]);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('names (with the password redacted) a PostgreSQL server that cannot be reached', async () => {
     const err = await openPostgres('postgres://nova:secret@127.0.0.1:1/nowhere').catch((e) => e);
     expect(err).toBeInstanceOf(DatabaseUnavailableError);
