@@ -101,7 +101,7 @@ export const UndefineFlags = {
   KeepTpm: 1 << 6,
 } as const;
 
-/** Flags of {@link Domain.getXMLDesc} (`virDomainXMLFlags`). */
+/** Flags of {@link Domain.xml} (`virDomainXMLFlags`). */
 export const DomainXmlFlags = {
   Secure: 1 << 0,
   Inactive: 1 << 1,

@@ -3,8 +3,8 @@ import {
   Connection,
   type Domain,
   DomainState,
-  ListDomainsFlags,
   LibvirtClosedError,
+  ListDomainsFlags,
   UndefineFlags,
   VirErrorNumber,
 } from './index.js';
@@ -33,7 +33,12 @@ describe.skipIf(!available)('Domain on test:///default', () => {
 
     await d.start();
     const info = await d.info();
-    expect(info).toMatchObject({ state: DomainState.Running, stateName: 'running', vcpus: 1, maxMemoryKiB: 96 * 1024 });
+    expect(info).toMatchObject({
+      state: DomainState.Running,
+      stateName: 'running',
+      vcpus: 1,
+      maxMemoryKiB: 96 * 1024,
+    });
     expect(d.id()).toBeGreaterThan(0);
     await d.suspend();
     expect((await d.state()).state).toBe(DomainState.Paused);
