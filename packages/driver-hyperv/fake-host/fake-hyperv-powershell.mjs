@@ -65,10 +65,13 @@ const sha256 = (data) => createHash('sha256').update(data).digest('hex');
 for (const d of ['vms', 'locks', 'faults']) mkdirSync(join(STATE, d), { recursive: true });
 
 function record(entry) {
-  appendFileSync(
-    join(STATE, 'calls.jsonl'),
-    `${JSON.stringify({ at: Date.now(), pid: process.pid, ...entry })}\n`,
-  );
+  const log = join(STATE, 'calls.jsonl');
+  try {
+    if (statSync(log).size > 16 * 2 ** 20) renameSync(log, `${log}.1`); // keep the log bounded
+  } catch {
+    // no log yet
+  }
+  appendFileSync(log, `${JSON.stringify({ at: Date.now(), pid: process.pid, ...entry })}\n`);
 }
 
 /** ConvertTo-Json -Compress as Windows PowerShell 5.1 writes it (it escapes < > & '). */

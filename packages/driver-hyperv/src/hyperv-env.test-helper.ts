@@ -81,7 +81,8 @@ export interface FakeCall {
 
 /** The calls the FAKE emulator recorded since `since` (epoch ms). */
 export async function fakeCalls(since = 0): Promise<FakeCall[]> {
-  const text = await readFile(join(fake!.stateDir, 'calls.jsonl'), 'utf8').catch(() => '');
+  const read = (f: string) => readFile(join(fake!.stateDir, f), 'utf8').catch(() => '');
+  const text = (await read('calls.jsonl.1')) + (await read('calls.jsonl')); // the log rotates at 16 MiB
   return text
     .split('\n')
     .filter(Boolean)
