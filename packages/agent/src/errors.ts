@@ -11,9 +11,9 @@ import {
 /** Stable error codes of the agent package. */
 export const AgentErrorCode = {
   /** The agent's command line or options are invalid. */
-  Arguments: 'NLFS_AGENT_ARGUMENTS',
+  Arguments: ErrorCode.AgentArguments,
   /** The agent's first contact (`driver.describe`) failed or answered a different host. */
-  Unreachable: 'NLFS_AGENT_UNREACHABLE',
+  Unreachable: ErrorCode.AgentUnreachable,
 } as const;
 /** Union of the agent error codes. */
 export type AgentErrorCode = (typeof AgentErrorCode)[keyof typeof AgentErrorCode];

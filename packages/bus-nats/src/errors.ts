@@ -1,19 +1,19 @@
-import { ErrorCode, type FieldIssue, NovaError } from '@nova-lfs/core';
+import { ErrorCode, type FieldIssue, isErrorCode, NovaError } from '@nova-lfs/core';
 
 /**
  * Stable error codes of the bus. A deadline reuses core's `NLFS_DEADLINE_EXCEEDED`, so code that
  * handles a driver call's timeout handles a remote one the same way.
  */
 export const BusErrorCode = {
-  Unavailable: 'NLFS_BUS_UNAVAILABLE',
-  MessageInvalid: 'NLFS_BUS_MESSAGE_INVALID',
-  VersionUnsupported: 'NLFS_BUS_VERSION_UNSUPPORTED',
-  SenderMismatch: 'NLFS_BUS_SENDER_MISMATCH',
-  UnknownMethod: 'NLFS_BUS_UNKNOWN_METHOD',
-  NoResponder: 'NLFS_BUS_NO_RESPONDER',
-  ConnectionLost: 'NLFS_BUS_CONNECTION_LOST',
-  PermissionDenied: 'NLFS_BUS_PERMISSION_DENIED',
-  Closed: 'NLFS_BUS_CLOSED',
+  Unavailable: ErrorCode.BusUnavailable,
+  MessageInvalid: ErrorCode.BusMessageInvalid,
+  VersionUnsupported: ErrorCode.BusVersionUnsupported,
+  SenderMismatch: ErrorCode.BusSenderMismatch,
+  UnknownMethod: ErrorCode.BusUnknownMethod,
+  NoResponder: ErrorCode.BusNoResponder,
+  ConnectionLost: ErrorCode.BusConnectionLost,
+  PermissionDenied: ErrorCode.BusPermissionDenied,
+  Closed: ErrorCode.BusClosed,
   DeadlineExceeded: ErrorCode.DeadlineExceeded,
 } as const;
 
@@ -184,7 +184,13 @@ export class RemoteCallError extends NovaError<Record<string, unknown>> {
   readonly operationId: string | undefined;
 
   constructor(call: RpcCallDetails, remote: WireError) {
-    super(remote.code, remote.message, remote.details);
+    // a code this version does not know (a newer peer's) arrives as NLFS_UNEXPECTED, keeping it
+    const known = isErrorCode(remote.code);
+    super(
+      known ? remote.code : ErrorCode.Unexpected,
+      remote.message,
+      known ? remote.details : { ...remote.details, remoteCode: remote.code },
+    );
     this.hostId = call.hostId;
     this.method = call.method;
     this.operationId = call.operationId;

@@ -1,4 +1,4 @@
-import { isNovaError } from '@nova-lfs/core';
+import { ErrorCode, isNovaError } from '@nova-lfs/core';
 import type { WireError } from './errors.js';
 
 /** JSON-safe copy of `value`, or undefined if it cannot be serialised. */
@@ -28,5 +28,5 @@ export function toWireError(e: unknown): WireError {
     return { code: e.code, message: e.message.slice(0, 4096), details };
   }
   const message = e instanceof Error ? e.message : String(e);
-  return { code: 'NLFS_UNEXPECTED', message: message.slice(0, 4096), details: {} };
+  return { code: ErrorCode.Unexpected, message: message.slice(0, 4096), details: {} };
 }

@@ -24,19 +24,73 @@ export const ErrorCode = {
   GuestMissing: 'NLFS_GUEST_MISSING',
   Interrupted: 'NLFS_INTERRUPTED',
   Storage: 'NLFS_STORAGE',
+  /** A fault: the power-state sync of an instance failed. */
+  PowerSync: 'NLFS_POWER_SYNC',
+  // ---- @nova-lfs/store-sql
+  DbUnavailable: 'NLFS_DB_UNAVAILABLE',
+  DbSchemaTooNew: 'NLFS_DB_SCHEMA_TOO_NEW',
+  DbInvalidParameter: 'NLFS_DB_INVALID_PARAMETER',
+  DbInvalidValue: 'NLFS_DB_INVALID_VALUE',
+  DbDuplicate: 'NLFS_DB_DUPLICATE',
+  DbConstraint: 'NLFS_DB_CONSTRAINT',
+  DbConflict: 'NLFS_DB_CONFLICT',
+  DbTimeout: 'NLFS_DB_TIMEOUT',
+  DbStatementFailed: 'NLFS_DB_STATEMENT_FAILED',
+  // ---- @nova-lfs/scheduler
+  SchedulerDuplicatePlugin: 'NLFS_SCHED_DUPLICATE_PLUGIN',
+  SchedulerUnknownPlugin: 'NLFS_SCHED_UNKNOWN_PLUGIN',
+  SchedulerInvalidProfile: 'NLFS_SCHED_INVALID_PROFILE',
+  // ---- drivers
+  DockerUnavailable: 'NLFS_DOCKER_UNAVAILABLE',
+  KvmBindingUnavailable: 'NLFS_KVM_BINDING_UNAVAILABLE',
+  KvmUnreachable: 'NLFS_KVM_UNREACHABLE',
+  KvmUnsupportedImage: 'NLFS_KVM_UNSUPPORTED_IMAGE',
+  LxcUnavailable: 'NLFS_LXC_UNAVAILABLE',
+  LxcCommand: 'NLFS_LXC_COMMAND',
+  LxcConfigValue: 'NLFS_LXC_CONFIG_VALUE',
+  HyperVCommand: 'NLFS_HYPERV_COMMAND',
+  HyperVCommandTooLong: 'NLFS_HYPERV_COMMAND_TOO_LONG',
+  HyperVConnection: 'NLFS_HYPERV_CONNECTION',
+  LibvirtCall: 'NLFS_LIBVIRT_CALL_FAILED',
+  LibvirtUnavailable: 'NLFS_LIBVIRT_UNAVAILABLE',
+  LibvirtClosed: 'NLFS_LIBVIRT_CLOSED',
+  // ---- @nova-lfs/bus-nats and @nova-lfs/agent
+  BusUnavailable: 'NLFS_BUS_UNAVAILABLE',
+  BusMessageInvalid: 'NLFS_BUS_MESSAGE_INVALID',
+  BusVersionUnsupported: 'NLFS_BUS_VERSION_UNSUPPORTED',
+  BusSenderMismatch: 'NLFS_BUS_SENDER_MISMATCH',
+  BusUnknownMethod: 'NLFS_BUS_UNKNOWN_METHOD',
+  BusNoResponder: 'NLFS_BUS_NO_RESPONDER',
+  BusConnectionLost: 'NLFS_BUS_CONNECTION_LOST',
+  BusPermissionDenied: 'NLFS_BUS_PERMISSION_DENIED',
+  BusClosed: 'NLFS_BUS_CLOSED',
+  AgentArguments: 'NLFS_AGENT_ARGUMENTS',
+  AgentUnreachable: 'NLFS_AGENT_UNREACHABLE',
 } as const;
 
-/** Union of the core error codes. */
+/**
+ * Every stable error code of Nova LFS, across its packages, in one union: a code means one
+ * thing everywhere (errors, instance faults, answers crossing the bus). Packages name their codes
+ * from {@link ErrorCode}; a new code is added here, so no two packages can give one code two
+ * meanings.
+ */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const knownCodes: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+/** Whether `code` is one of Nova LFS's error codes (e.g. a code received from another process). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && knownCodes.has(code);
+}
 
 /** Base class of every Nova LFS error: a stable `code`, structured `details` and the `cause`. */
 export class NovaError<D extends object = Record<string, unknown>> extends Error {
-  /** Stable machine-readable code, e.g. `NLFS_QUOTA_EXCEEDED`. */
-  readonly code: string;
+  /** Stable machine-readable code, e.g. `NLFS_QUOTA_EXCEEDED`: one of {@link ErrorCode}. */
+  readonly code: ErrorCode;
   /** Structured detail: which field, which quota, which host. */
   readonly details: D;
 
-  constructor(code: string, message: string, details: D, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, details: D, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -295,7 +349,7 @@ export class ClaimConflictError extends NovaError<{ hostId: string; claimId: str
  * Type guard: is `e` a Nova LFS error (with the given code)? Decides by shape and code, not by
  * class identity, so it holds for errors thrown by another copy of the package.
  */
-export function isNovaError(e: unknown, code?: string): e is NovaError {
+export function isNovaError(e: unknown, code?: ErrorCode): e is NovaError {
   if (e instanceof NovaError) return code === undefined || e.code === code;
   if (!(e instanceof Error)) return false;
   const c = (e as { code?: unknown }).code;

@@ -53,6 +53,7 @@ export {
   ImageChecksumError,
   type InvalidStateDetails,
   InvalidStateError,
+  isErrorCode,
   isNovaError,
   NotFoundError,
   type NoValidHostDetails,

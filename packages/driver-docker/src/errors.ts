@@ -2,7 +2,7 @@ import { ConfigurationError, DriverError, ErrorCode, isNovaError, NovaError } fr
 
 /** Stable error codes of the Docker driver (engine call failures are core `DriverError`s). */
 export const DockerErrorCode = {
-  Unavailable: 'NLFS_DOCKER_UNAVAILABLE',
+  Unavailable: ErrorCode.DockerUnavailable,
 } as const;
 
 /** dockerd cannot be reached on its socket. */

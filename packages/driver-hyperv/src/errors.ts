@@ -2,9 +2,9 @@ import { ConfigurationError, DriverError, ErrorCode, isNovaError, NovaError } fr
 
 /** Stable error codes of the Hyper-V driver (operation failures reach the engine as core `DriverError`s). */
 export const HyperVErrorCode = {
-  Command: 'NLFS_HYPERV_COMMAND',
-  CommandTooLong: 'NLFS_HYPERV_COMMAND_TOO_LONG',
-  Connection: 'NLFS_HYPERV_CONNECTION',
+  Command: ErrorCode.HyperVCommand,
+  CommandTooLong: ErrorCode.HyperVCommandTooLong,
+  Connection: ErrorCode.HyperVConnection,
 } as const;
 
 /** The fields of a PowerShell `ErrorRecord` the driver's scripts write on stderr. */

@@ -2,9 +2,9 @@ import { ConfigurationError, DriverError, ErrorCode, isNovaError, NovaError } fr
 
 /** Stable error codes of the KVM driver (call failures are core `DriverError`s). */
 export const KvmErrorCode = {
-  BindingUnavailable: 'NLFS_KVM_BINDING_UNAVAILABLE',
-  Unreachable: 'NLFS_KVM_UNREACHABLE',
-  UnsupportedImage: 'NLFS_KVM_UNSUPPORTED_IMAGE',
+  BindingUnavailable: ErrorCode.KvmBindingUnavailable,
+  Unreachable: ErrorCode.KvmUnreachable,
+  UnsupportedImage: ErrorCode.KvmUnsupportedImage,
 } as const;
 
 /**

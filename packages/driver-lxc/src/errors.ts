@@ -2,9 +2,9 @@ import { ConfigurationError, DriverError, ErrorCode, isNovaError, NovaError } fr
 
 /** Stable error codes of the LXC driver (operation failures are core `DriverError`s). */
 export const LxcErrorCode = {
-  Unavailable: 'NLFS_LXC_UNAVAILABLE',
-  Command: 'NLFS_LXC_COMMAND',
-  ConfigValue: 'NLFS_LXC_CONFIG_VALUE',
+  Unavailable: ErrorCode.LxcUnavailable,
+  Command: ErrorCode.LxcCommand,
+  ConfigValue: ErrorCode.LxcConfigValue,
 } as const;
 
 /** The `lxc-*` tools were not found (or do not run): names every place that was tried. */

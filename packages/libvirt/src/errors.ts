@@ -1,14 +1,14 @@
-import { NovaError } from '@nova-lfs/core';
+import { ErrorCode, NovaError } from '@nova-lfs/core';
 import { virErrorDomainNames, virErrorNumberNames } from './error-codes.js';
 
 /** Stable error codes of `@nova-lfs/libvirt`. */
 export const LibvirtErrorCode = {
   /** A libvirt call failed; `details` holds libvirt's own error (code, domain, message, level). */
-  Call: 'NLFS_LIBVIRT_CALL_FAILED',
+  Call: ErrorCode.LibvirtCall,
   /** koffi or `libvirt.so.0` could not be loaded. */
-  Unavailable: 'NLFS_LIBVIRT_UNAVAILABLE',
+  Unavailable: ErrorCode.LibvirtUnavailable,
   /** The connection, domain or snapshot handle was closed or freed before the call. */
-  Closed: 'NLFS_LIBVIRT_CLOSED',
+  Closed: ErrorCode.LibvirtClosed,
 } as const;
 
 /** libvirt's error level (`virErrorLevel`). */

@@ -1,10 +1,10 @@
-import { NovaError } from '@nova-lfs/core';
+import { ErrorCode, NovaError } from '@nova-lfs/core';
 
 /** Stable error codes of the scheduler package. */
 export const SchedulerErrorCode = {
-  DuplicatePlugin: 'NLFS_SCHED_DUPLICATE_PLUGIN',
-  UnknownPlugin: 'NLFS_SCHED_UNKNOWN_PLUGIN',
-  InvalidProfile: 'NLFS_SCHED_INVALID_PROFILE',
+  DuplicatePlugin: ErrorCode.SchedulerDuplicatePlugin,
+  UnknownPlugin: ErrorCode.SchedulerUnknownPlugin,
+  InvalidProfile: ErrorCode.SchedulerInvalidProfile,
 } as const;
 
 /** A plugin name was registered twice. */

@@ -1,24 +1,24 @@
-import { isNovaError, NovaError } from '@nova-lfs/core';
+import { ErrorCode, isNovaError, NovaError } from '@nova-lfs/core';
 import pg from 'pg';
 
 /** Stable error codes of the SQL stores. */
 export const StoreErrorCode = {
-  Unavailable: 'NLFS_DB_UNAVAILABLE',
-  SchemaTooNew: 'NLFS_DB_SCHEMA_TOO_NEW',
+  Unavailable: ErrorCode.DbUnavailable,
+  SchemaTooNew: ErrorCode.DbSchemaTooNew,
   /** A parameter cannot be sent to the database (a NUL byte in a string, an unconvertible value). */
-  InvalidParameter: 'NLFS_DB_INVALID_PARAMETER',
+  InvalidParameter: ErrorCode.DbInvalidParameter,
   /** The database refused a value (SQLSTATE class 22: bad text representation, out of range). */
-  InvalidValue: 'NLFS_DB_INVALID_VALUE',
+  InvalidValue: ErrorCode.DbInvalidValue,
   /** A unique constraint refused the write (SQLSTATE 23505). */
-  Duplicate: 'NLFS_DB_DUPLICATE',
+  Duplicate: ErrorCode.DbDuplicate,
   /** Another integrity constraint refused the write (SQLSTATE class 23). */
-  Constraint: 'NLFS_DB_CONSTRAINT',
+  Constraint: ErrorCode.DbConstraint,
   /** Serialization failure or deadlock with another transaction (40001, 40P01): retryable. */
-  Conflict: 'NLFS_DB_CONFLICT',
+  Conflict: ErrorCode.DbConflict,
   /** The statement ran past `statement_timeout` or a lock wait timed out (57014, 55P03). */
-  Timeout: 'NLFS_DB_TIMEOUT',
+  Timeout: ErrorCode.DbTimeout,
   /** Any other refusal by the database. */
-  StatementFailed: 'NLFS_DB_STATEMENT_FAILED',
+  StatementFailed: ErrorCode.DbStatementFailed,
 } as const;
 
 /** Union of the SQL stores' error codes. */

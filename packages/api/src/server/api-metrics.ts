@@ -1,4 +1,4 @@
-import type { ComputeEngine } from '@nova-lfs/core';
+import { type ComputeEngine, ErrorCode } from '@nova-lfs/core';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -67,7 +67,7 @@ export class ApiMetrics {
     this.subscription = this.engine.events$.subscribe((e) => {
       if (e.type === 'instance.scheduled') this.placements.inc({ outcome: 'placed' });
       else if (e.type === 'instance.rescheduled') this.placements.inc({ outcome: 'rescheduled' });
-      else if (e.type === 'instance.fault' && e.fault.code === 'NLFS_NO_VALID_HOST')
+      else if (e.type === 'instance.fault' && e.fault.code === ErrorCode.NoValidHost)
         this.placements.inc({ outcome: 'no_valid_host' });
       else if (e.type === 'instance.state' && e.previous.vmState === 'building' && e.vmState !== 'building')
         this.builds.inc({ outcome: e.vmState === 'active' ? 'active' : e.vmState });

@@ -28,7 +28,7 @@ export class PowerSync {
             instanceId: event.instanceId,
             at,
             hostId,
-            fault: { code: 'NLFS_POWER_SYNC', message: e instanceof Error ? e.message : String(e), at },
+            fault: { code: ErrorCode.PowerSync, message: e instanceof Error ? e.message : String(e), at },
           });
         });
       },

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Fault, Instance } from '@nova-lfs/core';
+import { ErrorCode, type Fault, type Instance } from '@nova-lfs/core';
 import { atLeast, type Microversion } from '../microversion.js';
 import { defaultReservationId, type ServerAttrsRow } from './server-attrs.js';
 import { powerStateNumber, serverStatus, taskStateName, vmStateName } from './server-status.js';
@@ -54,9 +54,9 @@ function instanceName(id: string): string {
 }
 
 const publicFaultMessages: Readonly<Record<string, string>> = {
-  NLFS_NO_VALID_HOST: 'No valid host was found. There are not enough hosts available.',
-  NLFS_QUOTA_EXCEEDED: 'Quota exceeded.',
-  NLFS_DEADLINE_EXCEEDED: 'The operation did not finish in time.',
+  [ErrorCode.NoValidHost]: 'No valid host was found. There are not enough hosts available.',
+  [ErrorCode.QuotaExceeded]: 'Quota exceeded.',
+  [ErrorCode.DeadlineExceeded]: 'The operation did not finish in time.',
 };
 
 /**
@@ -68,7 +68,7 @@ export function faultView(fault: Fault, admin: boolean): Record<string, unknown>
   const created = isoSeconds(fault.at);
   if (admin) {
     const message =
-      fault.code === 'NLFS_NO_VALID_HOST' ? `No valid host was found. ${fault.message}` : fault.message;
+      fault.code === ErrorCode.NoValidHost ? `No valid host was found. ${fault.message}` : fault.message;
     const view: Record<string, unknown> = { code: 500, created, message };
     if (fault.details !== undefined) view.details = JSON.stringify(fault.details);
     return view;
