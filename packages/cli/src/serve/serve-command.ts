@@ -7,7 +7,14 @@ import {
   type LdapBackendOptions,
   LdapIdentityBackend,
 } from '@nova-lfs/api';
-import { type ComputeEngine, ConfigurationError, createCompute, type HostBinding } from '@nova-lfs/core';
+import {
+  type ComputeEngine,
+  ConfigurationError,
+  createCompute,
+  defaultEngineOptions,
+  type EngineOptions,
+  type HostBinding,
+} from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import { DockerDriver } from '@nova-lfs/driver-docker';
 import { openKyselySqlite } from '@nova-lfs/store-sql';
@@ -15,6 +22,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
+import { type AgentHosts, connectAgentHosts } from './agent-hosts.js';
 import type { ServeOptions } from './serve-options.js';
 
 /** Flavors a new cloud starts with (devstack's m1 sizes, Nova's integer ids). */
@@ -64,7 +72,15 @@ export async function runServe(options: ServeOptions, out: ServeOutput): Promise
   const { password, generated } = adminPasswordOf(options);
   // the API's database is made first: whether it is new says whether this is the cloud's first start
   const { db, fresh: firstStart } = await apiDatabase(options);
-  const hosts = hostBindings(options);
+  const engineOptions = engineOptionsOf(options);
+  let agents: AgentHosts | undefined;
+  if (options.bus === 'nats') {
+    agents = await connectAgentHosts(options, engineOptions.timeouts).catch(async (e: unknown) => {
+      await db.destroy().catch(() => undefined);
+      throw e;
+    });
+  }
+  const hosts = agents ? agents.hosts : hostBindings(options);
   const engine = await createCompute({
     storage:
       options.store === 'postgres'
@@ -73,10 +89,13 @@ export async function runServe(options: ServeOptions, out: ServeOutput): Promise
     imageDir: join(options.dataDir, 'images'),
     hosts,
     ...(firstStart ? { flavors: starterFlavors } : {}),
+    ...(Object.keys(engineOptions).length > 0 ? { engine: engineOptions } : {}),
   }).catch(async (e: unknown) => {
+    await agents?.close();
     await db.destroy().catch(() => undefined);
     throw e;
   });
+  agents?.bind(engine);
   const { listen } = options;
   const publicUrl =
     options.publicUrl ??
@@ -97,13 +116,14 @@ export async function runServe(options: ServeOptions, out: ServeOutput): Promise
     await server.listen(listen.host, listen.port);
   } catch (e) {
     await engine.close().catch(() => undefined);
+    await agents?.close();
     await db.destroy().catch(() => undefined);
     throw e;
   }
   const url = `${publicUrl}/v3`;
   out.print(`nova-lfs serve: listening on ${publicUrl} (identity /v3, compute /v2.1, image /image)`);
   out.print(
-    `hosts: ${hosts.map((h) => h.id).join(', ')}; data: ${options.store === 'postgres' ? `PostgreSQL schema ${options.pgSchema}` : options.dataDir}`,
+    `${agents ? `agent hosts over NATS ${options.natsUrl} (control plane ${agents.senderId})` : 'hosts'}: ${hosts.map((h) => h.id).join(', ')}; data: ${options.store === 'postgres' ? `PostgreSQL schema ${options.pgSchema}` : options.dataDir}`,
   );
   out.print('For the openstack CLI:');
   out.print(`export OS_AUTH_URL=${url}`);
@@ -126,10 +146,25 @@ export async function runServe(options: ServeOptions, out: ServeOutput): Promise
       stopping ??= (async () => {
         await server.close();
         await engine.close();
+        await agents?.close();
         await db.destroy();
       })();
       return stopping;
     },
+  };
+}
+
+/** The engine tuning the options give (only what was given: the engine's defaults otherwise). */
+function engineOptionsOf(options: ServeOptions): Partial<EngineOptions> {
+  return {
+    ...(options.reconcileIntervalMs !== undefined
+      ? { reconcileIntervalMs: options.reconcileIntervalMs }
+      : {}),
+    ...(options.hostLeaseTtlMs !== undefined ? { hostLeaseTtlMs: options.hostLeaseTtlMs } : {}),
+    ...(options.staleTaskGraceMs !== undefined ? { staleTaskGraceMs: options.staleTaskGraceMs } : {}),
+    ...(options.spawnTimeoutMs !== undefined
+      ? { timeouts: { ...defaultEngineOptions.timeouts, spawn: options.spawnTimeoutMs } }
+      : {}),
   };
 }
 

@@ -22,6 +22,23 @@ Options:
   --store sqlite|postgres   where the state lives (default sqlite in the data directory)
   --pg-url URL              PostgreSQL URL with --store postgres (default $NOVA_LFS_PG_URL)
   --pg-schema NAME          PostgreSQL schema (default nova_lfs)
+  --bus nats                drive compute agents over NATS instead of local drivers (a
+                            distributed control plane: run several serve processes with
+                            --store postgres on one schema and the same --agent-host list)
+  --agent-host ID           host served by a nova-lfs-agent with --host-id ID (repeatable; with
+                            --bus nats only, instead of --docker-host/--fake-hosts). Every agent
+                            must answer at start; afterwards its heartbeats mark it up or down
+  --nats-url URL            NATS server with --bus nats (default $NOVA_LFS_NATS_URL or
+                            nats://127.0.0.1:4222)
+  --nats-user USER          NATS user of this control plane
+  --nats-password PW        its password (default $NOVA_LFS_NATS_PASSWORD)
+  --host-down-after-ms MS   an agent host is down once its heartbeats stop for MS (default 30000)
+  --reconcile-interval-ms MS  periodic reconciliation (default 60000; 0 turns it off)
+  --host-lease-ttl-ms MS    lease of a host held by this process (default 30000): when a control
+                            plane dies, another takes its hosts over once their leases expire
+  --stale-task-grace-ms MS  a task of another process is taken for dead and healed once unchanged
+                            for its deadline plus MS (default 60000)
+  --spawn-timeout-ms MS     deadline of a spawn (default 600000)
   --policy-file FILE        YAML policy file overriding the default rules
   --ldap-config FILE        users and groups of one domain from LDAP / Active Directory (read-only;
                             Default, with admin, stays SQL): YAML LDAP options (url, bindDn,
@@ -60,6 +77,19 @@ export const serveOptionsSchema = z.strictObject({
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier')
     .default('nova_lfs'),
+  bus: z.enum(['none', 'nats']).default('none'),
+  agentHosts: z
+    .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 letters, digits, _ and -'))
+    .max(1000)
+    .default([]),
+  natsUrl: z.string().min(1).default('nats://127.0.0.1:4222'),
+  natsUser: z.string().min(1).optional(),
+  natsPassword: z.string().min(1).optional(),
+  hostDownAfterMs: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  reconcileIntervalMs: z.coerce.number().int().min(0).max(86_400_000).optional(),
+  hostLeaseTtlMs: z.coerce.number().int().min(100).max(86_400_000).optional(),
+  staleTaskGraceMs: z.coerce.number().int().min(0).max(86_400_000).optional(),
+  spawnTimeoutMs: z.coerce.number().int().min(100).max(86_400_000).optional(),
   policyFile: z.string().min(1).optional(),
   ldapConfig: z.string().min(1).optional(),
   metricsPublic: z.boolean().default(false),
@@ -99,6 +129,16 @@ export function parseServeArgs(
         store: { type: 'string' },
         'pg-url': { type: 'string' },
         'pg-schema': { type: 'string' },
+        bus: { type: 'string' },
+        'agent-host': { type: 'string', multiple: true },
+        'nats-url': { type: 'string' },
+        'nats-user': { type: 'string' },
+        'nats-password': { type: 'string' },
+        'host-down-after-ms': { type: 'string' },
+        'reconcile-interval-ms': { type: 'string' },
+        'host-lease-ttl-ms': { type: 'string' },
+        'stale-task-grace-ms': { type: 'string' },
+        'spawn-timeout-ms': { type: 'string' },
         'policy-file': { type: 'string' },
         'ldap-config': { type: 'string' },
         'metrics-public': { type: 'boolean' },
@@ -125,6 +165,20 @@ export function parseServeArgs(
       ? { pgUrl: v['pg-url'] ?? env.NOVA_LFS_PG_URL }
       : {}),
     ...(v['pg-schema'] !== undefined ? { pgSchema: v['pg-schema'] } : {}),
+    ...(v.bus !== undefined ? { bus: v.bus } : {}),
+    agentHosts: v['agent-host'] ?? [],
+    ...((v['nats-url'] ?? env.NOVA_LFS_NATS_URL) !== undefined
+      ? { natsUrl: v['nats-url'] ?? env.NOVA_LFS_NATS_URL }
+      : {}),
+    ...(v['nats-user'] !== undefined ? { natsUser: v['nats-user'] } : {}),
+    ...((v['nats-password'] ?? env.NOVA_LFS_NATS_PASSWORD) !== undefined
+      ? { natsPassword: v['nats-password'] ?? env.NOVA_LFS_NATS_PASSWORD }
+      : {}),
+    ...(v['host-down-after-ms'] !== undefined ? { hostDownAfterMs: v['host-down-after-ms'] } : {}),
+    ...(v['reconcile-interval-ms'] !== undefined ? { reconcileIntervalMs: v['reconcile-interval-ms'] } : {}),
+    ...(v['host-lease-ttl-ms'] !== undefined ? { hostLeaseTtlMs: v['host-lease-ttl-ms'] } : {}),
+    ...(v['stale-task-grace-ms'] !== undefined ? { staleTaskGraceMs: v['stale-task-grace-ms'] } : {}),
+    ...(v['spawn-timeout-ms'] !== undefined ? { spawnTimeoutMs: v['spawn-timeout-ms'] } : {}),
     ...(v['policy-file'] !== undefined ? { policyFile: v['policy-file'] } : {}),
     ...(v['ldap-config'] !== undefined ? { ldapConfig: v['ldap-config'] } : {}),
     metricsPublic: v['metrics-public'] === true,
@@ -139,6 +193,18 @@ export function parseServeArgs(
   const options = result.data;
   if (options.store === 'postgres' && !options.pgUrl)
     throw new UsageError('--pg-url: required with --store postgres');
+  if (options.bus === 'nats') {
+    if (options.agentHosts.length === 0)
+      throw new UsageError('--agent-host: name at least one agent host with --bus nats');
+    if (options.dockerHosts.length > 0 || options.fakeHosts > 0)
+      throw new UsageError(
+        '--docker-host or --fake-hosts: with --bus nats every host is an agent (--agent-host)',
+      );
+    if (new Set(options.agentHosts).size !== options.agentHosts.length)
+      throw new UsageError('--agent-host: each host id once');
+    return options;
+  }
+  if (options.agentHosts.length > 0) throw new UsageError('--agent-host: needs --bus nats');
   if (options.dockerHosts.length === 0 && options.fakeHosts === 0)
     throw new UsageError('--docker-host or --fake-hosts: name at least one host');
   return options;

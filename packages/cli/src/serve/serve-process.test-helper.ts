@@ -26,6 +26,8 @@ export interface ServeProcess {
   output(): string;
   /** Ctrl-C: resolves with its exit code once it stopped. */
   stop(): Promise<number | null>;
+  /** SIGKILL (a crash: nothing is released); resolves once it exited. */
+  kill(): Promise<void>;
 }
 
 /** Starts `nova-lfs serve` with `args` and waits until it listens (or fails after 60 s). */
@@ -52,6 +54,7 @@ export async function startServe(args: readonly string[], port: number): Promise
     out += d.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`nova-lfs serve did not start:\n${out}`)), 60_000);
     const check = () => {
@@ -70,8 +73,12 @@ export async function startServe(args: readonly string[], port: number): Promise
     url: `http://127.0.0.1:${port}`,
     output: () => out,
     stop: async () => {
-      if (child.exitCode === null) child.kill('SIGINT');
+      if (!gone()) child.kill('SIGINT');
       return exited;
+    },
+    kill: async () => {
+      if (!gone()) child.kill('SIGKILL');
+      await exited;
     },
   };
 }

@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { bindHostLiveness, type HostLivenessBinding, RemoteDriver } from '@nova-lfs/agent';
+import { BusEventSubscriber, BusRpcClient, connectBus, HostLiveness } from '@nova-lfs/bus-nats';
+import type { ComputeEngine, DriverTimeouts, HostBinding } from '@nova-lfs/core';
+import type { ServeOptions } from './serve-options.js';
+
+/** The bus side of a control plane (`serve --bus nats`): one remote driver per agent host. */
+export interface AgentHosts {
+  /** The engine's hosts: one `RemoteDriver` per `--agent-host`. */
+  readonly hosts: HostBinding[];
+  /** This control plane's sender id on the bus. */
+  readonly senderId: string;
+  /** Wires heartbeats to the engine's hosts (down → skipped by the scheduler; up → reconciled). */
+  bind(engine: ComputeEngine): void;
+  /** Unbinds, closes the drivers, the liveness watch and the connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects this control plane to NATS and to every `--agent-host` (RPC deadlines: the engine's
+ * `timeouts`): each agent must answer its
+ * `describe` (within 15 s) for the drivers to exist, so `serve` refuses to start while one is
+ * missing. `HostLiveness` reads the `nova_hosts` heartbeat bucket (created if missing).
+ */
+export async function connectAgentHosts(
+  options: ServeOptions,
+  timeouts?: Partial<DriverTimeouts>,
+): Promise<AgentHosts> {
+  const senderId = `cp-${hostname()
+    .replace(/[^A-Za-z0-9_-]/g, '-')
+    .slice(0, 24)}-${process.pid}-${randomUUID().slice(0, 6)}`;
+  const nc = await connectBus({
+    servers: options.natsUrl,
+    name: `nova-lfs-serve ${senderId}`,
+    ...(options.natsUser !== undefined ? { user: options.natsUser } : {}),
+    ...(options.natsPassword !== undefined ? { pass: options.natsPassword } : {}),
+  });
+  const client = new BusRpcClient(nc, { senderId });
+  const subscriber = new BusEventSubscriber(nc);
+  const liveness = new HostLiveness(nc, {
+    downAfterMs: options.hostDownAfterMs,
+    checkIntervalMs: Math.max(50, Math.min(1000, Math.floor(options.hostDownAfterMs / 4))),
+  });
+  const drivers = new Map<string, RemoteDriver>();
+  let binding: HostLivenessBinding | undefined;
+  const close = async () => {
+    binding?.stop();
+    for (const d of drivers.values()) await d.close().catch(() => undefined);
+    liveness.stop();
+    client.close();
+    await nc.close().catch(() => undefined);
+  };
+  try {
+    await liveness.start();
+    const connected = await Promise.all(
+      options.agentHosts.map((hostId) =>
+        RemoteDriver.connect({ hostId, client, subscriber, ...(timeouts ? { timeouts } : {}) }),
+      ),
+    );
+    for (const d of connected) drivers.set(d.hostId, d);
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return {
+    hosts: [...drivers].map(([id, driver]) => ({ id, driver })),
+    senderId,
+    bind(engine) {
+      binding = bindHostLiveness(engine, liveness, { drivers });
+    },
+    close,
+  };
+}
