@@ -76,6 +76,7 @@ describe('nova-lfs serve options', () => {
       [['--listen', 'nowhere', '--fake-hosts', '1'], '--listen'],
       [['--listen', '127.0.0.1:99999', '--fake-hosts', '1'], '--listen'],
       [['--fake-hosts', 'many'], '--fake-hosts'],
+      [['--fake-hosts', '1', '--rate-limit', '-1'], '--rate-limit'],
       [['--fake-hosts', '1', '--admin-password', 'short'], '--admin-password'],
       [['--fake-hosts', '1', '--store', 'postgresql'], '--store'],
       [['--fake-hosts', '1', '--store', 'postgres', '--pg-url', ''], '--pg-url'],
@@ -147,6 +148,19 @@ describe('nova-lfs serve', () => {
     await third.service.stop();
     expect(existsSync(join(dir, 'nova-lfs.sqlite'))).toBe(true);
     expect(existsSync(join(dir, 'api.sqlite'))).toBe(true);
+  });
+
+  it('limits each caller to --rate-limit requests per second (429 with Retry-After)', async () => {
+    const dir = dataDir();
+    const port = await freePort();
+    const { service } = await start(dir, port, ['--rate-limit', '5', '--admin-password', 'given-password-1']);
+    const answers: Response[] = [];
+    for (let i = 0; i < 20; i++) answers.push(await fetch(`${service.url}/v2.1/`));
+    const limited = answers.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(Number(limited[0]!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(answers.slice(0, 10).every((r) => r.status === 200)).toBe(true);
+    await service.stop();
   });
 
   it('serves /metrics without a token only when asked to', async () => {

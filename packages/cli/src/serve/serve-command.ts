@@ -110,6 +110,7 @@ export async function runServe(options: ServeOptions, out: ServeOutput): Promise
       logger,
       uploadDir: join(options.dataDir, 'uploads'),
       publicMetrics: options.metricsPublic,
+      ...(options.rateLimit > 0 ? { rateLimit: { perSecond: options.rateLimit } } : {}),
       ...(options.policyFile ? { policyFile: options.policyFile } : {}),
       ...(options.ldapConfig ? { identityDirectories: [ldapDirectory(options.ldapConfig)] } : {}),
     });

@@ -45,6 +45,8 @@ Options:
                             bindPassword, userTreeDn, groupTreeDn, ...) plus domainName (default
                             ldap), created at start; users log in with --os-user-domain-name NAME
   --metrics-public          serve /metrics without a token (default: admin token required)
+  --rate-limit N            requests per second per caller, with bursts of 2N (default 100;
+                            0 turns it off); beyond it a 429 with Retry-After
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent (default info)
   -h, --help                this help
 
@@ -93,6 +95,7 @@ export const serveOptionsSchema = z.strictObject({
   policyFile: z.string().min(1).optional(),
   ldapConfig: z.string().min(1).optional(),
   metricsPublic: z.boolean().default(false),
+  rateLimit: z.coerce.number().int().min(0).max(1_000_000).default(100),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -142,6 +145,7 @@ export function parseServeArgs(
         'policy-file': { type: 'string' },
         'ldap-config': { type: 'string' },
         'metrics-public': { type: 'boolean' },
+        'rate-limit': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -182,6 +186,7 @@ export function parseServeArgs(
     ...(v['policy-file'] !== undefined ? { policyFile: v['policy-file'] } : {}),
     ...(v['ldap-config'] !== undefined ? { ldapConfig: v['ldap-config'] } : {}),
     metricsPublic: v['metrics-public'] === true,
+    ...(v['rate-limit'] !== undefined ? { rateLimit: v['rate-limit'] } : {}),
     ...(v['log-level'] !== undefined ? { logLevel: v['log-level'] } : {}),
   };
   const result = serveOptionsSchema.safeParse(raw);
