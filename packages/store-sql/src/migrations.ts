@@ -360,6 +360,67 @@ const eventRows: Migration = {
   },
 };
 
+/**
+ * Tables rebuilt `WITHOUT ROWID` on SQLite by {@link withoutRowid}: keyed by text and written by
+ * every create+delete (a rowid table keeps such a key in a separate index, so each insert, delete
+ * and lookup by key walks two b-trees).
+ */
+export const WITHOUT_ROWID_TABLES = ['instances', 'claims', 'host_usage'] as const;
+
+/**
+ * Indexes dropped by {@link withoutRowid} on SQLite: `instances_with_task` (`id` where a task is
+ * set) is never chosen by SQLite's planner (`list({ withTask })` sorts by `(created_at, id)` and
+ * scans `instances_created` instead; no statistics are gathered), yet every change of
+ * `task_state` moved an entry in it.
+ */
+export const DROPPED_SQLITE_INDEXES = ['instances_with_task'] as const;
+
+/**
+ * SQLite only (PostgreSQL tables are heaps whatever their key; nothing changes there): the tables
+ * of {@link WITHOUT_ROWID_TABLES} rebuilt as `WITHOUT ROWID` (rows stored in their primary key's
+ * b-tree), same columns, rows and indexes, but {@link DROPPED_SQLITE_INDEXES}. Each table is
+ * copied, dropped and renamed inside one savepoint (SQLite migrations run outside a
+ * transaction), and a table already rebuilt is left alone, so a run interrupted between tables
+ * or before the migration was recorded completes on the next open.
+ */
+function withoutRowid(dialect: Dialect): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      if (dialect === 'postgres') return;
+      for (const table of WITHOUT_ROWID_TABLES) {
+        const { rows } = await sql<{ sql: string }>`select sql from sqlite_master
+          where type = 'table' and name = ${table}`.execute(db);
+        const ddl = rows[0]?.sql;
+        if (!ddl) throw new Error(`migration 0007: table ${table} is missing`);
+        if (/without\s+rowid\s*$/i.test(ddl)) continue;
+        const indexes = (
+          await sql<{ name: string; sql: string }>`select name, sql from sqlite_master
+            where type = 'index' and tbl_name = ${table} and sql is not null order by name`.execute(db)
+        ).rows.filter((i) => !(DROPPED_SQLITE_INDEXES as readonly string[]).includes(i.name));
+        const prefix = /^create\s+table\s+("?)[A-Za-z_]+\1\s*\(/i.exec(ddl);
+        if (!prefix) throw new Error(`migration 0007: cannot read the definition of ${table}`);
+        const rebuilt = `nlfs_rebuild_${table}`;
+        await sql.raw('savepoint nlfs_0007').execute(db);
+        try {
+          await sql.raw(`drop table if exists ${rebuilt}`).execute(db);
+          await sql.raw(`create table ${rebuilt} (${ddl.slice(prefix[0].length)} without rowid`).execute(db);
+          // same columns in the same order (the definition was copied)
+          await sql.raw(`insert into ${rebuilt} select * from "${table}"`).execute(db);
+          await sql.raw(`drop table "${table}"`).execute(db);
+          await sql.raw(`alter table ${rebuilt} rename to "${table}"`).execute(db);
+          for (const index of indexes) await sql.raw(index.sql).execute(db);
+          await sql.raw('release nlfs_0007').execute(db);
+        } catch (e) {
+          await sql.raw('rollback to nlfs_0007').execute(db);
+          await sql.raw('release nlfs_0007').execute(db);
+          throw e;
+        }
+      }
+      for (const index of DROPPED_SQLITE_INDEXES) await sql.raw(`drop index if exists ${index}`).execute(db);
+    },
+  };
+}
+
 /** The migrations this version knows, in order. The last one's name is the schema version. */
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -369,6 +430,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0004_claim_feed': claimFeed(dialect),
     '0005_images': images,
     '0006_event_rows': eventRows,
+    '0007_without_rowid': withoutRowid(dialect),
   };
 }
 

@@ -222,3 +222,153 @@ describe('instance list on an upgraded database', () => {
     },
   );
 });
+
+describe('migration 0007_without_rowid (SQLite)', () => {
+  const through0006 = () => {
+    const all = migrationsFor('sqlite');
+    return Object.fromEntries(Object.entries(all).filter(([name]) => name < '0007'));
+  };
+
+  it('rebuilds instances, claims and host usage WITHOUT ROWID with their rows and indexes, and drops the unused task index', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'nlfs-0007-')), 'db.sqlite');
+    const handle = new BetterSqlite3(path);
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
+    const migrator = new Migrator({
+      db,
+      provider: { getMigrations: async () => through0006() },
+      migrationTableName: 'nlfs_migration',
+      migrationLockTableName: 'nlfs_migration_lock',
+    });
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    const vms = population();
+    for (const vm of vms) {
+      await db
+        .insertInto('instances')
+        .values({
+          id: vm.id,
+          project_id: vm.projectId,
+          host_id: vm.hostId,
+          task_state: vm.taskState,
+          vm_state: vm.vmState,
+          name: vm.name,
+          created_at: vm.createdAt,
+          updated_at: vm.updatedAt,
+          revision: vm.revision,
+          data: JSON.stringify(vm),
+        })
+        .execute();
+    }
+    await db
+      .insertInto('claims')
+      .values({ id: 'c1', instance_id: vms[0]!.id, host_id: 'h1', data: '{"x":1}', group_id: 'g' })
+      .execute();
+    await db.insertInto('host_usage').values({ host_id: 'h1', resource_class: 'VCPU', used: 3 }).execute();
+    const before = {
+      instances: await db.selectFrom('instances').selectAll().orderBy('id').execute(),
+      claims: await db.selectFrom('claims').selectAll().execute(),
+      usage: await db.selectFrom('host_usage').selectAll().execute(),
+    };
+    const indexesOf = (table: string) =>
+      (
+        handle
+          .prepare("select name from sqlite_master where type = 'index' and tbl_name = ? and sql is not null")
+          .all(table) as Array<{ name: string }>
+      )
+        .map((r) => r.name)
+        .sort();
+    const indexesBefore = Object.fromEntries(
+      ['instances', 'claims', 'host_usage'].map((t) => [t, indexesOf(t)] as const),
+    );
+    await db.destroy();
+
+    const s = await openSqliteStores({ path });
+    try {
+      const { rows: tables } = await s.database.exec.run<{ name: string; sql: string }>({
+        sql: "select name, sql from sqlite_master where type = 'table' and name in ('instances', 'claims', 'host_usage') order by name",
+        parameters: [],
+      });
+      expect(tables.map((t) => t.name)).toEqual(['claims', 'host_usage', 'instances']);
+      for (const t of tables) expect(t.sql).toMatch(/\) without rowid$/i);
+      const { rows: indexes } = await s.database.exec.run<{ tbl_name: string; name: string }>({
+        sql: "select tbl_name, name from sqlite_master where type = 'index' and sql is not null and tbl_name in ('instances', 'claims', 'host_usage') order by name",
+        parameters: [],
+      });
+      const after = (t: string) => indexes.filter((i) => i.tbl_name === t).map((i) => i.name);
+      expect(after('instances')).toEqual(indexesBefore.instances!.filter((n) => n !== 'instances_with_task'));
+      expect(indexesBefore.instances).toContain('instances_with_task');
+      expect(after('claims')).toEqual(indexesBefore.claims);
+      expect(after('host_usage')).toEqual(indexesBefore.host_usage);
+      const rows = async (q: string) => (await s.database.exec.run({ sql: q, parameters: [] })).rows;
+      expect(await rows('select * from instances order by id')).toEqual(before.instances);
+      expect(await rows('select * from claims')).toEqual(before.claims);
+      expect(await rows('select * from host_usage')).toEqual(before.usage);
+      // the stores read and write the rebuilt tables
+      expect(await s.stores.instances.list()).toEqual(sorted(vms));
+      expect(await s.stores.instances.list({ withTask: true })).toEqual(
+        sorted(vms.filter((v) => v.taskState !== null)),
+      );
+      const first = vms[0]!;
+      const updated = await s.stores.instances.update(first.id, first.revision, { name: 'renamed' }, 9_999);
+      expect(await s.stores.instances.get(first.id)).toEqual(updated);
+      await s.stores.instances.remove(first.id);
+      expect(await s.stores.instances.get(first.id)).toBeUndefined();
+    } finally {
+      await s.close();
+    }
+    // opening again (the migration recorded) changes nothing
+    const again = await openSqliteStores({ path });
+    try {
+      expect((await again.stores.instances.list()).length).toBe(vms.length - 1);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('completes a rebuild interrupted after some tables (a table already rebuilt is left alone)', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'nlfs-0007-')), 'db.sqlite');
+    const handle = new BetterSqlite3(path);
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
+    const migrator = new Migrator({
+      db,
+      provider: { getMigrations: async () => through0006() },
+      migrationTableName: 'nlfs_migration',
+      migrationLockTableName: 'nlfs_migration_lock',
+    });
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    const vm = buildTestInstance({ projectId: 'p' });
+    // as if 0007 had rebuilt `instances` and stopped before the other tables and its record
+    handle.exec(`create table nlfs_rebuild_instances ("id" text primary key, "project_id" text not null, "host_id" text, "task_state" text, "revision" integer not null, "data" text not null, "created_at" bigint, "updated_at" bigint, "vm_state" text, "name" text) without rowid;
+      drop table instances; alter table nlfs_rebuild_instances rename to instances;
+      create index instances_host on instances (host_id);
+      create index instances_created on instances (created_at, id);
+      create index instances_project_created on instances (project_id, created_at, id);`);
+    handle
+      .prepare(
+        'insert into instances (id, project_id, host_id, task_state, vm_state, name, created_at, updated_at, revision, data) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        vm.id,
+        vm.projectId,
+        vm.hostId,
+        vm.taskState,
+        vm.vmState,
+        vm.name,
+        vm.createdAt,
+        vm.updatedAt,
+        0,
+        JSON.stringify(vm),
+      );
+    await db.destroy();
+    const s = await openSqliteStores({ path });
+    try {
+      expect(await s.stores.instances.get(vm.id)).toEqual(vm);
+      const { rows } = await s.database.exec.run<{ n: number }>({
+        sql: "select count(*) as n from sqlite_master where type = 'table' and sql like '%without rowid'",
+        parameters: [],
+      });
+      expect(rows[0]!.n).toBe(3);
+    } finally {
+      await s.close();
+    }
+  });
+});
