@@ -331,8 +331,14 @@ describe('nova-lfs serve --bus nats options', () => {
       [['--bus', 'kafka', '--agent-host', 'h1'], '--bus'],
       [['--bus', 'nats'], '--agent-host'],
       [['--agent-host', 'h1', '--fake-hosts', '1'], '--agent-host: needs --bus nats'],
-      [['--bus', 'nats', '--agent-host', 'h1', '--fake-hosts', '1'], '--docker-host or --fake-hosts'],
-      [['--bus', 'nats', '--agent-host', 'h1', '--docker-host', 'd1'], '--docker-host or --fake-hosts'],
+      [
+        ['--bus', 'nats', '--agent-host', 'h1', '--fake-hosts', '1'],
+        '--fake-hosts: with --bus nats every host is an agent',
+      ],
+      [
+        ['--bus', 'nats', '--agent-host', 'h1', '--docker-host', 'd1'],
+        '--fake-hosts: with --bus nats every host is an agent',
+      ],
       [['--bus', 'nats', '--agent-host', 'a.b'], '--agent-host'],
       [['--bus', 'nats', '--agent-host', 'h1', '--agent-host', 'h1'], '--agent-host'],
       [['--bus', 'nats', '--agent-host', 'h1', '--host-down-after-ms', '5'], '--host-down-after-ms'],

@@ -82,7 +82,7 @@ describe('nova-lfs serve options', () => {
       [['--fake-hosts', '1', '--store', 'postgres', '--pg-url', ''], '--pg-url'],
       [['--docker-host', 'a;rm -rf /'], '--docker-host'],
       [['--bogus'], 'bogus'],
-      [[], '--docker-host or --fake-hosts'],
+      [[], '--fake-hosts: name at least one host'],
     ];
     for (const [args, flag] of bad) {
       expect(() => parseServeArgs(args, {}), args.join(' ')).toThrow(UsageError);

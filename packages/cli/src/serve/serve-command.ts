@@ -17,6 +17,8 @@ import {
 } from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import { DockerDriver } from '@nova-lfs/driver-docker';
+import { KvmDriver } from '@nova-lfs/driver-kvm';
+import { LxcDriver } from '@nova-lfs/driver-lxc';
 import { openKyselySqlite } from '@nova-lfs/store-sql';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
@@ -183,6 +185,17 @@ function hostBindings(options: ServeOptions): HostBinding[] {
   const bindings: HostBinding[] = [];
   for (const name of options.dockerHosts)
     bindings.push({ id: name, driver: new DockerDriver({ hostId: name, hostname: name }) });
+  for (const name of options.kvmHosts)
+    bindings.push({
+      id: name,
+      driver: new KvmDriver({
+        hostId: name,
+        virtType: options.kvmAccel ? 'kvm' : 'qemu',
+        stateDir: join(options.dataDir, 'kvm', name),
+      }),
+    });
+  for (const name of options.lxcHosts)
+    bindings.push({ id: name, driver: new LxcDriver({ hostId: name, hostname: name }) });
   for (let i = 1; i <= options.fakeHosts; i++) {
     const id = `fake-${i}`;
     bindings.push({

@@ -17,6 +17,10 @@ Options:
                             "Default"); default $NOVA_LFS_ADMIN_PASSWORD, else the one saved in
                             DIR/admin-password, else a generated one, saved there and printed once
   --docker-host NAME        add a Docker host NAME on the local dockerd (repeatable)
+  --kvm-host NAME           add a KVM host NAME on the local libvirtd (qemu:///system, QEMU TCG
+                            unless --kvm-accel; repeatable)
+  --kvm-accel               KVM hosts use hardware virtualization (virt type kvm)
+  --lxc-host NAME           add an LXC host NAME (LXC 5's lxc-* tools, privileged; repeatable)
   --fake-hosts N            add N FAKE hosts (fake-1..fake-N; guests are records in DIR, nothing
                             runs) for trying the API without a hypervisor
   --store sqlite|postgres   where the state lives (default sqlite in the data directory)
@@ -72,6 +76,9 @@ export const serveOptionsSchema = z.strictObject({
   dataDir: z.string().min(1),
   adminPassword: z.string().min(8, 'must be at least 8 characters').max(1024).optional(),
   dockerHosts: z.array(hostName).max(64).default([]),
+  kvmHosts: z.array(hostName).max(64).default([]),
+  kvmAccel: z.boolean().default(false),
+  lxcHosts: z.array(hostName).max(64).default([]),
   fakeHosts: z.coerce.number().int().min(0).max(1000).default(0),
   store: z.enum(['sqlite', 'postgres']).default('sqlite'),
   pgUrl: z.string().min(1).optional(),
@@ -128,6 +135,9 @@ export function parseServeArgs(
         'data-dir': { type: 'string' },
         'admin-password': { type: 'string' },
         'docker-host': { type: 'string', multiple: true },
+        'kvm-host': { type: 'string', multiple: true },
+        'kvm-accel': { type: 'boolean' },
+        'lxc-host': { type: 'string', multiple: true },
         'fake-hosts': { type: 'string' },
         store: { type: 'string' },
         'pg-url': { type: 'string' },
@@ -163,6 +173,9 @@ export function parseServeArgs(
       ? { adminPassword: v['admin-password'] ?? env.NOVA_LFS_ADMIN_PASSWORD }
       : {}),
     dockerHosts: v['docker-host'] ?? [],
+    kvmHosts: v['kvm-host'] ?? [],
+    kvmAccel: v['kvm-accel'] === true,
+    lxcHosts: v['lxc-host'] ?? [],
     ...(v['fake-hosts'] !== undefined ? { fakeHosts: v['fake-hosts'] } : {}),
     ...(v.store !== undefined ? { store: v.store } : {}),
     ...((v['pg-url'] ?? env.NOVA_LFS_PG_URL) !== undefined
@@ -201,16 +214,23 @@ export function parseServeArgs(
   if (options.bus === 'nats') {
     if (options.agentHosts.length === 0)
       throw new UsageError('--agent-host: name at least one agent host with --bus nats');
-    if (options.dockerHosts.length > 0 || options.fakeHosts > 0)
+    if (localHostCount(options) > 0)
       throw new UsageError(
-        '--docker-host or --fake-hosts: with --bus nats every host is an agent (--agent-host)',
+        '--docker-host, --kvm-host, --lxc-host or --fake-hosts: with --bus nats every host is an agent (--agent-host)',
       );
     if (new Set(options.agentHosts).size !== options.agentHosts.length)
       throw new UsageError('--agent-host: each host id once');
     return options;
   }
   if (options.agentHosts.length > 0) throw new UsageError('--agent-host: needs --bus nats');
-  if (options.dockerHosts.length === 0 && options.fakeHosts === 0)
-    throw new UsageError('--docker-host or --fake-hosts: name at least one host');
+  if (localHostCount(options) === 0)
+    throw new UsageError('--docker-host, --kvm-host, --lxc-host or --fake-hosts: name at least one host');
+  const names = [...options.dockerHosts, ...options.kvmHosts, ...options.lxcHosts];
+  if (new Set(names).size !== names.length)
+    throw new UsageError('--docker-host, --kvm-host, --lxc-host: each host name once');
   return options;
+}
+
+function localHostCount(options: ServeOptions): number {
+  return options.dockerHosts.length + options.kvmHosts.length + options.lxcHosts.length + options.fakeHosts;
 }
