@@ -23,6 +23,8 @@ export const ErrorCode = {
   Unexpected: 'NLFS_UNEXPECTED',
   GuestMissing: 'NLFS_GUEST_MISSING',
   Interrupted: 'NLFS_INTERRUPTED',
+  /** Evacuate refused: the host is not down (Nova's ComputeServiceInUse). */
+  HostNotDown: 'NLFS_HOST_NOT_DOWN',
   Storage: 'NLFS_STORAGE',
   /** A fault: the power-state sync of an instance failed. */
   PowerSync: 'NLFS_POWER_SYNC',
@@ -227,6 +229,16 @@ function describeRejections(details: NoValidHostDetails): string {
     for (const [reason, count] of Object.entries(reasons)) parts.push(`${filter}: ${count} ${reason}`);
   }
   return `no valid host for ${details.requested} instance(s) among ${details.hostsConsidered} host(s)${parts.length ? ` (${parts.join('; ')})` : ''}`;
+}
+
+/**
+ * `evacuate` refused: the host is up (Nova's ComputeServiceInUse). Only a host marked down
+ * (`up: false`, disabled or not) is evacuated; evacuating a live host would run two copies.
+ */
+export class HostNotDownError extends NovaError<{ hostId: string; up: boolean; enabled: boolean }> {
+  constructor(hostId: string, up: boolean, enabled: boolean) {
+    super(ErrorCode.HostNotDown, `host ${hostId} is not down: evacuate refused`, { hostId, up, enabled });
+  }
 }
 
 /** The instance's driver lacks the capability an action needs; the action was refused before any change. */

@@ -23,6 +23,7 @@ export { hostPlacementSchema, hostStatusSchema } from './engine/admin-facades.js
 // engine
 export { ComputeEngine, type EventStreamOptions } from './engine/compute-engine.js';
 export { type DriverTimeouts, defaultEngineOptions, type EngineOptions } from './engine/engine-options.js';
+export type { EvacuatedInstance, EvacuateOptions, EvacuateReport } from './engine/evacuate-flow.js';
 export type {
   InstanceActionEvent,
   InstanceCreatedEvent,
@@ -50,6 +51,7 @@ export {
   EngineClosedError,
   ErrorCode,
   type FieldIssue,
+  HostNotDownError,
   ImageChecksumError,
   type InvalidStateDetails,
   InvalidStateError,

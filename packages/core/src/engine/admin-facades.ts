@@ -113,6 +113,8 @@ export class HostAdmin {
   constructor(
     private readonly store: HostStore,
     private readonly scheduler: Scheduler,
+    /** Called after a status change is stored (the engine marks a down host's instances). */
+    private readonly changed?: (before: Host, after: Host) => Promise<void>,
   ) {}
 
   async get(id: string): Promise<Host | undefined> {
@@ -123,7 +125,8 @@ export class HostAdmin {
   }
   /**
    * Enables or disables a host (with a reason) or marks it up or down; the scheduler skips
-   * disabled and down hosts at once.
+   * disabled and down hosts at once. Marked down, the host's idle instances show power state
+   * `nostate` (unknown); marked up again, they take the state their driver reports.
    * @throws ValidationError naming the field (a non-boolean `enabled`, an unknown key);
    * NotFoundError for an unknown host
    */
@@ -140,6 +143,7 @@ export class HostAdmin {
     };
     await this.store.upsert(next);
     this.scheduler.upsertHost(next);
+    await this.changed?.(host, next).catch(() => undefined);
     return next;
   }
 

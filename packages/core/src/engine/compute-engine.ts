@@ -71,6 +71,7 @@ import { CreateFlow } from './create-flow.js';
 import { DeleteFlow } from './delete-flow.js';
 import { EngineContext } from './engine-context.js';
 import type { EngineOptions } from './engine-options.js';
+import { EvacuateFlow, type EvacuateOptions, type EvacuateReport } from './evacuate-flow.js';
 import type { InstanceEvent } from './events.js';
 import { HostLeases } from './host-leases.js';
 import { type HostBinding, type HostRegistry, hostFromReport } from './host-registry.js';
@@ -99,6 +100,7 @@ export class ComputeEngine {
   private readonly creates: CreateFlow;
   private readonly deletes: DeleteFlow;
   private readonly actionFlow: ActionFlow;
+  private readonly evacuations: EvacuateFlow;
   private readonly power: PowerSync;
   private readonly reconciler: Reconciler;
   private readonly leases: HostLeases;
@@ -169,7 +171,12 @@ export class ComputeEngine {
     this.reconciler = new Reconciler(this.ctx, this.deletes, this.leases, options.soleOwner ?? false);
     this.flavors = new FlavorAdmin(flavors);
     this.quotas = new QuotaAdmin(quota);
-    this.hosts = new HostAdmin(hostStore, scheduler);
+    this.evacuations = new EvacuateFlow(this.ctx);
+    this.hosts = new HostAdmin(hostStore, scheduler, async (before, after) => {
+      if (this.ctx.closed || before.up === after.up) return;
+      if (!after.up) await this.evacuations.hostWentDown(after.id);
+      else await this.evacuations.hostCameBack(after.id);
+    });
     this.serverGroups = new ServerGroupAdmin(groups);
   }
 
@@ -321,6 +328,22 @@ export class ComputeEngine {
   async submit(input: CreateInstanceInput): Promise<{ instances: Instance[]; done: Promise<Instance[]> }> {
     const admitted = await this.creates.admit(input);
     return { instances: admitted.instances, done: this.creates.build(admitted) };
+  }
+
+  /**
+   * Rebuilds a down host's instances on other hosts (Nova's evacuate): each ACTIVE, STOPPED or
+   * ERROR instance without a task is placed like a create (flavor, image, zone, hints, server
+   * group), spawned from its image there (a stopped one is powered off again), and its record
+   * moved; the down host's claim is released, the quota is unchanged. An instance no host fits
+   * stays on the down host with a NoValidHost fault; one whose spawn fails stays there in ERROR.
+   * Each gets an `evacuate` action. The copies left on the down host are destroyed by
+   * reconciliation once its driver answers again (`staleDestroyed` in the report).
+   * @throws HostNotDownError for a host that is up (even if disabled); NotFoundError for an
+   * unknown host; ValidationError for bad options
+   */
+  async evacuate(hostId: string, options?: EvacuateOptions): Promise<EvacuateReport> {
+    this.refuseIfClosed('evacuate');
+    return this.evacuations.evacuate(hostId, options);
   }
 
   /** Deletes an instance; idempotent, accepted in every state and over any task (aborting it). */

@@ -22,7 +22,7 @@ import type { StoreWrite } from '../ports/unit-of-work.js';
 import type { VolumeRequest } from '../ports/volume.js';
 import { TaskControl } from './deadline.js';
 import { type EngineContext, faultOf, quotaDeltasOf, reschedulable } from './engine-context.js';
-import { KeyedMutex } from './keyed-mutex.js';
+import type { KeyedMutex } from './keyed-mutex.js';
 import { instanceIdForRequest } from './request-ids.js';
 
 /** A create request admitted: records inserted, quota held, build not started. */
@@ -46,10 +46,12 @@ export interface AdmittedRequest {
  * onto alternates after a spawn failure or a spawn past its deadline.
  */
 export class CreateFlow {
-  /** Placement of requests joining one server group is serialised, so group policies hold. */
-  private readonly groupLocks = new KeyedMutex();
+  /** Placement of requests joining one server group is serialised (with evacuations), so group policies hold. */
+  private readonly groupLocks: KeyedMutex;
 
-  constructor(private readonly ctx: EngineContext) {}
+  constructor(private readonly ctx: EngineContext) {
+    this.groupLocks = ctx.groupLocks;
+  }
 
   /**
    * Validates the request and admits it: quota consumed, records, create actions and group

@@ -25,6 +25,7 @@ import { type TaskControl, withDeadline } from './deadline.js';
 import type { DriverTimeouts, EngineOptions } from './engine-options.js';
 import type { InstanceEvent, InstanceStateEvent } from './events.js';
 import type { HostRegistry } from './host-registry.js';
+import { KeyedMutex } from './keyed-mutex.js';
 
 /** Every collaborator of the engine, resolved once from DI. */
 export interface EngineDeps {
@@ -94,6 +95,11 @@ export class EngineContext {
   readonly builds = new Map<string, TaskControl>();
   /** Deletes in progress, by instance id (a second delete joins the first). */
   readonly deletes = new Map<string, Promise<void>>();
+  /**
+   * Placements of one server group's members (creates, reschedules, evacuations) are serialised
+   * per group, so hard group policies hold.
+   */
+  readonly groupLocks = new KeyedMutex();
   /** This engine process, as lease owner. */
   readonly engineId = newId();
   /** Set by `close()`: new work is refused. */

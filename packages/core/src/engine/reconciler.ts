@@ -23,6 +23,16 @@ export interface ReconcileReport {
   readonly unreachableHosts: readonly string[];
   /** Quota reservations dropped as abandoned (by a crashed process). */
   readonly expiredReservations: number;
+  /**
+   * Stale copies destroyed: guests on a host whose instance was evacuated from it and now runs on
+   * `movedTo` (Nova's `_destroy_evacuated_instances`); `destroyed: false` when the destroy failed.
+   */
+  readonly staleDestroyed: ReadonlyArray<{
+    instanceId: string;
+    hostId: string;
+    movedTo: string;
+    destroyed: boolean;
+  }>;
 }
 
 /** Which pass: at start-up (also recounts quota) or periodic (while the engine runs). */
@@ -102,6 +112,8 @@ export class Reconciler {
     const orphans: Array<{ instanceId: string; hostId: string; reaped: boolean }> = [];
     const releasedClaims: string[] = [];
     const unreachableHosts: string[] = [];
+    const staleDestroyed: Array<{ instanceId: string; hostId: string; movedTo: string; destroyed: boolean }> =
+      [];
     await this.leases.renew();
 
     const onHost = new Map<string, Map<string, DriverInstance>>();
@@ -203,6 +215,23 @@ export class Reconciler {
         if (this.ctx.builds.has(guest.instanceId)) continue;
         // a guest whose instance another process is building or moving is not an orphan
         if (owner && owner.taskState !== null) continue;
+        if (owner?.hostId && (await this.evacuated(owner.id))) {
+          // the instance was evacuated from this host and runs on another: this guest is a stale
+          // copy (never one whose record names this host: those were skipped above)
+          const destroyed = await this.ctx
+            .callDriver(
+              'destroy',
+              { operation: 'destroy', instanceId: owner.id, hostId },
+              undefined,
+              (d, call) => d.destroy({ ...owner, hostId }, call),
+            )
+            .then(
+              () => true,
+              () => false,
+            );
+          staleDestroyed.push({ instanceId: owner.id, hostId, movedTo: owner.hostId, destroyed });
+          continue;
+        }
         let reaped = false;
         if (deps.options.reapOrphans) {
           await this.ctx.callDriver(
@@ -225,7 +254,21 @@ export class Reconciler {
       }
     }
     await deps.eventLog.prune({ keepLast: deps.options.eventRetention });
-    return { resolved, powerSynced, orphans, releasedClaims, unreachableHosts, expiredReservations };
+    return {
+      resolved,
+      powerSynced,
+      orphans,
+      releasedClaims,
+      unreachableHosts,
+      expiredReservations,
+      staleDestroyed,
+    };
+  }
+
+  /** Whether the instance was moved by a successful evacuation (Nova checks its migration records). */
+  private async evacuated(instanceId: string): Promise<boolean> {
+    const actions = await this.ctx.deps.actions.list(instanceId);
+    return actions.some((a) => a.action === 'evacuate' && a.result === 'success');
   }
 
   /** Resolves an instance a crash left mid-task. Returns the vmState it ends in. */

@@ -15,6 +15,8 @@ export const instanceActionNames = [
   'resume',
   'rebuild',
   'snapshot',
+  /** Rebuild on another host because this one is down (Nova's evacuate). */
+  'evacuate',
 ] as const;
 /** A lifecycle action name. */
 export type InstanceActionName = (typeof instanceActionNames)[number];

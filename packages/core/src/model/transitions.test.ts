@@ -10,6 +10,7 @@ describe('transition table', () => {
       instanceActionNames.filter((a) => isActionAllowed(a, { vmState, taskState: null }));
     expect(allowed('active').sort()).toEqual([
       'delete',
+      'evacuate',
       'pause',
       'reboot',
       'reboot_hard',
@@ -18,10 +19,17 @@ describe('transition table', () => {
       'stop',
       'suspend',
     ]);
-    expect(allowed('stopped').sort()).toEqual(['delete', 'reboot_hard', 'rebuild', 'snapshot', 'start']);
+    expect(allowed('stopped').sort()).toEqual([
+      'delete',
+      'evacuate',
+      'reboot_hard',
+      'rebuild',
+      'snapshot',
+      'start',
+    ]);
     expect(allowed('paused').sort()).toEqual(['delete', 'reboot_hard', 'snapshot', 'stop', 'unpause']);
     expect(allowed('suspended').sort()).toEqual(['delete', 'reboot_hard', 'resume', 'snapshot', 'stop']);
-    expect(allowed('error').sort()).toEqual(['delete', 'reboot_hard', 'rebuild', 'stop']);
+    expect(allowed('error').sort()).toEqual(['delete', 'evacuate', 'reboot_hard', 'rebuild', 'stop']);
     expect(allowed('building')).toEqual(['delete']);
     expect(allowed('deleted')).toEqual([]);
   });
@@ -51,9 +59,14 @@ describe('transition table', () => {
     }
   });
 
-  it('gives each action a distinct task state and a consistent outcome', () => {
-    const tasks = Object.values(transitions).map((t) => t.task);
+  it("gives each action a distinct task state (evacuate shares rebuild's, as in Nova) and a consistent outcome", () => {
+    const tasks = Object.entries(transitions)
+      .filter(([name]) => name !== 'evacuate')
+      .map(([, t]) => t.task);
     expect(new Set(tasks).size).toBe(tasks.length);
+    expect(transitions.evacuate.task).toBe('rebuilding');
+    expect(outcomeOf('evacuate', 'stopped')).toEqual({ vmState: 'stopped', powerState: 'shutdown' });
+    expect(outcomeOf('evacuate', 'error')).toEqual({ vmState: 'active', powerState: 'running' });
     expect(outcomeOf('rebuild', 'stopped')).toEqual({ vmState: 'stopped', powerState: 'shutdown' });
     expect(outcomeOf('rebuild', 'active')).toEqual({ vmState: 'active', powerState: 'running' });
     expect(outcomeOf('suspend', 'active')).toEqual({ vmState: 'suspended', powerState: 'suspended' });

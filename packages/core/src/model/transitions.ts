@@ -92,6 +92,18 @@ export const transitions: Readonly<Record<InstanceActionName, Transition>> = Obj
     power: powerOfState,
     capability: 'snapshot',
   },
+  /**
+   * Rebuilt from its image on another host because its host is down (Nova's evacuate, accepted
+   * from ACTIVE, STOPPED and ERROR with task `rebuilding`, as Nova's API sets it). The power state
+   * is kept: a stopped instance is powered off again on its new host.
+   */
+  evacuate: {
+    from: ['active', 'stopped', 'error'],
+    task: 'rebuilding',
+    to: (from) => (from === 'stopped' ? 'stopped' : 'active'),
+    power: (from) => (from === 'stopped' ? 'shutdown' : 'running'),
+    capability: undefined,
+  },
 });
 
 /** Whether `action` is accepted for an instance in these states. */
