@@ -344,13 +344,17 @@ describe('opening databases', () => {
     expect(err.details.database).toBe(join(file, 'db.sqlite'));
   });
 
-  it('keeps units’ savepoint journals in memory, and a large failed unit still undoes only itself', async () => {
+  it('keeps units’ savepoint journals in memory, checkpoints every 10,000 WAL pages, and a large failed unit still undoes only itself', async () => {
     const s = await freshStores('sqlite');
     try {
       const { exec } = s.database;
       expect(
         (await exec.run<{ temp_store: number }>({ sql: 'pragma temp_store', parameters: [] })).rows,
       ).toEqual([{ temp_store: 2 }]);
+      expect(
+        (await exec.run<{ wal_autocheckpoint: number }>({ sql: 'pragma wal_autocheckpoint', parameters: [] }))
+          .rows,
+      ).toEqual([{ wal_autocheckpoint: 10_000 }]);
       await exec.run({ sql: 'create table big (id integer primary key, v text not null)', parameters: [] });
       const filler = 'x'.repeat(3000);
       const rows = (from: number, n: number) =>
