@@ -169,3 +169,34 @@ describe('server actions', () => {
     expect(hostile.statusCode).toBe(400);
   });
 });
+
+describe('evacuate (admin, a down host)', () => {
+  let h: ApiHarness;
+  beforeAll(async () => {
+    h = await serversHarness();
+  });
+  afterAll(() => h.close());
+
+  it('rebuilds the server of a down host on another host; refused for members and for a live host', async () => {
+    const id = await createServer(h, 'alice', { name: 'moving' });
+    const before = await waitForStatus(h, id, 'ACTIVE');
+    const from = before['OS-EXT-SRV-ATTR:host'] as string;
+    const live = await action(h, 'admin', id, { evacuate: {} });
+    expect(live.statusCode).toBe(400);
+    expect(live.json().badRequest.message).toContain('is still in use');
+    const hostId = (await h.services.engine.get(id)).hostId!;
+    await h.services.engine.hosts.setStatus(hostId, { up: false });
+    expect((await action(h, 'alice', id, { evacuate: {} })).statusCode).toBe(403);
+    expect((await action(h, 'admin', id, { evacuate: { host: 'host-1' } })).statusCode).toBe(400);
+    const r = await action(h, 'admin', id, { evacuate: {} }, mv('2.14'));
+    expect(r.statusCode).toBe(200);
+    let after = await waitForStatus(h, id, 'ACTIVE');
+    for (let i = 0; i < 50 && after['OS-EXT-SRV-ATTR:host'] === from; i++)
+      after = await waitForStatus(h, id, 'ACTIVE');
+    expect(after['OS-EXT-SRV-ATTR:host']).not.toBe(from);
+    const actions = (
+      await h.call('admin', { method: 'GET', url: `/v2.1/servers/${id}/os-instance-actions` })
+    ).json().instanceActions as { action: string }[];
+    expect(actions.map((a) => a.action)).toContain('evacuate');
+  });
+});

@@ -1,6 +1,6 @@
 import type { Instance, RequestContext } from '@nova-lfs/core';
 import { z } from 'zod';
-import { badRequest } from '../../http/api-fault.js';
+import { badRequest, conflict } from '../../http/api-fault.js';
 import type { ApiServices } from '../../http/api-services.js';
 import { type RouteAnswer, type RouteSpec, route, validatePart } from '../../http/route.js';
 import { atLeast } from '../microversion.js';
@@ -44,6 +44,14 @@ const actionSchemas = {
     accessIPv6: z.string().max(64).optional(),
   }),
   createImage: z.object({ name: nameText(255), metadata: serverMetadata.optional() }),
+  evacuate: z
+    .object({
+      host: z.string().max(255).nullable().optional(),
+      adminPass: z.string().max(255).optional(),
+      onSharedStorage: z.union([z.boolean(), z.string().max(8)]).optional(),
+      force: z.boolean().optional(),
+    })
+    .nullable(),
   'os-getConsoleOutput': z
     .object({
       length: z
@@ -68,6 +76,7 @@ const actionRules: Readonly<Record<ActionName, string>> = {
   rebuild: 'os_compute_api:servers:rebuild',
   createImage: 'os_compute_api:servers:create_image',
   'os-getConsoleOutput': 'os_compute_api:os-console-output',
+  evacuate: 'os_compute_api:os-evacuate',
 };
 
 /** Actions Nova has that this engine does not (yet): 400 naming them, rather than a silent no-op. */
@@ -84,7 +93,6 @@ const unsupported = new Set([
   'unrescue',
   'lock',
   'unlock',
-  'evacuate',
   'changePassword',
   'addSecurityGroup',
   'removeSecurityGroup',
@@ -235,6 +243,27 @@ export function serverActionRoutes(
               status: 202,
               headers: { location: `${base.replace(/\/v2(\.1)?$/, '')}/images/${image.id}` },
             };
+          }
+          case 'evacuate': {
+            const e = args as { host?: string | null } | null;
+            if (e?.host)
+              throw badRequest(
+                'Naming the target host of an evacuation is not supported: the scheduler picks it.',
+                'body.evacuate.host',
+              );
+            const hostId = instance.hostId;
+            if (!hostId) throw conflict(`Cannot 'evacuate' instance ${instance.id}: it is on no host`);
+            const host = await engine.hosts.get(hostId);
+            // Nova's answer for a host whose compute service is alive
+            if (host?.up !== false)
+              throw badRequest(
+                `Compute service of ${host?.name ?? hostId} is still in use.`,
+                'body.evacuate',
+              );
+            await accept(req, instance, requestId, log, (c) =>
+              engine.evacuate(hostId, { onlyInstanceIds: [instance.id], request: c }),
+            );
+            return { status: 200, body: atLeast(req.version, 14) ? undefined : { adminPass: '' } };
           }
           case 'os-getConsoleOutput': {
             const length = (args as { length?: number } | null)?.length;

@@ -28,6 +28,7 @@ export const serverPolicies: Readonly<Record<string, PolicyRuleDefault>> = rules
   'os_compute_api:os-suspend-server:suspend': [member, 'Suspend a server.'],
   'os_compute_api:os-suspend-server:resume': [member, 'Resume a server.'],
   'os_compute_api:os-console-output': [member, 'Read the console output of a server.'],
+  'os_compute_api:os-evacuate': [admin, 'Rebuild a server of a down host on another host.'],
   'os_compute_api:os-instance-actions:list': [reader, 'List the actions of a server.'],
   'os_compute_api:os-instance-actions:show': [reader, 'Show an action of a server.'],
   'os_compute_api:os-instance-actions:events': [admin, 'See the events of an action.'],
