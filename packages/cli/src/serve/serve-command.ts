@@ -221,7 +221,7 @@ async function apiDatabase(options: ServeOptions): Promise<{ db: Kysely<object>;
         schema,
       ]);
       fresh = found.rowCount === 0;
-      await setup.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+      await setup.query(`CREATE SCHEMA IF NOT EXISTS ${setup.escapeIdentifier(schema)}`);
     } finally {
       await setup.end();
     }

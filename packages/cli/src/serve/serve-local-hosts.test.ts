@@ -117,7 +117,7 @@ describe.runIf(!missing)('nova-lfs serve with an LXC host and a KVM host (real L
     });
     expect(server.status).toBe(202);
     const id = ((await server.json()) as { server: { id: string } }).server.id;
-    const done = await waitFor(async () => {
+    const done = await waitFor(service, id, async () => {
       const s = (await (await call(`/v2.1/servers/${id}`)).json()) as { server: Record<string, string> };
       return s.server.status === 'ACTIVE' || s.server.status === 'ERROR' ? s.server : undefined;
     });
@@ -129,17 +129,40 @@ describe.runIf(!missing)('nova-lfs serve with an LXC host and a KVM host (real L
     });
     expect(console.status).toBe(200);
     expect((await call(`/v2.1/servers/${id}`, { method: 'DELETE' })).status).toBe(204);
-    await waitFor(async () => ((await call(`/v2.1/servers/${id}`)).status === 404 ? true : undefined));
+    await waitFor(service, id, async () =>
+      (await call(`/v2.1/servers/${id}`)).status === 404 ? true : undefined,
+    );
   });
 });
 
-/** Polls the API (the service's own state) until `probe` answers, at most 60 s. */
-async function waitFor<T>(probe: () => Promise<T | undefined>): Promise<T> {
+/**
+ * Asks the API until `probe` answers, once now and again at each engine event of the server (no
+ * sleeping); fails after 60 s.
+ */
+async function waitFor<T>(
+  service: RunningService,
+  id: string,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
   const deadline = Date.now() + 60_000;
   for (;;) {
+    const next = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 5_000);
+      const sub = service.engine.watch(id).subscribe({
+        next: () => {
+          clearTimeout(timer);
+          sub.unsubscribe();
+          resolve();
+        },
+        complete: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
     const v = await probe();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 100));
+    await next;
   }
 }

@@ -1,23 +1,12 @@
+export { freeLoopbackPort as freePort } from '@nova-lfs/bus-nats/testing';
+
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
-
-/** A free loopback port (the kernel's pick; released before the service binds it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A `nova-lfs serve` child process, started from the sources as `pnpm nova-lfs serve` does. */
 export interface ServeProcess {
