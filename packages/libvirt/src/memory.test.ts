@@ -32,11 +32,16 @@ describe.skipIf(!available)('memory', () => {
     const middle = rssMiB();
     await round(1000);
     const after = rssMiB();
+    await round(1000);
+    const last = rssMiB();
     await conn.close();
-    console.log(`RSS MiB: ${before.toFixed(1)} -> ${middle.toFixed(1)} -> ${after.toFixed(1)}`);
+    console.log(
+      `RSS MiB: ${before.toFixed(1)} -> ${middle.toFixed(1)} -> ${after.toFixed(1)} -> ${last.toFixed(1)}`,
+    );
     // Leaking each round's domain handle, XML string (~1 KiB) and error strings would add well
-    // over 2 MiB per 1,000 rounds; measured here: about 0.1 MiB.
-    expect(after - middle).toBeLessThan(2);
+    // over 2 MiB to every 1,000 rounds; measured here: about 0.1 MiB. A leak grows every interval,
+    // while the allocator may grow its arenas once under load: the smaller interval must stay flat.
+    expect(Math.min(after - middle, last - after)).toBeLessThan(2);
     // every virDomainPtr held a connection reference: none is left
     expect(conn.lastCloseRefs).toBe(0);
   });
