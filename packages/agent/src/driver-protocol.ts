@@ -28,11 +28,15 @@ const done = z.object({});
 const guestIdSchema = z.string().min(1).max(255);
 const stringRecord = z.record(z.string().max(255), z.string().max(4096));
 
-/** Every capability flag of `DriverCapabilities`, exactly (a missing or extra flag is refused). */
+/**
+ * Every capability flag of `DriverCapabilities`. An unknown flag is refused; a missing one reads as
+ * off, so that an agent built before a flag existed (e.g. `coldMigration`, `rescue`) keeps working
+ * with a newer control plane, which then simply does not use that capability on its host.
+ */
 export const capabilitiesSchema = z.strictObject(
-  Object.fromEntries(Object.keys(noCapabilities).map((k) => [k, z.boolean()])) as Record<
+  Object.fromEntries(Object.keys(noCapabilities).map((k) => [k, z.boolean().default(false)])) as Record<
     keyof typeof noCapabilities,
-    z.ZodBoolean
+    z.ZodDefault<z.ZodBoolean>
   >,
 );
 

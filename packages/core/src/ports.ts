@@ -38,7 +38,6 @@ export {
   callAbortState,
   defineCapabilities,
   type InterfaceAttachable,
-  type Migratable,
   noCapabilities,
   type Pausable,
   type PowerControl,
@@ -48,7 +47,6 @@ export {
   type Suspendable,
   supportsConsoleOutput,
   supportsInterfaceAttach,
-  supportsMigration,
   supportsPause,
   supportsPowerControl,
   supportsReboot,
@@ -59,6 +57,22 @@ export {
   throwIfCallAborted,
   type VolumeAttachable,
 } from './ports/driver.js';
+export {
+  type ColdMigratable,
+  type FinishMigrationRequest,
+  type ForceCompleteMode,
+  type LiveMigratable,
+  type LiveMigrationOptions,
+  type LiveMigrationProgress,
+  type LiveMigrationResult,
+  type MigratedDisks,
+  type MigrationTarget,
+  type Rescuable,
+  type RescueRequest,
+  supportsColdMigration,
+  supportsLiveMigration,
+  supportsRescue,
+} from './ports/driver-moves.js';
 export type { ImageLocation } from './ports/image-service.js';
 export type {
   ClaimChange,

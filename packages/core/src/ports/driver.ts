@@ -30,8 +30,12 @@ export interface DriverCapabilities {
   readonly volumeAttach: boolean;
   /** Attach and detach network interfaces while running (implements {@link InterfaceAttachable}). */
   readonly interfaceAttach: boolean;
-  /** Live migration between hosts of the same driver (implements {@link Migratable}). */
+  /** Live migration between hosts of the same driver (implements `LiveMigratable`, driver-moves.ts). */
   readonly liveMigration: boolean;
+  /** Cold migration and resize (implements `ColdMigratable`, driver-moves.ts). */
+  readonly coldMigration: boolean;
+  /** Rescue and unrescue (implements `Rescuable`, driver-moves.ts). */
+  readonly rescue: boolean;
   /** Console output (implements {@link ConsoleReadable}). */
   readonly consoleOutput: boolean;
 }
@@ -47,6 +51,8 @@ export const noCapabilities: DriverCapabilities = Object.freeze({
   volumeAttach: false,
   interfaceAttach: false,
   liveMigration: false,
+  coldMigration: false,
+  rescue: false,
   consoleOutput: false,
 });
 
@@ -206,10 +212,6 @@ export interface InterfaceAttachable {
   attachInterface(instance: Instance, port: PortBinding): Promise<void>;
   detachInterface(instance: Instance, port: PortBinding): Promise<void>;
 }
-/** Live migration to another host of the same driver kind. */
-export interface Migratable {
-  migrate(instance: Instance, destination: ComputeDriver): Promise<void>;
-}
 /** Console output (serial log, container logs). */
 export interface ConsoleReadable {
   /** The last `lines` lines (all when omitted) as text. */
@@ -251,10 +253,6 @@ export function supportsVolumeAttach(d: ComputeDriver): d is ComputeDriver & Vol
 /** Driver can hot-plug interfaces. */
 export function supportsInterfaceAttach(d: ComputeDriver): d is ComputeDriver & InterfaceAttachable {
   return d.capabilities.interfaceAttach && has(d, 'attachInterface', 'detachInterface');
-}
-/** Driver can live-migrate. */
-export function supportsMigration(d: ComputeDriver): d is ComputeDriver & Migratable {
-  return d.capabilities.liveMigration && has(d, 'migrate');
 }
 /** Driver can read console output. */
 export function supportsConsoleOutput(d: ComputeDriver): d is ComputeDriver & ConsoleReadable {
