@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Starts virtlogd and libvirtd so that qemu:///system answers (QEMU TCG guests; no security driver).
 set -euo pipefail
+# By PID file, never by name: the second libvirt host (start-libvirt-second.sh) runs libvirtd and
+# virtlogd too, with its own PID files.
+pidfile=/run/libvirtd.pid
+logd_pidfile=/run/virtlogd.pid
+alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 stop_libvirtd() { # after a configuration change: libvirtd reads qemu.conf only at start
-  pkill -x libvirtd 2>/dev/null || return 0
-  for _ in $(seq 1 50); do pgrep -x libvirtd >/dev/null || return 0; sleep 0.2; done
+  alive "$pidfile" || return 0
+  kill "$(cat "$pidfile")" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do alive "$pidfile" || return 0; sleep 0.2; done
 }
 getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
 id libvirt-qemu >/dev/null 2>&1 || useradd -r -g libvirt-qemu libvirt-qemu
@@ -29,8 +35,8 @@ ensure_conf user '"root"'
 ensure_conf group '"root"'
 if [ "$conf_changed" = 1 ]; then stop_libvirtd; fi
 if virsh -c qemu:///system version >/dev/null 2>&1; then exit 0; fi
-pgrep -x virtlogd >/dev/null || virtlogd -d
-pgrep -x libvirtd >/dev/null || libvirtd -d
+alive "$logd_pidfile" || virtlogd -d -p "$logd_pidfile"
+alive "$pidfile" || libvirtd -d -p "$pidfile"
 for _ in $(seq 1 60); do
   if virsh -c qemu:///system version >/dev/null 2>&1; then
     virsh -c test:///default list >/dev/null
