@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCompute, LocalImageService } from '@nova-lfs/core';
@@ -93,6 +93,7 @@ export default async function dockerBench(args: string[]): Promise<boolean> {
   const left = (await docker.listContainers({ all: true, filters: { label: ['nova-lfs.host=bench'] } }))
     .length;
   await compute.close();
+  rmSync(dir, { recursive: true, force: true });
 
   return printReport(
     'docker',

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCompute } from '@nova-lfs/core';
@@ -64,8 +64,15 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
       concurrency,
       dropSchema: store === 'postgres' ? { url, schema: schemaOf(batching) } : undefined,
     });
-  const batched = await measure(true);
-  const unbatched = await measure(false);
+  let batched: Run;
+  let unbatched: Run;
+  try {
+    batched = await measure(true);
+    unbatched = await measure(false);
+  } finally {
+    // the two database files (hundreds of MiB after a run) are the run's own
+    if (store === 'sqlite') rmSync(where, { recursive: true, force: true });
+  }
   const lat = batched.lat;
   const pairsPerSecond = Math.round(batched.pairs / batched.seconds);
   const unbatchedPairsPerSecond = Math.round(unbatched.pairs / unbatched.seconds);

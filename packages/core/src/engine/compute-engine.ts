@@ -228,7 +228,11 @@ export class ComputeEngine {
     }
   }
 
-  /** Re-reads a host's report from its driver (inventory, traits) and updates the scheduler. */
+  /**
+   * Re-reads a host's report from its driver (inventory, traits) and updates the scheduler. What
+   * the driver does not report stays: enabled/up status, and the zone and aggregates an admin set
+   * with `hosts.setPlacement`.
+   */
   async refreshHost(hostId: string): Promise<Host> {
     this.refuseIfClosed('refreshHost');
     const binding = this.registry.get(hostId);
@@ -239,7 +243,13 @@ export class ComputeEngine {
     const host = {
       ...hostFromReport(binding, report),
       ...(previous
-        ? { enabled: previous.enabled, up: previous.up, disabledReason: previous.disabledReason }
+        ? {
+            enabled: previous.enabled,
+            up: previous.up,
+            disabledReason: previous.disabledReason,
+            availabilityZone: previous.availabilityZone,
+            aggregates: previous.aggregates,
+          }
         : {}),
     };
     await this.hostStore.upsert(host);

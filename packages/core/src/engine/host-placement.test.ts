@@ -24,6 +24,24 @@ describe('HostAdmin.setPlacement', () => {
     }
   });
 
+  it('keeps the zone and aggregates an admin set when the host is refreshed from its driver', async () => {
+    const cloud = await createFakeCloud({ hosts: 2 });
+    try {
+      await cloud.compute.hosts.setPlacement('host-1', {
+        aggregates: [{ id: '7', name: 'fast', metadata: {} }],
+        availabilityZone: 'az-fast',
+      });
+      const refreshed = await cloud.compute.refreshHost('host-1');
+      expect(refreshed.availabilityZone).toBe('az-fast');
+      expect(refreshed.aggregates.map((a) => a.name)).toEqual(['fast']);
+      // the scheduler still places by it
+      const [vm] = await cloud.compute.create(cloud.request({ availabilityZone: 'az-fast' }));
+      expect(vm?.hostId).toBe('host-1');
+    } finally {
+      await cloud.compute.close();
+    }
+  });
+
   it('refuses unknown keys, duplicate aggregate ids and unknown hosts, naming the field', async () => {
     const cloud = await createFakeCloud({ hosts: 1 });
     try {
