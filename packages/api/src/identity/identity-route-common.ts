@@ -94,6 +94,17 @@ export const filterText = z
   .max(255)
   .refine((s) => !/[\p{Cc}\p{Cs}]/u.test(s), 'must not contain control characters');
 
+/** Query of the user and group lists: Keystone's `name` and `domain_id` filters. */
+export const nameDomainQuery = z.object({ name: filterText.optional(), domain_id: filterText.optional() });
+
+/** The backend's list filter from {@link nameDomainQuery}. */
+export function nameDomainFilter(q: z.output<typeof nameDomainQuery>): { name?: string; domainId?: string } {
+  return {
+    ...(q.name !== undefined ? { name: q.name } : {}),
+    ...(q.domain_id !== undefined ? { domainId: q.domain_id } : {}),
+  };
+}
+
 /** A request's path and query as a URL under the public identity URL (`.../v3/projects?name=x`). */
 export function selfUrl(services: ApiServices, request: FastifyRequest): string {
   const path = request.url.startsWith('/v3') ? request.url.slice(3) : request.url;

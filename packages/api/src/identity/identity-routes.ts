@@ -1,6 +1,7 @@
 import type { ApiServices } from '../http/api-services.js';
 import type { RouteSpec } from '../http/route.js';
 import { authRoutes } from './auth-routes.js';
+import { groupRoutes } from './group-routes.js';
 import { identityPolicies } from './identity-policies.js';
 import type { IdentityService } from './identity-service.js';
 import { projectRoutes } from './project-routes.js';
@@ -19,6 +20,7 @@ export function identityRoutes(services: ApiServices, identity: IdentityService)
     ...authRoutes(services, identity),
     ...projectRoutes(services, identity),
     ...userRoutes(services, identity),
+    ...groupRoutes(services, identity),
     ...roleRoutes(services, identity),
   ];
 }
