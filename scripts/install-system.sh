@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   docker.io busybox-static cpio
-  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev qemu-system-x86 qemu-utils
+  libvirt0 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
   lxc postgresql nats-server linux-image-cloud-amd64 libxml2-utils
   iproute2 procps ca-certificates
   python3-openstackclient python3-novaclient slapd ldap-utils openssh-server

@@ -10,8 +10,6 @@ bash scripts/install-system.sh
 bash scripts/services/start-all.sh
 export NOVA_LFS_PG_URL="${NOVA_LFS_PG_URL:-postgres://nova:nova@127.0.0.1:5432/nova_test}"
 export NOVA_LFS_NATS_URL="${NOVA_LFS_NATS_URL:-nats://127.0.0.1:4222}"
-# after install-system.sh: libvirt-dev is there, so a libvirt binding left unbuilt by an earlier
-# install (demo.sh on a fresh machine) is rebuilt
 bash scripts/install-workspace.sh
 pnpm run build
 pnpm run docs >/dev/null   # API docs from TSDoc must build (typedoc reads the built packages)

@@ -1,4 +1,5 @@
 import { ConfigurationError, DriverError, ErrorCode, isNovaError, NovaError } from '@nova-lfs/core';
+import { isLibvirtError, VirErrorDomain, VirErrorNumber } from '@nova-lfs/libvirt';
 
 /** Stable error codes of the KVM driver (call failures are core `DriverError`s). */
 export const KvmErrorCode = {
@@ -8,17 +9,17 @@ export const KvmErrorCode = {
 } as const;
 
 /**
- * The libvirt binding (`@unraid/libvirt`, an optional dependency with a native addon) did not
- * load: not installed, or installed while Debian's `libvirt-dev` was missing so its addon was
- * never built. `details.loadError` is the loader's own message; the cause keeps the error.
- * Distinct from {@link LibvirtUnreachableError}: libvirtd was never asked.
+ * The libvirt binding (`@nova-lfs/libvirt`) could not load koffi's prebuilt binary or
+ * `libvirt.so.0` (Debian's `libvirt0`). `details.loadError` is the loader's own message (with what
+ * to install); the cause keeps the binding's `LibvirtUnavailableError`. Distinct from
+ * {@link LibvirtUnreachableError}: libvirtd was never asked.
  */
 export class LibvirtBindingUnavailableError extends NovaError<{ module: string; loadError: string }> {
   constructor(module: string, options?: { cause?: unknown }) {
     const loadError = options?.cause instanceof Error ? options.cause.message : String(options?.cause);
     super(
       KvmErrorCode.BindingUnavailable,
-      `the libvirt binding ${module} did not load (${loadError.split('\n')[0]}); it needs Debian's libvirt-dev when it is built: apt-get install libvirt-dev, then pnpm rebuild ${module}`,
+      `the libvirt binding ${module} did not load: ${loadError.split('\n')[0]}`,
       { module, loadError },
       options,
     );
@@ -56,10 +57,19 @@ export class KvmScopeConflictError extends ConfigurationError {
   }
 }
 
-/** Whether a libvirt error means "no such domain". */
+/** Whether a libvirt error means "no such domain" (`VIR_ERR_NO_DOMAIN`). */
 export function isNoDomain(e: unknown): boolean {
+  if (isLibvirtError(e)) return e.details.code === VirErrorNumber.NoDomain;
   return /no domain|not found|Domain not found/i.test((e as Error)?.message ?? '');
 }
+
+/** libvirt error numbers of a busy daemon or a lost connection, worth trying again. */
+const RETRYABLE_CODES: ReadonlySet<number> = new Set([
+  VirErrorNumber.Rpc,
+  VirErrorNumber.OperationTimeout, // "cannot acquire state change lock"
+  VirErrorNumber.ResourceBusy,
+  VirErrorNumber.AgentUnresponsive,
+]);
 
 /** Messages of a lost, refused or timed-out connection to libvirtd, or of a daemon busy with the domain. */
 const RETRYABLE =
@@ -67,11 +77,20 @@ const RETRYABLE =
 
 /**
  * Whether trying the same libvirt call again may help: yes for a lost or refused connection and a
- * busy daemon (state change lock timeouts); undefined otherwise (libvirt errors carry no code
- * through the binding, so this reads their messages).
+ * busy daemon (state change lock timeouts); undefined otherwise. Read from libvirt's error number
+ * and domain (a system error raised by the RPC layer is a connection problem), then its message.
  */
 export function libvirtRetryable(e: unknown): boolean | undefined {
   if (isNovaError(e, KvmErrorCode.Unreachable)) return true;
+  if (isLibvirtError(e)) {
+    const { code, domain } = e.details;
+    if (RETRYABLE_CODES.has(code)) return true;
+    if (
+      code === VirErrorNumber.SystemError &&
+      (domain === VirErrorDomain.Rpc || domain === VirErrorDomain.Remote)
+    )
+      return true;
+  }
   return RETRYABLE.test((e as Error)?.message ?? '') ? true : undefined;
 }
 
@@ -89,7 +108,10 @@ export interface KvmFailureClass {
 function permanentClass(e: unknown): KvmFailureClass | undefined {
   if (isNovaError(e, KvmErrorCode.UnsupportedImage) || isNovaError(e, ErrorCode.ImageChecksum))
     return { retryable: false, reschedule: false };
-  if (/^unsupported configuration/i.test((e as Error)?.message ?? ''))
+  if (
+    isLibvirtError(e, VirErrorNumber.ConfigUnsupported) ||
+    /^unsupported configuration/i.test((e as Error)?.message ?? '')
+  )
     return { retryable: false, reschedule: false };
   if (isNovaError(e, KvmErrorCode.BindingUnavailable)) return { retryable: false };
   return undefined;

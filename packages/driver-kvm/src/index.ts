@@ -17,16 +17,11 @@ export {
 } from './errors.js';
 export { KvmDriver, type KvmDriverOptions, kvmCapabilities } from './kvm-driver.js';
 export {
-  defaultLibvirtLoader,
+  defaultLibvirtConnector,
   LIBVIRT_MODULE,
-  type LibvirtConnection,
-  type LibvirtDomain,
-  LibvirtDomainState,
-  type LibvirtLoader,
-  type LibvirtModule,
-  loadLibvirt,
+  type LibvirtConnector,
   openLibvirt,
 } from './libvirt-binding.js';
-export { powerStateOfDomain } from './power-state.js';
+export { powerStateOfDomain, powerStateOfEvent } from './power-state.js';
 export { createOverlay } from './qemu-img.js';
 export { kvmDriverToken, registerKvmDriver } from './register.js';

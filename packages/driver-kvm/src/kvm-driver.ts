@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type {
@@ -23,6 +22,7 @@ import {
   abortableDelay as sleep,
   untilAborted,
 } from '@nova-lfs/core/ports';
+import { type Connection, type Domain, DomainState, UndefineFlags } from '@nova-lfs/libvirt';
 import { type Observable, Subject } from 'rxjs';
 import type { DiskSpec, DomainSpec } from './domain-spec.js';
 import { buildDomainXml, parseInstanceMetadata } from './domain-xml.js';
@@ -34,13 +34,7 @@ import {
   wrapLibvirtError,
 } from './errors.js';
 import { claimHostScope, releaseHostScope } from './host-scope.js';
-import {
-  type LibvirtConnection,
-  type LibvirtDomain,
-  LibvirtDomainState,
-  type LibvirtLoader,
-  openLibvirt,
-} from './libvirt-binding.js';
+import { type LibvirtConnector, openLibvirt } from './libvirt-binding.js';
 import { powerStateOfDomain } from './power-state.js';
 import { createOverlay } from './qemu-img.js';
 
@@ -68,8 +62,8 @@ export interface KvmDriverOptions {
   readonly softRebootTimeoutMs?: number;
   /** Default kernel command line for direct kernel boot (default `console=ttyS0`). */
   readonly kernelCmdline?: string;
-  /** Loads the libvirt binding (tests replace it). */
-  readonly loader?: LibvirtLoader;
+  /** Opens the libvirt connection (default `Connection.open` of `@nova-lfs/libvirt`). */
+  readonly connect?: LibvirtConnector;
 }
 
 /** What the KVM driver can do (snapshots, hot-plug and migration are gaps of the binding). */
@@ -105,7 +99,7 @@ export class KvmDriver
   readonly stateDir: string;
   private readonly subject = new Subject<PowerStateEvent>();
   readonly events$: Observable<PowerStateEvent> = this.subject.asObservable();
-  private conn: Promise<LibvirtConnection> | undefined;
+  private conn: Promise<Connection> | undefined;
   private poller: NodeJS.Timeout | undefined;
   private readonly lastSeen = new Map<string, PowerState>();
   private polling = false;
@@ -140,8 +134,14 @@ export class KvmDriver
    */
   async getHostReport(): Promise<HostReport> {
     const conn = await this.connection();
-    const node = await conn.nodeGetInfo();
-    const hostname = await conn.connectGetHostname();
+    let node: Awaited<ReturnType<Connection['nodeInfo']>>;
+    let hostname: string;
+    try {
+      node = await conn.nodeInfo();
+      hostname = await conn.hostname();
+    } catch (e) {
+      throw wrapLibvirtError('getHostReport', e);
+    }
     const daemon = `${this.uri} on ${hostname}`;
     claimHostScope(daemon, this.hostId, this);
     this.scopeDaemon = daemon;
@@ -154,7 +154,7 @@ export class KvmDriver
       architecture: node.model,
       inventory: {
         VCPU: { total: node.cpus, reserved: 0, allocationRatio: 1 },
-        MEMORY_MB: { total: Math.floor(node.memory / 1024), reserved: 0, allocationRatio: 1 },
+        MEMORY_MB: { total: Math.floor(node.memoryKiB / 1024), reserved: 0, allocationRatio: 1 },
         DISK_GB: { total: Math.floor((fs.blocks * fs.bsize) / 2 ** 30), reserved: 0, allocationRatio: 1 },
       },
       traits: [`COMPUTE_VIRT_${(this.options.virtType ?? 'qemu').toUpperCase()}`],
@@ -185,50 +185,51 @@ export class KvmDriver
   }
 
   private async remove(instance: Instance): Promise<void> {
-    const domain = await this.lookup(instance.id);
     this.lastSeen.delete(instance.id);
-    if (domain) {
+    await this.withDomain(instance.id, async (domain) => {
       try {
-        const info = await domain.getInfo();
-        if (info.state !== LibvirtDomainState.Shutoff) await domain.destroy().catch(ignoreNotRunning);
-        await domain.undefine();
+        const info = await domain.info();
+        if (info.state !== DomainState.Shutoff) await domain.destroy().catch(ignoreNotRunning);
+        // a suspended guest's managed save image and any snapshot metadata go with it
+        await domain.undefine(UndefineFlags.ManagedSave | UndefineFlags.SnapshotsMetadata);
       } catch (e) {
         if (!isNoDomain(e)) throw wrapLibvirtError('destroy', e, instance.id);
       }
-    }
+    });
     await rm(this.instanceDir(instance.id), { recursive: true, force: true });
   }
 
   async getPowerState(instance: Instance): Promise<PowerState> {
-    const domain = await this.lookup(instance.id);
-    if (!domain) return 'nostate';
-    try {
-      const { state } = await domain.getInfo();
-      if (state === LibvirtDomainState.Shutoff && existsSync(this.savePath(instance.id))) return 'suspended';
-      return powerStateOfDomain(state);
-    } catch (e) {
-      if (isNoDomain(e)) return 'nostate';
-      throw wrapLibvirtError('getInfo', e, instance.id);
-    }
+    const state = await this.withDomain(instance.id, async (domain) => {
+      try {
+        return await powerStateOf(domain);
+      } catch (e) {
+        if (isNoDomain(e)) return 'nostate';
+        throw wrapLibvirtError('getInfo', e, instance.id);
+      }
+    });
+    return state ?? 'nostate';
   }
 
   async listInstances(): Promise<DriverInstance[]> {
     const conn = await this.connectionFor('list');
     const out: DriverInstance[] = [];
+    let domains: Domain[] = [];
     try {
-      for (const domain of await conn.connectListAllDomains()) {
-        const meta = parseInstanceMetadata(await domain.getXMLDesc());
+      domains = await conn.listAllDomains();
+      for (const domain of domains) {
+        const meta = parseInstanceMetadata(await domain.xml());
         if (!meta || meta.hostId !== this.hostId) continue;
-        const { state } = await domain.getInfo();
-        const saved = state === LibvirtDomainState.Shutoff && existsSync(this.savePath(meta.instanceId));
         out.push({
           instanceId: meta.instanceId,
-          powerState: saved ? 'suspended' : powerStateOfDomain(state),
+          powerState: await powerStateOf(domain),
           projectId: meta.projectId,
         });
       }
     } catch (e) {
       throw wrapLibvirtError('list', e);
+    } finally {
+      await Promise.allSettled(domains.map((d) => d.free()));
     }
     return out;
   }
@@ -245,7 +246,7 @@ export class KvmDriver
 
   async powerOn(instance: Instance, options?: DriverCallOptions): Promise<void> {
     await this.act('powerOn', instance, options, async (domain) => {
-      await this.step('powerOn', instance.id, () => domain.create());
+      await this.step('powerOn', instance.id, () => domain.start());
       this.lastSeen.set(instance.id, 'running');
     });
   }
@@ -256,7 +257,7 @@ export class KvmDriver
     await this.act('reboot', instance, options, async (domain, signal) => {
       await this.shutdownOrDestroy(domain, instance.id, timeout, signal);
       signal?.throwIfAborted();
-      await this.step('reboot', instance.id, () => domain.create());
+      await this.step('reboot', instance.id, () => domain.start());
       this.lastSeen.set(instance.id, 'running');
     });
   }
@@ -275,26 +276,24 @@ export class KvmDriver
     });
   }
 
-  /** Saves memory and device state to the instance directory and stops the domain (managed-save equivalent). */
+  /** Saves memory and device state to libvirt's managed save image and stops the domain (`virDomainManagedSave`). */
   async suspend(instance: Instance, options?: DriverCallOptions): Promise<void> {
     await this.act('suspend', instance, options, async (domain) => {
       this.lastSeen.set(instance.id, 'suspended');
-      await this.step('suspend', instance.id, () => domain.save(this.savePath(instance.id)));
+      await this.step('suspend', instance.id, () => domain.managedSave());
     });
   }
 
-  /** Restores the saved state and removes the save file. */
+  /** Starts the domain from its managed save image (libvirt removes the image once restored). */
   async resume(instance: Instance, options?: DriverCallOptions): Promise<void> {
-    const signal = options?.signal;
-    signal?.throwIfAborted();
-    const restore = async () => {
-      const conn = await this.connectionFor('resume', instance.id);
-      const file = this.savePath(instance.id);
-      await this.step('resume', instance.id, () => conn.domainRestore(file));
-      await rm(file, { force: true });
+    await this.act('resume', instance, options, async (domain) => {
+      if (!(await domain.hasManagedSaveImage()))
+        throw wrapLibvirtError('resume', new Error('the guest is not suspended'), instance.id, {
+          retryable: false,
+        });
+      await this.step('resume', instance.id, () => domain.start());
       this.lastSeen.set(instance.id, 'running');
-    };
-    await untilAborted(restore(), signal);
+    });
   }
 
   /** The serial console log (last `lines` lines when given). */
@@ -321,7 +320,7 @@ export class KvmDriver
     this.subject.complete();
     const conn = this.conn;
     this.conn = undefined;
-    if (conn) await (await conn.catch(() => undefined))?.connectClose().catch(() => undefined);
+    if (conn) await (await conn.catch(() => undefined))?.close().catch(() => undefined);
   }
 
   /** Polls every domain of this host once and emits changed power states. */
@@ -349,19 +348,15 @@ export class KvmDriver
     return join(this.instanceDir(instanceId), 'console.log');
   }
 
-  private savePath(instanceId: string): string {
-    return join(this.instanceDir(instanceId), 'saved.state');
-  }
-
   private startPolling(): void {
     if (this.poller) return;
     this.poller = setInterval(() => void this.pollOnce(), this.options.pollIntervalMs ?? 2_000);
     this.poller.unref();
   }
 
-  private async connection(): Promise<LibvirtConnection> {
+  private async connection(): Promise<Connection> {
     if (!this.conn) {
-      this.conn = openLibvirt(this.uri, this.options.loader).catch((e) => {
+      this.conn = openLibvirt(this.uri, this.options.connect).catch((e) => {
         this.conn = undefined;
         if ((e as { code?: string })?.code === KvmErrorCode.BindingUnavailable) throw e;
         throw new LibvirtUnreachableError(this.uri, { cause: e });
@@ -371,7 +366,7 @@ export class KvmDriver
   }
 
   /** The connection, its failure wrapped as a classified `DriverError` of `operation`. */
-  private async connectionFor(operation: string, instanceId?: string): Promise<LibvirtConnection> {
+  private async connectionFor(operation: string, instanceId?: string): Promise<Connection> {
     try {
       return await this.connection();
     } catch (e) {
@@ -386,7 +381,7 @@ export class KvmDriver
   private async defineAndStart(request: SpawnRequest): Promise<void> {
     const { instance, signal } = request;
     const dir = this.instanceDir(instance.id);
-    let domain: LibvirtDomain | undefined;
+    let domain: Domain | undefined;
     try {
       const conn = await this.connectionFor('spawn', instance.id);
       signal?.throwIfAborted();
@@ -394,20 +389,22 @@ export class KvmDriver
       await chmod(dir, 0o755);
       const spec = await this.domainSpec(request, dir);
       signal?.throwIfAborted();
-      domain = await conn.domainDefineXML(buildDomainXml(spec));
+      domain = await conn.defineXML(buildDomainXml(spec));
       signal?.throwIfAborted();
-      await domain.create();
+      await domain.start();
       signal?.throwIfAborted();
       this.lastSeen.set(instance.id, 'running');
     } catch (e) {
       if (domain) {
         await domain.destroy().catch(() => undefined);
-        await domain.undefine().catch(() => undefined);
+        await domain.undefine(UndefineFlags.ManagedSave).catch(() => undefined);
       }
       this.lastSeen.delete(instance.id);
       await rm(dir, { recursive: true, force: true });
       if (signal?.aborted) throw signal.reason;
       throw wrapLibvirtError('spawn', e, instance.id);
+    } finally {
+      await domain?.free().catch(() => undefined);
     }
   }
 
@@ -416,29 +413,42 @@ export class KvmDriver
     operation: string,
     instance: Instance,
     options: DriverCallOptions | undefined,
-    fn: (domain: LibvirtDomain, signal: AbortSignal | undefined) => Promise<void>,
+    fn: (domain: Domain, signal: AbortSignal | undefined) => Promise<void>,
   ): Promise<void> {
     const signal = options?.signal;
     signal?.throwIfAborted();
-    const work = async () => fn(await this.require(instance.id, operation), signal);
+    const work = async () => {
+      const found = await this.withDomain(instance.id, async (domain) => {
+        await fn(domain, signal);
+        return true;
+      });
+      if (!found)
+        throw wrapLibvirtError(operation, new Error('no such domain'), instance.id, { retryable: false });
+    };
     await untilAborted(work(), signal);
   }
 
-  private async lookup(instanceId: string): Promise<LibvirtDomain | undefined> {
+  /**
+   * Runs `fn` with the instance's domain handle and frees the handle afterwards; resolves
+   * `undefined` without calling `fn` when there is no such domain.
+   */
+  private async withDomain<T>(
+    instanceId: string,
+    fn: (domain: Domain) => Promise<T>,
+  ): Promise<T | undefined> {
     const conn = await this.connectionFor('lookup', instanceId);
+    let domain: Domain;
     try {
-      return await conn.domainLookupByUUIDString(instanceId);
+      domain = await conn.lookupByUUID(instanceId);
     } catch (e) {
       if (isNoDomain(e)) return undefined;
       throw wrapLibvirtError('lookup', e, instanceId);
     }
-  }
-
-  private async require(instanceId: string, operation: string): Promise<LibvirtDomain> {
-    const domain = await this.lookup(instanceId);
-    if (!domain)
-      throw wrapLibvirtError(operation, new Error('no such domain'), instanceId, { retryable: false });
-    return domain;
+    try {
+      return await fn(domain);
+    } finally {
+      await domain.free().catch(() => undefined);
+    }
   }
 
   private async step(operation: string, instanceId: string, fn: () => Promise<void>): Promise<void> {
@@ -451,20 +461,20 @@ export class KvmDriver
 
   /** ACPI shutdown polled every 100 ms for up to `timeoutMs`, then a forced stop; the wait ends when `signal` aborts. */
   private async shutdownOrDestroy(
-    domain: LibvirtDomain,
+    domain: Domain,
     instanceId: string,
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const state = async () => (await domain.getInfo()).state;
-    if ((await state()) === LibvirtDomainState.Shutoff) return;
+    const state = async () => (await domain.info()).state;
+    if ((await state()) === DomainState.Shutoff) return;
     if (timeoutMs > 0) {
       signal?.throwIfAborted();
       await domain.shutdown().catch(() => undefined);
       const end = Date.now() + timeoutMs;
       while (Date.now() < end) {
         signal?.throwIfAborted();
-        if ((await state()) === LibvirtDomainState.Shutoff) return;
+        if ((await state()) === DomainState.Shutoff) return;
         await sleep(100, signal);
       }
     }
@@ -520,6 +530,13 @@ export class KvmDriver
       },
     };
   }
+}
+
+/** A domain's power state: `suspended` for a shut-off domain with a managed save image. */
+async function powerStateOf(domain: Domain): Promise<PowerState> {
+  const { state } = await domain.info();
+  if (state === DomainState.Shutoff && (await domain.hasManagedSaveImage())) return 'suspended';
+  return powerStateOfDomain(state);
 }
 
 function ignoreNotRunning(e: unknown): void {

@@ -1,12 +1,12 @@
 import { KvmErrorCode } from '../errors.js';
-import { type LibvirtLoader, openLibvirt } from '../libvirt-binding.js';
+import { type LibvirtConnector, openLibvirt } from '../libvirt-binding.js';
 
 /** What {@link probeLibvirt} found. */
 export type LibvirtProbe =
   | { readonly available: true }
   | {
       readonly available: false;
-      /** `binding`: `@unraid/libvirt` did not load; `daemon`: it loaded, libvirtd did not answer. */
+      /** `binding`: `@nova-lfs/libvirt` could not load koffi or libvirt.so.0; `daemon`: it loaded, libvirtd did not answer. */
       readonly problem: 'binding' | 'daemon';
       /** One line saying what is wrong and what to run. */
       readonly reason: string;
@@ -20,10 +20,13 @@ export const startLibvirtCommand = 'bash scripts/services/start-libvirt.sh';
  * Whether libvirtd answers on `uri` through the binding, and if not, whether the binding did not
  * load (with its load error) or the daemon did not answer.
  */
-export async function probeLibvirt(uri = 'qemu:///system', loader?: LibvirtLoader): Promise<LibvirtProbe> {
+export async function probeLibvirt(
+  uri = 'qemu:///system',
+  connect?: LibvirtConnector,
+): Promise<LibvirtProbe> {
   try {
-    const conn = await openLibvirt(uri, loader);
-    await conn.connectClose();
+    const conn = await openLibvirt(uri, connect);
+    await conn.close();
     return { available: true };
   } catch (error) {
     if ((error as { code?: unknown })?.code === KvmErrorCode.BindingUnavailable) {
