@@ -43,6 +43,7 @@ export default async function soak(args: string[]): Promise<boolean> {
     rebuild: 250,
     snapshot: 250,
     read: 250,
+    move: 250,
   };
   const compute = await createCompute({
     stores: s.stores,

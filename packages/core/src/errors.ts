@@ -28,6 +28,10 @@ export const ErrorCode = {
   Storage: 'NLFS_STORAGE',
   /** A fault: the power-state sync of an instance failed. */
   PowerSync: 'NLFS_POWER_SYNC',
+  /** The instance is locked and the caller is not an admin (Nova's InstanceIsLocked, HTTP 409). */
+  InstanceLocked: 'NLFS_INSTANCE_LOCKED',
+  /** A move was refused before it began (different driver kinds, a pre-check failed; Nova's MigrationPreCheckError). */
+  MigrationPreCheck: 'NLFS_MIGRATION_PRECHECK',
   // ---- @nova-lfs/store-sql
   DbUnavailable: 'NLFS_DB_UNAVAILABLE',
   DbSchemaTooNew: 'NLFS_DB_SCHEMA_TOO_NEW',
@@ -252,6 +256,44 @@ export class CapabilityUnsupportedError extends NovaError<{
       ErrorCode.CapabilityUnsupported,
       `driver ${driver} does not support ${capability}`,
       hostId ? { capability, driver, hostId } : { capability, driver },
+    );
+  }
+}
+
+/**
+ * The instance is locked (`compute.lock`) and the caller is not an admin, or a non-admin tried to
+ * unlock an instance an admin locked. Nothing changed.
+ */
+export class InstanceLockedError extends NovaError<{
+  instanceId: string;
+  action: string;
+  lockedBy: 'admin' | 'owner';
+  reason: string | null;
+}> {
+  constructor(instanceId: string, action: string, lockedBy: 'admin' | 'owner', reason: string | null) {
+    super(
+      ErrorCode.InstanceLocked,
+      `instance ${instanceId} is locked${reason ? ` (${reason})` : ''}: ${action} refused`,
+      { instanceId, action, lockedBy, reason },
+    );
+  }
+}
+
+/**
+ * A move (live or cold migration, resize) was refused before anything changed: the reason says
+ * why (destination of another driver kind, a driver's pre-check, no capacity, same flavor).
+ */
+export class MigrationPreCheckError extends NovaError<{
+  instanceId: string;
+  reason: string;
+  hostId?: string;
+}> {
+  constructor(instanceId: string, reason: string, hostId?: string, options?: { cause?: unknown }) {
+    super(
+      ErrorCode.MigrationPreCheck,
+      `instance ${instanceId} cannot move${hostId ? ` to ${hostId}` : ''}: ${reason}`,
+      hostId ? { instanceId, reason, hostId } : { instanceId, reason },
+      options,
     );
   }
 }

@@ -1,4 +1,4 @@
-import { type ComputeEngine, ErrorCode } from '@nova-lfs/core';
+import { type ComputeEngine, ErrorCode, vmStates } from '@nova-lfs/core';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -51,7 +51,7 @@ export class ApiMetrics {
         const counts = new Map<string, number>();
         for (const i of await engineRef.list()) counts.set(i.vmState, (counts.get(i.vmState) ?? 0) + 1);
         this.reset();
-        for (const state of ['building', 'active', 'paused', 'suspended', 'stopped', 'error'])
+        for (const state of vmStates.filter((v) => v !== 'deleted'))
           this.set({ vm_state: state }, counts.get(state) ?? 0);
       },
     });

@@ -169,6 +169,9 @@ function engineOptionsOf(given: Partial<EngineOptions> | undefined, soleOwner: b
     'hostLeaseTtlMs',
     'staleTaskGraceMs',
     'eventRetention',
+    'resizeConfirmWindowMs',
+    'liveMigrationCompletionTimeoutMs',
+    'liveMigrationForcedDowntimeMs',
   ] as const;
   for (const key of counts) {
     const value = merged[key];
@@ -178,6 +181,12 @@ function engineOptionsOf(given: Partial<EngineOptions> | undefined, soleOwner: b
         `engine.${key} must be a non-negative number, got ${String(value)}`,
       );
     }
+  }
+  if (!Number.isInteger(merged.shelvedOffloadTimeMs) || merged.shelvedOffloadTimeMs < -1) {
+    throw new ConfigurationError(
+      'engine.shelvedOffloadTimeMs',
+      `engine.shelvedOffloadTimeMs must be -1 (never), 0 (at once) or a number of ms, got ${String(merged.shelvedOffloadTimeMs)}`,
+    );
   }
   return merged;
 }

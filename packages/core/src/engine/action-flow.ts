@@ -14,6 +14,7 @@ import type { ComputeDriver, DriverCallOptions } from '../ports/driver.js';
 import { TaskControl } from './deadline.js';
 import { type EngineContext, faultOf } from './engine-context.js';
 import type { DriverTimeouts } from './engine-options.js';
+import { assertNotLocked } from './lock-flow.js';
 
 /**
  * An operation on the instance's driver, run while the action's task is held. `signal` aborts at
@@ -51,6 +52,7 @@ export class ActionFlow {
     const instance = await deps.instances.get(id);
     if (!instance) throw new NotFoundError('instance', id, 'id');
     assertActionAllowed(action, instance);
+    assertNotLocked(instance, action, request);
     if (!instance.hostId) throw this.conflict(action, instance);
     const driver = deps.registry.driverFor(instance.hostId);
     const row = transitions[action];

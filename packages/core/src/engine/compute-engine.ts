@@ -76,6 +76,7 @@ import type { InstanceEvent } from './events.js';
 import { HostLeases } from './host-leases.js';
 import { type HostBinding, type HostRegistry, hostFromReport } from './host-registry.js';
 import { type EngineDeps, engineInternals } from './internals.js';
+import { LockFlow } from './lock-flow.js';
 import { PowerSync } from './power-sync.js';
 import { type ReconcileReport, Reconciler } from './reconciler.js';
 import { WatchHub } from './watch-hub.js';
@@ -101,6 +102,7 @@ export class ComputeEngine {
   private readonly deletes: DeleteFlow;
   private readonly actionFlow: ActionFlow;
   private readonly evacuations: EvacuateFlow;
+  private readonly locks: LockFlow;
   private readonly power: PowerSync;
   private readonly reconciler: Reconciler;
   private readonly leases: HostLeases;
@@ -172,6 +174,7 @@ export class ComputeEngine {
     this.flavors = new FlavorAdmin(flavors);
     this.quotas = new QuotaAdmin(quota);
     this.evacuations = new EvacuateFlow(this.ctx);
+    this.locks = new LockFlow(this.ctx);
     this.hosts = new HostAdmin(hostStore, scheduler, async (before, after) => {
       if (this.ctx.closed || before.up === after.up) return;
       if (!after.up) await this.evacuations.hostWentDown(after.id);
@@ -521,6 +524,26 @@ export class ComputeEngine {
       'snapshot',
     );
     return image!;
+  }
+
+  // ---- lock -----------------------------------------------------------------------------------
+
+  /**
+   * Locks an instance with an optional reason (Nova's `lock`): from then on actions of callers who
+   * are not admins (`request.isAdmin`) are refused with InstanceLockedError. Accepted in every
+   * state; locking a locked instance keeps the first lock.
+   * @throws ValidationError (field `reason`); NotFoundError
+   */
+  async lock(id: string, options?: { reason?: string }, request?: RequestContext): Promise<Instance> {
+    return this.locks.lock(id, options, request);
+  }
+
+  /**
+   * Unlocks (Nova's `unlock`); an admin's lock only by an admin.
+   * @throws InstanceLockedError; NotFoundError
+   */
+  async unlock(id: string, request?: RequestContext): Promise<Instance> {
+    return this.locks.unlock(id, request);
   }
 
   /** The instance's console output (serial log or container logs). */

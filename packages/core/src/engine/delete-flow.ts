@@ -10,6 +10,7 @@ import type { Claim } from '../model/claim.js';
 import type { Instance } from '../model/instance.js';
 import type { StoreWrite } from '../ports/unit-of-work.js';
 import { type ActionStep, type EngineContext, faultOf, quotaDeltasOf } from './engine-context.js';
+import { assertNotLocked } from './lock-flow.js';
 
 /** How many lost updates a delete's take-over survives before it reports the conflict. */
 const TAKE_OVER_ATTEMPTS = 50;
@@ -42,6 +43,7 @@ export class DeleteFlow {
     const { deps } = this.ctx;
     const first = await deps.instances.get(id);
     if (!first) return;
+    assertNotLocked(first, 'delete', request);
     this.ctx.builds.get(id)?.abort(new BuildAbortedError(id));
     // the claims are read alongside: a build this delete stopped releases what it claims later
     const [taken, claims] = await Promise.all([

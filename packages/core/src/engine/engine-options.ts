@@ -16,6 +16,11 @@ export interface DriverTimeouts {
   readonly snapshot: number;
   /** Reads (power state, guest lists, console output, host reports). Default 30,000. */
   readonly read: number;
+  /**
+   * One step of a cold migration or resize (prepare, hand the disks over, finish, confirm, revert),
+   * a shelve offload or unshelve, a rescue. Default 1,800,000.
+   */
+  readonly move: number;
 }
 
 /** Tuning of the lifecycle engine. */
@@ -46,6 +51,30 @@ export interface EngineOptions {
    * 100,000. The memory event log (memory storage) holds at most its own capacity, 10,000.
    */
   readonly eventRetention: number;
+  /**
+   * A resize may land on the instance's own host when no other host fits (Nova's
+   * `allow_resize_to_same_host`; both claims are held there until the confirm). Default false.
+   */
+  readonly allowResizeToSameHost: boolean;
+  /**
+   * A resized instance is confirmed by the reconciler this long after its resize finished, in ms
+   * (Nova's `resize_confirm_window`); 0 turns automatic confirms off. Default 0.
+   */
+  readonly resizeConfirmWindowMs: number;
+  /**
+   * A shelved instance is offloaded (guest destroyed, claim released) this long after its shelve,
+   * in ms (Nova's `shelved_offload_time`): 0 offloads at once, -1 never. Default 0.
+   */
+  readonly shelvedOffloadTimeMs: number;
+  /**
+   * A live migration still running this long after it began is finished by itself: switched to
+   * post-copy where the driver allows, else its downtime raised (Nova's
+   * `live_migration_completion_timeout` with `live_migration_timeout_action = force_complete`),
+   * in ms. 0 turns the policy off. Default 600,000.
+   */
+  readonly liveMigrationCompletionTimeoutMs: number;
+  /** The downtime allowed when the completion policy raises it (ms). Default 2,000. */
+  readonly liveMigrationForcedDowntimeMs: number;
 }
 
 /** Defaults of {@link EngineOptions}. */
@@ -62,9 +91,15 @@ export const defaultEngineOptions: EngineOptions = Object.freeze({
     rebuild: 600_000,
     snapshot: 1_800_000,
     read: 30_000,
+    move: 1_800_000,
   }),
   reconcileIntervalMs: 0,
   hostLeaseTtlMs: 30_000,
   staleTaskGraceMs: 60_000,
   eventRetention: 100_000,
+  allowResizeToSameHost: false,
+  resizeConfirmWindowMs: 0,
+  shelvedOffloadTimeMs: 0,
+  liveMigrationCompletionTimeoutMs: 600_000,
+  liveMigrationForcedDowntimeMs: 2_000,
 });

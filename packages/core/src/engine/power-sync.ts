@@ -105,9 +105,19 @@ export class PowerSync {
   }
 }
 
+const heldStates: ReadonlySet<VmState> = new Set<VmState>([
+  'resized',
+  'rescued',
+  'shelved',
+  'shelved_offloaded',
+]);
+
 /** The stable state an instance should show given an observed power state. */
 export function stableStateFor(current: VmState, power: PowerState): VmState {
   if (current === 'building' || current === 'error' || current === 'deleted') return current;
+  // states no power state stands for: the guest's power changes, the state stays (a resized guest
+  // waits for its confirm, a shelved one for its offload or unshelve, a rescued one for unrescue)
+  if (heldStates.has(current)) return current;
   if (power === 'nostate') return current === 'active' ? 'error' : current;
   return vmStateForPower(power) ?? current;
 }

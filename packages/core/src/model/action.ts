@@ -17,6 +17,17 @@ export const instanceActionNames = [
   'snapshot',
   /** Rebuild on another host because this one is down (Nova's evacuate). */
   'evacuate',
+  // moves and changes (issue 15), named as Nova's instance actions name them
+  'resize',
+  'migrate',
+  'confirmResize',
+  'revertResize',
+  'live-migration',
+  'shelve',
+  'shelveOffload',
+  'unshelve',
+  'rescue',
+  'unrescue',
 ] as const;
 /** A lifecycle action name. */
 export type InstanceActionName = (typeof instanceActionNames)[number];
@@ -27,6 +38,12 @@ export interface RequestContext {
   readonly projectId?: string;
   /** Correlates the action with the caller's request; generated when absent. */
   readonly requestId?: string;
+  /**
+   * The caller is an admin: acts on locked instances, unlocks any. A caller that passes no request
+   * context at all is the engine's operator (an in-process SDK call) and counts as an admin; the
+   * REST API always passes one.
+   */
+  readonly isAdmin?: boolean;
 }
 
 /** One entry of an instance's action history: what was asked, by whom, when, how it ended. */

@@ -29,6 +29,51 @@ export const schedulerHintsSchema = z.object({
 /** Scheduler hints of a create request. */
 export type SchedulerHints = z.output<typeof schedulerHintsSchema>;
 
+/** Who locked an instance and why (Nova's `locked`, `locked_by` and `locked_reason`). */
+export const instanceLockSchema = z.object({
+  /** `admin` when an admin locked it (then only an admin unlocks it), else `owner`. */
+  by: z.enum(['admin', 'owner']),
+  reason: z.string().max(255).nullable(),
+  userId: z.string().nullable(),
+  at: z.number(),
+});
+/** Who locked an instance and why. */
+export type InstanceLock = z.output<typeof instanceLockSchema>;
+
+/**
+ * A resize or cold migration between its start and its confirm or revert (Nova's migration
+ * context): both hosts, both flavors, both claims. The record's `hostId` names the source until
+ * the destination's guest exists, then the destination; `flavor` is the old one until then.
+ */
+export const moveContextSchema = z.object({
+  /** The migration record of this move. */
+  migrationId: z.string(),
+  kind: z.enum(['resize', 'cold']),
+  sourceHostId: idSchema,
+  destHostId: idSchema,
+  oldFlavor: flavorSchema,
+  newFlavor: flavorSchema,
+  sourceClaimId: z.string(),
+  destClaimId: z.string(),
+  /** The guest ran before the move (it runs again after a confirm or revert). */
+  powerOn: z.boolean(),
+  /** When the destination's guest was finished (the resize confirm window counts from here). */
+  finishedAt: z.number().nullable(),
+});
+/** A resize or cold migration in progress. */
+export type MoveContext = z.output<typeof moveContextSchema>;
+
+/** What shelve kept of an instance (Nova's `shelved_image_id`, `shelved_at`). */
+export const shelveInfoSchema = z.object({
+  /** The snapshot in the image service an unshelve boots from. */
+  imageId: idSchema,
+  at: z.number(),
+  /** The instance's own image before the shelve (restored after unshelve). */
+  originalImageId: idSchema,
+});
+/** What shelve kept of an instance. */
+export type ShelveInfo = z.output<typeof shelveInfoSchema>;
+
 /**
  * A virtual machine or container. Immutable snapshot: every change makes a new object with
  * `revision` incremented (stores compare-and-set on it). Timestamps are epoch milliseconds.
@@ -53,6 +98,12 @@ export const instanceSchema = z.object({
   createdAt: z.number(),
   updatedAt: z.number(),
   launchedAt: z.number().nullable(),
+  /** Set while the instance is locked (`compute.lock`); absent on records from before locks. */
+  locked: instanceLockSchema.nullable().optional(),
+  /** Set while a resize or cold migration waits for its end. */
+  move: moveContextSchema.nullable().optional(),
+  /** Set while shelved or shelved-offloaded. */
+  shelved: shelveInfoSchema.nullable().optional(),
   /** Incremented by every update; the compare-and-set token. */
   revision: z.int().nonnegative(),
 });
@@ -73,5 +124,9 @@ export type InstancePatch = Partial<
     | 'metadata'
     | 'launchedAt'
     | 'imageId'
+    | 'flavor'
+    | 'locked'
+    | 'move'
+    | 'shelved'
   >
 >;

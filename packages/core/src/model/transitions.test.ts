@@ -11,10 +11,15 @@ describe('transition table', () => {
     expect(allowed('active').sort()).toEqual([
       'delete',
       'evacuate',
+      'live-migration',
+      'migrate',
       'pause',
       'reboot',
       'reboot_hard',
       'rebuild',
+      'rescue',
+      'resize',
+      'shelve',
       'snapshot',
       'stop',
       'suspend',
@@ -22,14 +27,44 @@ describe('transition table', () => {
     expect(allowed('stopped').sort()).toEqual([
       'delete',
       'evacuate',
+      'migrate',
       'reboot_hard',
       'rebuild',
+      'rescue',
+      'resize',
+      'shelve',
       'snapshot',
       'start',
     ]);
-    expect(allowed('paused').sort()).toEqual(['delete', 'reboot_hard', 'snapshot', 'stop', 'unpause']);
-    expect(allowed('suspended').sort()).toEqual(['delete', 'reboot_hard', 'resume', 'snapshot', 'stop']);
-    expect(allowed('error').sort()).toEqual(['delete', 'evacuate', 'reboot_hard', 'rebuild', 'stop']);
+    expect(allowed('paused').sort()).toEqual([
+      'delete',
+      'live-migration',
+      'reboot_hard',
+      'shelve',
+      'snapshot',
+      'stop',
+      'unpause',
+    ]);
+    expect(allowed('suspended').sort()).toEqual([
+      'delete',
+      'reboot_hard',
+      'resume',
+      'shelve',
+      'snapshot',
+      'stop',
+    ]);
+    expect(allowed('error').sort()).toEqual([
+      'delete',
+      'evacuate',
+      'reboot_hard',
+      'rebuild',
+      'rescue',
+      'stop',
+    ]);
+    expect(allowed('resized').sort()).toEqual(['confirmResize', 'delete', 'revertResize']);
+    expect(allowed('shelved').sort()).toEqual(['delete', 'shelveOffload', 'unshelve']);
+    expect(allowed('shelved_offloaded').sort()).toEqual(['delete', 'unshelve']);
+    expect(allowed('rescued').sort()).toEqual(['delete', 'unrescue']);
     expect(allowed('building')).toEqual(['delete']);
     expect(allowed('deleted')).toEqual([]);
   });
@@ -59,10 +94,11 @@ describe('transition table', () => {
     }
   });
 
-  it("gives each action a distinct task state (evacuate shares rebuild's, as in Nova) and a consistent outcome", () => {
+  it("gives each action a distinct task state (evacuate shares rebuild's, migrate resize's, as in Nova) and a consistent outcome", () => {
     const tasks = Object.entries(transitions)
-      .filter(([name]) => name !== 'evacuate')
+      .filter(([name]) => name !== 'evacuate' && name !== 'migrate')
       .map(([, t]) => t.task);
+    expect(transitions.migrate.task).toBe('resize_prep');
     expect(new Set(tasks).size).toBe(tasks.length);
     expect(transitions.evacuate.task).toBe('rebuilding');
     expect(outcomeOf('evacuate', 'stopped')).toEqual({ vmState: 'stopped', powerState: 'shutdown' });

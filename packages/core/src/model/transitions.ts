@@ -1,7 +1,7 @@
 import { InvalidStateError } from '../errors.js';
 import type { InstanceActionName } from './action.js';
 import type { Instance } from './instance.js';
-import type { PowerState, TaskState, VmState } from './states.js';
+import { type PowerState, type TaskState, type VmState, vmStates } from './states.js';
 
 /** The driver capability an action needs (a key of `DriverCapabilities`). */
 export type RequiredCapability =
@@ -11,6 +11,9 @@ export type RequiredCapability =
   | 'suspend'
   | 'rebuild'
   | 'snapshot'
+  | 'liveMigration'
+  | 'coldMigration'
+  | 'rescue'
   | undefined;
 
 /** The power state a stable vm state shows. */
@@ -35,7 +38,10 @@ export interface Transition {
   readonly capability: RequiredCapability;
 }
 
-const ALL_LIVE: readonly VmState[] = ['building', 'active', 'paused', 'suspended', 'stopped', 'error'];
+/** Every state but `deleted`. */
+const ALL_LIVE: readonly VmState[] = vmStates.filter((s) => s !== 'deleted');
+
+const keepsPower = (from: VmState): PowerState => (from === 'stopped' ? 'shutdown' : 'running');
 
 /**
  * The single transition table of the engine, after Nova's `check_instance_state` rules. An action
@@ -82,7 +88,7 @@ export const transitions: Readonly<Record<InstanceActionName, Transition>> = Obj
     from: ['active', 'stopped', 'error'],
     task: 'rebuilding',
     to: (from) => (from === 'stopped' ? 'stopped' : 'active'),
-    power: (from) => (from === 'stopped' ? 'shutdown' : 'running'),
+    power: keepsPower,
     capability: 'rebuild',
   },
   snapshot: {
@@ -104,6 +110,78 @@ export const transitions: Readonly<Record<InstanceActionName, Transition>> = Obj
     power: (from) => (from === 'stopped' ? 'shutdown' : 'running'),
     capability: undefined,
   },
+  /** Resize to another flavor (Nova's resize: ACTIVE or SHUTOFF, then VERIFY_RESIZE). */
+  resize: {
+    from: ['active', 'stopped'],
+    task: 'resize_prep',
+    to: 'resized',
+    power: keepsPower,
+    capability: 'coldMigration',
+  },
+  /** Cold migration: a resize to the same flavor on another host. */
+  migrate: {
+    from: ['active', 'stopped'],
+    task: 'resize_prep',
+    to: 'resized',
+    power: keepsPower,
+    capability: 'coldMigration',
+  },
+  /** Ends a resize: the source's copy goes; active or stopped again as it was before. */
+  confirmResize: {
+    from: ['resized'],
+    task: 'resize_confirming',
+    to: 'active',
+    power: 'running',
+    capability: undefined,
+  },
+  /** Undoes a resize: the destination's guest goes, the source's copy comes back with the old flavor. */
+  revertResize: {
+    from: ['resized'],
+    task: 'resize_reverting',
+    to: 'active',
+    power: 'running',
+    capability: undefined,
+  },
+  /** Live migration: the guest keeps running (Nova accepts ACTIVE and PAUSED). */
+  'live-migration': {
+    from: ['active', 'paused'],
+    task: 'migrating',
+    to: (from) => from,
+    power: powerOfState,
+    capability: 'liveMigration',
+  },
+  /** Shelve: snapshot, power off (Nova's shelve from ACTIVE, SHUTOFF, PAUSED, SUSPENDED). */
+  shelve: {
+    from: ['active', 'stopped', 'paused', 'suspended'],
+    task: 'shelving',
+    to: 'shelved',
+    power: 'shutdown',
+    capability: 'snapshot',
+  },
+  /** Shelve offload: the guest and its claim go, the record stays. */
+  shelveOffload: {
+    from: ['shelved'],
+    task: 'shelving_offloading',
+    to: 'shelved_offloaded',
+    power: 'nostate',
+    capability: undefined,
+  },
+  /** Unshelve: scheduled again (when offloaded), booted from the shelve snapshot. */
+  unshelve: {
+    from: ['shelved', 'shelved_offloaded'],
+    task: 'unshelving',
+    to: 'active',
+    power: 'running',
+    capability: undefined,
+  },
+  rescue: {
+    from: ['active', 'stopped', 'error'],
+    task: 'rescuing',
+    to: 'rescued',
+    power: 'running',
+    capability: 'rescue',
+  },
+  unrescue: { from: ['rescued'], task: 'unrescuing', to: 'active', power: 'running', capability: 'rescue' },
 });
 
 /** Whether `action` is accepted for an instance in these states. */

@@ -22,6 +22,10 @@ const vmStateNames: Readonly<Record<VmState, string>> = {
   paused: 'paused',
   suspended: 'suspended',
   stopped: 'stopped',
+  resized: 'resized',
+  rescued: 'rescued',
+  shelved: 'shelved',
+  shelved_offloaded: 'shelved_offloaded',
   error: 'error',
   deleted: 'deleted',
 };
@@ -47,7 +51,25 @@ const taskStateNames: Readonly<Record<TaskState, string>> = {
   rebuilding: 'rebuilding',
   image_snapshot: 'image_snapshot',
   deleting: 'deleting',
+  resize_prep: 'resize_prep',
+  resize_migrating: 'resize_migrating',
+  resize_finish: 'resize_finish',
+  resize_reverting: 'resize_reverting',
+  resize_confirming: 'resize_confirming',
+  migrating: 'migrating',
+  shelving: 'shelving',
+  shelving_offloading: 'shelving_offloading',
+  unshelving: 'unshelving',
+  rescuing: 'rescuing',
+  unrescuing: 'unrescuing',
 };
+
+/** Tasks Nova shows as status RESIZE (a resize or cold migration on its way). */
+const resizing: ReadonlySet<TaskState | null> = new Set<TaskState | null>([
+  'resize_prep',
+  'resize_migrating',
+  'resize_finish',
+]);
 
 /** Nova's `OS-EXT-STS:task_state`. */
 export function taskStateName(state: TaskState | null): string | null {
@@ -67,9 +89,20 @@ export function serverStatus(instance: Pick<Instance, 'vmState' | 'taskState'>):
       if (taskState === 'rebooting') return 'REBOOT';
       if (taskState === 'rebooting_hard') return 'HARD_REBOOT';
       if (taskState === 'rebuilding') return 'REBUILD';
+      if (taskState === 'migrating') return 'MIGRATING';
+      if (resizing.has(taskState)) return 'RESIZE';
       return 'ACTIVE';
     case 'stopped':
+      if (resizing.has(taskState)) return 'RESIZE';
       return taskState === 'rebuilding' ? 'REBUILD' : 'SHUTOFF';
+    case 'resized':
+      return taskState === 'resize_reverting' ? 'REVERT_RESIZE' : 'VERIFY_RESIZE';
+    case 'rescued':
+      return 'RESCUE';
+    case 'shelved':
+      return 'SHELVED';
+    case 'shelved_offloaded':
+      return 'SHELVED_OFFLOADED';
     case 'paused':
       return 'PAUSED';
     case 'suspended':
@@ -90,7 +123,18 @@ export function vmStatesOfStatus(status: string): readonly VmState[] | undefined
     case 'REBOOT':
     case 'HARD_REBOOT':
     case 'REBUILD':
+    case 'MIGRATING':
+    case 'RESIZE':
       return ['active'];
+    case 'VERIFY_RESIZE':
+    case 'REVERT_RESIZE':
+      return ['resized'];
+    case 'RESCUE':
+      return ['rescued'];
+    case 'SHELVED':
+      return ['shelved'];
+    case 'SHELVED_OFFLOADED':
+      return ['shelved_offloaded'];
     case 'SHUTOFF':
       return ['stopped'];
     case 'PAUSED':

@@ -1,0 +1,66 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ComputeEngine, createCompute, type StorageOption } from '@nova-lfs/core';
+import { FakeDriver } from '@nova-lfs/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { dropSchema, freshSchema, pgUrl, postgresAvailable } from './sql-env.test-helper.js';
+
+const flavors = [
+  { id: 'm1', vcpus: 1, ramMb: 256 },
+  { id: 'm2', vcpus: 2, ramMb: 512 },
+];
+const image = { id: 'img', name: 'img', diskFormat: 'raw' as const, sha256: '5'.repeat(64) };
+const cleanups: Array<() => Promise<void>> = [];
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** A storage option of `dialect` that two engines opened one after the other share. */
+function storageOf(dialect: 'sqlite' | 'postgres'): StorageOption {
+  if (dialect === 'sqlite') return { kind: 'sqlite', dataDir: mkdtempSync(join(tmpdir(), 'nlfs-moves-')) };
+  const schema = freshSchema();
+  cleanups.push(() => dropSchema(schema));
+  return { kind: 'postgres', url: pgUrl, schema };
+}
+
+/** An engine on `storage` over the given fake hosts (they outlive the engine, as real hosts do). */
+async function open(storage: StorageOption, drivers: readonly FakeDriver[]): Promise<ComputeEngine> {
+  const compute = await createCompute({
+    storage,
+    flavors,
+    hosts: drivers.map((driver, i) => ({ id: `h${i}`, driver })),
+  });
+  cleanups.push(() => compute.close());
+  return compute;
+}
+
+for (const dialect of ['sqlite', 'postgres'] as const) {
+  const enabled = dialect === 'sqlite' || postgresAvailable;
+  describe.skipIf(!enabled)(`moves and locks persisted on ${dialect}`, () => {
+    it('keeps a lock and its reason across a restart of the engine', async () => {
+      const storage = storageOf(dialect);
+      const drivers = [new FakeDriver()];
+      const first = await open(storage, drivers);
+      await first.images.register(image, { kind: 'bytes', bytes: new Uint8Array() });
+      const [vm] = await first.create({
+        name: 'a',
+        projectId: 'p',
+        userId: 'u',
+        flavorId: 'm1',
+        imageId: 'img',
+      });
+      await first.lock(vm!.id, { reason: 'audit' }, { userId: 'u', projectId: 'p', isAdmin: true });
+      await first.close();
+      const second = await open(storage, drivers);
+      await second.open();
+      const again = await second.get(vm!.id);
+      expect(again.locked).toMatchObject({ by: 'admin', reason: 'audit', userId: 'u' });
+      await expect(second.powerOff(vm!.id, { userId: 'u', projectId: 'p' })).rejects.toMatchObject({
+        code: 'NLFS_INSTANCE_LOCKED',
+      });
+      expect((await second.unlock(vm!.id)).locked).toBeNull();
+    });
+  });
+}
