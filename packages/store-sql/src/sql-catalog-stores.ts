@@ -91,6 +91,18 @@ export class SqlFlavorStore implements FlavorStore {
       throw e;
     }
   }
+  async replace(flavor: Flavor): Promise<boolean> {
+    this.cache.forget(flavor.id);
+    const { affected } = await this.database.exec.run(
+      this.database.db
+        .updateTable('flavors')
+        .set({ data: JSON.stringify(flavor) })
+        .where('id', '=', flavor.id)
+        .compile(),
+    );
+    this.cache.forget(flavor.id);
+    return affected > 0;
+  }
   async remove(id: string): Promise<void> {
     this.cache.forget(id);
     await this.database.exec.run(this.database.db.deleteFrom('flavors').where('id', '=', id).compile());

@@ -60,6 +60,18 @@ export class FlavorAdmin {
   async list(): Promise<Flavor[]> {
     return this.store.list();
   }
+  /**
+   * Replaces a flavor's extra specs in one step (the scheduler reads the new ones at once).
+   * @throws ValidationError naming the field; NotFoundError for an unknown flavor
+   */
+  async setExtraSpecs(id: string, extraSpecs: Readonly<Record<string, string>>): Promise<Flavor> {
+    const flavorId = field('id', idSchema, id);
+    const current = await this.store.get(flavorId);
+    if (!current) throw new NotFoundError('flavor', flavorId, 'id');
+    const next = parseInput(flavorSchema, { ...current, extraSpecs });
+    if (!(await this.store.replace(next))) throw new NotFoundError('flavor', flavorId, 'id');
+    return next;
+  }
   /** Removes a flavor (instances keep their copy). Idempotent. */
   async delete(id: string): Promise<void> {
     await this.store.remove(field('id', idSchema, id));

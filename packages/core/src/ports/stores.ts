@@ -93,6 +93,11 @@ export interface FlavorStore {
   list(): Promise<Flavor[]>;
   /** @throws DuplicateError if the id exists. */
   add(flavor: Flavor): Promise<void>;
+  /**
+   * Replaces an existing flavor's record in one step (readers see the old or the new one, never
+   * none). @returns false if no flavor has that id
+   */
+  replace(flavor: Flavor): Promise<boolean>;
   remove(id: string): Promise<void>;
 }
 

@@ -19,6 +19,11 @@ export class MemoryFlavorStore implements FlavorStore {
     if (this.records.has(flavor.id)) throw new DuplicateError('flavor', flavor.id);
     this.records.set(flavor.id, flavor);
   }
+  async replace(flavor: Flavor): Promise<boolean> {
+    if (!this.records.has(flavor.id)) return false;
+    this.records.set(flavor.id, flavor);
+    return true;
+  }
   async remove(id: string): Promise<void> {
     this.records.delete(id);
   }

@@ -1,4 +1,3 @@
-import type { Flavor } from '@nova-lfs/core';
 import { z } from 'zod';
 import { ApiFault, badRequest, conflict, notFound } from '../../http/api-fault.js';
 import type { ApiServices } from '../../http/api-services.js';
@@ -38,21 +37,6 @@ const actionBody = z.union([
   z.strictObject({ addTenantAccess: z.strictObject({ tenant: tenantField }) }),
   z.strictObject({ removeTenantAccess: z.strictObject({ tenant: tenantField }) }),
 ]);
-
-/** Replaces a flavor's extra specs in the engine (the scheduler reads them from there). */
-async function replaceSpecs(
-  services: ApiServices,
-  flavor: Flavor,
-  next: Record<string, string>,
-): Promise<Flavor> {
-  await services.engine.flavors.delete(flavor.id);
-  try {
-    return await services.engine.flavors.create({ ...flavor, extraSpecs: next });
-  } catch (e) {
-    await services.engine.flavors.create(flavor);
-    throw e;
-  }
-}
 
 /** `os-flavor-access` (list, add, remove) and `os-extra_specs` (list, show, create, update, delete). */
 export function flavorExtrasRoutes(services: ApiServices): RouteSpec[] {
@@ -158,7 +142,10 @@ export function flavorExtrasRoutes(services: ApiServices): RouteSpec[] {
         beginCompute(request, reply);
         services.policy.authorize('os_compute_api:os-flavor-extra-specs:create', callerOf(auth));
         const f = await visibleFlavor(services, attrs, params.flavorId, callerOf(auth));
-        const next = await replaceSpecs(services, f.flavor, { ...f.flavor.extraSpecs, ...body.extra_specs });
+        const next = await services.engine.flavors.setExtraSpecs(f.flavor.id, {
+          ...f.flavor.extraSpecs,
+          ...body.extra_specs,
+        });
         return { status: 200, body: { extra_specs: { ...next.extraSpecs } } };
       },
     }),
@@ -177,7 +164,10 @@ export function flavorExtrasRoutes(services: ApiServices): RouteSpec[] {
         if (keys.length !== 1) throw badRequest('Request body contains too many items', 'body');
         if (keys[0] !== params.key) throw badRequest('Request body and URI mismatch', 'body');
         const f = await visibleFlavor(services, attrs, params.flavorId, callerOf(auth));
-        await replaceSpecs(services, f.flavor, { ...f.flavor.extraSpecs, [params.key]: body[params.key]! });
+        await services.engine.flavors.setExtraSpecs(f.flavor.id, {
+          ...f.flavor.extraSpecs,
+          [params.key]: body[params.key]!,
+        });
         return { status: 200, body: { [params.key]: body[params.key] } };
       },
     }),
@@ -196,7 +186,7 @@ export function flavorExtrasRoutes(services: ApiServices): RouteSpec[] {
           throw new ApiFault(404, `Flavor ${f.flavor.id} has no extra specs with key ${params.key}.`);
         const next = { ...f.flavor.extraSpecs };
         delete next[params.key];
-        await replaceSpecs(services, f.flavor, next);
+        await services.engine.flavors.setExtraSpecs(f.flavor.id, next);
         return { status: 200 };
       },
     }),
