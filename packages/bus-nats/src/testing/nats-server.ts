@@ -31,6 +31,8 @@ export interface NatsTestServer {
   readonly pid: number | undefined;
   /** The generated configuration file. */
   readonly configPath: string;
+  /** The server's PID file (`pid_file` in its configuration), written while it runs. */
+  readonly pidFile: string;
   /** Stops the child (SIGTERM, then SIGKILL after 5 s) and waits for its exit. Idempotent. */
   stop(): Promise<void>;
   /** Starts the child again on the same port with the same config and JetStream store. */
@@ -101,9 +103,15 @@ function permissionBlock(u: NatsTestUser): string {
   return parts.length ? `, permissions: { ${parts.join(', ')} }` : '';
 }
 
-/** The configuration text of a loopback test server with JetStream in `storeDir`. */
-export function natsTestConfig(port: number, storeDir: string, users?: readonly NatsTestUser[]): string {
+/** The configuration text of a loopback test server with JetStream in `storeDir` (and its PID in `pidFile`). */
+export function natsTestConfig(
+  port: number,
+  storeDir: string,
+  users?: readonly NatsTestUser[],
+  pidFile?: string,
+): string {
   const lines = [`listen: "127.0.0.1:${port}"`, `jetstream { store_dir: ${quote(storeDir)} }`];
+  if (pidFile !== undefined) lines.push(`pid_file: ${quote(pidFile)}`);
   if (users?.length) {
     lines.push('authorization {', '  users = [');
     for (const u of users) {
@@ -122,7 +130,8 @@ export async function startNatsServer(options: NatsTestServerOptions = {}): Prom
   const dir = mkdtempSync(join(tmpdir(), 'nlfs-nats-'));
   const port = await freeLoopbackPort();
   const configPath = join(dir, 'nats.conf');
-  writeFileSync(configPath, natsTestConfig(port, join(dir, 'js'), options.users), { mode: 0o600 });
+  const pidFile = join(dir, 'nats.pid');
+  writeFileSync(configPath, natsTestConfig(port, join(dir, 'js'), options.users, pidFile), { mode: 0o600 });
   const binary = options.binary ?? 'nats-server';
   let child: ChildProcess | undefined;
   let stderr = '';
@@ -180,6 +189,7 @@ export async function startNatsServer(options: NatsTestServerOptions = {}): Prom
     url: `nats://127.0.0.1:${port}`,
     port,
     configPath,
+    pidFile,
     get pid() {
       return child?.pid;
     },
