@@ -9,6 +9,9 @@ PACKAGES=(
   lxc postgresql nats-server linux-image-cloud-amd64 libxml2-utils
   iproute2 procps ca-certificates
   python3-openstackclient python3-novaclient slapd ldap-utils openssh-server
+  # nested Xen for driver-xen (scripts/xen/): the hypervisor, its tools and libxl, libvirt's libxl
+  # driver, and Debian's generic kernel (dom0 support; the cloud kernel has none)
+  xen-hypervisor-4.17-amd64 xen-utils-4.17 libvirt-daemon-driver-xen linux-image-amd64
 )
 
 missing=()
