@@ -32,7 +32,6 @@ describe.skipIf(!available)('KvmDriver through the engine (real QEMU guests)', (
     driver = new KvmDriver({
       hostId: 'kvm-engine',
       stateDir: `${root}/state`,
-      pollIntervalMs: 300,
       softRebootTimeoutMs: 500,
     });
     compute = await createCompute({
@@ -95,7 +94,7 @@ describe.skipIf(!available)('KvmDriver through the engine (real QEMU guests)', (
     expect(existsSync(dir)).toBe(false);
   }, 180_000);
 
-  it('notices a guest destroyed behind its back through polling: the instance goes to stopped', async () => {
+  it("notices a guest destroyed behind its back through libvirt's lifecycle events (the safety-net poll is 30 s away): the instance goes to stopped", async () => {
     const [vm] = await compute.create({
       name: 'victim',
       projectId: 'p',

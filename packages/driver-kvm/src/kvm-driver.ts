@@ -22,8 +22,15 @@ import {
   abortableDelay as sleep,
   untilAborted,
 } from '@nova-lfs/core/ports';
-import { type Connection, type Domain, DomainState, UndefineFlags } from '@nova-lfs/libvirt';
-import { type Observable, Subject } from 'rxjs';
+import {
+  type Connection,
+  type Domain,
+  DomainEventType,
+  DomainState,
+  type LifecycleSubscription,
+  UndefineFlags,
+} from '@nova-lfs/libvirt';
+import { filter, firstValueFrom, type Observable } from 'rxjs';
 import type { DiskSpec, DomainSpec } from './domain-spec.js';
 import { buildDomainXml, parseInstanceMetadata } from './domain-xml.js';
 import {
@@ -36,6 +43,7 @@ import {
 import { claimHostScope, releaseHostScope } from './host-scope.js';
 import { type LibvirtConnector, openLibvirt } from './libvirt-binding.js';
 import { powerStateOfDomain } from './power-state.js';
+import { PowerWatch } from './power-watch.js';
 import { createOverlay } from './qemu-img.js';
 
 /** Options of {@link KvmDriver}. */
@@ -56,8 +64,17 @@ export interface KvmDriverOptions {
   readonly stateDir?: string;
   /** Machine type (default `pc`). */
   readonly machine?: string;
-  /** Power-state polling interval in ms (default 2,000). */
+  /**
+   * Interval of the safety-net power-state poll in ms (default 30,000; 2,000 with
+   * `lifecycleEvents: false`). Changes are reported from libvirt's lifecycle events as they
+   * happen; the poll catches what an event could not tell (e.g. while libvirtd restarted).
+   */
   readonly pollIntervalMs?: number;
+  /**
+   * Report power-state changes from libvirt's lifecycle events (default true). `false` leaves only
+   * the poll (the behaviour before events; the benchmark's baseline).
+   */
+  readonly lifecycleEvents?: boolean;
   /** Graceful shutdown wait in a soft reboot before a forced restart, in ms (default 5,000). */
   readonly softRebootTimeoutMs?: number;
   /** Default kernel command line for direct kernel boot (default `console=ttyS0`). */
@@ -97,11 +114,12 @@ export class KvmDriver
   readonly hostId: string;
   readonly uri: string;
   readonly stateDir: string;
-  private readonly subject = new Subject<PowerStateEvent>();
-  readonly events$: Observable<PowerStateEvent> = this.subject.asObservable();
+  private readonly watch = new PowerWatch((id) => this.resolvePowerState(id));
+  /** Power-state changes not caused by this driver's calls: from libvirt's lifecycle events, and the safety-net poll. */
+  readonly events$: Observable<PowerStateEvent> = this.watch.events$;
   private conn: Promise<Connection> | undefined;
+  private lifecycle: LifecycleSubscription | undefined;
   private poller: NodeJS.Timeout | undefined;
-  private readonly lastSeen = new Map<string, PowerState>();
   private polling = false;
   /** Spawns still talking to libvirtd, by instance id (their callers may have left). */
   private readonly inflight = new InflightWork();
@@ -168,7 +186,9 @@ export class KvmDriver
   async spawn(request: SpawnRequest): Promise<void> {
     request.signal?.throwIfAborted();
     await untilAborted(
-      this.inflight.track(request.instance.id, () => this.defineAndStart(request)),
+      this.inflight.track(request.instance.id, () =>
+        this.watch.during(request.instance.id, () => this.defineAndStart(request)),
+      ),
       request.signal,
     );
   }
@@ -181,11 +201,14 @@ export class KvmDriver
     const signal = options?.signal;
     signal?.throwIfAborted();
     await this.inflight.settled(instance.id, signal);
-    await untilAborted(this.remove(instance), signal);
+    await untilAborted(
+      this.watch.during(instance.id, () => this.remove(instance)),
+      signal,
+    );
   }
 
   private async remove(instance: Instance): Promise<void> {
-    this.lastSeen.delete(instance.id);
+    this.watch.forget(instance.id);
     await this.withDomain(instance.id, async (domain) => {
       try {
         const info = await domain.info();
@@ -240,14 +263,14 @@ export class KvmDriver
   async powerOff(instance: Instance, options?: DriverCallOptions & { timeoutMs?: number }): Promise<void> {
     await this.act('powerOff', instance, options, async (domain, signal) => {
       await this.shutdownOrDestroy(domain, instance.id, options?.timeoutMs ?? 60_000, signal);
-      this.lastSeen.set(instance.id, 'shutdown');
+      this.watch.set(instance.id, 'shutdown');
     });
   }
 
   async powerOn(instance: Instance, options?: DriverCallOptions): Promise<void> {
     await this.act('powerOn', instance, options, async (domain) => {
       await this.step('powerOn', instance.id, () => domain.start());
-      this.lastSeen.set(instance.id, 'running');
+      this.watch.set(instance.id, 'running');
     });
   }
 
@@ -258,28 +281,28 @@ export class KvmDriver
       await this.shutdownOrDestroy(domain, instance.id, timeout, signal);
       signal?.throwIfAborted();
       await this.step('reboot', instance.id, () => domain.start());
-      this.lastSeen.set(instance.id, 'running');
+      this.watch.set(instance.id, 'running');
     });
   }
 
   async pause(instance: Instance, options?: DriverCallOptions): Promise<void> {
     await this.act('pause', instance, options, async (domain) => {
       await this.step('pause', instance.id, () => domain.suspend());
-      this.lastSeen.set(instance.id, 'paused');
+      this.watch.set(instance.id, 'paused');
     });
   }
 
   async unpause(instance: Instance, options?: DriverCallOptions): Promise<void> {
     await this.act('unpause', instance, options, async (domain) => {
       await this.step('unpause', instance.id, () => domain.resume());
-      this.lastSeen.set(instance.id, 'running');
+      this.watch.set(instance.id, 'running');
     });
   }
 
   /** Saves memory and device state to libvirt's managed save image and stops the domain (`virDomainManagedSave`). */
   async suspend(instance: Instance, options?: DriverCallOptions): Promise<void> {
     await this.act('suspend', instance, options, async (domain) => {
-      this.lastSeen.set(instance.id, 'suspended');
+      this.watch.set(instance.id, 'suspended');
       await this.step('suspend', instance.id, () => domain.managedSave());
     });
   }
@@ -292,7 +315,7 @@ export class KvmDriver
           retryable: false,
         });
       await this.step('resume', instance.id, () => domain.start());
-      this.lastSeen.set(instance.id, 'running');
+      this.watch.set(instance.id, 'running');
     });
   }
 
@@ -317,9 +340,11 @@ export class KvmDriver
     this.scopeDaemon = undefined;
     if (this.poller) clearInterval(this.poller);
     this.poller = undefined;
-    this.subject.complete();
+    this.watch.close();
     const conn = this.conn;
     this.conn = undefined;
+    await this.lifecycle?.close().catch(() => undefined);
+    this.lifecycle = undefined;
     if (conn) await (await conn.catch(() => undefined))?.close().catch(() => undefined);
   }
 
@@ -328,13 +353,7 @@ export class KvmDriver
     if (this.polling) return;
     this.polling = true;
     try {
-      for (const g of await this.listInstances()) {
-        const before = this.lastSeen.get(g.instanceId);
-        this.lastSeen.set(g.instanceId, g.powerState);
-        if (before !== undefined && before !== g.powerState) {
-          this.subject.next({ instanceId: g.instanceId, powerState: g.powerState, at: Date.now() });
-        }
-      }
+      for (const g of await this.listInstances()) this.watch.observe(g.instanceId, g.powerState);
     } catch {
       // libvirtd restarting: the next tick retries
     } finally {
@@ -348,21 +367,58 @@ export class KvmDriver
     return join(this.instanceDir(instanceId), 'console.log');
   }
 
-  private startPolling(): void {
-    if (this.poller) return;
-    this.poller = setInterval(() => void this.pollOnce(), this.options.pollIntervalMs ?? 2_000);
-    this.poller.unref();
+  private get eventsOn(): boolean {
+    return this.options.lifecycleEvents !== false;
   }
 
+  /** Starts the safety-net poll; its first round, at once, learns this host's instances. */
+  private startPolling(): void {
+    if (this.poller) return;
+    const interval = this.options.pollIntervalMs ?? (this.eventsOn ? 30_000 : 2_000);
+    this.poller = setInterval(() => void this.pollOnce(), interval);
+    this.poller.unref();
+    void this.pollOnce();
+  }
+
+  /** The connection, opened once, with this driver's lifecycle-event subscription. */
   private async connection(): Promise<Connection> {
     if (!this.conn) {
-      this.conn = openLibvirt(this.uri, this.options.connect).catch((e) => {
+      this.conn = (async () => {
+        let conn: Connection;
+        try {
+          conn = await openLibvirt(this.uri, this.options.connect);
+        } catch (e) {
+          if ((e as { code?: string })?.code === KvmErrorCode.BindingUnavailable) throw e;
+          throw new LibvirtUnreachableError(this.uri, { cause: e });
+        }
+        if (this.eventsOn) {
+          try {
+            this.lifecycle = await conn.subscribeLifecycle((e) => this.watch.onLifecycle(e));
+          } catch (e) {
+            await conn.close().catch(() => undefined);
+            throw new LibvirtUnreachableError(this.uri, { cause: e });
+          }
+        }
+        return conn;
+      })();
+      this.conn.catch(() => {
         this.conn = undefined;
-        if ((e as { code?: string })?.code === KvmErrorCode.BindingUnavailable) throw e;
-        throw new LibvirtUnreachableError(this.uri, { cause: e });
       });
     }
     return this.conn;
+  }
+
+  /**
+   * What the power watch asks about a domain it does not know or that was undefined: its power
+   * state if it is one of this host's instances, `nostate` if it is gone, `undefined` if not ours.
+   */
+  private async resolvePowerState(instanceId: string): Promise<PowerState | undefined> {
+    const found = await this.withDomain(instanceId, async (domain) => {
+      const meta = parseInstanceMetadata(await domain.xml());
+      return meta?.hostId === this.hostId ? await powerStateOf(domain) : null;
+    });
+    if (found === undefined) return 'nostate';
+    return found ?? undefined;
   }
 
   /** The connection, its failure wrapped as a classified `DriverError` of `operation`. */
@@ -393,13 +449,13 @@ export class KvmDriver
       signal?.throwIfAborted();
       await domain.start();
       signal?.throwIfAborted();
-      this.lastSeen.set(instance.id, 'running');
+      this.watch.set(instance.id, 'running');
     } catch (e) {
       if (domain) {
         await domain.destroy().catch(() => undefined);
         await domain.undefine(UndefineFlags.ManagedSave).catch(() => undefined);
       }
-      this.lastSeen.delete(instance.id);
+      this.watch.forget(instance.id);
       await rm(dir, { recursive: true, force: true });
       if (signal?.aborted) throw signal.reason;
       throw wrapLibvirtError('spawn', e, instance.id);
@@ -418,10 +474,12 @@ export class KvmDriver
     const signal = options?.signal;
     signal?.throwIfAborted();
     const work = async () => {
-      const found = await this.withDomain(instance.id, async (domain) => {
-        await fn(domain, signal);
-        return true;
-      });
+      const found = await this.watch.during(instance.id, () =>
+        this.withDomain(instance.id, async (domain) => {
+          await fn(domain, signal);
+          return true;
+        }),
+      );
       if (!found)
         throw wrapLibvirtError(operation, new Error('no such domain'), instance.id, { retryable: false });
     };
@@ -459,7 +517,11 @@ export class KvmDriver
     }
   }
 
-  /** ACPI shutdown polled every 100 ms for up to `timeoutMs`, then a forced stop; the wait ends when `signal` aborts. */
+  /**
+   * ACPI shutdown, waiting up to `timeoutMs` for the domain's `stopped` lifecycle event, then a
+   * forced stop; the wait ends when `signal` aborts. The state is also read every second (every
+   * 100 ms without events), so a lost event costs at most that.
+   */
   private async shutdownOrDestroy(
     domain: Domain,
     instanceId: string,
@@ -470,12 +532,22 @@ export class KvmDriver
     if ((await state()) === DomainState.Shutoff) return;
     if (timeoutMs > 0) {
       signal?.throwIfAborted();
+      let stopped: Promise<unknown> | undefined = firstValueFrom(
+        this.watch.lifecycle$.pipe(
+          filter((e) => e.domainUuid === domain.uuid && e.event === DomainEventType.Stopped),
+        ),
+        { defaultValue: undefined },
+      ).then(() => {
+        stopped = undefined; // seen once; then only the timed re-reads
+      });
       await domain.shutdown().catch(() => undefined);
       const end = Date.now() + timeoutMs;
+      const recheckMs = this.eventsOn ? 1_000 : 100;
       while (Date.now() < end) {
         signal?.throwIfAborted();
         if ((await state()) === DomainState.Shutoff) return;
-        await sleep(100, signal);
+        const wait = Math.min(recheckMs, Math.max(0, end - Date.now()));
+        await Promise.race(stopped ? [stopped, sleep(wait, signal)] : [sleep(wait, signal)]);
       }
     }
     signal?.throwIfAborted();
