@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type BusBackoff, backoffDelay, defaultBusBackoff } from './backoff.js';
+import { type BusBackoff, defaultBusBackoff, ReconnectDelays } from './backoff.js';
 import { BusUnavailableError } from './errors.js';
 
 /** How to reach NATS and how to come back after losing it. */
@@ -34,8 +34,7 @@ export interface BusConnectionOptions {
  */
 export async function connectBus(options: BusConnectionOptions): Promise<NatsConnection> {
   const servers = typeof options.servers === 'string' ? [options.servers] : [...options.servers];
-  const backoff = { ...defaultBusBackoff, ...options.backoff };
-  let attempt = 0;
+  const delays = new ReconnectDelays({ ...defaultBusBackoff, ...options.backoff });
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -46,7 +45,7 @@ export async function connectBus(options: BusConnectionOptions): Promise<NatsCon
       ...(options.inboxPrefix !== undefined ? { inboxPrefix: options.inboxPrefix } : {}),
       reconnect: true,
       maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
-      reconnectDelayHandler: () => backoffDelay(attempt++, backoff),
+      reconnectDelayHandler: () => delays.next(),
       timeout: options.connectTimeoutMs ?? 5000,
       pingInterval: options.pingIntervalMs ?? 10_000,
       maxPingOut: 2,
@@ -55,7 +54,7 @@ export async function connectBus(options: BusConnectionOptions): Promise<NatsCon
     throw new BusUnavailableError(servers, { cause });
   }
   void (async () => {
-    for await (const s of nc.status()) if (s.type === 'reconnect') attempt = 0;
+    for await (const s of nc.status()) if (s.type === 'reconnect') delays.reset();
   })();
   return nc;
 }
