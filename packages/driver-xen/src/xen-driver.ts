@@ -12,6 +12,7 @@ import type {
   SpawnRequest,
 } from '@nova-lfs/core';
 import {
+  abortableDelay,
   type ConsoleReadable,
   defineCapabilities,
   InflightWork,
@@ -27,7 +28,9 @@ import {
   DomainEventType,
   type DomainLifecycleEvent,
   DomainState,
+  isLibvirtError,
   UndefineFlags,
+  VirErrorNumber,
 } from '@nova-lfs/libvirt';
 import { type Observable, Subject, type Subscription } from 'rxjs';
 import type { XenDiskSpec, XenDomainSpec, XenGuestType } from './domain-spec.js';
@@ -68,6 +71,8 @@ export interface XenDriverOptions {
   readonly guestType?: XenGuestType;
   /** Kernel command line when the image has none (default `console=hvc0`). */
   readonly kernelCmdline?: string;
+  /** How long a suspend keeps trying while a PV guest's kernel does not answer yet (default 120,000 ms). */
+  readonly suspendTimeoutMs?: number;
   /** How long a soft reboot waits for the guest to come back before a hard one (default 60,000 ms). */
   readonly softRebootTimeoutMs?: number;
 }
@@ -275,11 +280,31 @@ export class XenDriver
     });
   }
 
-  /** Saves memory to libvirt's managed save image (libxl's save) and stops the domain. */
+  /**
+   * Saves memory to libvirt's managed save image (libxl's save) and stops the domain. A PV guest
+   * saves only with its kernel's cooperation (it answers the suspend request on xenstore's
+   * `control/shutdown` node): while it is still booting, libxl fails at once and the guest keeps
+   * running. libvirt has no event for "the guest kernel listens", so the save is tried again every
+   * 2 s for up to `suspendTimeoutMs` while the domain runs (seen here: a guest booting under nested
+   * TCG takes 15-40 s; a booted one saves in about 5 s).
+   */
   async suspend(instance: Instance, options?: DriverCallOptions): Promise<void> {
-    await this.act('suspend', instance, options, async (domain) => {
+    await this.act('suspend', instance, options, async (domain, signal) => {
+      const end = Date.now() + (this.options.suspendTimeoutMs ?? 120_000);
       this.lastSeen.set(instance.id, 'suspended');
-      await domain.managedSave();
+      for (;;) {
+        try {
+          await domain.managedSave();
+          return;
+        } catch (e) {
+          const running = (await domain.info().catch(() => undefined))?.state === DomainState.Running;
+          if (!running || !isLibvirtError(e, VirErrorNumber.InternalError) || Date.now() > end) {
+            this.lastSeen.set(instance.id, running ? 'running' : 'shutdown');
+            throw e;
+          }
+        }
+        await abortableDelay(2_000, signal);
+      }
     });
   }
 
