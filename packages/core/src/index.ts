@@ -31,6 +31,7 @@ export type {
   InstanceEvent,
   InstanceEventType,
   InstanceFaultEvent,
+  InstanceMigrationEvent,
   InstanceOrphanEvent,
   InstanceRescheduledEvent,
   InstanceScheduledEvent,
@@ -113,6 +114,16 @@ export {
   schedulerHintsSchema,
   shelveInfoSchema,
 } from './model/instance.js';
+export {
+  type MigrationFilter,
+  type MigrationKind,
+  type MigrationProgress,
+  type MigrationRecord,
+  type MigrationStatus,
+  migrationKinds,
+  migrationRecordSchema,
+  migrationStatuses,
+} from './model/migration.js';
 export {
   displayNameSchema,
   idSchema,

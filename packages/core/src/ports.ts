@@ -89,6 +89,7 @@ export type {
   FlavorStore,
   HostStore,
   InstanceStore,
+  MigrationStore,
   ServerGroupStore,
 } from './ports/stores.js';
 export type { EventLog, Lease, LeaseStore, StoreWrite, UnitOfWork } from './ports/unit-of-work.js';
@@ -101,5 +102,6 @@ export { MemoryHostStore } from './store/memory-host-store.js';
 export { MemoryImageStore } from './store/memory-image-store.js';
 export { MemoryInstanceStore } from './store/memory-instance-store.js';
 export { MemoryLeaseStore } from './store/memory-lease-store.js';
+export { MemoryMigrationStore, migrationMatches } from './store/memory-migration-store.js';
 export { MemoryServerGroupStore } from './store/memory-server-group-store.js';
 export { MemoryUnitOfWork, type MemoryUnitStores } from './store/memory-unit-of-work.js';

@@ -50,6 +50,7 @@ export { SqlEventStore, type StoredEvent } from './sql-event-store.js';
 export type { SqlExecutor, SqlRunner, StatementResult } from './sql-executor.js';
 export { SqlInstanceStore } from './sql-instance-store.js';
 export { SqlLeaseStore } from './sql-lease-store.js';
+export { SqlMigrationStore } from './sql-migration-store.js';
 export { SqlQuotaEngine } from './sql-quota-engine.js';
 export { SqlUnitOfWork, type SqlUnitStores } from './sql-unit-of-work.js';
 export { SqliteExecutor } from './sqlite-executor.js';

@@ -421,6 +421,30 @@ function withoutRowid(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Migration records (issue 15): one row per move of an instance (live, cold, resize, evacuation),
+ * the record as JSON with its instance, status, kind and creation time beside it for filters.
+ */
+const migrationRecords: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('migrations')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('instance_id', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('data', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('migrations_instance')
+      .on('migrations')
+      .columns(['instance_id', 'created_at'])
+      .execute();
+    await db.schema.createIndex('migrations_status').on('migrations').column('status').execute();
+  },
+};
+
 /** The migrations this version knows, in order. The last one's name is the schema version. */
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -431,6 +455,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0005_images': images,
     '0006_event_rows': eventRows,
     '0007_without_rowid': withoutRowid(dialect),
+    '0008_migrations': migrationRecords,
   };
 }
 

@@ -62,5 +62,48 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       });
       expect((await second.unlock(vm!.id)).locked).toBeNull();
     });
+
+    it('keeps a resize waiting for its confirm, its claims, its quota and its migration record across a restart', async () => {
+      const storage = storageOf(dialect);
+      const drivers = [new FakeDriver(), new FakeDriver()];
+      const first = await open(storage, drivers);
+      await first.images.register(image, { kind: 'bytes', bytes: new Uint8Array() });
+      const [vm] = await first.create({
+        name: 'r',
+        projectId: 'p',
+        userId: 'u',
+        flavorId: 'm1',
+        imageId: 'img',
+      });
+      const [from, to] = vm!.hostId === 'h0' ? ['h0', 'h1'] : ['h1', 'h0'];
+      const resized = await first.resize(vm!.id, 'm2');
+      expect(resized).toMatchObject({ vmState: 'resized', hostId: to });
+      expect((await first.quotas.get('p')).inUse).toEqual({ instances: 1, cores: 2, ramMb: 512 });
+      await first.close();
+
+      const second = await open(storage, drivers);
+      const report = await second.open();
+      expect(report.releasedClaims).toEqual([]);
+      expect(report.orphans).toEqual([]);
+      const again = await second.get(vm!.id);
+      expect(again.move).toMatchObject({ sourceHostId: from, destHostId: to });
+      // the start-up recount counts the bigger flavor while the resize waits
+      expect((await second.quotas.get('p')).inUse).toEqual({ instances: 1, cores: 2, ramMb: 512 });
+      const [migration] = await second.migrations.list({ instanceId: vm!.id });
+      expect(migration).toMatchObject({
+        kind: 'resize',
+        status: 'finished',
+        sourceHostId: from,
+        destHostId: to,
+      });
+      const reverted = await second.revertResize(vm!.id);
+      expect(reverted).toMatchObject({ vmState: 'active', hostId: from });
+      expect(reverted.flavor.id).toBe('m1');
+      expect((await second.quotas.get('p')).inUse).toEqual({ instances: 1, cores: 1, ramMb: 256 });
+      expect(drivers[Number(to!.slice(1))]!.hasGuest(vm!.id)).toBe(false);
+      expect(drivers[Number(from!.slice(1))]!.guest(vm!.id)?.vcpus).toBe(1);
+      expect(await second.migrations.list({ status: 'reverted' })).toHaveLength(1);
+      expect(await second.migrations.list({ status: ['finished', 'error'] })).toHaveLength(0);
+    });
   });
 }

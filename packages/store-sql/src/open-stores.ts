@@ -19,6 +19,7 @@ import { SqlEventStore } from './sql-event-store.js';
 import { SqlImageStore } from './sql-image-store.js';
 import { SqlInstanceStore } from './sql-instance-store.js';
 import { SqlLeaseStore } from './sql-lease-store.js';
+import { SqlMigrationStore } from './sql-migration-store.js';
 import { SqlQuotaEngine } from './sql-quota-engine.js';
 import { SqlUnitOfWork } from './sql-unit-of-work.js';
 
@@ -83,6 +84,7 @@ function wrap(database: SqlDatabase, options: SqlStoreOptions): SqlStores {
       unit: new SqlUnitOfWork(database, { instances, actions, groups, eventLog, quota }),
       events: eventLog,
       leases: new SqlLeaseStore(database),
+      migrations: new SqlMigrationStore(database),
       // a SQLite file held exclusively has one engine: what is not running in it is a leftover
       exclusive: database.exclusive,
     },

@@ -12,6 +12,7 @@ import {
   imageServiceToken,
   instanceStoreToken,
   leaseStoreToken,
+  migrationStoreToken,
   networkAdapterToken,
   quotaToken,
   schedulerToken,
@@ -51,6 +52,7 @@ import { MemoryFlavorStore } from '../store/memory-flavor-store.js';
 import { MemoryHostStore } from '../store/memory-host-store.js';
 import { MemoryInstanceStore } from '../store/memory-instance-store.js';
 import { MemoryLeaseStore } from '../store/memory-lease-store.js';
+import { MemoryMigrationStore } from '../store/memory-migration-store.js';
 import { MemoryServerGroupStore } from '../store/memory-server-group-store.js';
 import { MemoryUnitOfWork } from '../store/memory-unit-of-work.js';
 
@@ -132,6 +134,7 @@ export async function registerCore(container: DependencyContainer, options: Core
   provideValue(container, unitOfWorkToken, units.unit);
   provideValue(container, eventLogToken, units.events);
   provideValue(container, leaseStoreToken, s.leases ?? new MemoryLeaseStore());
+  provideValue(container, migrationStoreToken, s.migrations ?? new MemoryMigrationStore());
   provideValue(container, schedulerToken, scheduler);
   provideValue(container, quotaToken, quota);
   provideValue(

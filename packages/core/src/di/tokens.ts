@@ -11,6 +11,7 @@ import type {
   FlavorStore,
   HostStore,
   InstanceStore,
+  MigrationStore,
   ServerGroupStore,
 } from '../ports/stores.js';
 import type { EventLog, LeaseStore, UnitOfWork } from '../ports/unit-of-work.js';
@@ -25,6 +26,8 @@ export const hostStoreToken = createToken<HostStore>('core.hostStore');
 export const claimStoreToken = createToken<ClaimStore>('core.claimStore');
 /** Instance action history. */
 export const actionStoreToken = createToken<ActionStore>('core.actionStore');
+/** Migration records. */
+export const migrationStoreToken = createToken<MigrationStore>('core.migrationStore');
 /** Flavors. */
 export const flavorStoreToken = createToken<FlavorStore>('core.flavorStore');
 /** Server groups. */

@@ -13,6 +13,7 @@ import {
   imageServiceToken,
   instanceStoreToken,
   leaseStoreToken,
+  migrationStoreToken,
   networkAdapterToken,
   quotaToken,
   schedulerToken,
@@ -61,6 +62,7 @@ import type {
   HostStore,
   InstanceFilter,
   InstanceStore,
+  MigrationStore,
   ServerGroupStore,
 } from '../ports/stores.js';
 import type { EventLog, EventLogFilter, LeaseStore, LoggedEvent, UnitOfWork } from '../ports/unit-of-work.js';
@@ -77,8 +79,10 @@ import { HostLeases } from './host-leases.js';
 import { type HostBinding, type HostRegistry, hostFromReport } from './host-registry.js';
 import { type EngineDeps, engineInternals } from './internals.js';
 import { LockFlow } from './lock-flow.js';
+import { MigrationAdmin } from './migration-admin.js';
 import { PowerSync } from './power-sync.js';
 import { type ReconcileReport, Reconciler } from './reconciler.js';
+import { type ColdMigrateOptions, ResizeFlow } from './resize-flow.js';
 import { WatchHub } from './watch-hub.js';
 
 /** Options of {@link ComputeEngine.events}. */
@@ -103,6 +107,7 @@ export class ComputeEngine {
   private readonly actionFlow: ActionFlow;
   private readonly evacuations: EvacuateFlow;
   private readonly locks: LockFlow;
+  private readonly resizes: ResizeFlow;
   private readonly power: PowerSync;
   private readonly reconciler: Reconciler;
   private readonly leases: HostLeases;
@@ -123,6 +128,8 @@ export class ComputeEngine {
   readonly hosts: HostAdmin;
   /** Server groups: create (validated), get, list, delete. */
   readonly serverGroups: ServerGroupAdmin;
+  /** Migration records of the moves (live, cold, resize): get, list by instance and status. */
+  readonly migrations: MigrationAdmin;
 
   constructor(
     @inject(instanceStoreToken) private readonly instanceStore: InstanceStore,
@@ -134,6 +141,7 @@ export class ComputeEngine {
     @inject(unitOfWorkToken) unit: UnitOfWork,
     @inject(eventLogToken) private readonly eventLog: EventLog,
     @inject(leaseStoreToken) leaseStore: LeaseStore,
+    @inject(migrationStoreToken) migrationStore: MigrationStore,
     @inject(schedulerToken) readonly scheduler: Scheduler,
     @inject(quotaToken) quota: QuotaEngine,
     /** The image service: import, register, list, remove images (validated). */
@@ -154,6 +162,7 @@ export class ComputeEngine {
       unit,
       eventLog,
       leases: leaseStore,
+      migrations: migrationStore,
       scheduler,
       quota,
       images,
@@ -170,11 +179,15 @@ export class ComputeEngine {
     this.deletes = new DeleteFlow(this.ctx);
     this.actionFlow = new ActionFlow(this.ctx);
     this.power = new PowerSync(this.ctx);
-    this.reconciler = new Reconciler(this.ctx, this.deletes, this.leases, options.soleOwner ?? false);
+    this.resizes = new ResizeFlow(this.ctx);
+    this.reconciler = new Reconciler(this.ctx, this.deletes, this.leases, options.soleOwner ?? false, {
+      resizes: this.resizes,
+    });
     this.flavors = new FlavorAdmin(flavors);
     this.quotas = new QuotaAdmin(quota);
     this.evacuations = new EvacuateFlow(this.ctx);
     this.locks = new LockFlow(this.ctx);
+    this.migrations = new MigrationAdmin(migrationStore);
     this.hosts = new HostAdmin(hostStore, scheduler, async (before, after) => {
       if (this.ctx.closed || before.up === after.up) return;
       if (!after.up) await this.evacuations.hostWentDown(after.id);
@@ -524,6 +537,41 @@ export class ComputeEngine {
       'snapshot',
     );
     return image!;
+  }
+
+  // ---- resize and cold migration ----------------------------------------------------------------
+
+  /**
+   * Resizes to another flavor (Nova's `resize`): the destination is placed like a create with the
+   * new flavor (another host, or the same one when no other fits and `allowResizeToSameHost` is
+   * on), the guest is re-created there, and the instance waits in `resized` (VERIFY_RESIZE) for
+   * {@link confirmResize} or {@link revertResize} (or the automatic confirm after
+   * `resizeConfirmWindowMs`), with claims on both hosts and quota of the bigger flavor meanwhile.
+   * @throws ValidationError / NotFoundError (field `flavorId`); InvalidStateError;
+   * InstanceLockedError; CapabilityUnsupportedError (`coldMigration`); MigrationPreCheckError;
+   * NoValidHostError; QuotaExceededError; DriverError (rolled back: nothing held)
+   */
+  async resize(id: string, flavorId: string, request?: RequestContext): Promise<Instance> {
+    return this.resizes.start(id, 'resize', { flavorId }, request);
+  }
+
+  /**
+   * Cold-migrates (Nova's `migrate`): a resize to the same flavor on another host (`host`, or the
+   * scheduler's pick), waiting in `resized` for its confirm or revert.
+   * @throws as {@link resize} (field `host`)
+   */
+  async migrate(id: string, options: ColdMigrateOptions = {}, request?: RequestContext): Promise<Instance> {
+    return this.resizes.start(id, 'cold', options, request);
+  }
+
+  /** Keeps a resize or cold migration: the source's copy and claim go. @throws InvalidStateError unless `resized` */
+  async confirmResize(id: string, request?: RequestContext): Promise<Instance> {
+    return this.resizes.confirm(id, request);
+  }
+
+  /** Undoes a resize or cold migration: back on the source with the old flavor. @throws InvalidStateError unless `resized` */
+  async revertResize(id: string, request?: RequestContext): Promise<Instance> {
+    return this.resizes.revert(id, request);
   }
 
   // ---- lock -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import {
 import type { RequestContext } from '../model/action.js';
 import type { Claim } from '../model/claim.js';
 import type { Instance } from '../model/instance.js';
+import { supportsColdMigration } from '../ports/driver-moves.js';
 import type { StoreWrite } from '../ports/unit-of-work.js';
 import { type ActionStep, type EngineContext, faultOf, quotaDeltasOf } from './engine-context.js';
 import { assertNotLocked } from './lock-flow.js';
@@ -52,33 +53,41 @@ export class DeleteFlow {
     ]);
     if (!taken) return;
     const { instance, step } = taken;
-    if (instance.hostId && deps.registry.has(instance.hostId)) {
-      try {
+    // the host whose destroy failed (the record's, or one of a resize's two)
+    let failedHost = instance.hostId ?? '';
+    try {
+      if (instance.hostId && deps.registry.has(instance.hostId)) {
         await this.ctx.callDriver(
           'destroy',
           { operation: 'destroy', instanceId: id, hostId: instance.hostId },
           undefined,
           (d, call) => d.destroy(instance, call),
         );
-      } catch (e) {
-        const fault = faultOf(e, this.ctx.now());
-        const ended = this.ctx.actionEnd(step.action, fault);
-        await this.ctx.applyAsTaskOwner(instance, 'deleting', { vmState: 'error', taskState: null, fault }, [
-          this.ctx.faultEvent(id, instance.hostId, fault),
-          ...ended.writes,
-        ]);
-        if (e instanceof DriverError) throw e;
-        throw new DriverError(
-          {
-            driver: deps.registry.driverFor(instance.hostId).kind,
-            operation: 'destroy',
-            instanceId: id,
-            hostId: instance.hostId,
-          },
-          fault.message,
-          { cause: e },
-        );
       }
+      // a resize waiting for its end (or interrupted) has a guest or a kept copy on its other host
+      if (instance.move) {
+        await this.destroyMoveCopies(instance, (h) => {
+          failedHost = h;
+        });
+      }
+    } catch (e) {
+      const fault = faultOf(e, this.ctx.now());
+      const ended = this.ctx.actionEnd(step.action, fault);
+      await this.ctx.applyAsTaskOwner(instance, 'deleting', { vmState: 'error', taskState: null, fault }, [
+        this.ctx.faultEvent(id, failedHost, fault),
+        ...ended.writes,
+      ]);
+      if (e instanceof DriverError) throw e;
+      throw new DriverError(
+        {
+          driver: deps.registry.has(failedHost) ? deps.registry.driverFor(failedHost).kind : 'unknown',
+          operation: 'destroy',
+          instanceId: id,
+          hostId: failedHost,
+        },
+        fault.message,
+        { cause: e },
+      );
     }
     // the record goes, the action ends and the group forgets the member in one unit
     const at = this.ctx.now();
@@ -159,6 +168,46 @@ export class DeleteFlow {
     }
     if (!current) return undefined;
     throw new RevisionConflictError('instance', start.id, current.revision, -1);
+  }
+
+  /**
+   * Destroys what a resize or cold migration left on its hosts besides the guest the record names:
+   * the source's kept copy (`confirmMigration`, else a destroy there) and a guest on the host the
+   * record does not name. A host whose copy cannot go fails the delete (the instance stays, in
+   * ERROR, holding its claims, as a failed destroy leaves it).
+   */
+  private async destroyMoveCopies(instance: Instance, failedOn: (hostId: string) => void): Promise<void> {
+    const { deps } = this.ctx;
+    const move = instance.move!;
+    for (const hostId of new Set([move.sourceHostId, move.destHostId])) {
+      if (!deps.registry.has(hostId)) continue;
+      const here: Instance = { ...instance, hostId };
+      const destroy = () =>
+        this.ctx.callDriver(
+          'destroy',
+          { operation: 'destroy', instanceId: instance.id, hostId },
+          undefined,
+          (d, call) => d.destroy(here, call),
+        );
+      try {
+        const driver = deps.registry.driverFor(hostId);
+        if (hostId === move.sourceHostId && supportsColdMigration(driver)) {
+          await this.ctx
+            .callDriver(
+              'destroy',
+              { operation: 'confirmMigration', instanceId: instance.id, hostId },
+              undefined,
+              (_, call) => driver.confirmMigration(here, call),
+            )
+            // the copy goes with the guest's destroy then (a hypervisor lists it as a guest)
+            .catch(destroy);
+        }
+        if (hostId !== instance.hostId) await destroy();
+      } catch (e) {
+        failedOn(hostId);
+        throw e;
+      }
+    }
   }
 
   /**

@@ -17,6 +17,7 @@ import type {
   FlavorStore,
   HostStore,
   InstanceStore,
+  MigrationStore,
   ServerGroupStore,
 } from '../ports/stores.js';
 import type { EventLog, LeaseStore, LoggedEvent, StoreWrite, UnitOfWork } from '../ports/unit-of-work.js';
@@ -38,6 +39,7 @@ export interface EngineDeps {
   readonly unit: UnitOfWork;
   readonly eventLog: EventLog;
   readonly leases: LeaseStore;
+  readonly migrations: MigrationStore;
   readonly scheduler: Scheduler;
   readonly quota: QuotaEngine;
   readonly images: ImageService;
@@ -48,9 +50,15 @@ export interface EngineDeps {
   readonly options: EngineOptions;
 }
 
-/** Quota amounts an instance of a flavor counts for. */
-export function quotaDeltasOf(instance: Pick<Instance, 'flavor'>, count = 1): QuotaDeltas {
-  return { instances: count, cores: instance.flavor.vcpus * count, ramMb: instance.flavor.ramMb * count };
+/**
+ * Quota amounts an instance counts for: its flavor's, or during a resize (a `move` context) the
+ * bigger of the old and the new flavor per resource, as Nova counts a resize in progress.
+ */
+export function quotaDeltasOf(instance: Pick<Instance, 'flavor' | 'move'>, count = 1): QuotaDeltas {
+  const move = instance.move;
+  const cores = move ? Math.max(move.oldFlavor.vcpus, move.newFlavor.vcpus) : instance.flavor.vcpus;
+  const ramMb = move ? Math.max(move.oldFlavor.ramMb, move.newFlavor.ramMb) : instance.flavor.ramMb;
+  return { instances: count, cores: cores * count, ramMb: ramMb * count };
 }
 
 /** Converts any thrown value into a fault record naming its cause. */

@@ -17,10 +17,11 @@ import type { VmState } from '../model/states.js';
 import { isActionAllowed, outcomeOf } from '../model/transitions.js';
 import { parseInput } from '../model/validation.js';
 import { callAbortState, supportsPowerControl } from '../ports/driver.js';
-import type { PlacementRequest, Selection } from '../ports/scheduler.js';
+import type { Selection } from '../ports/scheduler.js';
 import type { StoreWrite } from '../ports/unit-of-work.js';
 import { TaskControl } from './deadline.js';
 import { type EngineContext, faultOf } from './engine-context.js';
+import { placeExisting } from './instance-placement.js';
 import { stableStateFor } from './power-sync.js';
 
 /** Options of `compute.evacuate`. */
@@ -237,7 +238,12 @@ export class EvacuateFlow {
     const oldClaims = (await deps.claims.list({ instanceId: id })).filter((c) => c.hostId === fromHostId);
     let selection: Selection;
     try {
-      selection = await this.place(working, image, fromHostId, action.requestId);
+      selection = await placeExisting(this.ctx, working, {
+        flavor: working.flavor,
+        image,
+        requestId: action.requestId,
+        excludedHostIds: [fromHostId],
+      });
     } catch (e) {
       return this.fail(working, action, fromHostId, faultOf(e, this.ctx.now(), { hostId: fromHostId }));
     }
@@ -351,54 +357,6 @@ export class EvacuateFlow {
       vmState: moved.vmState,
       fault: null,
     };
-  }
-
-  /** Places the instance as a create would: its flavor, image, zone, hints and group, without its down host. */
-  private async place(
-    instance: Instance,
-    image: Image,
-    fromHostId: string,
-    requestId: string,
-  ): Promise<Selection> {
-    const { deps } = this.ctx;
-    const hostsOf = async (ids: readonly string[] | undefined): Promise<string[]> => {
-      const out: string[] = [];
-      for (const other of ids ?? []) {
-        if (other === instance.id) continue;
-        const inst = await deps.instances.get(other);
-        if (inst?.hostId) out.push(inst.hostId);
-      }
-      return out;
-    };
-    const groupId = instance.hints.group;
-    const select = async (): Promise<Selection> => {
-      let group: PlacementRequest['group'];
-      if (groupId !== undefined) {
-        const found = await deps.groups.get(groupId);
-        if (found)
-          group = { id: found.id, policy: found.policy, memberHostIds: await hostsOf(found.members) };
-      }
-      const request: PlacementRequest = {
-        requestId,
-        projectId: instance.projectId,
-        instanceIds: [instance.id],
-        flavor: instance.flavor,
-        image,
-        // the zone it runs in (the record does not tell a requested zone from the one it landed in)
-        ...(instance.availabilityZone !== null ? { availabilityZone: instance.availabilityZone } : {}),
-        hints: instance.hints,
-        ...(instance.hints.sameHost ? { sameHostIds: await hostsOf(instance.hints.sameHost) } : {}),
-        ...(instance.hints.differentHost
-          ? { differentHostIds: await hostsOf(instance.hints.differentHost) }
-          : {}),
-        ...(group ? { group } : {}),
-        excludedHostIds: [fromHostId],
-      };
-      const [selection] = await deps.scheduler.select(request);
-      if (!selection) throw new Error('scheduler returned no selection');
-      return selection;
-    };
-    return groupId !== undefined ? this.ctx.groupLocks.run(groupId, select) : select();
   }
 
   /** Destroys what the evacuation built on `hostId`; resolves whether it is gone. */

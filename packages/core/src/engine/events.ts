@@ -1,5 +1,6 @@
 import type { InstanceAction } from '../model/action.js';
 import type { Fault, Instance } from '../model/instance.js';
+import type { MigrationRecord } from '../model/migration.js';
 import type { PowerState, TaskState, VmState } from '../model/states.js';
 
 /** The three states of an instance at one moment. */
@@ -64,6 +65,15 @@ export interface InstanceOrphanEvent extends EventBase {
   readonly reaped: boolean;
 }
 
+/**
+ * A move's migration record changed: its status, its destination, or (live migration) its
+ * progress (data remaining, dirty rate, expected downtime).
+ */
+export interface InstanceMigrationEvent extends EventBase {
+  readonly type: 'instance.migration';
+  readonly migration: MigrationRecord;
+}
+
 /** Every event of the engine's `events$`. */
 export type InstanceEvent =
   | InstanceCreatedEvent
@@ -73,7 +83,8 @@ export type InstanceEvent =
   | InstanceFaultEvent
   | InstanceActionEvent
   | InstanceDeletedEvent
-  | InstanceOrphanEvent;
+  | InstanceOrphanEvent
+  | InstanceMigrationEvent;
 
 /** Event type names. */
 export type InstanceEventType = InstanceEvent['type'];

@@ -8,6 +8,13 @@ import { type EngineContext, faultOf, quotaDeltasOf } from './engine-context.js'
 import type { DriverTimeouts } from './engine-options.js';
 import type { HostLeases } from './host-leases.js';
 import { stableStateFor } from './power-sync.js';
+import type { ResizeFlow } from './resize-flow.js';
+
+/** Whether `hostId` is one of the two hosts of the instance's resize or cold migration. */
+function movesBetween(instance: Instance | undefined, hostId: string): boolean {
+  const move = instance?.move;
+  return move != null && (move.sourceHostId === hostId || move.destHostId === hostId);
+}
 
 /** What a reconciliation pass found and did. */
 export interface ReconcileReport {
@@ -23,6 +30,8 @@ export interface ReconcileReport {
   readonly unreachableHosts: readonly string[];
   /** Quota reservations dropped as abandoned (by a crashed process). */
   readonly expiredReservations: number;
+  /** Resized instances confirmed because their confirm window passed (`resizeConfirmWindowMs`). */
+  readonly confirmedResizes: readonly string[];
   /**
    * Stale copies destroyed: guests on a host whose instance was evacuated from it and now runs on
    * `movedTo` (Nova's `_destroy_evacuated_instances`); `destroyed: false` when the destroy failed.
@@ -54,6 +63,18 @@ function deadlineOf(task: TaskState): keyof DriverTimeouts {
       return 'reboot';
     case 'rebuilding':
       return 'rebuild';
+    case 'resize_prep':
+    case 'resize_migrating':
+    case 'resize_finish':
+    case 'resize_reverting':
+    case 'resize_confirming':
+    case 'migrating':
+    case 'shelving':
+    case 'shelving_offloading':
+    case 'unshelving':
+    case 'rescuing':
+    case 'unrescuing':
+      return 'move';
     case 'pausing':
     case 'unpausing':
     case 'suspending':
@@ -82,6 +103,7 @@ export class Reconciler {
     private readonly deletes: DeleteFlow,
     private readonly leases: HostLeases,
     private readonly soleOwner: boolean,
+    private readonly moves: { readonly resizes: Pick<ResizeFlow, 'confirmDue' | 'recover'> },
   ) {}
 
   /** Whether this process may heal the host's guests and instances. */
@@ -171,6 +193,9 @@ export class Reconciler {
       const owner = live.get(claim.instanceId);
       if (this.ctx.builds.has(claim.instanceId) || this.ctx.deletes.has(claim.instanceId)) continue;
       if (owner && (owner.hostId === claim.hostId || owner.taskState !== null)) continue;
+      // a resize holds claims on both hosts until its confirm or revert
+      if (owner?.move && (claim.id === owner.move.sourceClaimId || claim.id === owner.move.destClaimId))
+        continue;
       if (!this.soleOwner && claim.createdAt + claimGrace > this.ctx.now()) continue;
       await deps.scheduler.release(claim);
       releasedClaims.push(claim.id);
@@ -213,6 +238,8 @@ export class Reconciler {
         const owner = live.get(guest.instanceId);
         if (owner && owner.hostId === hostId) continue;
         if (this.ctx.builds.has(guest.instanceId)) continue;
+        // the source's copy (or the destination's guest) of a resize waiting for its end
+        if (movesBetween(owner, hostId)) continue;
         // a guest whose instance another process is building or moving is not an orphan
         if (owner && owner.taskState !== null) continue;
         if (owner?.hostId && (await this.evacuated(owner.id))) {
@@ -253,8 +280,10 @@ export class Reconciler {
         });
       }
     }
+    const confirmedResizes = await this.moves.resizes.confirmDue();
     await deps.eventLog.prune({ keepLast: deps.options.eventRetention });
     return {
+      confirmedResizes,
       resolved,
       powerSynced,
       orphans,
@@ -278,6 +307,8 @@ export class Reconciler {
       await this.deletes.delete(instance.id, undefined, { internal: true });
       return 'deleted';
     }
+    // a resize or cold migration a crash interrupted: finished (confirm) or rolled back to the source
+    if (instance.move) return this.moves.resizes.recover(instance);
     if (instance.vmState === 'building') {
       if (power === 'running' && instance.hostId) {
         const hasClaim = (await deps.claims.list({ instanceId: instance.id })).some(

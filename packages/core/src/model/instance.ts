@@ -50,6 +50,8 @@ export const moveContextSchema = z.object({
   migrationId: z.string(),
   kind: z.enum(['resize', 'cold']),
   sourceHostId: idSchema,
+  /** The source's availability zone (restored by a revert). */
+  sourceZone: z.string().nullable(),
   destHostId: idSchema,
   oldFlavor: flavorSchema,
   newFlavor: flavorSchema,

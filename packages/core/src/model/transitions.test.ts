@@ -54,11 +54,13 @@ describe('transition table', () => {
       'stop',
     ]);
     expect(allowed('error').sort()).toEqual([
+      'confirmResize',
       'delete',
       'evacuate',
       'reboot_hard',
       'rebuild',
       'rescue',
+      'revertResize',
       'stop',
     ]);
     expect(allowed('resized').sort()).toEqual(['confirmResize', 'delete', 'revertResize']);
@@ -67,6 +69,14 @@ describe('transition table', () => {
     expect(allowed('rescued').sort()).toEqual(['delete', 'unrescue']);
     expect(allowed('building')).toEqual(['delete']);
     expect(allowed('deleted')).toEqual([]);
+  });
+
+  it('accepts only confirm, revert and delete while a resize waits for its end', () => {
+    const move = { sourceHostId: 'a' } as never;
+    for (const vmState of ['resized', 'error'] as const) {
+      const ok = instanceActionNames.filter((a) => isActionAllowed(a, { vmState, taskState: null, move }));
+      expect(ok.sort()).toEqual(['confirmResize', 'delete', 'revertResize']);
+    }
   });
 
   it('refuses every action but delete while a task runs', () => {

@@ -126,9 +126,12 @@ export const transitions: Readonly<Record<InstanceActionName, Transition>> = Obj
     power: keepsPower,
     capability: 'coldMigration',
   },
-  /** Ends a resize: the source's copy goes; active or stopped again as it was before. */
+  /**
+   * Ends a resize: the source's copy goes; active or stopped again as it was before. Also from
+   * ERROR when a resize's end failed (the move is still recorded: it may be tried again).
+   */
   confirmResize: {
-    from: ['resized'],
+    from: ['resized', 'error'],
     task: 'resize_confirming',
     to: 'active',
     power: 'running',
@@ -136,7 +139,7 @@ export const transitions: Readonly<Record<InstanceActionName, Transition>> = Obj
   },
   /** Undoes a resize: the destination's guest goes, the source's copy comes back with the old flavor. */
   revertResize: {
-    from: ['resized'],
+    from: ['resized', 'error'],
     task: 'resize_reverting',
     to: 'active',
     power: 'running',
@@ -184,13 +187,21 @@ export const transitions: Readonly<Record<InstanceActionName, Transition>> = Obj
   unrescue: { from: ['rescued'], task: 'unrescuing', to: 'active', power: 'running', capability: 'rescue' },
 });
 
-/** Whether `action` is accepted for an instance in these states. */
+/** Actions an instance with a resize or cold migration waiting for its end (a `move`) accepts. */
+const MOVE_ENDS: readonly InstanceActionName[] = ['confirmResize', 'revertResize', 'delete'];
+
+/**
+ * Whether `action` is accepted for an instance in these states. An instance whose resize or cold
+ * migration has not ended (`move` set, also in ERROR after a failed end) accepts only its confirm,
+ * its revert and delete.
+ */
 export function isActionAllowed(
   action: InstanceActionName,
-  state: Pick<Instance, 'vmState' | 'taskState'>,
+  state: Pick<Instance, 'vmState' | 'taskState'> & Partial<Pick<Instance, 'move'>>,
 ): boolean {
   const row = transitions[action];
   if (!row.from.includes(state.vmState)) return false;
+  if (state.move && !MOVE_ENDS.includes(action)) return false;
   if (action === 'delete') return true;
   return state.taskState === null;
 }
@@ -198,7 +209,7 @@ export function isActionAllowed(
 /** Throws {@link InvalidStateError} (with the current states) unless `action` is accepted. */
 export function assertActionAllowed(
   action: InstanceActionName,
-  instance: Pick<Instance, 'id' | 'vmState' | 'taskState' | 'powerState'>,
+  instance: Pick<Instance, 'id' | 'vmState' | 'taskState' | 'powerState'> & Partial<Pick<Instance, 'move'>>,
 ): void {
   if (!isActionAllowed(action, instance)) {
     throw new InvalidStateError({

@@ -3,6 +3,7 @@ import type { Claim } from '../model/claim.js';
 import type { Flavor } from '../model/flavor.js';
 import type { Host } from '../model/host.js';
 import type { Instance, InstancePatch } from '../model/instance.js';
+import type { MigrationFilter, MigrationRecord } from '../model/migration.js';
 import type { ServerGroup } from '../model/server-group.js';
 import type { VmState } from '../model/states.js';
 import type { ImageRecord } from './image-service.js';
@@ -87,6 +88,15 @@ export interface ActionStore {
   instanceDeleted(instanceId: string): Promise<void>;
 }
 
+/** Migration records: one per move of an instance (Nova's migrations table). */
+export interface MigrationStore {
+  /** Adds the record, or replaces the one with the same id. */
+  put(record: MigrationRecord): Promise<void>;
+  get(id: string): Promise<MigrationRecord | undefined>;
+  /** Records matching the filter, oldest first (by `createdAt`, then id). */
+  list(filter?: MigrationFilter): Promise<MigrationRecord[]>;
+}
+
 /** Flavors offered. */
 export interface FlavorStore {
   get(id: string): Promise<Flavor | undefined>;
@@ -144,6 +154,8 @@ export interface CoreStores {
   readonly groups?: ServerGroupStore;
   /** The image catalog of the default image service. */
   readonly images?: ImageStore;
+  /** Migration records (moves of instances). */
+  readonly migrations?: MigrationStore;
   /**
    * Atomic steps over these stores. Required with custom stores that the engine writes
    * (the memory and SQL stores bring their own).

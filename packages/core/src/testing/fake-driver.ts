@@ -1,6 +1,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Subject } from 'rxjs';
 import { DriverError, ErrorCode, isNovaError } from '../errors.js';
+import type { Flavor } from '../model/flavor.js';
 import type { Image } from '../model/image.js';
 import type { Instance } from '../model/instance.js';
 import type { Inventory } from '../model/resources.js';
@@ -23,7 +24,22 @@ import type {
   Suspendable,
 } from '../ports/driver.js';
 import { defineCapabilities, throwIfCallAborted } from '../ports/driver.js';
+import type {
+  ColdMigratable,
+  FinishMigrationRequest,
+  ForceCompleteMode,
+  LiveMigratable,
+  LiveMigrationOptions,
+  MigrationTarget,
+  Rescuable,
+  RescueRequest,
+} from '../ports/driver-moves.js';
 import type { ImageService } from '../ports/image-service.js';
+import { FakeMoves } from './fake-moves.js';
+
+let fakeCount = 0;
+/** Fakes not closed yet, by `fakeId`: a migration's source finds its destination here. */
+const liveFakes = new Map<string, FakeDriver>();
 
 /** Operations of the fake driver that latency and failures can be set for. */
 export type FakeOperation =
@@ -39,7 +55,19 @@ export type FakeOperation =
   | 'rebuild'
   | 'snapshot'
   | 'listInstances'
-  | 'getHostReport';
+  | 'getHostReport'
+  | 'prepareColdMigrationTarget'
+  | 'migrateDisksAndPowerOff'
+  | 'finishMigration'
+  | 'confirmMigration'
+  | 'revertMigrationOnDestination'
+  | 'finishRevertMigration'
+  | 'prepareLiveMigrationTarget'
+  | 'checkLiveMigration'
+  | 'liveMigrate'
+  | 'rollbackLiveMigrationTarget'
+  | 'rescue'
+  | 'unrescue';
 
 /**
  * A planned failure: fail the next `times` calls (default every call), optionally only for some
@@ -72,7 +100,12 @@ export interface FakeDriverOptions {
   readonly latencyMs?: number | Partial<Record<FakeOperation, number>>;
   /** Failures injected per operation. */
   readonly failures?: Partial<Record<FakeOperation, FakeFailure>>;
-  /** Capabilities (default: everything but migration and attach). */
+  /**
+   * How a FAKE live migration behaves: it reports progress every `tickMs` (default 5) and converges
+   * after `convergeAfterMs` (default 20; `never`: only a force-complete or an abort ends it).
+   */
+  readonly liveMigration?: { readonly tickMs?: number; readonly convergeAfterMs?: number | 'never' };
+  /** Capabilities (default: everything but attach). */
   readonly capabilities?: Partial<DriverCapabilities>;
   /**
    * File where guests are persisted after every change, so that they outlive the process (crash
@@ -92,11 +125,17 @@ export interface FakeDriverOptions {
   readonly diskFormats?: readonly Image['diskFormat'][];
 }
 
-interface FakeGuest {
+/** A FAKE guest: what a hypervisor would know of it. */
+export interface FakeGuest {
   powerState: PowerState;
   projectId: string;
   imageId: string;
   boots: number;
+  /** vCPUs and memory as the guest sees them (its flavor when created or moved). */
+  vcpus?: number;
+  ramMb?: number;
+  /** Set while rescued: the image booted, the original disk attached beside it. */
+  rescueImageId?: string;
 }
 
 /**
@@ -113,9 +152,17 @@ export class FakeDriver
     Suspendable,
     Rebuildable,
     Snapshottable,
-    ConsoleReadable
+    ConsoleReadable,
+    ColdMigratable,
+    LiveMigratable,
+    Rescuable
 {
   readonly kind: string = 'fake';
+  /** This fake among the live ones (a migration target names it). */
+  readonly fakeId = `fake-${++fakeCount}`;
+  /** Copies kept on this host for a revert (resize, cold migration), by instance id. */
+  private readonly kept = new Map<string, FakeGuest>();
+  private readonly moves: FakeMoves;
   readonly capabilities: DriverCapabilities;
   private readonly subject = new Subject<PowerStateEvent>();
   readonly events$ = this.subject.asObservable();
@@ -134,8 +181,29 @@ export class FakeDriver
       rebuild: true,
       snapshot: true,
       consoleOutput: true,
+      coldMigration: true,
+      liveMigration: true,
+      rescue: true,
       ...options.capabilities,
     });
+    liveFakes.set(this.fakeId, this);
+    this.moves = new FakeMoves(
+      this,
+      {
+        guests: this.guests,
+        kept: this.kept,
+        enter: (op, instance, call) => this.enter(op, instance, call),
+        persist: () => this.persist(),
+        require: (instance, op) => this.require(instance, op),
+        peer: (target) => {
+          const peer = liveFakes.get(target.params.fakeId ?? '');
+          if (!peer)
+            throw new DriverError({ driver: this.kind, operation: 'migrate' }, 'no such fake target');
+          return peer.moves;
+        },
+      },
+      options.liveMigration,
+    );
     for (const [op, f] of Object.entries(options.failures ?? {})) this.failNext(op as FakeOperation, f);
     if (options.statePath) this.load(options.statePath);
   }
@@ -187,6 +255,8 @@ export class FakeDriver
       projectId: i.projectId,
       imageId: request.image.id,
       boots: 1,
+      vcpus: request.flavor.vcpus,
+      ramMb: request.flavor.ramMb,
     });
     this.persist();
     await this.leave('spawn', request);
@@ -195,7 +265,8 @@ export class FakeDriver
   async destroy(instance: Instance, options?: DriverCallOptions): Promise<void> {
     await this.enter('destroy', instance, options);
     throwIfCallAborted(options);
-    if (this.guests.delete(instance.id)) this.persist();
+    const kept = this.guests.has(instance.id) ? false : this.kept.delete(instance.id);
+    if (this.guests.delete(instance.id) || kept) this.persist();
     await this.leave('destroy', options);
   }
 
@@ -205,11 +276,17 @@ export class FakeDriver
 
   async listInstances(): Promise<DriverInstance[]> {
     await this.enter('listInstances');
-    return [...this.guests].map(([instanceId, g]) => ({
+    const listed = [...this.guests].map(([instanceId, g]) => ({
       instanceId,
       powerState: g.powerState,
       projectId: g.projectId,
     }));
+    // a copy kept for a revert shows as a powered-off guest, as a real hypervisor lists it
+    for (const [instanceId, g] of this.kept) {
+      if (!this.guests.has(instanceId))
+        listed.push({ instanceId, powerState: 'shutdown', projectId: g.projectId });
+    }
+    return listed;
   }
 
   async powerOff(instance: Instance, options?: DriverCallOptions & { timeoutMs?: number }): Promise<void> {
@@ -272,6 +349,67 @@ export class FakeDriver
     return Array.from({ length: g.boots }, (_, n) => `fake boot ${n + 1} of ${instance.id}\n`).join('');
   }
 
+  // ---- moves (driver-moves.ts), simulated by FakeMoves -----------------------------------------
+
+  prepareColdMigrationTarget(instance: Instance, flavor: Flavor, options?: DriverCallOptions) {
+    return this.moves.prepareColdMigrationTarget(instance, flavor, options);
+  }
+  migrateDisksAndPowerOff(instance: Instance, target: MigrationTarget, options?: DriverCallOptions) {
+    return this.moves.migrateDisksAndPowerOff(instance, target, options);
+  }
+  finishMigration(request: FinishMigrationRequest) {
+    return this.moves.finishMigration(request);
+  }
+  confirmMigration(instance: Instance, options?: DriverCallOptions) {
+    return this.moves.confirmMigration(instance, options);
+  }
+  revertMigrationOnDestination(instance: Instance, options?: DriverCallOptions) {
+    return this.moves.revertMigrationOnDestination(instance, options);
+  }
+  finishRevertMigration(instance: Instance, powerOn: boolean, options?: DriverCallOptions) {
+    return this.moves.finishRevertMigration(instance, powerOn, options);
+  }
+  prepareLiveMigrationTarget(instance: Instance, options?: DriverCallOptions) {
+    return this.moves.prepareLiveMigrationTarget(instance, options);
+  }
+  checkLiveMigration(instance: Instance, target: MigrationTarget, options?: DriverCallOptions) {
+    return this.moves.checkLiveMigration(instance, target, options);
+  }
+  liveMigrate(instance: Instance, target: MigrationTarget, options?: LiveMigrationOptions) {
+    return this.moves.liveMigrate(instance, target, options);
+  }
+  abortLiveMigration(instance: Instance) {
+    return this.moves.abortLiveMigration(instance);
+  }
+  forceCompleteLiveMigration(instance: Instance, mode: ForceCompleteMode) {
+    return this.moves.forceCompleteLiveMigration(instance, mode);
+  }
+  rollbackLiveMigrationTarget(instance: Instance, options?: DriverCallOptions) {
+    return this.moves.rollbackLiveMigrationTarget(instance, options);
+  }
+  rescue(request: RescueRequest) {
+    return this.moves.rescue(request);
+  }
+  unrescue(instance: Instance, options?: DriverCallOptions) {
+    return this.moves.unrescue(instance, options);
+  }
+
+  /** The guest as this host knows it (a copy), `undefined` if absent. */
+  guest(instanceId: string): Readonly<FakeGuest> | undefined {
+    const g = this.guests.get(instanceId);
+    return g ? { ...g } : undefined;
+  }
+
+  /** Whether this host keeps a copy of the instance for a revert. */
+  hasKeptCopy(instanceId: string): boolean {
+    return this.kept.has(instanceId);
+  }
+
+  /** Live migrations running from this host (their instance ids). */
+  get runningMigrations(): readonly string[] {
+    return this.moves.running;
+  }
+
   // ---- simulation of the world behind the engine's back ---------------------------------------
 
   /** The guest stops by itself (crash or kill from outside); emits a power-state event. */
@@ -317,6 +455,7 @@ export class FakeDriver
   }
 
   async close(): Promise<void> {
+    liveFakes.delete(this.fakeId);
     this.subject.complete();
   }
 
