@@ -39,7 +39,10 @@ export type {
   InstanceStates,
 } from './engine/events.js';
 export type { HostBinding } from './engine/host-registry.js';
+export type { LiveMigrateOptions } from './engine/live-migration-flow.js';
+export type { MigrationAdmin, MigrationListFilter } from './engine/migration-admin.js';
 export type { ReconcileMode, ReconcileReport } from './engine/reconciler.js';
+export type { ColdMigrateOptions } from './engine/resize-flow.js';
 export {
   BuildAbortedError,
   CapabilityUnsupportedError,

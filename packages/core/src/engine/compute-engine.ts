@@ -31,7 +31,7 @@ import type { InstanceAction, RequestContext } from '../model/action.js';
 import type { Host } from '../model/host.js';
 import type { Image } from '../model/image.js';
 import type { Instance, InstancePatch } from '../model/instance.js';
-import { displayNameSchema, metadataSchema } from '../model/names.js';
+import { displayNameSchema, idSchema, metadataSchema } from '../model/names.js';
 import {
   type CreateInstanceInput,
   type RebootKind,
@@ -51,6 +51,7 @@ import {
   supportsSnapshot,
   supportsSuspend,
 } from '../ports/driver.js';
+import { supportsRescue } from '../ports/driver-moves.js';
 import type { ImageService } from '../ports/image-service.js';
 import type { NetworkAdapter } from '../ports/network.js';
 import type { QuotaEngine } from '../ports/quota.js';
@@ -78,11 +79,13 @@ import type { InstanceEvent } from './events.js';
 import { HostLeases } from './host-leases.js';
 import { type HostBinding, type HostRegistry, hostFromReport } from './host-registry.js';
 import { type EngineDeps, engineInternals } from './internals.js';
+import { type LiveMigrateOptions, LiveMigrationFlow } from './live-migration-flow.js';
 import { LockFlow } from './lock-flow.js';
 import { MigrationAdmin } from './migration-admin.js';
 import { PowerSync } from './power-sync.js';
 import { type ReconcileReport, Reconciler } from './reconciler.js';
 import { type ColdMigrateOptions, ResizeFlow } from './resize-flow.js';
+import { ShelveFlow } from './shelve-flow.js';
 import { WatchHub } from './watch-hub.js';
 
 /** Options of {@link ComputeEngine.events}. */
@@ -108,6 +111,8 @@ export class ComputeEngine {
   private readonly evacuations: EvacuateFlow;
   private readonly locks: LockFlow;
   private readonly resizes: ResizeFlow;
+  private readonly shelves: ShelveFlow;
+  private readonly liveMigrations: LiveMigrationFlow;
   private readonly power: PowerSync;
   private readonly reconciler: Reconciler;
   private readonly leases: HostLeases;
@@ -180,8 +185,11 @@ export class ComputeEngine {
     this.actionFlow = new ActionFlow(this.ctx);
     this.power = new PowerSync(this.ctx);
     this.resizes = new ResizeFlow(this.ctx);
+    this.shelves = new ShelveFlow(this.ctx);
+    this.liveMigrations = new LiveMigrationFlow(this.ctx);
     this.reconciler = new Reconciler(this.ctx, this.deletes, this.leases, options.soleOwner ?? false, {
       resizes: this.resizes,
+      shelves: this.shelves,
     });
     this.flavors = new FlavorAdmin(flavors);
     this.quotas = new QuotaAdmin(quota);
@@ -572,6 +580,103 @@ export class ComputeEngine {
   /** Undoes a resize or cold migration: back on the source with the old flavor. @throws InvalidStateError unless `resized` */
   async revertResize(id: string, request?: RequestContext): Promise<Instance> {
     return this.resizes.revert(id, request);
+  }
+
+  // ---- live migration -----------------------------------------------------------------------
+
+  /**
+   * Live-migrates (Nova's `os-migrateLive`): the guest keeps running while it moves to `host` or the
+   * scheduler's pick (a create's filters and claims; claims on both hosts while it runs; task
+   * `migrating`, vm state kept). Pre-checks refuse early with MigrationPreCheckError and the
+   * reason; progress is published as `instance.migration` events; resolves once it runs on the
+   * destination. Past `liveMigrationCompletionTimeoutMs` it is forced to complete.
+   * @throws CapabilityUnsupportedError (`liveMigration`); MigrationPreCheckError; NoValidHostError;
+   * InvalidStateError; InstanceLockedError; DriverError (aborted or failed: the guest stays on the
+   * source, nothing held)
+   */
+  async liveMigrate(id: string, options?: LiveMigrateOptions, request?: RequestContext): Promise<Instance> {
+    return this.liveMigrations.start(id, options, request);
+  }
+
+  /** Aborts the instance's running live migration; the guest stays on the source. @throws InvalidStateError */
+  async abortMigration(id: string): Promise<void> {
+    return this.liveMigrations.abort(id);
+  }
+
+  /** Forces the instance's running live migration to complete (post-copy, or a raised downtime). @throws InvalidStateError */
+  async forceCompleteMigration(id: string): Promise<void> {
+    return this.liveMigrations.forceComplete(id);
+  }
+
+  // ---- shelve ---------------------------------------------------------------------------------
+
+  /**
+   * Shelves (Nova's `shelve`): snapshot into the image service, power off, state `shelved`; then
+   * offloaded at once (`shelvedOffloadTimeMs` 0, the default), later by the reconciler, or by
+   * {@link shelveOffload}. @throws CapabilityUnsupportedError (`snapshot`); InvalidStateError;
+   * InstanceLockedError; DriverError
+   */
+  async shelve(id: string, request?: RequestContext): Promise<Instance> {
+    return this.shelves.shelve(id, request);
+  }
+
+  /** Destroys a shelved instance's guest and releases its claim; state `shelved_offloaded`, record kept. */
+  async shelveOffload(id: string, request?: RequestContext): Promise<Instance> {
+    return this.shelves.offload(id, request);
+  }
+
+  /**
+   * Unshelves: powered on where it is, or placed like a create and booted from its shelve snapshot
+   * (then removed from the image service). @throws NoValidHostError; DriverError (stays shelved)
+   */
+  async unshelve(id: string, request?: RequestContext): Promise<Instance> {
+    return this.shelves.unshelve(id, request);
+  }
+
+  // ---- rescue ---------------------------------------------------------------------------------
+
+  /**
+   * Boots a rescue image (`imageId`, default the instance's own) with the original disk attached as
+   * a second disk (Nova's `rescue`); state `rescued`.
+   * @throws CapabilityUnsupportedError (`rescue`); NotFoundError (field `imageId`); InvalidStateError
+   */
+  async rescue(id: string, options: { imageId?: string } = {}, request?: RequestContext): Promise<Instance> {
+    const { imageId } = parseInput(z.strictObject({ imageId: idSchema.optional() }), options);
+    const current = await this.get(id);
+    const rescueImage = await this.images.get(imageId ?? current.imageId);
+    if (!rescueImage) throw new NotFoundError('image', imageId ?? current.imageId, 'imageId');
+    return this.actionFlow.run(
+      id,
+      'rescue',
+      supportsRescue,
+      (d, i, call) =>
+        d.rescue({
+          instance: i,
+          flavor: i.flavor,
+          rescueImage,
+          images: this.images,
+          get signal() {
+            return call.signal;
+          },
+          [callAbortState]: () => call[callAbortState]?.(),
+        }),
+      request,
+      undefined,
+      'move',
+    );
+  }
+
+  /** Boots the instance's own disk again (Nova's `unrescue`). @throws InvalidStateError unless `rescued` */
+  async unrescue(id: string, request?: RequestContext): Promise<Instance> {
+    return this.actionFlow.run(
+      id,
+      'unrescue',
+      supportsRescue,
+      (d, i, call) => d.unrescue(i, call),
+      request,
+      undefined,
+      'move',
+    );
   }
 
   // ---- lock -----------------------------------------------------------------------------------

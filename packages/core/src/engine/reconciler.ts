@@ -9,6 +9,7 @@ import type { DriverTimeouts } from './engine-options.js';
 import type { HostLeases } from './host-leases.js';
 import { stableStateFor } from './power-sync.js';
 import type { ResizeFlow } from './resize-flow.js';
+import type { ShelveFlow } from './shelve-flow.js';
 
 /** Whether `hostId` is one of the two hosts of the instance's resize or cold migration. */
 function movesBetween(instance: Instance | undefined, hostId: string): boolean {
@@ -32,6 +33,8 @@ export interface ReconcileReport {
   readonly expiredReservations: number;
   /** Resized instances confirmed because their confirm window passed (`resizeConfirmWindowMs`). */
   readonly confirmedResizes: readonly string[];
+  /** Shelved instances offloaded because `shelvedOffloadTimeMs` passed. */
+  readonly offloadedShelves: readonly string[];
   /**
    * Stale copies destroyed: guests on a host whose instance was evacuated from it and now runs on
    * `movedTo` (Nova's `_destroy_evacuated_instances`); `destroyed: false` when the destroy failed.
@@ -103,7 +106,10 @@ export class Reconciler {
     private readonly deletes: DeleteFlow,
     private readonly leases: HostLeases,
     private readonly soleOwner: boolean,
-    private readonly moves: { readonly resizes: Pick<ResizeFlow, 'confirmDue' | 'recover'> },
+    private readonly moves: {
+      readonly resizes: Pick<ResizeFlow, 'confirmDue' | 'recover'>;
+      readonly shelves: Pick<ShelveFlow, 'offloadDue'>;
+    },
   ) {}
 
   /** Whether this process may heal the host's guests and instances. */
@@ -281,9 +287,11 @@ export class Reconciler {
       }
     }
     const confirmedResizes = await this.moves.resizes.confirmDue();
+    const offloadedShelves = await this.moves.shelves.offloadDue();
     await deps.eventLog.prune({ keepLast: deps.options.eventRetention });
     return {
       confirmedResizes,
+      offloadedShelves,
       resolved,
       powerSynced,
       orphans,
