@@ -27,7 +27,10 @@ export interface HostLivenessBindingOptions {
   readonly logger?: BusLogger;
 }
 
-/** A running binding: `stop()` unsubscribes; `settled()` resolves once the changes seen so far are applied. */
+/**
+ * A running binding: `stop()` unsubscribes; `settled()` resolves once the changes seen so far are
+ * applied and the reconciliations they asked for have run.
+ */
 export interface HostLivenessBinding {
   stop(): void;
   settled(): Promise<void>;
@@ -37,7 +40,8 @@ export interface HostLivenessBinding {
  * Wires the bus's host liveness to the engine: a host whose agent stops heartbeating is marked
  * down (`engine.hosts.setStatus(id, { up: false })`, so the scheduler skips it at once), and up
  * again when its agent beats again, after which the engine reconciles (power states, tasks left
- * by the outage). Only hosts the engine has are touched; hosts of embedded drivers never appear
+ * by the outage; reconciliations run beside the status changes, so a host going down is marked
+ * at once even while one runs). Only hosts the engine has are touched; hosts of embedded drivers never appear
  * in the hosts bucket and are left alone. Changes are applied in order, one at a time. Hosts
  * already known to `liveness` when this is called are applied first.
  */
@@ -50,6 +54,31 @@ export function bindHostLiveness(
   const reconcileOnUp = options.reconcileOnUp ?? true;
   let chain: Promise<void> = Promise.resolve();
   let stopped = false;
+  // Reconciliations run beside the status chain, never in it: a host going down is marked at once,
+  // not after a reconciliation still waiting on slow or dead hosts. Requests while one runs are
+  // coalesced into one more run.
+  let reconciling: Promise<void> = Promise.resolve();
+  let running = false;
+  let again = false;
+  const requestReconcile = (): void => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    reconciling = (async () => {
+      do {
+        again = false;
+        if (stopped) break;
+        try {
+          await engine.reconcile('periodic');
+        } catch (e) {
+          logger.warn('reconciliation after a host came up failed', { error: String(e) });
+        }
+      } while (again);
+      running = false;
+    })();
+  };
 
   const apply = (hostId: string, up: boolean): void => {
     const driver = options.drivers?.get(hostId);
@@ -61,7 +90,7 @@ export function bindHostLiveness(
         const host = await engine.hosts.get(hostId);
         if (!host) return;
         if (host.up !== up) await engine.hosts.setStatus(hostId, { up });
-        if (up && reconcileOnUp) await engine.reconcile('periodic');
+        if (up && reconcileOnUp) requestReconcile();
       } catch (e) {
         logger.warn('host liveness not applied', { hostId, up, error: String(e) });
       }
@@ -75,6 +104,9 @@ export function bindHostLiveness(
       stopped = true;
       sub.unsubscribe();
     },
-    settled: () => chain,
+    settled: async () => {
+      await chain;
+      await reconciling;
+    },
   };
 }
