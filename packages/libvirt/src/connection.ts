@@ -192,6 +192,38 @@ export class Connection implements HandleOwner {
     return this.call<string>('virConnectGetCapabilities');
   }
 
+  /**
+   * Compares a CPU description (`<cpu>` XML, e.g. from another host's capabilities) with this
+   * host's CPU (`virConnectCompareCPU`, {@link CompareCpuFlags}): a {@link CpuCompareResult}.
+   * With `CompareCpuFlags.FailIncompatible` an incompatible CPU rejects with VIR_ERR_CPU_INCOMPATIBLE
+   * naming what is missing.
+   */
+  compareCpu(cpuXml: string, flags = 0): Promise<number> {
+    return this.call<number>('virConnectCompareCPU', cpuXml, flags);
+  }
+
+  /**
+   * Compares a guest CPU description (`<cpu>` XML, e.g. from a running domain) with what this
+   * host's hypervisor can provide for the given emulator, arch, machine type and virt type
+   * (`virConnectCompareHypervisorCPU`; undefined ones take the hypervisor's defaults): a
+   * {@link CpuCompareResult}; see {@link Connection.compareCpu} for the flags.
+   */
+  compareHypervisorCpu(
+    cpuXml: string,
+    target: { emulator?: string; arch?: string; machine?: string; virtType?: string } = {},
+    flags = 0,
+  ): Promise<number> {
+    return this.call<number>(
+      'virConnectCompareHypervisorCPU',
+      target.emulator ?? null,
+      target.arch ?? null,
+      target.machine ?? null,
+      target.virtType ?? null,
+      cpuXml,
+      flags,
+    );
+  }
+
   /** CPU and memory of the host (`virNodeGetInfo`). */
   async nodeInfo(): Promise<NodeInfo> {
     const o = {} as NativeNodeInfo;

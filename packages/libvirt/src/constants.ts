@@ -187,6 +187,35 @@ export const MigrateParam = {
   ParallelConnections: 'parallel.connections',
 } as const;
 
+/** Flags of {@link Connection.compareCpu} / {@link Connection.compareHypervisorCpu} (`virConnectCompareCPUFlags`). */
+export const CompareCpuFlags = {
+  /** Fail with VIR_ERR_CPU_INCOMPATIBLE (naming the missing features) instead of returning `Incompatible`. */
+  FailIncompatible: 1 << 0,
+  /** Validate the CPU XML against libvirt's schema. */
+  ValidateXml: 1 << 1,
+} as const;
+
+/** Results of a CPU comparison (`virCPUCompareResult`; -1, an error, rejects instead). */
+export const CpuCompareResult = { Incompatible: 0, Identical: 1, Superset: 2 } as const;
+
+/** Reasons of the `paused` state (`virDomainPausedReason`), e.g. during a migration. */
+export const DomainPausedReason = {
+  Unknown: 0,
+  User: 1,
+  Migration: 2,
+  Save: 3,
+  Dump: 4,
+  IoError: 5,
+  Watchdog: 6,
+  FromSnapshot: 7,
+  ShuttingDown: 8,
+  Snapshot: 9,
+  Crashed: 10,
+  StartingUp: 11,
+  Postcopy: 12,
+  PostcopyFailed: 13,
+} as const;
+
 /** Job types (`virDomainJobType`). */
 export const JobType = { None: 0, Bounded: 1, Unbounded: 2, Completed: 3, Failed: 4, Cancelled: 5 } as const;
 

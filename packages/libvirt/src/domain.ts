@@ -1,3 +1,4 @@
+import type { Connection } from './connection.js';
 import { domainStateNames, JobType } from './constants.js';
 import { DomainSnapshot } from './domain-snapshot.js';
 import { NativeHandle } from './handle.js';
@@ -338,6 +339,38 @@ export class Domain implements OwnedHandle {
     } finally {
       params.free();
     }
+  }
+
+  /**
+   * Migrates the domain to the host behind `destination` (`virDomainMigrate3`, libvirt's managed
+   * direct migration: this process drives both daemons, so each needs to reach only its own; add
+   * `MigrateFlags.PeerToPeer` to let the source daemon talk to the destination's instead). Resolves
+   * with the domain on the destination (a handle owned by `destination`) once the migration has
+   * finished; {@link Domain.jobStats}, {@link Domain.abortJob}, {@link Domain.migrateStartPostCopy}
+   * and {@link Domain.migrateSetMaxDowntime} work meanwhile (on other pool threads).
+   */
+  async migrate(destination: Connection, options: MigrateOptions = {}): Promise<Domain> {
+    const params = new NativeTypedParams(this.owner.native).add(migrateParameters(options));
+    try {
+      const p = await destination.handle.use((dconn) =>
+        this.call<Pointer>('virDomainMigrate3', dconn, params.pointer, params.length, options.flags ?? 0),
+      );
+      return new Domain(destination, p);
+    } finally {
+      params.free();
+    }
+  }
+
+  /** Sets the bandwidth cap of a running (or the next) migration, MiB/s (`virDomainMigrateSetMaxSpeed`). */
+  async migrateSetMaxSpeed(mibPerSecond: number): Promise<void> {
+    await this.call('virDomainMigrateSetMaxSpeed', mibPerSecond, 0);
+  }
+
+  /** The downtime a live migration may cause, in milliseconds (`virDomainMigrateGetMaxDowntime`). */
+  async migrateGetMaxDowntime(): Promise<number> {
+    const out: [number | bigint] = [0];
+    await this.call('virDomainMigrateGetMaxDowntime', out, 0);
+    return Number(out[0]);
   }
 
   /** Switches a running migration started with `MigrateFlags.Postcopy` to post-copy (`virDomainMigrateStartPostCopy`). */

@@ -16,10 +16,13 @@ export {
   threadPoolSize,
 } from './connection.js';
 export {
+  CompareCpuFlags,
+  CpuCompareResult,
   DeviceModifyFlags,
   DomainEventStartedDetail,
   DomainEventStoppedDetail,
   DomainEventType,
+  DomainPausedReason,
   DomainState,
   DomainXmlFlags,
   domainEventTypeNames,

@@ -43,6 +43,9 @@ const SIGNATURES = {
   virConnectDomainEventRegisterAny:
     'int virConnectDomainEventRegisterAny(void *conn, void *dom, int eventID, void *cb, void *opaque, void *freecb)',
   virConnectDomainEventDeregisterAny: 'int virConnectDomainEventDeregisterAny(void *conn, int callbackID)',
+  virConnectCompareCPU: 'int virConnectCompareCPU(void *conn, const char *xmlDesc, unsigned int flags)',
+  virConnectCompareHypervisorCPU:
+    'int virConnectCompareHypervisorCPU(void *conn, const char *emulator, const char *arch, const char *machine, const char *virttype, const char *xmlCPU, unsigned int flags)',
   // domains
   virDomainDefineXMLFlags: 'void *virDomainDefineXMLFlags(void *conn, const char *xml, unsigned int flags)',
   virDomainCreateXML: 'void *virDomainCreateXML(void *conn, const char *xml, unsigned int flags)',
@@ -78,6 +81,12 @@ const SIGNATURES = {
   virDomainAbortJob: 'int virDomainAbortJob(void *dom)',
   virDomainMigrateToURI3:
     'int virDomainMigrateToURI3(void *dom, const char *dconnuri, void *params, unsigned int nparams, unsigned int flags)',
+  virDomainMigrate3:
+    'void *virDomainMigrate3(void *dom, void *dconn, void *params, unsigned int nparams, unsigned int flags)',
+  virDomainMigrateSetMaxSpeed:
+    'int virDomainMigrateSetMaxSpeed(void *dom, unsigned long bandwidth, unsigned int flags)',
+  virDomainMigrateGetMaxDowntime:
+    'int virDomainMigrateGetMaxDowntime(void *dom, _Out_ unsigned long long *downtime, unsigned int flags)',
   virDomainMigrateStartPostCopy: 'int virDomainMigrateStartPostCopy(void *dom, unsigned int flags)',
   virDomainMigrateSetMaxDowntime:
     'int virDomainMigrateSetMaxDowntime(void *dom, unsigned long long downtime, unsigned int flags)',
