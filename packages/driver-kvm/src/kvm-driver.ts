@@ -14,7 +14,12 @@ import type {
 import {
   type ConsoleReadable,
   defineCapabilities,
+  type ForceCompleteMode,
   InflightWork,
+  type LiveMigratable,
+  type LiveMigrationOptions,
+  type LiveMigrationResult,
+  type MigrationTarget,
   type Pausable,
   type PowerControl,
   type Rebootable,
@@ -42,6 +47,7 @@ import {
 } from './errors.js';
 import { claimHostScope, releaseHostScope } from './host-scope.js';
 import { type LibvirtConnector, openLibvirt } from './libvirt-binding.js';
+import { KvmLiveMigration, type KvmLiveMigrationOptions } from './live-migration.js';
 import { powerStateOfDomain } from './power-state.js';
 import { PowerWatch } from './power-watch.js';
 import { createOverlay } from './qemu-img.js';
@@ -81,6 +87,15 @@ export interface KvmDriverOptions {
   readonly kernelCmdline?: string;
   /** Opens the libvirt connection (default `Connection.open` of `@nova-lfs/libvirt`). */
   readonly connect?: LibvirtConnector;
+  /**
+   * Live migration: how other hosts reach this one (`migrationUri`, default `uri`), the address
+   * and port of incoming migration streams (default `127.0.0.1`, a port from libvirtd's range),
+   * the progress interval. See `live-migration.ts`.
+   */
+  readonly liveMigration?: Pick<
+    KvmLiveMigrationOptions,
+    'migrationUri' | 'migrationAddress' | 'migrationPort' | 'progressIntervalMs'
+  >;
 }
 
 /** What the KVM driver can do (snapshots, hot-plug and migration are gaps of the binding). */
@@ -90,6 +105,7 @@ export const kvmCapabilities = defineCapabilities({
   pause: true,
   suspend: true,
   consoleOutput: true,
+  liveMigration: true,
 }) satisfies DriverCapabilities;
 
 /**
@@ -107,7 +123,7 @@ export const kvmCapabilities = defineCapabilities({
  * bytes fail their sha256, a configuration libvirt calls unsupported such as too many vCPUs).
  */
 export class KvmDriver
-  implements ComputeDriver, PowerControl, Rebootable, Pausable, Suspendable, ConsoleReadable
+  implements ComputeDriver, PowerControl, Rebootable, Pausable, Suspendable, ConsoleReadable, LiveMigratable
 {
   readonly kind = 'kvm';
   readonly capabilities: DriverCapabilities = kvmCapabilities;
@@ -126,10 +142,20 @@ export class KvmDriver
   /** The libvirtd (URI and hostname) whose scope this driver claimed in its host report. */
   private scopeDaemon: string | undefined;
 
+  /** Live migration (live-migration.ts), on this driver's connection. */
+  private readonly migration: KvmLiveMigration;
+
   constructor(private readonly options: KvmDriverOptions = {}) {
     this.uri = options.uri ?? 'qemu:///system';
     this.hostId = options.hostId ?? 'kvm';
     this.stateDir = options.stateDir ?? '/var/lib/nova-lfs/kvm';
+    this.migration = new KvmLiveMigration({
+      ...options.liveMigration,
+      uri: this.uri,
+      hostId: this.hostId,
+      instanceDir: (id) => this.instanceDir(id),
+      connection: () => this.connection(),
+    });
   }
 
   /** The instance's private directory (console log, overlay, saved state). */
@@ -334,8 +360,53 @@ export class KvmDriver
       .join('\n');
   }
 
+  // ---- live migration (LiveMigratable; see live-migration.ts) ---------------------------------
+
+  /** Destination side: makes the instance's directory here and says how to reach this host. */
+  prepareLiveMigrationTarget(instance: Instance, options?: DriverCallOptions): Promise<MigrationTarget> {
+    return this.migration.prepareLiveMigrationTarget(instance, options);
+  }
+
+  /** Source side: refuses early with a `KvmLiveMigrationRefusedError` naming the reason. */
+  checkLiveMigration(
+    instance: Instance,
+    target: MigrationTarget,
+    options?: DriverCallOptions,
+  ): Promise<void> {
+    return this.migration.checkLiveMigration(instance, target, options);
+  }
+
+  /** Source side: moves the running guest; its lifecycle events meanwhile are this call's own. */
+  liveMigrate(
+    instance: Instance,
+    target: MigrationTarget,
+    options?: LiveMigrationOptions,
+  ): Promise<LiveMigrationResult> {
+    return this.watch.during(instance.id, async () => {
+      const result = await this.migration.liveMigrate(instance, target, options);
+      this.watch.forget(instance.id);
+      return result;
+    });
+  }
+
+  /** Source side: aborts the running migration; the guest stays here. */
+  abortLiveMigration(instance: Instance): Promise<void> {
+    return this.migration.abortLiveMigration(instance);
+  }
+
+  /** Source side: post-copy or a raised downtime for a migration that does not converge. */
+  forceCompleteLiveMigration(instance: Instance, mode: ForceCompleteMode): Promise<void> {
+    return this.migration.forceCompleteLiveMigration(instance, mode);
+  }
+
+  /** Destination side: removes what a failed or aborted migration left here. Idempotent. */
+  rollbackLiveMigrationTarget(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    return this.migration.rollbackLiveMigrationTarget(instance, options);
+  }
+
   /** Stops polling, closes the connection and gives this driver's host scope back. Domains keep running. */
   async close(): Promise<void> {
+    await this.migration.close();
     if (this.scopeDaemon) releaseHostScope(this.scopeDaemon, this.hostId, this);
     this.scopeDaemon = undefined;
     if (this.poller) clearInterval(this.poller);
