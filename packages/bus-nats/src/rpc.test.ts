@@ -146,7 +146,9 @@ describe.skipIf(!available)('RPC over NATS request/reply (shared nats-server)', 
     expect(e.code).toBe(ErrorCode.DeadlineExceeded);
     await waitFor(() => slowAborted.length === 1, 2000, 'handler aborted');
     expect(slowAborted[0]).toMatchObject({ code: ErrorCode.DeadlineExceeded });
-    expect(Date.now() - startedAt).toBeLessThan(1000);
+    // well before the 5 s the handler would take unaborted, with room for a loaded 2-CPU machine
+    // (a CI run with other suites beside it once took 2.2 s here)
+    expect(Date.now() - startedAt).toBeLessThan(4000);
   });
 
   it('a remote Nova error crosses the wire with its code, message and details, never its stack', async () => {
