@@ -142,13 +142,13 @@ describe.skipIf(!available)('RPC over NATS request/reply (shared nats-server)', 
 
   it('the handler signal aborts at the deadline', async () => {
     const startedAt = Date.now();
-    const e = await thrown(client.call(hostId, slow, { ms: 5000 }, { deadlineMs: 150 }));
+    const e = await thrown(client.call(hostId, slow, { ms: 30_000 }, { deadlineMs: 150 }));
     expect(e.code).toBe(ErrorCode.DeadlineExceeded);
-    await waitFor(() => slowAborted.length === 1, 2000, 'handler aborted');
+    // well before the 30 s the handler would take unaborted, with room for a loaded 2-CPU machine
+    // (a CI run beside other suites once took over 2 s here)
+    await waitFor(() => slowAborted.length === 1, 8000, 'handler aborted');
     expect(slowAborted[0]).toMatchObject({ code: ErrorCode.DeadlineExceeded });
-    // well before the 5 s the handler would take unaborted, with room for a loaded 2-CPU machine
-    // (a CI run with other suites beside it once took 2.2 s here)
-    expect(Date.now() - startedAt).toBeLessThan(4000);
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
   });
 
   it('a remote Nova error crosses the wire with its code, message and details, never its stack', async () => {
