@@ -79,6 +79,9 @@ const statusByCode: Readonly<Record<string, number>> = {
   [ErrorCode.EngineClosed]: 503,
   [ErrorCode.Storage]: 503,
   [ErrorCode.ImageChecksum]: 400,
+  [ErrorCode.InstanceLocked]: 409,
+  [ErrorCode.MigrationPreCheck]: 400,
+  [ErrorCode.NoValidHost]: 400,
 };
 
 /**

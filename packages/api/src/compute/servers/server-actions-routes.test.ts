@@ -1,15 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiHarness } from '../../testing/api-harness.test-helper.js';
-import { createServer, mv, serversHarness, waitForStatus } from './servers.test-helper.js';
-
-const action = (
-  h: ApiHarness,
-  token: string,
-  id: string,
-  payload: unknown,
-  headers: Record<string, string> = {},
-) =>
-  h.call(token, { method: 'POST', url: `/v2.1/servers/${id}/action`, payload: payload as object, headers });
+import { action, createServer, mv, serversHarness, waitForStatus } from './servers.test-helper.js';
 
 describe('server actions', () => {
   let h: ApiHarness;
@@ -96,9 +87,9 @@ describe('server actions', () => {
   it('refuses an unknown action, an unsupported one and a body with two actions, naming them', async () => {
     const unknown = await action(h, 'alice', id, { explode: null });
     expect(unknown.statusCode).toBe(400);
-    const unsupported = await action(h, 'alice', id, { shelve: null });
+    const unsupported = await action(h, 'alice', id, { changePassword: { adminPass: 'x' } });
     expect(unsupported.statusCode).toBe(400);
-    expect(unsupported.json().badRequest.message).toContain('shelve');
+    expect(unsupported.json().badRequest.message).toContain('changePassword');
     const two = await action(h, 'alice', id, { pause: null, unpause: null });
     expect(two.statusCode).toBe(400);
   });

@@ -2,6 +2,7 @@ import type { Instance, RequestContext } from '@nova-lfs/core';
 import { z } from 'zod';
 import { badRequest, conflict } from '../../http/api-fault.js';
 import type { ApiServices } from '../../http/api-services.js';
+import { isAdmin } from '../../http/auth-context.js';
 import { type RouteAnswer, type RouteSpec, route, validatePart } from '../../http/route.js';
 import { atLeast } from '../microversion.js';
 import { descriptionText, nameText } from '../resources/resource-common.js';
@@ -10,6 +11,12 @@ import { bootableImage } from './image-access.js';
 import { beginServers, type ServerRequest, serverFor } from './server-access.js';
 import type { ServerAttrs } from './server-attrs.js';
 import { serverMetadata } from './server-create.js';
+import {
+  type MoveActionName,
+  moveActionRules,
+  moveActionSchemas,
+  runMoveAction,
+} from './server-move-actions.js';
 import { serverView } from './server-view.js';
 
 /** A hook the image API provides: records a snapshot's Glance attributes (owner, visibility). */
@@ -81,18 +88,6 @@ const actionRules: Readonly<Record<ActionName, string>> = {
 
 /** Actions Nova has that this engine does not (yet): 400 naming them, rather than a silent no-op. */
 const unsupported = new Set([
-  'resize',
-  'confirmResize',
-  'revertResize',
-  'os-migrateLive',
-  'migrate',
-  'shelve',
-  'shelveOffload',
-  'unshelve',
-  'rescue',
-  'unrescue',
-  'lock',
-  'unlock',
   'changePassword',
   'addSecurityGroup',
   'removeSecurityGroup',
@@ -108,6 +103,16 @@ const unsupported = new Set([
 ]);
 
 const actionBody = z.record(z.string().max(64), z.unknown());
+
+/** The engine's request context of an API request: who asks, as an admin or not. */
+function contextOf(req: ServerRequest, requestId: string): RequestContext {
+  return {
+    userId: req.auth.userId,
+    projectId: req.auth.projectId ?? undefined,
+    requestId,
+    isAdmin: isAdmin(req.auth),
+  };
+}
 
 /**
  * `POST /servers/{id}/action`: reboot (SOFT/HARD), os-start, os-stop, pause, unpause, suspend,
@@ -129,8 +134,7 @@ export function serverActionRoutes(
     log: Parameters<typeof whenAccepted>[4],
     run: (context: RequestContext) => Promise<unknown>,
   ): Promise<void> {
-    const context = { userId: req.auth.userId, projectId: req.auth.projectId ?? undefined, requestId };
-    await whenAccepted(services.engine, instance.id, requestId, () => run(context), log);
+    await whenAccepted(services.engine, instance.id, requestId, () => run(contextOf(req, requestId)), log);
   }
 
   return [
@@ -139,7 +143,7 @@ export function serverActionRoutes(
       url: '/v2.1/servers/:serverId/action',
       service: 'compute',
       summary: 'Act on a server (reboot, start, stop, pause, suspend, rebuild, createImage, console output)',
-      rules: Object.values(actionRules),
+      rules: [...Object.values(actionRules), ...Object.values(moveActionRules)],
       params: z.object({ serverId: z.string().min(1).max(255) }),
       body: actionBody,
       handler: async ({ request, reply, auth, params, body, requestId }): Promise<RouteAnswer> => {
@@ -148,6 +152,26 @@ export function serverActionRoutes(
         const name = keys[0]!;
         if (unsupported.has(name))
           throw badRequest(`The ${name} action is not supported by this cloud.`, `body.${name}`);
+        if (name in moveActionSchemas) {
+          const move = name as MoveActionName;
+          const moveArgs = validatePart(
+            moveActionSchemas[move] as z.ZodType<unknown>,
+            body[move],
+            `body.${move}`,
+          );
+          const rule = moveActionRules[move];
+          const req = beginServers(services, request, reply, auth, rule, {});
+          const instance = await serverFor(services, req.auth, params.serverId, rule);
+          return runMoveAction(move, {
+            services,
+            req,
+            instance,
+            version: req.version,
+            args: moveArgs,
+            context: contextOf(req, requestId),
+            accept: (run) => accept(req, instance, requestId, request.log, (c) => run(services.engine, c)),
+          });
+        }
         if (!(name in actionSchemas))
           throw badRequest(`There is no such action: ${name.slice(0, 64)}`, 'body');
         const action = name as ActionName;
@@ -225,11 +249,7 @@ export function serverActionRoutes(
           }
           case 'createImage': {
             const { name } = args as { name: string };
-            const context = {
-              userId: req.auth.userId,
-              projectId: req.auth.projectId ?? undefined,
-              requestId,
-            };
+            const context = contextOf(req, requestId);
             // the image must be listed by the image API before the 202 (the SDK lists right after)
             const image = await engine.snapshot(instance.id, name, context);
             await recordSnapshot?.({

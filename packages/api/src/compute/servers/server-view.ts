@@ -160,8 +160,8 @@ export function serverView(
   if (instance.fault && (instance.vmState === 'error' || instance.vmState === 'deleted'))
     server.fault = faultView(instance.fault, ctx.admin);
   if (atLeast(v, 16) && ctx.admin) server.host_status = hostStatus(instance, ctx);
-  if (atLeast(v, 9)) server.locked = false;
-  if (atLeast(v, 73)) server.locked_reason = null;
+  if (atLeast(v, 9)) server.locked = instance.locked != null;
+  if (atLeast(v, 73)) server.locked_reason = instance.locked?.reason ?? null;
   if (atLeast(v, 19)) server.description = attrs?.description ?? null;
   if (atLeast(v, 26)) server.tags = [];
   if (atLeast(v, 63)) server.trusted_image_certificates = null;

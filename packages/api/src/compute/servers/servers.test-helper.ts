@@ -21,6 +21,16 @@ export async function serversHarness(
   return h;
 }
 
+/** `POST /servers/{id}/action` with `payload` as `token`. */
+export const action = (
+  h: ApiHarness,
+  token: string,
+  id: string,
+  payload: unknown,
+  headers: Record<string, string> = {},
+) =>
+  h.call(token, { method: 'POST', url: `/v2.1/servers/${id}/action`, payload: payload as object, headers });
+
 /** Microversion headers. */
 export const mv = (v: string) => ({
   'openstack-api-version': `compute ${v}`,
