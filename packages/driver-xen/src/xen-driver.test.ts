@@ -114,7 +114,7 @@ describe('XenDriver against test:///default', () => {
     await b.destroy(ib);
   });
 
-  it('emits a power event from libvirt lifecycle events when the domain stops behind its back, and none for its own calls', async () => {
+  it('emits a power event from libvirt lifecycle events when the domain stops behind its back, and none for its own calls (pause, hard reboot, suspend, power off and on)', async () => {
     const d = driver('xen-events');
     const i = instance();
     await d.getHostReport(); // connects: lifecycle events flow from here on
@@ -123,6 +123,11 @@ describe('XenDriver against test:///default', () => {
     await spawnOn(d, i);
     await d.pause(i);
     await d.unpause(i);
+    await d.reboot(i, 'hard');
+    await d.suspend(i);
+    await d.resume(i);
+    await d.powerOff(i, { timeoutMs: 1_000 });
+    await d.powerOn(i);
     const stopped = firstValueFrom(
       d.events$.pipe(
         filter((e) => e.instanceId === i.id),

@@ -95,7 +95,8 @@ const VM_MODES: Readonly<Record<string, XenGuestType>> = { xen: 'pv', pv: 'pv', 
  * `<metadata>`, boot their kernel and initramfs directly (staged where dom0 reads them) or an HVM
  * disk; the console is xenconsoled's guest log. Power changes the engine did not cause come from
  * libvirt's lifecycle events (each event triggers a read of the domain's real state, which is
- * compared with the last state this driver saw or set). Suspend is libvirt's managed save.
+ * compared with the last state this driver saw or set; events while one of its own actions works on
+ * the domain are not reported). Suspend is libvirt's managed save.
  *
  * Every call honours `options.signal` (it stops waiting and rejects with the reason; a libvirt call
  * already made is let finish). A spawn that aborts removes what it made once its call returns,
@@ -117,6 +118,8 @@ export class XenDriver
   private events: Subscription | undefined;
   private readonly lastSeen = new Map<string, PowerState>();
   private readonly ours = new Map<string, boolean>();
+  /** Instances an action of this driver is working on, with the number of such actions. */
+  private readonly acting = new Map<string, number>();
   private readonly inflight = new InflightWork();
   private readonly stage: ImageStage;
   private closed = false;
@@ -394,6 +397,7 @@ export class XenDriver
 
   /** Emits a power-state event when the domain's real state differs from what this driver last saw or set. */
   private async observe(uuid: string): Promise<void> {
+    if (this.acting.has(uuid)) return; // the action records the state it leaves
     try {
       const state = await this.withDomain('observe', uuid, async (d) => {
         if (!this.ours.has(uuid)) {
@@ -403,7 +407,7 @@ export class XenDriver
         return this.ours.get(uuid) ? this.stateOf(d) : undefined;
       });
       const before = this.lastSeen.get(uuid);
-      if (state === undefined || before === undefined) return;
+      if (state === undefined || before === undefined || this.acting.has(uuid)) return;
       if (state !== before) {
         this.lastSeen.set(uuid, state);
         this.subject.next({ instanceId: uuid, powerState: state, at: Date.now() });
@@ -459,15 +463,22 @@ export class XenDriver
   ): Promise<void> {
     const signal = options?.signal;
     signal?.throwIfAborted();
+    const id = instance.id;
     const work = async () => {
-      const found = await this.withDomain(operation, instance.id, async (d) => {
-        await fn(d, signal);
-        return true;
-      });
-      if (!found)
-        throw wrapXenError(operation, new Error(`no domain for instance ${instance.id}`), instance.id, {
-          retryable: false,
+      // the states an action passes through (a hard reboot's stop) are its own, not events
+      this.acting.set(id, (this.acting.get(id) ?? 0) + 1);
+      try {
+        const found = await this.withDomain(operation, id, async (d) => {
+          await fn(d, signal);
+          return true;
         });
+        if (!found)
+          throw wrapXenError(operation, new Error(`no domain for instance ${id}`), id, { retryable: false });
+      } finally {
+        const n = (this.acting.get(id) ?? 1) - 1;
+        if (n > 0) this.acting.set(id, n);
+        else this.acting.delete(id);
+      }
     };
     await untilAborted(work(), signal);
   }
