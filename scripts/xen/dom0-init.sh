@@ -28,7 +28,9 @@ ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 || say "eth0 setup fail
 if [ -n "$share" ]; then
   mkdir -p "$share"
   mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 novashare "$share" || say "9p mount of $share failed"
-  mkdir -p "$share/console"
+  mkdir -p "$share/console" "$share/log/libvirt/libxl"
+  # libvirtd's and libxl's per-domain logs where the host can read them
+  rm -rf /var/log/libvirt && ln -s "$share/log/libvirt" /var/log/libvirt
 fi
 
 mkdir -p /var/lib/xenstored /var/log/xen /var/lib/xen /run/xen /run/xenstored /var/lib/libvirt/libxl \

@@ -58,6 +58,9 @@ until answers; do
   if ((SECONDS > deadline)); then
     echo "start-dom0: dom0's libvirtd did not answer within ${timeout_s} s; last console lines:" >&2
     tail -20 "$dir/serial.log" >&2
+    for f in "$share/dom0-libvirtd.log" "$share/log/libvirt/libvirtd.log"; do
+      [ -s "$f" ] && { echo "-- $f" >&2; tail -20 "$f" >&2; }
+    done
     exit 1
   fi
   sleep 1 # no event crosses from the guest: poll the real state (virsh answering), bounded above
