@@ -39,7 +39,9 @@ import { agentCallImages } from './agent-images.js';
 import {
   type AgentDescription,
   agentStartedEvent,
+  capabilitiesForVersion,
   DRIVER_PROTOCOL_REVISION,
+  describeServed,
   driverRpc,
   powerStateEvent,
   type SpawnPayload,
@@ -251,7 +253,11 @@ export class AgentService {
 
   private register(): void {
     const d = this.driver;
-    this.rpc.handle(driverRpc.describe, () => this.describe());
+    // a v1 control plane reads only the capability flags of its time (its schema is strict)
+    this.rpc.handle(describeServed, (_, ctx) => {
+      const d = this.describe();
+      return { ...d, capabilities: capabilitiesForVersion(d.capabilities, ctx.version) };
+    });
     this.rpc.handle(driverRpc.hostReport, () => d.getHostReport());
     this.rpc.handle(driverRpc.listInstances, async () => ({ instances: await d.listInstances() }));
     this.rpc.handle(driverRpc.powerState, async ({ instance }) => ({

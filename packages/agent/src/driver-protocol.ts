@@ -1,5 +1,6 @@
 import { defineBusEvent, defineRpcMethod } from '@nova-lfs/bus-nats';
 import {
+  type DriverCapabilities,
   flavorSchema,
   imageSchema,
   instanceSchema,
@@ -39,6 +40,34 @@ export const capabilitiesSchema = z.strictObject(
     z.ZodDefault<z.ZodBoolean>
   >,
 );
+
+/**
+ * The capability flags of the previous message version's agents and control planes (v1), pinned:
+ * a v1 control plane reads a capabilities record of exactly these flags (its schema is strict),
+ * so an agent answers a v1 caller with only these ({@link capabilitiesForVersion}). Do not change
+ * this list; flags added since (`coldMigration`, `rescue`) are not in it.
+ */
+export const capabilityFlagsV1 = Object.freeze([
+  'powerControl',
+  'reboot',
+  'pause',
+  'suspend',
+  'rebuild',
+  'snapshot',
+  'volumeAttach',
+  'interfaceAttach',
+  'liveMigration',
+  'consoleOutput',
+] as const);
+
+/** A capabilities record as a caller of message version `version` reads it (v1: the pinned flags only). */
+export function capabilitiesForVersion(
+  capabilities: DriverCapabilities,
+  version: number,
+): Partial<DriverCapabilities> {
+  if (version !== 1) return { ...capabilities };
+  return Object.fromEntries(capabilityFlagsV1.map((k) => [k, capabilities[k]]));
+}
 
 /** `HostReport` on the wire. */
 export const hostReportSchema = z.object({
@@ -113,6 +142,24 @@ export const agentDescriptionSchema = z.object({
 });
 /** What an agent says about itself. */
 export type AgentDescription = z.output<typeof agentDescriptionSchema>;
+
+/**
+ * `driver.describe` as the agent serves it: the same message, but a flag left out stays out of
+ * the reply (the control plane's schema reads it as off) instead of being filled in, so that a
+ * v1 caller gets exactly the flags of {@link capabilityFlagsV1}.
+ */
+export const describeServed = defineRpcMethod(
+  'driver.describe',
+  z.object({}),
+  agentDescriptionSchema.extend({
+    capabilities: z.strictObject(
+      Object.fromEntries(Object.keys(noCapabilities).map((k) => [k, z.boolean().optional()])) as Record<
+        keyof typeof noCapabilities,
+        z.ZodOptional<z.ZodBoolean>
+      >,
+    ),
+  }),
+);
 
 /** A snapshot the agent staged for the control plane to import (a file on the same machine). */
 export const stagedSnapshotSchema = z.object({
