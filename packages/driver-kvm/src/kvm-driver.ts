@@ -1,15 +1,17 @@
 import { chmod, mkdir, readFile, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import type {
-  ComputeDriver,
-  DriverCallOptions,
-  DriverCapabilities,
-  DriverInstance,
-  HostReport,
-  Instance,
-  PowerState,
-  PowerStateEvent,
-  SpawnRequest,
+import {
+  type BlockDevice,
+  type ComputeDriver,
+  type DriverCallOptions,
+  type DriverCapabilities,
+  type DriverInstance,
+  type HostReport,
+  type Instance,
+  type PowerState,
+  type PowerStateEvent,
+  type SpawnRequest,
+  ValidationError,
 } from '@nova-lfs/core';
 import {
   type ConsoleReadable,
@@ -26,16 +28,20 @@ import {
   type Suspendable,
   abortableDelay as sleep,
   untilAborted,
+  type VolumeAttachable,
 } from '@nova-lfs/core/ports';
 import {
   type Connection,
+  DeviceModifyFlags,
   type Domain,
   DomainEventType,
   DomainState,
+  DomainXmlFlags,
   type LifecycleSubscription,
   UndefineFlags,
 } from '@nova-lfs/libvirt';
 import { filter, firstValueFrom, type Observable } from 'rxjs';
+import { type DiskDevice, diskDeviceXml, domainDisks, freeDiskTarget } from './device-xml.js';
 import type { DiskSpec, DomainSpec } from './domain-spec.js';
 import { buildDomainXml, parseInstanceMetadata } from './domain-xml.js';
 import {
@@ -98,7 +104,7 @@ export interface KvmDriverOptions {
   >;
 }
 
-/** What the KVM driver can do (snapshots, hot-plug and migration are gaps of the binding). */
+/** What the KVM driver can do. */
 export const kvmCapabilities = defineCapabilities({
   powerControl: true,
   reboot: true,
@@ -106,6 +112,7 @@ export const kvmCapabilities = defineCapabilities({
   suspend: true,
   consoleOutput: true,
   liveMigration: true,
+  volumeAttach: true,
 }) satisfies DriverCapabilities;
 
 /**
@@ -123,7 +130,15 @@ export const kvmCapabilities = defineCapabilities({
  * bytes fail their sha256, a configuration libvirt calls unsupported such as too many vCPUs).
  */
 export class KvmDriver
-  implements ComputeDriver, PowerControl, Rebootable, Pausable, Suspendable, ConsoleReadable, LiveMigratable
+  implements
+    ComputeDriver,
+    PowerControl,
+    Rebootable,
+    Pausable,
+    Suspendable,
+    ConsoleReadable,
+    LiveMigratable,
+    VolumeAttachable
 {
   readonly kind = 'kvm';
   readonly capabilities: DriverCapabilities = kvmCapabilities;
@@ -404,6 +419,73 @@ export class KvmDriver
     return this.migration.rollbackLiveMigrationTarget(instance, options);
   }
 
+  /**
+   * Hot-plugs a volume's file as a virtio disk (`virDomainAttachDeviceFlags`: live and persistent
+   * while the guest runs, persistent only when it is shut off). The guest device is the block
+   * device's `device`, else the first free `vdX`. Idempotent: a file already attached is left as it is.
+   * @throws ValidationError naming `connection.type`, `connection.path`, `connection.format` or
+   *   `device` (taken by another disk, or no free `vdX`); DriverError when libvirt refuses.
+   */
+  async attachVolume(instance: Instance, device: BlockDevice): Promise<void> {
+    const file = fileOfBlockDevice(device);
+    await this.act('attachVolume', instance, undefined, async (domain) => {
+      const disks = domainDisks(await domain.xml(DomainXmlFlags.Inactive));
+      if ((await domain.isActive()) && domainDisks(await domain.xml()).some((d) => d.path === file.path))
+        return;
+      if (disks.some((d) => d.path === file.path)) return;
+      const target = device.device ?? freeDiskTarget(disks.map((d) => d.target));
+      if (!target || disks.some((d) => d.target === target))
+        throw new ValidationError([
+          {
+            path: 'device',
+            rule: 'free',
+            message: `guest device ${target ?? 'vdb..vdz'} is taken on ${instance.id}`,
+          },
+        ]);
+      const disk: DiskDevice = { ...file, target };
+      const flags = (await domain.isActive())
+        ? DeviceModifyFlags.Live | DeviceModifyFlags.Config
+        : DeviceModifyFlags.Config;
+      await this.step('attachVolume', instance.id, () => domain.attachDevice(diskDeviceXml(disk), flags));
+    });
+  }
+
+  /**
+   * Unplugs a volume's disk from the running guest and from the persistent definition
+   * (`virDomainDetachDeviceFlags`) and resolves once the guest has let it go (gone from the live
+   * definition). Idempotent: a file not attached is a no-op.
+   * @throws ValidationError naming `connection.*`; DriverError when libvirt refuses or the guest
+   *   does not release the disk within 30 s.
+   */
+  async detachVolume(instance: Instance, device: BlockDevice): Promise<void> {
+    const file = fileOfBlockDevice(device);
+    await this.act('detachVolume', instance, undefined, async (domain) => {
+      const active = await domain.isActive();
+      const liveDisk = active ? domainDisks(await domain.xml()).find((d) => d.path === file.path) : undefined;
+      const savedDisk = domainDisks(await domain.xml(DomainXmlFlags.Inactive)).find(
+        (d) => d.path === file.path,
+      );
+      const flags = (liveDisk ? DeviceModifyFlags.Live : 0) | (savedDisk ? DeviceModifyFlags.Config : 0);
+      const target = liveDisk?.target ?? savedDisk?.target;
+      if (!flags || !target) return;
+      const xml = diskDeviceXml({ ...file, target });
+      await this.step('detachVolume', instance.id, () => domain.detachDevice(xml, flags));
+      if (!liveDisk) return;
+      // libvirt returns before the guest has released the disk, and the binding delivers no
+      // device-removed event yet: read the live definition until the disk is gone (bounded).
+      const end = Date.now() + 30_000;
+      while (domainDisks(await domain.xml()).some((d) => d.path === file.path)) {
+        if (Date.now() > end)
+          throw wrapLibvirtError(
+            'detachVolume',
+            new Error(`the guest did not release ${target} within 30 s`),
+            instance.id,
+          );
+        await sleep(50, undefined);
+      }
+    });
+  }
+
   /** Stops polling, closes the connection and gives this driver's host scope back. Domains keep running. */
   async close(): Promise<void> {
     await this.migration.close();
@@ -649,6 +731,13 @@ export class KvmDriver
     if (props.kernelImageId) kernel = await acquire(props.kernelImageId);
     if (props.ramdiskImageId) initrd = await acquire(props.ramdiskImageId);
     if (initrd && !kernel) throw new UnsupportedImageError(image.id, 'an initramfs needs kernelImageId');
+    for (const v of request.volumes) {
+      const file = fileOfBlockDevice(v);
+      const target = v.device ?? freeDiskTarget(['vda', ...disks.map((d) => d.target)]);
+      if (!target)
+        throw new ValidationError([{ path: 'volumes', rule: 'max', message: 'no free vdX device' }]);
+      disks.push({ ...file, target });
+    }
     return {
       name: KvmDriver.domainName(instance.id),
       uuid: instance.id,
@@ -673,6 +762,28 @@ export class KvmDriver
       },
     };
   }
+}
+
+/**
+ * The file and format a volume adapter's block device names (`connection: { type: 'file', path,
+ * format }`, as `@nova-lfs/volume-local` makes them).
+ * @throws ValidationError naming the connection field that is missing or wrong.
+ */
+function fileOfBlockDevice(device: BlockDevice): Omit<DiskDevice, 'target'> {
+  const { type, path, format } = device.connection;
+  const issues = [
+    ...(type === 'file'
+      ? []
+      : [{ path: 'connection.type', rule: 'enum', message: `only file volumes (got ${type})` }]),
+    ...(path?.startsWith('/')
+      ? []
+      : [{ path: 'connection.path', rule: 'absolute', message: 'an absolute path' }]),
+    ...(format === 'raw' || format === 'qcow2'
+      ? []
+      : [{ path: 'connection.format', rule: 'enum', message: 'raw or qcow2' }]),
+  ];
+  if (issues.length) throw new ValidationError(issues);
+  return { path: path as string, format: format as 'raw' | 'qcow2' };
 }
 
 /** A domain's power state: `suspended` for a shut-off domain with a managed save image. */

@@ -1,7 +1,13 @@
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Image, LocalImageService } from '@nova-lfs/core';
-import { findGuestKernel, importGuestImages, probeLibvirt } from './testing/index.js';
+import {
+  findGuestKernel,
+  importGuestImages,
+  makeBlankQcow2,
+  makeProbeInitramfs,
+  probeLibvirt,
+} from './testing/index.js';
 
 /**
  * libvirtd (through the binding) and the guest kernel, decided once per test file. With CI=true
@@ -31,4 +37,57 @@ export async function guestImages(
 ): Promise<{ images: LocalImageService; guest: Image; initrdOnly: Image }> {
   const images = new LocalImageService(join(root, 'images'));
   return { images, ...(await importGuestImages(images, root, kernel!)) };
+}
+
+/**
+ * Imports the probe guest (see `makeProbeInitramfs`) into `images`: `probe-initrd`, and `probe`, a
+ * blank 32 MiB qcow2 disk image booting the kernel (`kernel`, imported by {@link guestImages})
+ * with that initramfs; `cmdline` is its kernel command line.
+ */
+export async function probeImages(
+  images: LocalImageService,
+  root: string,
+  cmdline = 'console=ttyS0 quiet',
+  id = 'probe',
+): Promise<Image> {
+  const initrd = join(root, `${id}-initrd.gz`);
+  await makeProbeInitramfs(initrd, kernel!);
+  await makeBlankQcow2(join(root, `${id}-base.qcow2`), 32);
+  await images.import(
+    { id: `${id}-initrd`, name: 'probe initramfs', diskFormat: 'initramfs' },
+    { kind: 'file', path: initrd },
+  );
+  return images.import(
+    {
+      id,
+      name: 'probe guest',
+      diskFormat: 'qcow2',
+      properties: { kernelImageId: 'kernel', ramdiskImageId: `${id}-initrd`, kernelCmdline: cmdline },
+    },
+    { kind: 'file', path: join(root, `${id}-base.qcow2`) },
+  );
+}
+
+/**
+ * Waits until the serial console of the instance (as the driver reads it) has a line matching
+ * `pattern` after its first `from` characters, and returns the match and the text length. A
+ * bounded poll of the console file every 100 ms: the guest's output has no event to wait on.
+ */
+export async function waitConsole(
+  read: () => Promise<string>,
+  pattern: RegExp,
+  from = 0,
+  ms = 60_000,
+): Promise<{ match: RegExpMatchArray; end: number }> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const text = await read();
+    const match = text.slice(from).match(pattern);
+    if (match) return { match, end: from + (match.index ?? 0) + match[0].length };
+    if (Date.now() > deadline)
+      throw new Error(
+        `no ${pattern} on the console within ${ms} ms; it has:\n${text.slice(from).slice(-2000)}`,
+      );
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -16,3 +16,4 @@ export {
   probeLibvirt,
   startLibvirtCommand,
 } from './libvirt-available.js';
+export { makeProbeInitramfs, PROBE } from './probe-guest.js';
