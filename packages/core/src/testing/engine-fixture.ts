@@ -1,5 +1,4 @@
-import { createCompute } from '../compose/create-compute.js';
-import type { CoreOptions } from '../compose/register-core.js';
+import { type ComputeOptions, createCompute } from '../compose/create-compute.js';
 import type { ComputeEngine } from '../engine/compute-engine.js';
 import type { HostBinding } from '../engine/host-registry.js';
 import type { QuotaLimits } from '../model/quota.js';
@@ -27,7 +26,8 @@ export interface FakeCloudOptions {
   readonly driver?: FakeDriverOptions | ((index: number) => FakeDriverOptions);
   readonly quota?: QuotaLimits;
   readonly binding?: (index: number) => Partial<HostBinding>;
-  readonly core?: Partial<CoreOptions>;
+  /** Options passed on to `createCompute` (e.g. `engine`, `clock`, or `storage` instead of memory). */
+  readonly core?: Partial<ComputeOptions>;
 }
 
 /**

@@ -11,7 +11,20 @@ export {
   describeDriverConformance,
 } from './driver-conformance.js';
 export { createFakeCloud, type FakeCloud, type FakeCloudOptions } from './engine-fixture.js';
-export { FakeDriver, type FakeDriverOptions, type FakeFailure, type FakeOperation } from './fake-driver.js';
+export {
+  FakeDriver,
+  type FakeDriverOptions,
+  type FakeFailure,
+  type FakeGuest,
+  type FakeOperation,
+} from './fake-driver.js';
 export { FirstFitReason, FirstFitScheduler } from './first-fit-scheduler.js';
 export { internalsOf } from './internals.js';
+export {
+  checkMoveInvariants,
+  checkMovesCleanedUp,
+  type MoveStep,
+  moveSteps,
+  runMoveStep,
+} from './move-properties.js';
 export { buildTestInstance, tinyTestFlavor } from './test-instance.js';
