@@ -12,6 +12,29 @@ import { Success, unschedulable } from './status.js';
 import { flavor, host, request, seeded } from './test-fixtures.test-helper.js';
 
 describe('PluginScheduler placement', () => {
+  it('counts an instance with two claims on one host (a resize onto its own host) until both are released', async () => {
+    const s = createScheduler({ random: seeded(3) });
+    s.upsertHost(host('h'));
+    const first = request(flavor(1, 1024));
+    const old = (await s.claim('h', first))!;
+    const resized = (await s.claim('h', { ...first, requestId: 'resize', flavor: flavor(2, 2048) }))!;
+    expect(s.hostState('h')!.instanceCount).toBe(1);
+    expect(s.hostState('h')!.used).toMatchObject({ VCPU: 3 });
+    // a revert releases the new claim: the instance is still on the host with the old one
+    await s.release(resized);
+    expect(s.hostState('h')!.instanceCount).toBe(1);
+    expect(s.hostState('h')!.used).toMatchObject({ VCPU: 1 });
+    await s.release(old);
+    expect(s.hostState('h')!.instanceCount).toBe(0);
+    // a confirm releases the old claim first
+    const again = (await s.claim('h', first))!;
+    const bigger = (await s.claim('h', { ...first, requestId: 'resize-2', flavor: flavor(2, 2048) }))!;
+    await s.release(again);
+    expect(s.hostState('h')!.instanceCount).toBe(1);
+    await s.release(bigger);
+    expect(s.hostState('h')!.instanceCount).toBe(0);
+  });
+
   it('spreads onto the emptiest host by default and packs onto the fullest in binpack mode', async () => {
     for (const [profile, expected] of [
       ['spread', 'empty'],

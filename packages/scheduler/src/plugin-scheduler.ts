@@ -71,6 +71,12 @@ export class PluginScheduler implements Scheduler, ClaimCache {
   private readonly states = new Map<string, HostState>();
   /** Every claim counted in the host states: this process's and, on a shared store, the others'. */
   private readonly held = new Map<string, Claim>();
+  /**
+   * A second claim of an instance on one host (a resize onto its own host holds the old flavor's
+   * claim and the new one's there) and the claim it displaced in `HostState.instances`, so that
+   * releasing either leaves the instance counted on the host while the other is held.
+   */
+  private readonly displaced = new Map<string, string>();
   private readonly groups = new GroupClaims();
   /** The shared store's change feed, followed before each decision (undefined: not shared). */
   private readonly follower: ClaimFeedFollower | undefined;
@@ -223,7 +229,7 @@ export class PluginScheduler implements Scheduler, ClaimCache {
     this.held.set(c.id, c);
     this.groups.add(c);
     s.add(c.resources, 1);
-    s.instances.set(c.instanceId, c.id);
+    this.countInstance(s, c.instanceId, c.id);
     s.syncCounts();
     if (s.instanceCount > this.peakInstances) this.peakInstances = s.instanceCount;
     return s;
@@ -524,6 +530,13 @@ export class PluginScheduler implements Scheduler, ClaimCache {
     return undefined;
   }
 
+  /** Records the instance's claim on the host, remembering a claim of it already there. */
+  private countInstance(state: HostState, instanceId: string, claimId: string): void {
+    const before = state.instances.get(instanceId);
+    if (before !== undefined && before !== claimId) this.displaced.set(claimId, before);
+    state.instances.set(instanceId, claimId);
+  }
+
   private take(
     state: HostState,
     instanceId: string,
@@ -549,7 +562,7 @@ export class PluginScheduler implements Scheduler, ClaimCache {
     } else claim = { id, instanceId, hostId, resources: need, createdAt };
     if (this.follower) this.unconfirmed.add(claim.id);
     state.add(need, 1);
-    state.instances.set(instanceId, claim.id);
+    this.countInstance(state, instanceId, claim.id);
     state.inFlight.add(claim.id);
     state.syncCounts();
     if (state.instanceCount > this.peakInstances) this.peakInstances = state.instanceCount;
@@ -568,7 +581,12 @@ export class PluginScheduler implements Scheduler, ClaimCache {
     const state = this.states.get(claim.hostId);
     if (!state) return;
     state.add(claim.resources, -1);
-    if (state.instances.get(claim.instanceId) === claim.id) state.instances.delete(claim.instanceId);
+    if (state.instances.get(claim.instanceId) === claim.id) {
+      const prior = this.displaced.get(claim.id);
+      if (prior !== undefined && this.held.has(prior)) state.instances.set(claim.instanceId, prior);
+      else state.instances.delete(claim.instanceId);
+    }
+    this.displaced.delete(claim.id);
     state.inFlight.delete(claim.id);
     state.syncCounts();
     this.cells.get(state.host.cell)?.reposition(state);
