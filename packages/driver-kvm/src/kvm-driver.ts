@@ -1,4 +1,5 @@
-import { chmod, mkdir, readFile, rm, statfs } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, copyFile, mkdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type BlockDevice,
@@ -6,6 +7,7 @@ import {
   type DriverCallOptions,
   type DriverCapabilities,
   type DriverInstance,
+  type Flavor,
   type HostReport,
   type Instance,
   type PowerState,
@@ -14,17 +16,22 @@ import {
   ValidationError,
 } from '@nova-lfs/core';
 import {
+  type ColdMigratable,
   type ConsoleReadable,
   defineCapabilities,
+  type FinishMigrationRequest,
   type ForceCompleteMode,
   InflightWork,
   type LiveMigratable,
   type LiveMigrationOptions,
   type LiveMigrationResult,
+  type MigratedDisks,
   type MigrationTarget,
   type Pausable,
   type PowerControl,
   type Rebootable,
+  type Rescuable,
+  type RescueRequest,
   type Suspendable,
   abortableDelay as sleep,
   untilAborted,
@@ -56,7 +63,7 @@ import { type LibvirtConnector, openLibvirt } from './libvirt-binding.js';
 import { KvmLiveMigration, type KvmLiveMigrationOptions } from './live-migration.js';
 import { powerStateOfDomain } from './power-state.js';
 import { PowerWatch } from './power-watch.js';
-import { createOverlay } from './qemu-img.js';
+import { createOverlay, rebaseOverlay } from './qemu-img.js';
 
 /** Options of {@link KvmDriver}. */
 export interface KvmDriverOptions {
@@ -87,6 +94,8 @@ export interface KvmDriverOptions {
    * the poll (the behaviour before events; the benchmark's baseline).
    */
   readonly lifecycleEvents?: boolean;
+  /** Graceful shutdown wait before a cold migration, resize or rescue forces the guest off, in ms (default 60,000). */
+  readonly moveShutdownTimeoutMs?: number;
   /** Graceful shutdown wait in a soft reboot before a forced restart, in ms (default 5,000). */
   readonly softRebootTimeoutMs?: number;
   /** Default kernel command line for direct kernel boot (default `console=ttyS0`). */
@@ -113,6 +122,8 @@ export const kvmCapabilities = defineCapabilities({
   consoleOutput: true,
   liveMigration: true,
   volumeAttach: true,
+  coldMigration: true,
+  rescue: true,
 }) satisfies DriverCapabilities;
 
 /**
@@ -138,7 +149,9 @@ export class KvmDriver
     Suspendable,
     ConsoleReadable,
     LiveMigratable,
-    VolumeAttachable
+    VolumeAttachable,
+    ColdMigratable,
+    Rescuable
 {
   readonly kind = 'kvm';
   readonly capabilities: DriverCapabilities = kvmCapabilities;
@@ -486,6 +499,198 @@ export class KvmDriver
     });
   }
 
+  // ---- cold migration and resize (ColdMigratable) ---------------------------------------------
+  // The source keeps the instance directory as `<dir>_resize` (disk, console log, the domain's
+  // XML) until the move is confirmed or reverted; the destination (the same host for a resize in
+  // place) gets a copy of the disk in its own instance directory, rebased on its own image cache.
+
+  /** Destination side: says where the disk goes (this host's instance directory) and whether it is the source too. */
+  async prepareColdMigrationTarget(
+    instance: Instance,
+    _flavor: Flavor,
+    options?: DriverCallOptions,
+  ): Promise<MigrationTarget> {
+    options?.signal?.throwIfAborted();
+    return {
+      hostId: this.hostId,
+      driverKind: this.kind,
+      sameHost: instance.hostId === this.hostId,
+      params: { uri: this.uri, hostId: this.hostId, instanceDir: this.instanceDir(instance.id) },
+    };
+  }
+
+  /**
+   * Source side: powers the guest off (ACPI, forced after `moveShutdownTimeoutMs`), keeps its
+   * definition and directory as `<dir>_resize` for a revert, undefines the domain and copies its
+   * disk into the destination's instance directory (a filesystem both hosts read; the same one here).
+   * @throws ValidationError naming `target.params.instanceDir` when the target has none.
+   */
+  async migrateDisksAndPowerOff(
+    instance: Instance,
+    target: MigrationTarget,
+    options?: DriverCallOptions,
+  ): Promise<MigratedDisks> {
+    const destDir = target.params.instanceDir;
+    if (!destDir?.startsWith('/'))
+      throw new ValidationError([
+        {
+          path: 'target.params.instanceDir',
+          rule: 'absolute',
+          message: 'the destination instance directory',
+        },
+      ]);
+    const dir = this.instanceDir(instance.id);
+    const kept = keptDir(dir);
+    let disk = '';
+    await this.act('migrateDisksAndPowerOff', instance, options, async (domain, signal) => {
+      await this.shutdownOrDestroy(domain, instance.id, this.options.moveShutdownTimeoutMs ?? 60_000, signal);
+      const xml = await domain.xml(DomainXmlFlags.Inactive);
+      await rm(kept, { recursive: true, force: true });
+      await rename(dir, kept);
+      await writeFile(join(kept, 'domain.xml'), xml);
+      await this.step('migrateDisksAndPowerOff', instance.id, () =>
+        domain.undefine(UndefineFlags.ManagedSave | UndefineFlags.SnapshotsMetadata),
+      );
+      this.watch.forget(instance.id);
+      await mkdir(destDir, { recursive: true, mode: 0o755 });
+      if (existsSync(join(kept, 'disk.qcow2'))) {
+        disk = join(destDir, 'disk.qcow2');
+        await copyFile(join(kept, 'disk.qcow2'), disk);
+      }
+    });
+    return { params: { disk, keptDir: kept } };
+  }
+
+  /** Destination side: defines the guest on the moved disk with `flavor` (new vCPUs and memory) and starts it if asked. */
+  async finishMigration(request: FinishMigrationRequest): Promise<void> {
+    const { instance, signal } = request;
+    signal?.throwIfAborted();
+    const dir = this.instanceDir(instance.id);
+    await this.watch.during(instance.id, async () => {
+      const conn = await this.connectionFor('finishMigration', instance.id);
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      const spec = await this.domainSpec(request, dir, {
+        existingOverlay: Boolean(request.disks.params.disk),
+      });
+      const domain = await this.callLibvirt('finishMigration', instance.id, () =>
+        conn.defineXML(buildDomainXml(spec)),
+      );
+      try {
+        if (request.powerOn) await this.step('finishMigration', instance.id, () => domain.start());
+        this.watch.set(instance.id, request.powerOn ? 'running' : 'shutdown');
+      } finally {
+        await domain.free().catch(() => undefined);
+      }
+    });
+  }
+
+  /** Source side: deletes the copy kept for a revert. Idempotent. */
+  async confirmMigration(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    await rm(keptDir(this.instanceDir(instance.id)), { recursive: true, force: true });
+  }
+
+  /** Destination side of a revert: removes the new guest and its directory, never the kept copy. Idempotent. */
+  async revertMigrationOnDestination(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    await this.destroy(instance, options);
+  }
+
+  /** Source side of a revert: the kept directory back in place, the domain redefined from its kept XML (old flavor), started if asked. */
+  async finishRevertMigration(
+    instance: Instance,
+    powerOn: boolean,
+    options?: DriverCallOptions,
+  ): Promise<void> {
+    options?.signal?.throwIfAborted();
+    const dir = this.instanceDir(instance.id);
+    const kept = keptDir(dir);
+    await this.watch.during(instance.id, async () => {
+      if (!existsSync(kept)) {
+        if ((await this.getPowerState(instance)) !== 'nostate') return; // reverted already
+        throw wrapLibvirtError('finishRevertMigration', new Error(`no kept copy at ${kept}`), instance.id, {
+          retryable: false,
+        });
+      }
+      const xml = await readFile(join(kept, 'domain.xml'), 'utf8');
+      await rm(dir, { recursive: true, force: true });
+      await rename(kept, dir);
+      await rm(join(dir, 'domain.xml'), { force: true });
+      const conn = await this.connectionFor('finishRevertMigration', instance.id);
+      const domain = await this.callLibvirt('finishRevertMigration', instance.id, () => conn.defineXML(xml));
+      try {
+        if (powerOn) await this.step('finishRevertMigration', instance.id, () => domain.start());
+        this.watch.set(instance.id, powerOn ? 'running' : 'shutdown');
+      } finally {
+        await domain.free().catch(() => undefined);
+      }
+    });
+  }
+
+  // ---- rescue (Rescuable) ----------------------------------------------------------------------
+
+  /**
+   * Boots the rescue image with the instance's own disk as the next disk (`vdb` behind a rescue
+   * disk image; the guest names disks in order): the domain is forced off, its definition kept as
+   * `unrescue.xml` in the instance directory and replaced by the rescue one.
+   */
+  async rescue(request: RescueRequest): Promise<void> {
+    const { instance, signal } = request;
+    const dir = this.instanceDir(instance.id);
+    await this.act('rescue', instance, request, async (domain) => {
+      if (existsSync(join(dir, 'unrescue.xml'))) return; // rescued already
+      const xml = await domain.xml(DomainXmlFlags.Inactive);
+      const original = existsSync(join(dir, 'disk.qcow2'))
+        ? [{ path: join(dir, 'disk.qcow2'), format: 'qcow2' as const }]
+        : [];
+      const spec = await this.domainSpec(
+        {
+          instance,
+          flavor: request.flavor,
+          image: request.rescueImage,
+          images: request.images,
+          volumes: [],
+          ...(signal ? { signal } : {}),
+        },
+        dir,
+        { overlay: 'rescue.qcow2', extraDisks: original },
+      );
+      await this.shutdownOrDestroy(domain, instance.id, 0, undefined);
+      await writeFile(join(dir, 'unrescue.xml'), xml);
+      const conn = await this.connectionFor('rescue', instance.id);
+      const rescued = await this.callLibvirt('rescue', instance.id, () =>
+        conn.defineXML(buildDomainXml(spec)),
+      );
+      try {
+        await this.step('rescue', instance.id, () => rescued.start());
+      } finally {
+        await rescued.free().catch(() => undefined);
+      }
+      this.watch.set(instance.id, 'running');
+    });
+  }
+
+  /** Stops the rescue guest and boots the instance from its own definition again; removes the rescue disk. */
+  async unrescue(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    const dir = this.instanceDir(instance.id);
+    await this.act('unrescue', instance, options, async (domain) => {
+      const saved = join(dir, 'unrescue.xml');
+      if (!existsSync(saved)) return; // not rescued
+      await this.shutdownOrDestroy(domain, instance.id, 0, undefined);
+      const conn = await this.connectionFor('unrescue', instance.id);
+      const restored = await this.callLibvirt('unrescue', instance.id, async () =>
+        conn.defineXML(await readFile(saved, 'utf8')),
+      );
+      try {
+        await this.step('unrescue', instance.id, () => restored.start());
+      } finally {
+        await restored.free().catch(() => undefined);
+      }
+      await rm(saved, { force: true });
+      await rm(join(dir, 'rescue.qcow2'), { force: true });
+      this.watch.set(instance.id, 'running');
+    });
+  }
+
   /** Stops polling, closes the connection and gives this driver's host scope back. Domains keep running. */
   async close(): Promise<void> {
     await this.migration.close();
@@ -662,6 +867,14 @@ export class KvmDriver
     }
   }
 
+  private async callLibvirt<T>(operation: string, instanceId: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw wrapLibvirtError(operation, e, instanceId);
+    }
+  }
+
   private async step(operation: string, instanceId: string, fn: () => Promise<void>): Promise<void> {
     try {
       await fn();
@@ -711,7 +924,7 @@ export class KvmDriver
    * Turns the request into a domain spec: overlay disk and/or direct kernel boot. Image fetches
    * are not waited for past an abort (they go on filling the cache); `qemu-img` is killed.
    */
-  private async domainSpec(request: SpawnRequest, dir: string): Promise<DomainSpec> {
+  private async domainSpec(request: SpecRequest, dir: string, o: SpecOptions = {}): Promise<DomainSpec> {
     const { instance, image, images, signal } = request;
     const props = image.properties;
     const disks: DiskSpec[] = [];
@@ -720,8 +933,9 @@ export class KvmDriver
     let initrd: string | undefined;
     if (image.diskFormat === 'qcow2' || image.diskFormat === 'raw') {
       const base = await acquire(image.id);
-      const overlay = join(dir, 'disk.qcow2');
-      await createOverlay(base, image.diskFormat, overlay, signal);
+      const overlay = join(dir, o.overlay ?? 'disk.qcow2');
+      if (o.existingOverlay) await rebaseOverlay(overlay, base, image.diskFormat);
+      else await createOverlay(base, image.diskFormat, overlay, signal);
       disks.push({ path: overlay, format: 'qcow2', target: 'vda' });
     } else if (image.diskFormat === 'initramfs') {
       initrd = await acquire(image.id);
@@ -731,6 +945,8 @@ export class KvmDriver
     if (props.kernelImageId) kernel = await acquire(props.kernelImageId);
     if (props.ramdiskImageId) initrd = await acquire(props.ramdiskImageId);
     if (initrd && !kernel) throw new UnsupportedImageError(image.id, 'an initramfs needs kernelImageId');
+    for (const d of o.extraDisks ?? [])
+      disks.push({ ...d, target: freeDiskTarget(['vda', ...disks.map((x) => x.target)]) ?? 'vdz' });
     for (const v of request.volumes) {
       const file = fileOfBlockDevice(v);
       const target = v.device ?? freeDiskTarget(['vda', ...disks.map((d) => d.target)]);
@@ -742,8 +958,8 @@ export class KvmDriver
       name: KvmDriver.domainName(instance.id),
       uuid: instance.id,
       virtType: this.options.virtType ?? 'qemu',
-      memoryMiB: instance.flavor.ramMb,
-      vcpus: instance.flavor.vcpus,
+      memoryMiB: (request.flavor ?? instance.flavor).ramMb,
+      vcpus: (request.flavor ?? instance.flavor).vcpus,
       arch: props.architecture ?? 'x86_64',
       machine: this.options.machine ?? 'pc',
       ...(kernel
@@ -757,11 +973,31 @@ export class KvmDriver
         projectId: instance.projectId,
         hostId: this.hostId,
         displayName: instance.name,
-        flavorId: instance.flavor.id,
+        flavorId: (request.flavor ?? instance.flavor).id,
         imageId: image.id,
       },
     };
   }
+}
+
+/** Where the source keeps an instance's directory during a cold migration or resize. */
+function keptDir(dir: string): string {
+  return `${dir}_resize`;
+}
+
+/** What a domain spec is built from: a spawn request, or the same fields of a move or rescue. */
+type SpecRequest = Pick<SpawnRequest, 'instance' | 'image' | 'images' | 'volumes' | 'signal'> & {
+  readonly flavor?: SpawnRequest['flavor'];
+};
+
+/** How {@link KvmDriver} builds a spec beyond a plain spawn. */
+interface SpecOptions {
+  /** File name of the image's overlay in the directory (default `disk.qcow2`). */
+  readonly overlay?: string;
+  /** The overlay is already there (a moved disk): rebase it onto this host's base, do not create it. */
+  readonly existingOverlay?: boolean;
+  /** Disks after the image's own (a rescue's original disk), at the next free `vdX`. */
+  readonly extraDisks?: readonly Omit<DiskSpec, 'target'>[];
 }
 
 /**

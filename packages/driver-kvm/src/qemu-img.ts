@@ -23,3 +23,16 @@ export async function createOverlay(
     throw e;
   }
 }
+
+/**
+ * Points an overlay at another copy of the same base image (`qemu-img rebase -u`: only the
+ * header changes, the data is not read). Used when a disk moves to a host whose image cache holds
+ * the base elsewhere; the caller guarantees the new base has the same content (same sha256).
+ */
+export async function rebaseOverlay(
+  overlay: string,
+  base: string,
+  baseFormat: 'qcow2' | 'raw',
+): Promise<void> {
+  await run('qemu-img', ['rebase', '-q', '-u', '-F', baseFormat, '-b', base, overlay]);
+}

@@ -84,7 +84,7 @@ export async function makeProbeInitramfs(
       'marker=$(sed -n "s/.*nlfs.marker=\\([A-Za-z0-9_-]*\\).*/\\1/p" /proc/cmdline)',
       `out ${PROBE.up} \${marker:-probe}`,
       `out ${PROBE.cpu} nproc=$(nproc) memkb=$(sed -n "s/^MemTotal: *\\([0-9]*\\) kB/\\1/p" /proc/meminfo)`,
-      'tag_of() { dd if=/dev/$1 bs=64 count=1 2>/dev/null | tr -dc "A-Za-z0-9-" | head -c 40; }',
+      'tag_of() { dd if=/dev/$1 bs=64 count=1 2>/dev/null | tr -dc "A-Za-z0-9-" | head -c 60; }',
       'if grep -q "nlfs.tag=1" /proc/cmdline && [ -e /dev/vda ]; then',
       '  case "$(tag_of vda)" in NLFSTAG-*) ;; *)',
       '    t="NLFSTAG-$(cat /proc/sys/kernel/random/uuid)"',
