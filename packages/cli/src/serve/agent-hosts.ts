@@ -1,8 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { bindHostLiveness, type HostLivenessBinding, RemoteDriver } from '@nova-lfs/agent';
-import { BusEventSubscriber, BusRpcClient, connectBus, HostLiveness } from '@nova-lfs/bus-nats';
+import {
+  BusEventSubscriber,
+  BusRpcClient,
+  connectBus,
+  consoleBusLogger,
+  HostLiveness,
+  type HostLivenessChange,
+} from '@nova-lfs/bus-nats';
 import type { ComputeEngine, DriverTimeouts, HostBinding } from '@nova-lfs/core';
+import { type EvacuatePolicy, startEvacuatePolicy } from './evacuate-policy.js';
 import type { ServeOptions } from './serve-options.js';
 
 /** The bus side of a control plane (`serve --bus nats`): one remote driver per agent host. */
@@ -11,7 +19,11 @@ export interface AgentHosts {
   readonly hosts: HostBinding[];
   /** This control plane's sender id on the bus. */
   readonly senderId: string;
-  /** Wires heartbeats to the engine's hosts (down → skipped by the scheduler; up → reconciled). */
+  /**
+   * Wires heartbeats to the engine's hosts (down → skipped by the scheduler; up → reconciled),
+   * adds the hosts discovered later (without `--agent-host`) and starts the evacuate policy
+   * (`--evacuate-after-ms`).
+   */
   bind(engine: ComputeEngine): void;
   /** Unbinds, closes the drivers, the liveness watch and the connection. */
   close(): Promise<void>;
@@ -21,7 +33,9 @@ export interface AgentHosts {
  * Connects this control plane to NATS and to every `--agent-host` (RPC deadlines: the engine's
  * `timeouts`): each agent must answer its
  * `describe` (within 15 s) for the drivers to exist, so `serve` refuses to start while one is
- * missing. `HostLiveness` reads the `nova_hosts` heartbeat bucket (created if missing).
+ * missing. `HostLiveness` reads the `nova_hosts` heartbeat bucket (created if missing). Without
+ * `--agent-host` the agents are discovered from that bucket: the hosts up at start are connected
+ * now, a host seen up later is connected and added to the engine (`addHost`) once bound.
  */
 export async function connectAgentHosts(
   options: ServeOptions,
@@ -44,7 +58,12 @@ export async function connectAgentHosts(
   });
   const drivers = new Map<string, RemoteDriver>();
   let binding: HostLivenessBinding | undefined;
+  let policy: EvacuatePolicy | undefined;
+  let discovery: { unsubscribe(): void } | undefined;
+  const discover = options.agentHosts.length === 0;
   const close = async () => {
+    discovery?.unsubscribe();
+    policy?.stop();
     binding?.stop();
     for (const d of drivers.values()) await d.close().catch(() => undefined);
     liveness.stop();
@@ -53,8 +72,14 @@ export async function connectAgentHosts(
   };
   try {
     await liveness.start();
+    const initial = discover
+      ? liveness
+          .hosts()
+          .filter((h) => h.up)
+          .map((h) => h.hostId)
+      : options.agentHosts;
     const connected = await Promise.all(
-      options.agentHosts.map((hostId) =>
+      initial.map((hostId) =>
         RemoteDriver.connect({ hostId, client, subscriber, ...(timeouts ? { timeouts } : {}) }),
       ),
     );
@@ -68,6 +93,38 @@ export async function connectAgentHosts(
     senderId,
     bind(engine) {
       binding = bindHostLiveness(engine, liveness, { drivers });
+      if (discover) {
+        const joining = new Set<string>();
+        discovery = liveness.changes$.subscribe((c: HostLivenessChange) => {
+          if (!c.up || drivers.has(c.hostId) || joining.has(c.hostId)) return;
+          joining.add(c.hostId);
+          void (async () => {
+            try {
+              const driver = await RemoteDriver.connect({
+                hostId: c.hostId,
+                client,
+                subscriber,
+                ...(timeouts ? { timeouts } : {}),
+              });
+              drivers.set(c.hostId, driver);
+              await engine.addHost({ id: c.hostId, driver });
+              consoleBusLogger.warn('agent host discovered', { hostId: c.hostId });
+            } catch (e) {
+              consoleBusLogger.warn('discovered agent host not added', {
+                hostId: c.hostId,
+                error: String(e),
+              });
+            } finally {
+              joining.delete(c.hostId);
+            }
+          })();
+        });
+      }
+      if (options.evacuateAfterMs > 0)
+        policy = startEvacuatePolicy(engine, liveness.changes$, {
+          afterMs: options.evacuateAfterMs,
+          logger: consoleBusLogger,
+        });
     },
     close,
   };

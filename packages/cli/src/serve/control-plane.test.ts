@@ -36,6 +36,7 @@ describe('nova-lfs serve --bus nats options', () => {
       '--nats-user',
       '--nats-password',
       '--host-down-after-ms',
+      '--evacuate-after-ms',
       '--reconcile-interval-ms',
       '--host-lease-ttl-ms',
       '--stale-task-grace-ms',
@@ -66,6 +67,7 @@ describe('nova-lfs serve --bus nats options', () => {
       natsUrl: 'nats://10.0.0.1:4222',
       natsPassword: 'secret',
       hostDownAfterMs: 30_000,
+      evacuateAfterMs: 0,
       dockerHosts: [],
       fakeHosts: 0,
     });
@@ -77,7 +79,8 @@ describe('nova-lfs serve --bus nats options', () => {
   it('refuses bad combinations naming the option', () => {
     const bad: [string[], string][] = [
       [['--bus', 'kafka', '--agent-host', 'h1'], '--bus'],
-      [['--bus', 'nats'], '--agent-host'],
+      [['--fake-hosts', '1', '--evacuate-after-ms', '1000'], '--evacuate-after-ms: needs --bus nats'],
+      [['--bus', 'nats', '--evacuate-after-ms', '-1'], '--evacuate-after-ms'],
       [['--agent-host', 'h1', '--fake-hosts', '1'], '--agent-host: needs --bus nats'],
       [
         ['--bus', 'nats', '--agent-host', 'h1', '--fake-hosts', '1'],

@@ -31,7 +31,11 @@ Options:
                             --store postgres on one schema and the same --agent-host list)
   --agent-host ID           host served by a nova-lfs-agent with --host-id ID (repeatable; with
                             --bus nats only, instead of --docker-host/--fake-hosts). Every agent
-                            must answer at start; afterwards its heartbeats mark it up or down
+                            must answer at start; afterwards its heartbeats mark it up or down.
+                            Without any --agent-host the agents are discovered: every host that
+                            heartbeats (now or later) is added
+  --evacuate-after-ms MS    with --bus nats: evacuate a host (rebuild its instances elsewhere)
+                            once it has been down for MS (default 0: never, evacuate by hand)
   --nats-url URL            NATS server with --bus nats (default $NOVA_LFS_NATS_URL or
                             nats://127.0.0.1:4222)
   --nats-user USER          NATS user of this control plane
@@ -95,6 +99,7 @@ export const serveOptionsSchema = z.strictObject({
   natsUser: z.string().min(1).optional(),
   natsPassword: z.string().min(1).optional(),
   hostDownAfterMs: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  evacuateAfterMs: z.coerce.number().int().min(0).max(86_400_000).default(0),
   reconcileIntervalMs: z.coerce.number().int().min(0).max(86_400_000).optional(),
   hostLeaseTtlMs: z.coerce.number().int().min(100).max(86_400_000).optional(),
   staleTaskGraceMs: z.coerce.number().int().min(0).max(86_400_000).optional(),
@@ -148,6 +153,7 @@ export function parseServeArgs(
         'nats-user': { type: 'string' },
         'nats-password': { type: 'string' },
         'host-down-after-ms': { type: 'string' },
+        'evacuate-after-ms': { type: 'string' },
         'reconcile-interval-ms': { type: 'string' },
         'host-lease-ttl-ms': { type: 'string' },
         'stale-task-grace-ms': { type: 'string' },
@@ -192,6 +198,7 @@ export function parseServeArgs(
       ? { natsPassword: v['nats-password'] ?? env.NOVA_LFS_NATS_PASSWORD }
       : {}),
     ...(v['host-down-after-ms'] !== undefined ? { hostDownAfterMs: v['host-down-after-ms'] } : {}),
+    ...(v['evacuate-after-ms'] !== undefined ? { evacuateAfterMs: v['evacuate-after-ms'] } : {}),
     ...(v['reconcile-interval-ms'] !== undefined ? { reconcileIntervalMs: v['reconcile-interval-ms'] } : {}),
     ...(v['host-lease-ttl-ms'] !== undefined ? { hostLeaseTtlMs: v['host-lease-ttl-ms'] } : {}),
     ...(v['stale-task-grace-ms'] !== undefined ? { staleTaskGraceMs: v['stale-task-grace-ms'] } : {}),
@@ -212,8 +219,6 @@ export function parseServeArgs(
   if (options.store === 'postgres' && !options.pgUrl)
     throw new UsageError('--pg-url: required with --store postgres');
   if (options.bus === 'nats') {
-    if (options.agentHosts.length === 0)
-      throw new UsageError('--agent-host: name at least one agent host with --bus nats');
     if (localHostCount(options) > 0)
       throw new UsageError(
         '--docker-host, --kvm-host, --lxc-host or --fake-hosts: with --bus nats every host is an agent (--agent-host)',
@@ -223,6 +228,7 @@ export function parseServeArgs(
     return options;
   }
   if (options.agentHosts.length > 0) throw new UsageError('--agent-host: needs --bus nats');
+  if (options.evacuateAfterMs > 0) throw new UsageError('--evacuate-after-ms: needs --bus nats');
   if (localHostCount(options) === 0)
     throw new UsageError('--docker-host, --kvm-host, --lxc-host or --fake-hosts: name at least one host');
   const names = [...options.dockerHosts, ...options.kvmHosts, ...options.lxcHosts];
