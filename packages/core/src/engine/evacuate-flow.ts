@@ -10,7 +10,6 @@ import {
 } from '../errors.js';
 import type { InstanceAction, RequestContext } from '../model/action.js';
 import type { Claim } from '../model/claim.js';
-import type { Image } from '../model/image.js';
 import type { Fault, Instance, InstancePatch } from '../model/instance.js';
 import { idSchema } from '../model/names.js';
 import type { VmState } from '../model/states.js';
