@@ -5,18 +5,10 @@ import { type ComputeEngine, createCompute, type Image, type ImageService } from
 import { buildTestInstance, tinyTestFlavor } from '@nova-lfs/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvmDriver } from './kvm-driver.js';
-import { available, guestImages, testRoot } from './kvm-env.test-helper.js';
+import { available, guestImages, testRoot, until } from './kvm-env.test-helper.js';
 import { BOOT_MARKER } from './testing/index.js';
 
 const run = promisify(execFile);
-const until = async (check: () => Promise<boolean>, ms = 60_000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('condition not reached in time');
-};
 const markers = (text: string) => text.split(BOOT_MARKER).length - 1;
 
 describe.skipIf(!available)('KvmDriver through the engine (real QEMU guests)', () => {

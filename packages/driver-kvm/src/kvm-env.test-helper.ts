@@ -69,6 +69,22 @@ export async function probeImages(
 }
 
 /**
+ * Waits for a real state that has no event (a console file growing, a domain's state), polling
+ * every 100 ms; bounded.
+ */
+export async function until(
+  check: () => Promise<boolean>,
+  ms = 60_000,
+  what = 'the condition',
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
  * Waits until the serial console of the instance (as the driver reads it) has a line matching
  * `pattern` after its first `from` characters, and returns the match and the text length. A
  * bounded poll of the console file every 100 ms: the guest's output has no event to wait on.

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type ComputeEngine, createCompute, type Instance, LocalImageService } from '@nova-lfs/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvmDriver } from './kvm-driver.js';
-import { testRoot } from './kvm-env.test-helper.js';
+import { testRoot, until } from './kvm-env.test-helper.js';
 import {
   counts,
   firstUri,
@@ -13,15 +13,6 @@ import {
   secondUri,
   twoHosts,
 } from './migration-env.test-helper.js';
-
-/** Waits for a real state that has no event (a console file growing); bounded. */
-async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.skipIf(!twoHosts)("the engine's live migration over two real KVM hosts", () => {
   let root: string;

@@ -7,7 +7,7 @@ import { buildTestInstance } from '@nova-lfs/core/testing';
 import { Connection } from '@nova-lfs/libvirt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvmDriver } from './kvm-driver.js';
-import { testRoot } from './kvm-env.test-helper.js';
+import { testRoot, until } from './kvm-env.test-helper.js';
 import { isLiveMigrationRefused, type KvmLiveMigrationRefusedError } from './live-migration-errors.js';
 import {
   counts,
@@ -18,15 +18,6 @@ import {
   twoHosts,
 } from './migration-env.test-helper.js';
 import { checkDestinationHypervisor, parseCapabilities } from './migration-precheck.js';
-
-/** Waits for a real state that has no event (a console file growing); bounded. */
-async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const flavor: Flavor = { id: 'mig.small', name: 'mig.small', vcpus: 1, ramMb: 256, diskGb: 0 } as Flavor;
 

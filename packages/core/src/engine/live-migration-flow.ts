@@ -11,7 +11,7 @@ import type { MigrationProgress } from '../model/migration.js';
 import { idSchema } from '../model/names.js';
 import { outcomeOf } from '../model/transitions.js';
 import { parseInput } from '../model/validation.js';
-import { type ComputeDriver, callAbortState, type DriverCallOptions } from '../ports/driver.js';
+import type { ComputeDriver } from '../ports/driver.js';
 import {
   type ForceCompleteMode,
   type LiveMigratable,
@@ -25,7 +25,15 @@ import type { TaskControl } from './deadline.js';
 import { type EngineContext, faultOf } from './engine-context.js';
 import { claimExisting, placeExisting } from './instance-placement.js';
 import { MigrationLog } from './migration-log.js';
-import { conflictOf, driverFailure, endTask, instanceFor, type TakenTask, takeTask } from './move-task.js';
+import {
+  callOf,
+  conflictOf,
+  driverFailure,
+  endTask,
+  instanceFor,
+  type TakenTask,
+  takeTask,
+} from './move-task.js';
 
 /** Options of `compute.liveMigrate`. */
 export interface LiveMigrateOptions {
@@ -64,15 +72,6 @@ interface Running {
 
 /** Progress updates stored and published at most this often (the driver reports more). */
 const PROGRESS_EVERY_MS = 250;
-
-function callOf(call: DriverCallOptions): DriverCallOptions {
-  return {
-    get signal() {
-      return call.signal;
-    },
-    [callAbortState]: () => call[callAbortState]?.(),
-  };
-}
 
 /**
  * Live migration (Nova's `os-migrateLive`) through the drivers' {@link LiveMigratable} port: task

@@ -10,6 +10,7 @@ import type { Fault, Instance, InstancePatch } from '../model/instance.js';
 import type { QuotaDeltas } from '../model/quota.js';
 import type { TaskState } from '../model/states.js';
 import { assertActionAllowed, transitions } from '../model/transitions.js';
+import { callAbortState, type DriverCallOptions } from '../ports/driver.js';
 import type { StoreWrite } from '../ports/unit-of-work.js';
 import { TaskControl } from './deadline.js';
 import type { EngineContext } from './engine-context.js';
@@ -169,4 +170,14 @@ export async function withQuota<T>(
   if (written === undefined) await quota.rollback(reservation).catch(() => undefined);
   else await quota.commit(reservation);
   return written;
+}
+
+/** Call options with the task's signal and cheap abort check, as the driver ports take them. */
+export function callOf(call: DriverCallOptions): DriverCallOptions {
+  return {
+    get signal() {
+      return call.signal;
+    },
+    [callAbortState]: () => call[callAbortState]?.(),
+  };
 }

@@ -16,7 +16,7 @@ import type { MigrationRecord } from '../model/migration.js';
 import { idSchema } from '../model/names.js';
 import type { TaskState } from '../model/states.js';
 import { parseInput } from '../model/validation.js';
-import { type ComputeDriver, callAbortState, type DriverCallOptions } from '../ports/driver.js';
+import type { ComputeDriver } from '../ports/driver.js';
 import { type ColdMigratable, type MigrationTarget, supportsColdMigration } from '../ports/driver-moves.js';
 import type { Selection } from '../ports/scheduler.js';
 import type { TaskControl } from './deadline.js';
@@ -24,6 +24,7 @@ import { type EngineContext, faultOf } from './engine-context.js';
 import { claimExisting, placeExisting } from './instance-placement.js';
 import { MigrationLog } from './migration-log.js';
 import {
+  callOf,
   conflictOf,
   driverFailure,
   endTask,
@@ -44,16 +45,6 @@ const resizeInputSchema = z.strictObject({ flavorId: idSchema });
 const migrateInputSchema = z.strictObject({ host: idSchema.optional() });
 
 type Movable = ComputeDriver & ColdMigratable;
-
-/** Call options with the task's signal, as the driver ports take them. */
-function callOf(call: DriverCallOptions): DriverCallOptions {
-  return {
-    get signal() {
-      return call.signal;
-    },
-    [callAbortState]: () => call[callAbortState]?.(),
-  };
-}
 
 /**
  * Resize and cold migration (Nova's `resize` / `migrate`, then `confirmResize` or

@@ -2,26 +2,11 @@ import { CapabilityUnsupportedError, EngineClosedError, NotFoundError } from '..
 import type { RequestContext } from '../model/action.js';
 import type { Image } from '../model/image.js';
 import type { Instance } from '../model/instance.js';
-import {
-  callAbortState,
-  type DriverCallOptions,
-  supportsPowerControl,
-  supportsSnapshot,
-} from '../ports/driver.js';
+import { supportsPowerControl, supportsSnapshot } from '../ports/driver.js';
 import type { Selection } from '../ports/scheduler.js';
 import { type EngineContext, faultOf } from './engine-context.js';
 import { placeExisting } from './instance-placement.js';
-import { conflictOf, driverFailure, endTask, instanceFor, takeTask } from './move-task.js';
-
-/** Call options with the task's signal, as the driver ports take them. */
-function callOf(call: DriverCallOptions): DriverCallOptions {
-  return {
-    get signal() {
-      return call.signal;
-    },
-    [callAbortState]: () => call[callAbortState]?.(),
-  };
-}
+import { callOf, conflictOf, driverFailure, endTask, instanceFor, takeTask } from './move-task.js';
 
 /**
  * Shelve, shelve offload and unshelve (Nova's): `shelve` snapshots the guest into the image service
