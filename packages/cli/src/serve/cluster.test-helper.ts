@@ -283,8 +283,8 @@ export class Cluster {
     const c = new pg.Client({ connectionString: pgUrl });
     await c.connect();
     try {
-      await c.query(`DROP SCHEMA IF EXISTS "${this.schema}" CASCADE`);
-      await c.query(`DROP SCHEMA IF EXISTS "${this.schema}_api" CASCADE`);
+      await c.query(`DROP SCHEMA IF EXISTS ${c.escapeIdentifier(this.schema)} CASCADE`);
+      await c.query(`DROP SCHEMA IF EXISTS ${c.escapeIdentifier(`${this.schema}_api`)} CASCADE`);
     } finally {
       await c.end();
     }
