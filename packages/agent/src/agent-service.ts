@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   BusErrorCode,
+  type BusEvent,
   BusEventPublisher,
   type BusLogger,
   BusRpcServer,
@@ -21,6 +22,7 @@ import {
   DeadlineExceededError,
   type DriverCallOptions,
   type DriverInstance,
+  type Image,
   type Instance,
   isNovaError,
   LocalImageService,
@@ -36,6 +38,7 @@ import {
 } from '@nova-lfs/core/ports';
 import type { Subscription } from 'rxjs';
 import { agentCallImages } from './agent-images.js';
+import { registerMoveHandlers, type ServeOptions } from './agent-moves.js';
 import {
   type AgentDescription,
   agentStartedEvent,
@@ -47,6 +50,7 @@ import {
   type SpawnPayload,
 } from './driver-protocol.js';
 import { InstanceLanes } from './instance-lanes.js';
+import { migrationProgressEvent } from './move-protocol.js';
 import { OperationJournal } from './operation-journal.js';
 
 /** Options of {@link AgentService}. */
@@ -87,20 +91,6 @@ export interface AgentStartReport {
   /** False when the first heartbeat failed (retried on schedule in the background). */
   readonly heartbeating: boolean;
 }
-
-/** Methods that change guests: idempotent by operation id across agent restarts (journal). */
-const journaled = new Set<string>([
-  driverRpc.spawn.name,
-  driverRpc.rebuild.name,
-  driverRpc.destroy.name,
-  driverRpc.powerOff.name,
-  driverRpc.powerOn.name,
-  driverRpc.reboot.name,
-  driverRpc.pause.name,
-  driverRpc.unpause.name,
-  driverRpc.suspend.name,
-  driverRpc.resume.name,
-]);
 
 /**
  * The per-host compute service: owns one driver and serves its operations over the bus
@@ -193,13 +183,7 @@ export class AgentService {
     // A driver that cannot report its host must not take calls (Docker checks its scope here).
     await this.driver.getHostReport();
     const recovered = await this.driver.listInstances();
-    this.powerEvents = this.driver.events$.subscribe((e) => {
-      try {
-        this.events.publish(powerStateEvent, e);
-      } catch (err) {
-        this.logger.warn('power event not published', { hostId: this.hostId, error: String(err) });
-      }
-    });
+    this.powerEvents = this.driver.events$.subscribe((e) => this.publish(powerStateEvent, e));
     await this.rpc.start();
     let heartbeating = true;
     try {
@@ -273,6 +257,13 @@ export class AgentService {
     }));
 
     this.mutating(driverRpc.spawn, (p, o) => d.spawn(this.spawnRequest(p, o)));
+    registerMoveHandlers({
+      driver: d,
+      serve: (method, work, options) => this.serve(method, work, options),
+      callImages: (image, instance, artifactPath) => this.callImages(image, instance, artifactPath),
+      publishProgress: (payload) => this.publish(migrationProgressEvent, payload),
+      unsupported: (capability) => this.unsupported(capability),
+    });
     this.mutating(driverRpc.rebuild, (p, o) => {
       if (!supportsRebuild(d)) throw this.unsupported('rebuild');
       return d.rebuild(this.spawnRequest(p, o));
@@ -343,30 +334,73 @@ export class AgentService {
       image: p.image,
       ports: p.ports,
       volumes: p.volumes,
-      images: agentCallImages(this.staging, {
-        image: p.image,
-        driver: this.driver.kind,
-        hostId: this.hostId,
-        instanceId: p.instance.id,
-        ...(p.artifact ? { artifactPath: p.artifact.path } : {}),
-      }),
+      images: this.callImages(p.image, p.instance, p.artifact?.path),
     };
   }
 
-  /** A guest-changing method: per-instance lane, journaled by operation id, result `{}`. */
+  /** The image service of one call: `image` is read from the control plane's artifact. */
+  private callImages(image: Image | undefined, instance: Instance, artifactPath: string | undefined) {
+    return agentCallImages(
+      this.staging,
+      image === undefined
+        ? undefined
+        : {
+            image,
+            driver: this.driver.kind,
+            hostId: this.hostId,
+            instanceId: instance.id,
+            ...(artifactPath ? { artifactPath } : {}),
+          },
+    );
+  }
+
+  private publish<P>(event: BusEvent<P>, payload: P): void {
+    try {
+      this.events.publish(event, payload);
+    } catch (err) {
+      this.logger.warn('event not published', { hostId: this.hostId, type: event.type, error: String(err) });
+    }
+  }
+
+  /** A guest-changing lifecycle method: per-instance lane, journaled by operation id, result `{}`. */
   private mutating<P extends { instance: Instance }>(
     method: RpcMethod<P, Record<string, never>>,
     call: (payload: P, options: DriverCallOptions) => Promise<void>,
     options: { preempt?: boolean } = {},
   ): void {
+    this.serve(
+      method,
+      async (payload, o) => {
+        await call(payload, o);
+        return {};
+      },
+      options,
+    );
+  }
+
+  /**
+   * Serves a method on one instance. On its lane unless `lane: false` (calls on one instance run
+   * one at a time; `preempt` aborts them first). Journaled unless `journal: false`: a call with an
+   * operation id that already succeeded (in this run or, from the journal, an earlier one) answers
+   * its recorded result without running again.
+   */
+  private serve<P extends { instance: Instance }, R>(
+    method: RpcMethod<P, R>,
+    work: (payload: P, options: DriverCallOptions, ctx: RpcContext) => Promise<R>,
+    options: ServeOptions & { preempt?: boolean } = {},
+  ): void {
+    const lane = options.lane ?? true;
+    const journal = options.journal ?? true;
     this.rpc.handle(method, async (payload, ctx) => {
-      const op = ctx.operationId;
-      if (op && journaled.has(method.name) && this.journal.find(method.name, op)) return {};
-      await this.onInstance(payload.instance, ctx, options.preempt ?? false, (signal) =>
-        call(payload, { signal }),
-      );
-      if (op && journaled.has(method.name)) this.journal.record(method.name, op, {});
-      return {};
+      const op = journal ? ctx.operationId : undefined;
+      const found = op ? this.journal.find(method.name, op) : undefined;
+      if (found) return found.result as R;
+      const run = (signal: AbortSignal) => work(payload, { signal }, ctx);
+      const result = lane
+        ? await this.onInstance(payload.instance, ctx, options.preempt ?? false, run)
+        : await run(ctx.signal);
+      if (op) this.journal.record(method.name, op, result);
+      return result;
     });
   }
 

@@ -7,6 +7,7 @@ import {
   type RpcMethod,
 } from '@nova-lfs/bus-nats';
 import {
+  type BlockDevice,
   type ComputeDriver,
   type DriverCallOptions,
   type DriverCapabilities,
@@ -15,6 +16,7 @@ import {
   type DriverTimeouts,
   defaultEngineOptions,
   ErrorCode,
+  type Flavor,
   type HostReport,
   type Image,
   type ImageService,
@@ -26,20 +28,33 @@ import {
 } from '@nova-lfs/core';
 import {
   abortableDelay,
+  type ColdMigratable,
   type ConsoleReadable,
   defineCapabilities,
+  type FinishMigrationRequest,
+  type ForceCompleteMode,
+  type LiveMigratable,
+  type LiveMigrationOptions,
+  type LiveMigrationResult,
+  type MigratedDisks,
+  type MigrationTarget,
   type Pausable,
   type PowerControl,
   type Rebootable,
   type Rebuildable,
+  type Rescuable,
+  type RescueRequest,
   type Snapshottable,
   type Suspendable,
   throwIfCallAborted,
   untilAborted,
+  type VolumeAttachable,
 } from '@nova-lfs/core/ports';
 import { map, type Observable, type Subscription, share } from 'rxjs';
 import { type AgentDescription, agentStartedEvent, driverRpc, powerStateEvent } from './driver-protocol.js';
 import { AgentUnreachableError, isTransientBusFailure, toDriverError } from './errors.js';
+import { MOVE_PROTOCOL_REVISION } from './move-protocol.js';
+import { type RemoteCallWhat, RemoteMoves } from './remote-moves.js';
 
 /** Options of {@link RemoteDriver}. */
 export interface RemoteDriverOptions {
@@ -103,13 +118,18 @@ export class RemoteDriver
     Suspendable,
     Rebuildable,
     Snapshottable,
-    ConsoleReadable
+    ConsoleReadable,
+    ColdMigratable,
+    LiveMigratable,
+    Rescuable,
+    VolumeAttachable
 {
   readonly kind: string;
   readonly capabilities: DriverCapabilities;
   readonly events$: Observable<PowerStateEvent>;
   readonly hostId: string;
   private readonly client: BusRpcClient;
+  private readonly moves: RemoteMoves;
   private readonly timeouts: DriverTimeouts;
   private readonly retryWindowMs: number;
   private readonly logger: BusLogger;
@@ -128,7 +148,7 @@ export class RemoteDriver
     this.retryWindowMs = options.retryWindowMs ?? 15_000;
     this.logger = options.logger ?? consoleBusLogger;
     this.kind = description.kind;
-    this.capabilities = defineCapabilities(description.capabilities);
+    this.capabilities = defineCapabilities(servedCapabilities(description));
     this.needsImageBytes = description.needsImageBytes;
     this.bootId = description.bootId;
     this.events$ = options.subscriber.events$(powerStateEvent, { hostId: this.hostId }).pipe(
@@ -138,6 +158,15 @@ export class RemoteDriver
     this.restarts = options.subscriber
       .events$(agentStartedEvent, { hostId: this.hostId })
       .subscribe((e) => this.agentStarted(e.payload.bootId));
+    this.moves = new RemoteMoves({
+      hostId: this.hostId,
+      subscriber: options.subscriber,
+      call: (method, payload, kind, what, callOptions) => this.call(method, payload, kind, what, callOptions),
+      artifactOf: (operation, image, images, instance, callOptions) =>
+        this.needsImageBytes
+          ? this.acquire(operation, { image, images, instance, ...callOptions })
+          : Promise.resolve(undefined),
+    });
   }
 
   /**
@@ -220,11 +249,11 @@ export class RemoteDriver
     method: RpcMethod<P, R>,
     payload: P,
     kind: CallKind,
-    what: { operation: string; instanceId?: string; mutating: boolean },
+    what: RemoteCallWhat,
     options?: DriverCallOptions,
   ): Promise<R> {
     throwIfCallAborted(options);
-    const operationId = what.mutating ? randomUUID() : undefined;
+    const operationId = what.mutating ? (what.operationId ?? randomUUID()) : undefined;
     const signal = options?.signal;
     const timeoutMs = this.timeouts[kind];
     const deadline = Date.now() + timeoutMs;
@@ -363,7 +392,10 @@ export class RemoteDriver
   }
 
   /** The engine's verified local artifact of the request's image (its path is sent to the agent). */
-  private async acquire(operation: string, request: SpawnRequest): Promise<{ path: string; sha256: string }> {
+  private async acquire(
+    operation: string,
+    request: Pick<SpawnRequest, 'image' | 'images' | 'instance' | 'signal'>,
+  ): Promise<{ path: string; sha256: string }> {
     const details = {
       driver: this.kind,
       operation,
@@ -481,6 +513,88 @@ export class RemoteDriver
     return r.text;
   }
 
+  // ---- moving and changing instances (driver protocol revision 2, see remote-moves.ts) --------
+
+  prepareColdMigrationTarget(
+    instance: Instance,
+    flavor: Flavor,
+    options?: DriverCallOptions,
+  ): Promise<MigrationTarget> {
+    return this.moves.prepareColdMigrationTarget(instance, flavor, options);
+  }
+
+  migrateDisksAndPowerOff(
+    instance: Instance,
+    target: MigrationTarget,
+    options?: DriverCallOptions,
+  ): Promise<MigratedDisks> {
+    return this.moves.migrateDisksAndPowerOff(instance, target, options);
+  }
+
+  finishMigration(request: FinishMigrationRequest): Promise<void> {
+    return this.moves.finishMigration(request);
+  }
+
+  confirmMigration(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    return this.moves.confirmMigration(instance, options);
+  }
+
+  revertMigrationOnDestination(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    return this.moves.revertMigrationOnDestination(instance, options);
+  }
+
+  finishRevertMigration(instance: Instance, powerOn: boolean, options?: DriverCallOptions): Promise<void> {
+    return this.moves.finishRevertMigration(instance, powerOn, options);
+  }
+
+  rescue(request: RescueRequest): Promise<void> {
+    return this.moves.rescue(request);
+  }
+
+  unrescue(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    return this.moves.unrescue(instance, options);
+  }
+
+  prepareLiveMigrationTarget(instance: Instance, options?: DriverCallOptions): Promise<MigrationTarget> {
+    return this.moves.prepareLiveMigrationTarget(instance, options);
+  }
+
+  checkLiveMigration(
+    instance: Instance,
+    target: MigrationTarget,
+    options?: DriverCallOptions,
+  ): Promise<void> {
+    return this.moves.checkLiveMigration(instance, target, options);
+  }
+
+  liveMigrate(
+    instance: Instance,
+    target: MigrationTarget,
+    options?: LiveMigrationOptions,
+  ): Promise<LiveMigrationResult> {
+    return this.moves.liveMigrate(instance, target, options);
+  }
+
+  abortLiveMigration(instance: Instance): Promise<void> {
+    return this.moves.abortLiveMigration(instance);
+  }
+
+  forceCompleteLiveMigration(instance: Instance, mode: ForceCompleteMode): Promise<void> {
+    return this.moves.forceCompleteLiveMigration(instance, mode);
+  }
+
+  rollbackLiveMigrationTarget(instance: Instance, options?: DriverCallOptions): Promise<void> {
+    return this.moves.rollbackLiveMigrationTarget(instance, options);
+  }
+
+  attachVolume(instance: Instance, device: BlockDevice): Promise<void> {
+    return this.moves.attachVolume(instance, device);
+  }
+
+  detachVolume(instance: Instance, device: BlockDevice): Promise<void> {
+    return this.moves.detachVolume(instance, device);
+  }
+
   /** Stops following the agent's restarts and fails calls still waiting. Guests keep running; the bus stays open. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -499,4 +613,19 @@ export class RemoteDriver
   private on(operation: string, instance: Instance) {
     return { operation, instanceId: instance.id, mutating: true };
   }
+}
+
+/** Flags whose operations an agent serves only from {@link MOVE_PROTOCOL_REVISION} on. */
+const moveFlags = ['coldMigration', 'rescue', 'liveMigration', 'volumeAttach'] as const;
+
+/**
+ * The agent's capabilities as this control plane can use them: an agent of an older driver
+ * protocol revision never served the move and change methods, whatever its driver can do, so
+ * those flags read as off for it.
+ */
+function servedCapabilities(description: AgentDescription): AgentDescription['capabilities'] {
+  if (description.protocolRevision >= MOVE_PROTOCOL_REVISION) return description.capabilities;
+  const capabilities = { ...description.capabilities };
+  for (const flag of moveFlags) capabilities[flag] = false;
+  return capabilities;
 }

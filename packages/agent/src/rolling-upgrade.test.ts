@@ -16,6 +16,7 @@ import {
   type Instance,
   LocalImageService,
 } from '@nova-lfs/core';
+import { supportsLiveMigration } from '@nova-lfs/core/ports';
 import { FakeDriver, FirstFitScheduler } from '@nova-lfs/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -191,10 +192,15 @@ describe.skipIf(!available)('rolling upgrade: previous-release agents and contro
   });
 
   it('a previous-release agent (v1 replies, capabilities without coldMigration and rescue) works with the current control plane', async () => {
-    // the flags it does not know read as off; the others as it sent them
+    // the flags it does not know read as off; the others as it sent them, except the move and
+    // change ports, which a revision-1 agent never served (its FAKE driver can live-migrate)
     expect(driver.capabilities.coldMigration).toBe(false);
     expect(driver.capabilities.rescue).toBe(false);
-    for (const k of capabilityFlagsV1) expect(driver.capabilities[k]).toBe(old.fake.capabilities[k]);
+    expect(old.fake.capabilities.liveMigration).toBe(true);
+    expect(supportsLiveMigration(driver)).toBe(false);
+    const served = capabilityFlagsV1.filter((k) => k !== 'liveMigration' && k !== 'volumeAttach');
+    for (const k of served) expect(driver.capabilities[k]).toBe(old.fake.capabilities[k]);
+    expect(driver.capabilities.volumeAttach).toBe(false);
     const [vm] = await engine.create({
       projectId: 'p1',
       userId: 'u1',
