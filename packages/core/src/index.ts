@@ -77,9 +77,14 @@ export { LocalImageService, type LocalImageServiceOptions } from './image/local-
 export {
   type InstanceAction,
   type InstanceActionName,
+  type InstantActionName,
   instanceActionNames,
   instanceActionSchema,
+  instantActionNames,
+  isInstantAction,
   type RequestContext,
+  type TaskActionName,
+  taskActionNames,
 } from './model/action.js';
 export { type Claim, claimSchema } from './model/claim.js';
 export { type Flavor, flavorResources, flavorSchema } from './model/flavor.js';

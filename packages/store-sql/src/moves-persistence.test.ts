@@ -39,7 +39,7 @@ async function open(storage: StorageOption, drivers: readonly FakeDriver[]): Pro
 for (const dialect of ['sqlite', 'postgres'] as const) {
   const enabled = dialect === 'sqlite' || postgresAvailable;
   describe.skipIf(!enabled)(`moves and locks persisted on ${dialect}`, () => {
-    it('keeps a lock and its reason across a restart of the engine', async () => {
+    it('keeps a lock and its reason across a restart of the engine, and the lock and unlock actions', async () => {
       const storage = storageOf(dialect);
       const drivers = [new FakeDriver()];
       const first = await open(storage, drivers);
@@ -51,7 +51,11 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         flavorId: 'm1',
         imageId: 'img',
       });
-      await first.lock(vm!.id, { reason: 'audit' }, { userId: 'u', projectId: 'p', isAdmin: true });
+      await first.lock(
+        vm!.id,
+        { reason: 'audit' },
+        { userId: 'u', projectId: 'p', isAdmin: true, requestId: 'req-lock' },
+      );
       await first.close();
       const second = await open(storage, drivers);
       await second.open();
@@ -61,6 +65,17 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         code: 'NLFS_INSTANCE_LOCKED',
       });
       expect((await second.unlock(vm!.id)).locked).toBeNull();
+      // both recorded as finished in the units that changed the lock (start and end in one unit)
+      const actions = await second.listActions(vm!.id);
+      expect(actions.map((a) => [a.action, a.result])).toEqual([
+        ['create', 'success'],
+        ['lock', 'success'],
+        ['unlock', 'success'],
+      ]);
+      expect(actions[1]).toMatchObject({ requestId: 'req-lock', userId: 'u', projectId: 'p', fault: null });
+      expect(actions[1]!.finishedAt).toBe(actions[1]!.startedAt);
+      expect(actions[2]).toMatchObject({ userId: null, projectId: null });
+      expect(actions[2]!.finishedAt).toBe(actions[2]!.startedAt);
     });
 
     it('keeps a resize waiting for its confirm, its claims, its quota and its migration record across a restart', async () => {

@@ -7,7 +7,7 @@ import {
   NovaError,
   RevisionConflictError,
 } from '../errors.js';
-import type { InstanceActionName, RequestContext } from '../model/action.js';
+import type { RequestContext, TaskActionName } from '../model/action.js';
 import type { Instance, InstancePatch } from '../model/instance.js';
 import { assertActionAllowed, outcomeOf, transitions } from '../model/transitions.js';
 import type { ComputeDriver, DriverCallOptions } from '../ports/driver.js';
@@ -40,7 +40,7 @@ export class ActionFlow {
 
   async run<D extends ComputeDriver>(
     id: string,
-    action: InstanceActionName,
+    action: TaskActionName,
     supports: CapabilityCheck<D>,
     operation: DriverOperation<D>,
     request?: RequestContext,
@@ -119,7 +119,7 @@ export class ActionFlow {
     return done ?? (await deps.instances.get(id)) ?? working;
   }
 
-  private conflict(action: InstanceActionName, i: Instance, cause?: unknown): InvalidStateError {
+  private conflict(action: TaskActionName, i: Instance, cause?: unknown): InvalidStateError {
     return new InvalidStateError(
       { instanceId: i.id, action, vmState: i.vmState, taskState: i.taskState, powerState: i.powerState },
       cause === undefined ? undefined : { cause },

@@ -1,6 +1,11 @@
 import { map, Subject } from 'rxjs';
 import { DriverError, ErrorCode, NotFoundError, NovaError, RevisionConflictError } from '../errors.js';
-import type { InstanceAction, InstanceActionName, RequestContext } from '../model/action.js';
+import type {
+  InstanceAction,
+  InstanceActionName,
+  InstantActionName,
+  RequestContext,
+} from '../model/action.js';
 import { newId } from '../model/ids.js';
 import type { Fault, Instance, InstancePatch } from '../model/instance.js';
 import type { QuotaDeltas } from '../model/quota.js';
@@ -222,6 +227,24 @@ export class EngineContext {
       fault,
     };
     return { action: ended, writes: [{ kind: 'action.finish', action: ended }, actionEvent(ended)] };
+  }
+
+  /**
+   * An instant action (lock, unlock): started and ended successfully at the same instant, its
+   * start and end writes meant for the one unit of work that makes its change. It takes no task
+   * state, so no pending record is ever left behind by a crash.
+   */
+  instantAction(instanceId: string, action: InstantActionName, ctx: RequestContext | undefined): ActionStep {
+    const started = this.actionStart(instanceId, action, ctx);
+    const ended: InstanceAction = {
+      ...started.action,
+      result: 'success',
+      finishedAt: started.action.startedAt,
+    };
+    return {
+      action: ended,
+      writes: [...started.writes, { kind: 'action.finish', action: ended }, actionEvent(ended)],
+    };
   }
 
   /** Records how an action ended, in a unit of its own. */

@@ -5,7 +5,7 @@ import {
   NovaError,
   RevisionConflictError,
 } from '../errors.js';
-import type { InstanceAction, InstanceActionName, RequestContext } from '../model/action.js';
+import type { InstanceAction, RequestContext, TaskActionName } from '../model/action.js';
 import type { Fault, Instance, InstancePatch } from '../model/instance.js';
 import type { QuotaDeltas } from '../model/quota.js';
 import type { TaskState } from '../model/states.js';
@@ -32,7 +32,7 @@ export interface TakenTask {
 export async function instanceFor(
   ctx: EngineContext,
   id: string,
-  action: InstanceActionName,
+  action: TaskActionName,
   request: RequestContext | undefined,
 ): Promise<Instance> {
   const instance = await ctx.deps.instances.get(id);
@@ -43,7 +43,7 @@ export async function instanceFor(
 }
 
 /** The conflict error of `action` on `instance` as it stands. */
-export function conflictOf(action: InstanceActionName, i: Instance, cause?: unknown): InvalidStateError {
+export function conflictOf(action: TaskActionName, i: Instance, cause?: unknown): InvalidStateError {
   return new InvalidStateError(
     { instanceId: i.id, action, vmState: i.vmState, taskState: i.taskState, powerState: i.powerState },
     cause === undefined ? undefined : { cause },
@@ -59,7 +59,7 @@ export function conflictOf(action: InstanceActionName, i: Instance, cause?: unkn
 export async function takeTask(
   ctx: EngineContext,
   instance: Instance,
-  action: InstanceActionName,
+  action: TaskActionName,
   request: RequestContext | undefined,
   patch: InstancePatch = {},
 ): Promise<TakenTask> {

@@ -1,8 +1,11 @@
 import { z } from 'zod';
 import { faultSchema } from './instance.js';
 
-/** Lifecycle actions an instance accepts. */
-export const instanceActionNames = [
+/**
+ * Actions that run as a task: each takes a task state while it works and has a row in the
+ * transition table (`transitions`).
+ */
+export const taskActionNames = [
   'create',
   'delete',
   'start',
@@ -29,8 +32,26 @@ export const instanceActionNames = [
   'rescue',
   'unrescue',
 ] as const;
-/** A lifecycle action name. */
+/** The name of an action that runs as a task. */
+export type TaskActionName = (typeof taskActionNames)[number];
+
+/**
+ * Instant actions: they start and end in the same unit of work as the change they make, take no
+ * task state and have no transition (Nova records them in the action history all the same).
+ */
+export const instantActionNames = ['lock', 'unlock'] as const;
+/** The name of an instant action. */
+export type InstantActionName = (typeof instantActionNames)[number];
+
+/** Every action an instance's history records: task actions, then instant ones. */
+export const instanceActionNames = [...taskActionNames, ...instantActionNames] as const;
+/** An action name of the history. */
 export type InstanceActionName = (typeof instanceActionNames)[number];
+
+/** Whether `action` is an instant action (no task state, no transition). */
+export function isInstantAction(action: InstanceActionName): action is InstantActionName {
+  return (instantActionNames as readonly string[]).includes(action);
+}
 
 /** Who asked for an action (Nova's request context, reduced). */
 export interface RequestContext {

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidStateError } from '../errors.js';
-import { instanceActionNames } from './action.js';
+import { instanceActionNames, instantActionNames, isInstantAction, taskActionNames } from './action.js';
 import type { vmStates } from './states.js';
 import { assertActionAllowed, isActionAllowed, outcomeOf, transitions } from './transitions.js';
 
 describe('transition table', () => {
   it('accepts the actions Nova accepts from each stable state', () => {
     const allowed = (vmState: (typeof vmStates)[number]) =>
-      instanceActionNames.filter((a) => isActionAllowed(a, { vmState, taskState: null }));
+      taskActionNames.filter((a) => isActionAllowed(a, { vmState, taskState: null }));
     expect(allowed('active').sort()).toEqual([
       'delete',
       'evacuate',
@@ -74,13 +74,13 @@ describe('transition table', () => {
   it('accepts only confirm, revert and delete while a resize waits for its end', () => {
     const move = { sourceHostId: 'a' } as never;
     for (const vmState of ['resized', 'error'] as const) {
-      const ok = instanceActionNames.filter((a) => isActionAllowed(a, { vmState, taskState: null, move }));
+      const ok = taskActionNames.filter((a) => isActionAllowed(a, { vmState, taskState: null, move }));
       expect(ok.sort()).toEqual(['confirmResize', 'delete', 'revertResize']);
     }
   });
 
   it('refuses every action but delete while a task runs', () => {
-    for (const action of instanceActionNames) {
+    for (const action of taskActionNames) {
       const ok = isActionAllowed(action, { vmState: 'active', taskState: 'rebooting' });
       expect(ok, action).toBe(action === 'delete');
     }
@@ -116,5 +116,18 @@ describe('transition table', () => {
     expect(outcomeOf('rebuild', 'stopped')).toEqual({ vmState: 'stopped', powerState: 'shutdown' });
     expect(outcomeOf('rebuild', 'active')).toEqual({ vmState: 'active', powerState: 'running' });
     expect(outcomeOf('suspend', 'active')).toEqual({ vmState: 'suspended', powerState: 'suspended' });
+  });
+});
+
+describe('instant actions', () => {
+  it('have no row in the transition table; every task action has one', () => {
+    expect(instantActionNames).toEqual(['lock', 'unlock']);
+    for (const action of instantActionNames) {
+      expect(Object.hasOwn(transitions, action), action).toBe(false);
+      expect(isInstantAction(action)).toBe(true);
+    }
+    expect(Object.keys(transitions).sort()).toEqual([...taskActionNames].sort());
+    for (const action of taskActionNames) expect(isInstantAction(action), action).toBe(false);
+    expect(instanceActionNames).toEqual([...taskActionNames, ...instantActionNames]);
   });
 });

@@ -1,5 +1,5 @@
 import { InvalidStateError } from '../errors.js';
-import type { InstanceActionName } from './action.js';
+import type { TaskActionName } from './action.js';
 import type { Instance } from './instance.js';
 import { type PowerState, type TaskState, type VmState, vmStates } from './states.js';
 
@@ -44,12 +44,13 @@ const ALL_LIVE: readonly VmState[] = vmStates.filter((s) => s !== 'deleted');
 const keepsPower = (from: VmState): PowerState => (from === 'stopped' ? 'shutdown' : 'running');
 
 /**
- * The single transition table of the engine, after Nova's `check_instance_state` rules. An action
+ * The single transition table of the engine, after Nova's `check_instance_state` rules. It has a
+ * row per task action only: instant actions (lock, unlock) take no task and change no state. An action
  * whose row does not list the instance's `vmState`, or that arrives while another task runs, is
  * refused with {@link InvalidStateError}. `delete` is the exception: it is accepted in every live
  * state and overrides any task in progress (a stuck task must never block a delete).
  */
-export const transitions: Readonly<Record<InstanceActionName, Transition>> = Object.freeze({
+export const transitions: Readonly<Record<TaskActionName, Transition>> = Object.freeze({
   create: { from: [], task: 'scheduling', to: 'active', power: 'running', capability: undefined },
   delete: { from: ALL_LIVE, task: 'deleting', to: 'deleted', power: 'nostate', capability: undefined },
   start: {
@@ -188,7 +189,7 @@ export const transitions: Readonly<Record<InstanceActionName, Transition>> = Obj
 });
 
 /** Actions an instance with a resize or cold migration waiting for its end (a `move`) accepts. */
-const MOVE_ENDS: readonly InstanceActionName[] = ['confirmResize', 'revertResize', 'delete'];
+const MOVE_ENDS: readonly TaskActionName[] = ['confirmResize', 'revertResize', 'delete'];
 
 /**
  * Whether `action` is accepted for an instance in these states. An instance whose resize or cold
@@ -196,7 +197,7 @@ const MOVE_ENDS: readonly InstanceActionName[] = ['confirmResize', 'revertResize
  * its revert and delete.
  */
 export function isActionAllowed(
-  action: InstanceActionName,
+  action: TaskActionName,
   state: Pick<Instance, 'vmState' | 'taskState'> & Partial<Pick<Instance, 'move'>>,
 ): boolean {
   const row = transitions[action];
@@ -208,7 +209,7 @@ export function isActionAllowed(
 
 /** Throws {@link InvalidStateError} (with the current states) unless `action` is accepted. */
 export function assertActionAllowed(
-  action: InstanceActionName,
+  action: TaskActionName,
   instance: Pick<Instance, 'id' | 'vmState' | 'taskState' | 'powerState'> & Partial<Pick<Instance, 'move'>>,
 ): void {
   if (!isActionAllowed(action, instance)) {
@@ -224,7 +225,7 @@ export function assertActionAllowed(
 
 /** The stable state and power state an action leads to from `from`. */
 export function outcomeOf(
-  action: InstanceActionName,
+  action: TaskActionName,
   from: VmState,
 ): { vmState: VmState; powerState: PowerState } {
   const row = transitions[action];

@@ -1,4 +1,4 @@
-import type { InstanceAction } from '@nova-lfs/core';
+import { type InstanceAction, isInstantAction } from '@nova-lfs/core';
 import { z } from 'zod';
 import { notFound } from '../../http/api-fault.js';
 import type { ApiServices } from '../../http/api-services.js';
@@ -28,9 +28,19 @@ function actionView(a: InstanceAction, v: Microversion): Record<string, unknown>
   return view;
 }
 
+/**
+ * The event Nova records for an action: `api_lock` / `api_unlock` for the instant actions (done by
+ * the API itself, Nova's `wrap_instance_event(prefix='api')`), `compute_<action>_instance` else.
+ */
+function eventName(a: InstanceAction): string {
+  if (isInstantAction(a.action)) return `api_${a.action}`;
+  const action = novaAction(a.action);
+  return `compute_${action === 'createImage' ? 'snapshot' : action}_instance`;
+}
+
 function eventView(a: InstanceAction, admin: boolean): Record<string, unknown> {
   return {
-    event: `compute_${novaAction(a.action) === 'createImage' ? 'snapshot' : novaAction(a.action)}_instance`,
+    event: eventName(a),
     start_time: isoMicros(a.startedAt),
     finish_time: a.finishedAt === null ? null : isoMicros(a.finishedAt),
     result: a.result === 'pending' ? null : a.result === 'success' ? 'Success' : 'Error',
@@ -55,9 +65,10 @@ export function instanceActionRoutes(services: ApiServices): RouteSpec[] {
         const rule = 'os_compute_api:os-instance-actions:list';
         const req = beginServers(services, request, reply, auth, rule, {});
         const instance = await serverFor(services, req.auth, p.serverId, rule);
-        const actions = (await services.engine.listActions(instance.id)).sort(
-          (a, b) => b.startedAt - a.startedAt,
-        );
+        // newest first; actions of the same millisecond (a lock then an unlock) newest first too
+        const actions = (await services.engine.listActions(instance.id))
+          .reverse()
+          .sort((a, b) => b.startedAt - a.startedAt);
         return { status: 200, body: { instanceActions: actions.map((a) => actionView(a, req.version)) } };
       },
     }),

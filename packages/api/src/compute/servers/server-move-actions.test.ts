@@ -32,6 +32,78 @@ describe('server actions that move or change a server', () => {
     await waitForStatus(h, id, 'ACTIVE');
   });
 
+  it("records lock and unlock in os-instance-actions with the caller's ids and request id, finished at once", async () => {
+    const id = await createServer(h, 'alice', { name: 'lock-history' });
+    await waitForStatus(h, id, 'ACTIVE');
+    const locked = await action(h, 'alice', id, { lock: { locked_reason: 'audit' } }, mv('2.73'));
+    expect(locked.statusCode).toBe(202);
+    const unlocked = await action(h, 'admin', id, { unlock: null });
+    expect(unlocked.statusCode).toBe(202);
+    const list = await h.call('alice', {
+      method: 'GET',
+      url: `/v2.1/servers/${id}/os-instance-actions`,
+      headers: mv('2.58'),
+    });
+    expect(list.statusCode).toBe(200);
+    const actions = list.json().instanceActions as Array<Record<string, unknown>>;
+    // newest first, in Nova's shape (the keys of the Zed samples)
+    expect(actions.map((a) => a.action)).toEqual(['unlock', 'lock', 'create']);
+    for (const a of actions)
+      expect(Object.keys(a).sort()).toEqual([
+        'action',
+        'instance_uuid',
+        'message',
+        'project_id',
+        'request_id',
+        'start_time',
+        'updated_at',
+        'user_id',
+      ]);
+    expect(actions[1]).toEqual({
+      action: 'lock',
+      instance_uuid: id,
+      request_id: locked.headers['x-openstack-request-id'],
+      user_id: 'alice-id',
+      project_id: 'p1',
+      start_time: actions[1]!.start_time,
+      message: null,
+      updated_at: actions[1]!.start_time,
+    });
+    expect(actions[0]).toMatchObject({
+      action: 'unlock',
+      request_id: unlocked.headers['x-openstack-request-id'],
+      user_id: 'admin-id',
+      project_id: 'admin',
+      message: null,
+    });
+    expect(actions[0]!.updated_at).toBe(actions[0]!.start_time);
+    const shown = await h.call('admin', {
+      method: 'GET',
+      url: `/v2.1/servers/${id}/os-instance-actions/${String(actions[1]!.request_id)}`,
+    });
+    expect(shown.statusCode).toBe(200);
+    const events = shown.json().instanceAction.events as Array<Record<string, unknown>>;
+    expect(events).toEqual([
+      {
+        event: 'api_lock',
+        start_time: actions[1]!.start_time,
+        finish_time: actions[1]!.start_time,
+        result: 'Success',
+        traceback: null,
+      },
+    ]);
+    // a refused unlock (an admin's lock, the owner asking) is not recorded
+    expect((await action(h, 'admin', id, { lock: null })).statusCode).toBe(202);
+    expect((await action(h, 'alice', id, { unlock: null })).statusCode).toBe(409);
+    const after = await h.call('alice', { method: 'GET', url: `/v2.1/servers/${id}/os-instance-actions` });
+    expect((after.json().instanceActions as Array<{ action: string }>).map((a) => a.action)).toEqual([
+      'lock',
+      'unlock',
+      'lock',
+      'create',
+    ]);
+  });
+
   it('resizes to VERIFY_RESIZE and confirms (204); cold migration is admin-only and reverts; os-migrations lists both', async () => {
     const id = await createServer(h, 'alice', { name: 'resized' });
     await waitForStatus(h, id, 'ACTIVE');
