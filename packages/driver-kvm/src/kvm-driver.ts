@@ -9,6 +9,8 @@ import {
   type DriverInstance,
   type Flavor,
   type HostReport,
+  type Image,
+  type ImageService,
   type Instance,
   type PowerState,
   type PowerStateEvent,
@@ -32,6 +34,7 @@ import {
   type Rebootable,
   type Rescuable,
   type RescueRequest,
+  type Snapshottable,
   type Suspendable,
   abortableDelay as sleep,
   untilAborted,
@@ -49,6 +52,7 @@ import {
 } from '@nova-lfs/libvirt';
 import { filter, firstValueFrom, type Observable } from 'rxjs';
 import { type DiskDevice, diskDeviceXml, domainDisks, freeDiskTarget } from './device-xml.js';
+import { captureDiskImage, snapshotImageProperties } from './disk-snapshot.js';
 import type { DiskSpec, DomainSpec } from './domain-spec.js';
 import { buildDomainXml, parseInstanceMetadata } from './domain-xml.js';
 import {
@@ -124,6 +128,7 @@ export const kvmCapabilities = defineCapabilities({
   volumeAttach: true,
   coldMigration: true,
   rescue: true,
+  snapshot: true,
 }) satisfies DriverCapabilities;
 
 /**
@@ -151,7 +156,8 @@ export class KvmDriver
     LiveMigratable,
     VolumeAttachable,
     ColdMigratable,
-    Rescuable
+    Rescuable,
+    Snapshottable
 {
   readonly kind = 'kvm';
   readonly capabilities: DriverCapabilities = kvmCapabilities;
@@ -371,6 +377,46 @@ export class KvmDriver
       await this.step('resume', instance.id, () => domain.start());
       this.watch.set(instance.id, 'running');
     });
+  }
+
+  /**
+   * Captures the instance's root disk (its overlay merged with the base) into the image service as
+   * a standalone qcow2 image, hashed (sha256) by the service. A running guest is paused for the
+   * copy and resumed before the import (see `captureDiskImage`); a paused or shut-off one stays
+   * so. The image keeps the properties of the image the instance booted from (kernel, initramfs,
+   * command line), so it boots the same way (an unshelve), plus `imageType: snapshot` and
+   * `sourceInstance`. Volumes are not in it (as in Nova).
+   * @throws DriverError (not retryable, no reschedule) wrapping an `UnsupportedImageError` for a
+   *   guest without a disk (an initramfs-only image); DriverError when libvirt or `qemu-img`
+   *   fails; the signal's reason when it aborts (nothing is left in the service then).
+   */
+  async snapshot(
+    instance: Instance,
+    options: DriverCallOptions & { name: string; images: ImageService },
+  ): Promise<Image> {
+    const dir = this.instanceDir(instance.id);
+    const disk = join(dir, 'disk.qcow2');
+    let image: Image | undefined;
+    try {
+      await this.act('snapshot', instance, options, async (domain, signal) => {
+        if (!existsSync(disk))
+          throw new UnsupportedImageError(instance.imageId, 'the guest has no disk to snapshot');
+        const original = await options.images.get(instance.imageId);
+        image = await captureDiskImage({
+          domain,
+          disk,
+          workDir: dir,
+          images: options.images,
+          name: options.name,
+          properties: snapshotImageProperties(instance.id, original),
+          signal,
+        });
+      });
+    } catch (e) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      throw wrapLibvirtError('snapshot', e, instance.id);
+    }
+    return image!;
   }
 
   /** The serial console log (last `lines` lines when given). */

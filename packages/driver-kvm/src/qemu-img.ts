@@ -36,3 +36,25 @@ export async function rebaseOverlay(
 ): Promise<void> {
   await run('qemu-img', ['rebase', '-q', '-u', '-F', baseFormat, '-b', base, overlay]);
 }
+
+/**
+ * Writes a standalone qcow2 copy of a disk and its whole backing chain (`qemu-img convert -O
+ * qcow2`: the overlay's data merged with its base, no backing file left). `forceShare` (`-U`) reads
+ * an image a QEMU process holds open: only safe while that guest is paused (QEMU flushed its
+ * writes when it stopped) or off. When `signal` aborts, `qemu-img` is killed and the call rejects
+ * with the signal's reason (the caller removes the partial output).
+ */
+export async function convertToStandaloneQcow2(
+  source: string,
+  output: string,
+  options: { forceShare?: boolean; signal?: AbortSignal | undefined } = {},
+): Promise<void> {
+  const { signal } = options;
+  const args = ['convert', '-q', ...(options.forceShare ? ['-U'] : []), '-O', 'qcow2', source, output];
+  try {
+    await run('qemu-img', args, { ...(signal ? { signal } : {}) });
+  } catch (e) {
+    if (signal?.aborted) throw signal.reason;
+    throw e;
+  }
+}
