@@ -1,13 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { AgentService, bindHostLiveness, RemoteDriver } from '@nova-lfs/agent';
+import { parseAgentArgs, type RunningAgent, runAgent } from '@nova-lfs/agent';
 import {
-  BusEventSubscriber,
   type BusLogger,
   BusRpcClient,
   BusRpcServer,
@@ -20,31 +20,38 @@ import {
   HostLiveness,
   openHostsBucket,
 } from '@nova-lfs/bus-nats';
-import { type ComputeDriver, createCompute } from '@nova-lfs/core';
-import { FakeDriver } from '@nova-lfs/core/testing';
-import { openPostgresStores } from '@nova-lfs/store-sql';
+import { freeLoopbackPort } from '@nova-lfs/bus-nats/testing';
+import { controlPlaneArgs, issueAdminToken, type ServeProcess, startServe } from '@nova-lfs/cli/testing';
 import pg from 'pg';
 import { percentile, printReport } from '../report.js';
+import { type Endpoint, EventFollower, request } from '../rest-client.js';
 
 /**
- * `pnpm bench cluster [--rpc-calls N] [--sim-agents N] [--heartbeat-ms MS] [--down-after-ms MS]
- *  [--agents N] [--concurrency N] [--seconds S] [--skip-liveness]`: issue 13's cluster figures,
- * measured for real against the nats-server at `NOVA_LFS_NATS_URL` (default
- * nats://127.0.0.1:4222) and the PostgreSQL at `NOVA_LFS_PG_URL`:
+ * `pnpm bench cluster [--agents N] [--agents-per-process N] [--concurrency N] [--seconds S]
+ *  [--warmup-seconds S] [--rpc-calls N] [--sim-agents N] [--heartbeat-ms MS] [--down-after-ms MS]
+ *  [--skip-liveness]`: issue 13's cluster figures, measured for real against the nats-server at
+ * `NOVA_LFS_NATS_URL` (default nats://127.0.0.1:4222) and the PostgreSQL at `NOVA_LFS_PG_URL`:
  *
  * 1. RPC round trip of a trivial method on a `BusRpcServer` (client and server on two
  *    connections, calls one after another).
  * 2. Liveness at scale: a child process plays N agents (default 10,000) heartbeating every
  *    `--heartbeat-ms` (default 10 s) by writing their keys (the agents' own heartbeat envelopes)
  *    into a bucket of the run's own from one connection, spread evenly over the interval; this
- *    process runs only a `HostLiveness` over that bucket, and its CPU over the window is the
- *    control plane's CPU for liveness. One simulated host goes silent; the time from its last
- *    stored beat to `HostLiveness` marking it down, over `downAfterMs`, is the detection figure.
- * 3. Pairs end to end: one engine (one control plane, in this process) on PostgreSQL (fresh
- *    schema, dropped after) whose hosts are `RemoteDriver`s to in-process `AgentService`s (fake
- *    driver, zero latency; all agents on one connection of their own), with `HostLiveness` +
- *    `bindHostLiveness`; `--concurrency` callers create+delete for `--seconds`; then the same
- *    with local `FakeDriver`s on a second fresh schema of the same PostgreSQL, and the ratio.
+ *    process runs only a `HostLiveness` over that bucket (the control plane's liveness part), and
+ *    its CPU over the window is the control plane's CPU for liveness. One simulated host goes
+ *    silent; the time from its last stored beat to `HostLiveness` marking it down, over
+ *    `downAfterMs`, is the detection figure.
+ * 3. Pairs end to end, as deployed: `--agents` (default 100) `nova-lfs-agent`s (fake driver, zero
+ *    latency, guests persisted to files), `--agents-per-process` (default 25) of them sharing one
+ *    child process (each started by the agent command's own `parseAgentArgs` + `runAgent`, on its
+ *    own NATS connection), and two `nova-lfs serve --store postgres --bus nats` child processes on
+ *    one fresh PostgreSQL schema naming every agent with `--agent-host` (started by
+ *    `@nova-lfs/cli/testing`, as the cluster tests start them). `--concurrency` callers (half on
+ *    each control plane) POST a server through the REST API, wait for its ACTIVE event on that
+ *    plane's `GET /v2.1/events` stream, DELETE it through the other plane and wait for its
+ *    deletion event there. Then the same callers against one `nova-lfs serve --store postgres
+ *    --fake-hosts N` process (the single-process engine, local fake drivers) on a second fresh
+ *    schema of the same PostgreSQL, and the ratio.
  */
 export default async function cluster(args: string[]): Promise<boolean> {
   const opt = (name: string, dflt: string): string => {
@@ -57,9 +64,11 @@ export default async function cluster(args: string[]): Promise<boolean> {
   const simAgents = Number(opt('sim-agents', '10000'));
   const heartbeatMs = Number(opt('heartbeat-ms', '10000'));
   const downAfterMs = Number(opt('down-after-ms', '30000'));
-  const agentCount = Math.min(100, Number(opt('agents', '20')));
-  const concurrency = Number(opt('concurrency', '32'));
-  const seconds = Number(opt('seconds', '15'));
+  const agentCount = Math.max(1, Math.min(1000, Number(opt('agents', '100'))));
+  const agentsPerProcess = Math.max(1, Number(opt('agents-per-process', '25')));
+  const concurrency = Math.max(2, Number(opt('concurrency', '32')));
+  const seconds = Number(opt('seconds', '20'));
+  const warmupSeconds = Number(opt('warmup-seconds', '3'));
   const skipLiveness = args.includes('--skip-liveness');
   const tag = `${process.pid}${randomUUID().slice(0, 4)}`;
 
@@ -67,28 +76,46 @@ export default async function cluster(args: string[]): Promise<boolean> {
   const live = skipLiveness
     ? undefined
     : await measureLiveness(natsUrl, { simAgents, heartbeatMs, downAfterMs, tag });
-  const pairsOpts = { pgUrl, natsUrl, agentCount, concurrency, seconds, tag };
-  const clusterRun = await measurePairs({ ...pairsOpts, remote: true });
-  const single = await measurePairs({ ...pairsOpts, remote: false });
+  const pairsOpts = {
+    pgUrl,
+    natsUrl,
+    agentCount,
+    agentsPerProcess,
+    concurrency,
+    seconds,
+    warmupSeconds,
+    tag,
+  };
+  const clusterRun = await measureClusterPairs(pairsOpts);
+  const single = await measureSingleProcessPairs(pairsOpts);
 
-  const clusterPps = Math.round(clusterRun.pairs / clusterRun.seconds);
-  const singlePps = Math.round(single.pairs / single.seconds);
+  const clusterPps = clusterRun.pairs / clusterRun.seconds;
+  const singlePps = single.pairs / single.seconds;
+  const r1 = (x: number) => Math.round(x * 10) / 10;
   const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  const perPair = (run: PairsRun, cpuMs: number) => Math.round((cpuMs * 1000) / Math.max(1, run.pairs));
+  const agentProcesses = Math.ceil(agentCount / agentsPerProcess);
   return printReport(
     'cluster',
     {
       nats: `${natsUrl} (nats-server, JetStream)`,
-      postgres: `${pgUrl.replace(/:[^:@/]*@/, ':***@')} schemas bench_cluster_${tag}_r / _l (dropped after)`,
+      postgres: `${pgUrl.replace(/:[^:@/]*@/, ':***@')}, fresh schemas bench_cluster_${tag} and bench_single_${tag} (+ _api; dropped after)`,
       rpc: `${rpc.calls} calls of a trivial echo method on a BusRpcServer, one after another, client and server on two connections, after 200 warm-up calls`,
       liveness: live
         ? `${simAgents} simulated agents (a child process putting each agent's heartbeat envelope in a bucket of the run's own from one connection, ${heartbeatMs} ms apart per key, spread evenly), one HostLiveness (downAfterMs ${downAfterMs}, sweep ${live.checkIntervalMs} ms) alone in this process; CPU over ${Math.round(live.windowMs / 1000)} s after every agent had beaten once; ${live.beatsSeen} hosts up at its end`
         : 'skipped (--skip-liveness)',
-      controlPlanes:
-        '1 (one engine in this process; the issue asks for 2 control-plane processes: not measured here)',
-      agents: `${agentCount} AgentServices in this process (FakeDriver, zero latency, one NATS connection for all), each a RemoteDriver host of the engine, HostLiveness + bindHostLiveness on`,
-      pairs: `${concurrency} concurrent callers doing create+delete for ${seconds} s each run (after 100 warm-up pairs); single-process: the same with local FakeDrivers on the same PostgreSQL, measured after the cluster run`,
-      store: 'PostgreSQL over loopback (openPostgresStores, batching on)',
-      note: 'store-sql was being tuned and other jobs were running on this machine while measured',
+      controlPlanes: `2 nova-lfs serve --store postgres --bus nats child processes on one schema, each with --agent-host for all ${agentCount} agents, --host-down-after-ms ${downAfterMs}, --rate-limit 0, --log-level warn`,
+      agents: `${agentCount} nova-lfs-agent --driver fake (zero latency, guests persisted to files, default inventory 16 vCPU / 64 GiB, heartbeat 1 s) in ${agentProcesses} child processes of ${agentsPerProcess}, each agent on its own NATS connection`,
+      singleProcess: `1 nova-lfs serve --store postgres --fake-hosts ${agentCount} child process (local fake drivers, same inventory) on a second schema of the same PostgreSQL, measured after the cluster run (its processes stopped)`,
+      pairs: `${concurrency} concurrent REST callers in this process for ${seconds} s each run after ${warmupSeconds} s warm-up: POST /v2.1/servers (m1.tiny, admin token), ACTIVE event on the creating plane's GET /v2.1/events, DELETE through the other plane (cluster; the same plane single-process), its deletion event there; cluster callers split evenly over the two planes`,
+      createToActive:
+        'from sending the POST to reading the ACTIVE event (client side, includes the REST round trip)',
+      cpuPerPair: `CPU time per pair of each process group over the measured window (/proc/PID/stat, clock ticks of ${1000 / clockTickMs()} Hz); this process plays the callers`,
+      note: 'the machine has 2 cores shared with other jobs (load average printed below): every process of the run competes for them',
+      loadAverage: (await import('node:os'))
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' '),
     },
     {
       rpcP50Ms: { value: r3(rpc.p50), unit: 'ms' },
@@ -96,7 +123,7 @@ export default async function cluster(args: string[]): Promise<boolean> {
       ...(live
         ? {
             livenessCpuPercentOfCore: {
-              value: Math.round(live.cpuPercent * 10) / 10,
+              value: r1(live.cpuPercent),
               unit: '% of one core',
               target: { op: '<=', value: 20 },
             },
@@ -111,14 +138,18 @@ export default async function cluster(args: string[]): Promise<boolean> {
             },
           }
         : {}),
-      clusterPairsPerSecond: { value: clusterPps, unit: 'pairs/s' },
+      clusterPairsPerSecond: { value: r1(clusterPps), unit: 'pairs/s' },
       clusterPairs: { value: clusterRun.pairs, unit: 'pairs' },
       createToActiveP99Ms: { value: r3(percentile(clusterRun.createLat, 99)), unit: 'ms (cluster)' },
       createToActiveP50Ms: { value: r3(percentile(clusterRun.createLat, 50)), unit: 'ms (cluster)' },
-      singleProcessPairsPerSecond: { value: singlePps, unit: 'pairs/s' },
+      singleProcessPairsPerSecond: { value: r1(singlePps), unit: 'pairs/s' },
       singleProcessPairs: { value: single.pairs, unit: 'pairs' },
       singleProcessCreateToActiveP99Ms: {
         value: r3(percentile(single.createLat, 99)),
+        unit: 'ms (single process)',
+      },
+      singleProcessCreateToActiveP50Ms: {
+        value: r3(percentile(single.createLat, 50)),
         unit: 'ms (single process)',
       },
       clusterOverSingleProcess: {
@@ -126,11 +157,22 @@ export default async function cluster(args: string[]): Promise<boolean> {
         unit: 'x',
         target: { op: '>=', value: 0.5 },
       },
-      clusterCpuPerPair: {
-        value: Math.round(clusterRun.cpuUs / clusterRun.pairs),
-        unit: 'µs (this process: engine + agents + bus clients)',
+      clusterControlPlaneCpuPerPair: {
+        value: perPair(clusterRun, clusterRun.cpuMs.planes),
+        unit: 'µs (both serve processes)',
       },
-      singleProcessCpuPerPair: { value: Math.round(single.cpuUs / single.pairs), unit: 'µs' },
+      clusterAgentCpuPerPair: {
+        value: perPair(clusterRun, clusterRun.cpuMs.agents),
+        unit: `µs (all ${agentProcesses} agent processes)`,
+      },
+      clusterCallerCpuPerPair: {
+        value: perPair(clusterRun, clusterRun.cpuMs.callers),
+        unit: 'µs (this process)',
+      },
+      singleProcessCpuPerPair: {
+        value: perPair(single, single.cpuMs.planes),
+        unit: 'µs (the serve process)',
+      },
       failedPairs: {
         value: clusterRun.failures + single.failures,
         unit: 'pairs (both runs)',
@@ -354,137 +396,329 @@ async function simulateHeartbeats(natsUrl: string, bucket: string, count: number
 
 // ---- 3. Pairs end to end -------------------------------------------------------------------
 
+/** What one pairs run measured. */
 interface PairsRun {
   readonly pairs: number;
   readonly seconds: number;
+  /** POST sent to ACTIVE event read, ms, sorted. */
   readonly createLat: Float64Array;
-  readonly cpuUs: number;
   readonly failures: number;
+  /** CPU over the measured window, ms: the serve process(es), the agent processes, this process. */
+  readonly cpuMs: { readonly planes: number; readonly agents: number; readonly callers: number };
+  /** Instances and claims left in the engine's schema after the run. */
   readonly left: number;
 }
 
-async function measurePairs(o: {
-  pgUrl: string;
+/** Options of both pairs runs. */
+interface PairsOptions {
+  readonly pgUrl: string;
+  readonly natsUrl: string;
+  readonly agentCount: number;
+  readonly agentsPerProcess: number;
+  readonly concurrency: number;
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  readonly tag: string;
+}
+
+/** A control plane as the callers reach it. */
+interface Plane {
+  readonly endpoint: Endpoint;
+  readonly token: string;
+}
+
+const ADMIN_PASSWORD = 'bench-cluster-admin-pw';
+
+let tickMs: number | undefined;
+/** One clock tick in ms (`/proc` reports CPU times in ticks). */
+function clockTickMs(): number {
+  tickMs ??= 1000 / (Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100);
+  return tickMs;
+}
+
+/** CPU time (user + system) process `pid` used so far, in ms. */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // after "(comm) " the fields start at the state (field 3): utime is field 14, stime 15
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * clockTickMs();
+}
+
+/** A child process running several agents (`--agent-group`). */
+interface AgentGroup {
+  readonly pid: number;
+  /** SIGTERM: every agent stops cleanly (deregisters its heartbeat); resolves once it exited. */
+  stop(): Promise<void>;
+}
+
+async function startAgentGroup(o: {
   natsUrl: string;
-  agentCount: number;
-  concurrency: number;
-  seconds: number;
-  tag: string;
-  remote: boolean;
-}): Promise<PairsRun> {
-  const schema = `bench_cluster_${o.tag}_${o.remote ? 'r' : 'l'}`;
-  const stores = await openPostgresStores({
-    url: o.pgUrl,
-    schema,
-    poolSize: o.concurrency + 2,
-    batching: true,
+  stateRoot: string;
+  hostIds: readonly string[];
+  heartbeatMs: number;
+}): Promise<AgentGroup> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      '--conditions=@nova-lfs/source',
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--agent-group',
+      o.natsUrl,
+      o.stateRoot,
+      String(o.heartbeatMs),
+      o.hostIds.join(','),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr = (stderr + d).slice(-20_000);
   });
-  const fakeOf = () => new FakeDriver({ vcpus: 64, ramMb: 262_144 });
-  const hostIds = Array.from({ length: o.agentCount }, (_, i) => `bench-${o.tag}-h${i}`);
-  const stateRoot = mkdtempSync(join(tmpdir(), 'nlfs-bench-cluster-'));
-  const logger = quietLogger();
-  const bucket = `bench_cluster_hosts_${o.tag}`;
-  const cleanups: Array<() => Promise<unknown> | unknown> = [];
-  try {
-    let drivers: Map<string, ComputeDriver>;
-    let remoteDrivers: Map<string, RemoteDriver> | undefined;
-    let liveness: HostLiveness | undefined;
-    if (o.remote) {
-      const cpNc = await connectBus({ servers: o.natsUrl, name: 'bench-control-plane' });
-      const agentNc = await connectBus({ servers: o.natsUrl, name: 'bench-agents' });
-      cleanups.push(
-        () => agentNc.close(),
-        () => cpNc.close(),
-      );
-      liveness = new HostLiveness(cpNc, { downAfterMs: 30_000, bucket, logger });
-      await liveness.start();
-      cleanups.push(async () => {
-        liveness!.stop();
-        const kv = await ensureHostsBucket(cpNc, 30_000, bucket).catch(() => undefined);
-        await kv?.destroy().catch(() => undefined);
-      });
-      const agents = hostIds.map(
-        (hostId) =>
-          new AgentService(agentNc, {
-            hostId,
-            driver: fakeOf(),
-            stateDir: join(stateRoot, hostId),
-            heartbeatBucket: bucket,
-            logger,
-          }),
-      );
-      await Promise.all(agents.map((a) => a.start()));
-      cleanups.push(() => Promise.all(agents.map((a) => a.stop())));
-      const client = new BusRpcClient(cpNc, { senderId: `bench-cp-${o.tag}`, logger });
-      const subscriber = new BusEventSubscriber(cpNc, { logger });
-      cleanups.push(() => client.close());
-      remoteDrivers = new Map(
-        await Promise.all(
-          hostIds.map(
-            async (hostId) =>
-              [hostId, await RemoteDriver.connect({ hostId, client, subscriber, logger })] as const,
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`agent group not ready within 180 s; stderr:\n${stderr}`));
+    }, 180_000);
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      if (l.includes('"agent-group.ready"')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`agent group exited (${code}) before it was ready; stderr:\n${stderr}`));
+    });
+  });
+  return {
+    pid: child.pid ?? -1,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** The child: the agents of `hostIds`, each as `nova-lfs-agent --driver fake` runs it. */
+async function runAgentGroup(natsUrl: string, stateRoot: string, heartbeatMs: number, hostIds: string[]) {
+  const running: RunningAgent[] = [];
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void Promise.all(running.map((a) => a.stop().catch(() => undefined))).finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  for (let i = 0; i < hostIds.length; i += 10) {
+    const batch = hostIds.slice(i, i + 10);
+    running.push(
+      ...(await Promise.all(
+        batch.map((hostId) =>
+          runAgent(
+            parseAgentArgs([
+              '--host-id',
+              hostId,
+              '--driver',
+              'fake',
+              '--nats-url',
+              natsUrl,
+              '--state-dir',
+              join(stateRoot, hostId),
+              '--heartbeat-ms',
+              String(heartbeatMs),
+            ]),
           ),
         ),
-      );
-      cleanups.push(() => Promise.all([...remoteDrivers!.values()].map((d) => d.close())));
-      drivers = remoteDrivers;
-    } else {
-      drivers = new Map(hostIds.map((id) => [id, fakeOf()]));
-    }
-    const compute = await createCompute({
-      stores: stores.stores,
-      quota: stores.quota,
-      flavors: [{ id: 'm1', vcpus: 1, ramMb: 512 }],
-      hosts: hostIds.map((id) => ({ id, driver: drivers.get(id)! })),
-    });
-    cleanups.push(() => compute.close());
-    if (liveness) {
-      const binding = bindHostLiveness(compute, liveness, { drivers: remoteDrivers!, logger });
-      cleanups.push(() => binding.stop());
-      await binding.settled();
-    }
-    await stores.quota.setLimits('bench', { instances: -1, cores: -1, ramMb: -1 });
-    await compute.images.import(
-      { id: 'img', name: 'img', diskFormat: 'raw' },
-      { kind: 'bytes', bytes: new Uint8Array([1, 2, 3]) },
+      )),
     );
-    const req = { name: 'bench', projectId: 'bench', userId: 'bench', flavorId: 'm1', imageId: 'img' };
-    for (let i = 0; i < 100; i++) {
-      const [vm] = await compute.create(req);
-      await compute.delete(vm!.id);
-    }
+  }
+  const notBeating = running.filter((a) => !a.report.heartbeating).length;
+  console.log(JSON.stringify({ event: 'agent-group.ready', hosts: running.length, notBeating }));
+}
+
+/** A server create body: m1.tiny of `imageId`, no network (microversion 2.1). */
+const createBody = (imageId: string) =>
+  JSON.stringify({ server: { name: 'bench', imageRef: imageId, flavorRef: '1' } });
+
+/**
+ * Logs the admin in on every plane, lifts the admin project's quota and uploads a fake image
+ * through the first plane.
+ * @returns the planes as callers reach them and the image's id
+ */
+async function prepare(services: readonly ServeProcess[]): Promise<{ planes: Plane[]; imageId: string }> {
+  const planes: Plane[] = [];
+  let projectId = '';
+  for (const s of services) {
+    const admin = await issueAdminToken(s.url, ADMIN_PASSWORD);
+    projectId = admin.projectId;
+    const u = new URL(s.url);
+    planes.push({ endpoint: { host: u.hostname, port: Number(u.port) }, token: admin.token });
+  }
+  const agent = new http.Agent({ keepAlive: true });
+  try {
+    const first = planes[0]!;
+    const expect = async (what: string, status: number, p: Promise<{ status: number; text: string }>) => {
+      const r = await p;
+      if (r.status !== status) throw new Error(`${what} answered ${r.status}: ${r.text.slice(0, 300)}`);
+      return r.text;
+    };
+    await expect(
+      'PUT os-quota-sets',
+      200,
+      request(
+        agent,
+        first.endpoint,
+        'PUT',
+        `/v2.1/os-quota-sets/${projectId}`,
+        first.token,
+        JSON.stringify({ quota_set: { instances: -1, cores: -1, ram: -1 } }),
+      ),
+    );
+    const created = await expect(
+      'POST /image/v2/images',
+      201,
+      request(
+        agent,
+        first.endpoint,
+        'POST',
+        '/image/v2/images',
+        first.token,
+        JSON.stringify({
+          name: 'bench-fake',
+          disk_format: 'raw',
+          container_format: 'bare',
+          visibility: 'public',
+          hypervisor_type: 'fake',
+        }),
+      ),
+    );
+    const imageId = (JSON.parse(created) as { id: string }).id;
+    const uploaded = await fetch(`${services[0]!.url}/image/v2/images/${imageId}/file`, {
+      method: 'PUT',
+      headers: { 'x-auth-token': first.token, 'content-type': 'application/octet-stream' },
+      body: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]),
+    });
+    if (uploaded.status !== 204) throw new Error(`PUT image file answered ${uploaded.status}`);
+    return { planes, imageId };
+  } finally {
+    agent.destroy();
+  }
+}
+
+/**
+ * `concurrency` callers, caller k on plane k mod n: POST, its ACTIVE event on that plane's
+ * stream, DELETE through the next plane, its deletion event there; `warmupSeconds` unmeasured,
+ * then `seconds` measured. `cpuOf` reads the CPU (ms) of the measured processes.
+ */
+async function runPairs(
+  planes: readonly Plane[],
+  imageId: string,
+  o: { concurrency: number; seconds: number; warmupSeconds: number },
+  cpuOf: () => { planes: number; agents: number },
+): Promise<Omit<PairsRun, 'left'>> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency + 8 });
+  const followers = planes.map(() => new EventFollower());
+  const body = createBody(imageId);
+  try {
+    await Promise.all(followers.map((f, i) => f.open(planes[i]!.endpoint, planes[i]!.token)));
     const createLat: number[] = [];
     let pairs = 0;
     let failures = 0;
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    const end = t0 + o.seconds * 1000;
-    const worker = async () => {
-      while (performance.now() < end) {
-        const a = performance.now();
+    let measuring = false;
+    const pair = async (k: number) => {
+      const cp = planes[k % planes.length]!;
+      const dp = planes[(k + 1) % planes.length]!;
+      const a = performance.now();
+      const created = await request(agent, cp.endpoint, 'POST', '/v2.1/servers', cp.token, body);
+      if (created.status !== 202)
+        throw new Error(`POST /v2.1/servers answered ${created.status}: ${created.text.slice(0, 300)}`);
+      const id = (JSON.parse(created.text) as { server: { id: string } }).server.id;
+      await followers[k % planes.length]!.until(id, 'active');
+      const toActive = performance.now() - a;
+      const deleted = await request(agent, dp.endpoint, 'DELETE', `/v2.1/servers/${id}`, dp.token);
+      if (deleted.status !== 204)
+        throw new Error(
+          `DELETE /v2.1/servers/${id} answered ${deleted.status}: ${deleted.text.slice(0, 300)}`,
+        );
+      await followers[(k + 1) % planes.length]!.until(id, 'deleted');
+      return toActive;
+    };
+    const loop = async (k: number, until: number) => {
+      while (performance.now() < until) {
+        const counted = measuring;
         try {
-          const [vm] = await compute.create(req);
-          if (vm!.vmState !== 'active') {
-            failures++;
-            if (failures <= 3) console.error(`create not active: ${vm!.vmState} ${vm!.fault?.message}`);
-            await compute.delete(vm!.id).catch(() => undefined);
-            continue;
+          const toActive = await pair(k);
+          if (counted && measuring) {
+            createLat.push(toActive);
+            pairs++;
           }
-          createLat.push(performance.now() - a);
-          await compute.delete(vm!.id);
-          pairs++;
         } catch (e) {
-          failures++;
+          if (counted) failures++;
           if (failures <= 3) console.error(`pair failed: ${String(e)}`);
         }
       }
     };
-    await Promise.all(Array.from({ length: o.concurrency }, worker));
+    const warmEnd = performance.now() + o.warmupSeconds * 1000;
+    await Promise.all(Array.from({ length: o.concurrency }, (_, k) => loop(k, warmEnd)));
+    const cpu0 = cpuOf();
+    const self0 = process.cpuUsage();
+    const t0 = performance.now();
+    measuring = true;
+    await Promise.all(Array.from({ length: o.concurrency }, (_, k) => loop(k, t0 + o.seconds * 1000)));
     const seconds = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
-    const lat = Float64Array.from(createLat).sort();
-    const left = (await stores.stores.instances.list()).length + (await stores.claims.list()).length;
-    return { pairs, seconds, createLat: lat, cpuUs: cpu.user + cpu.system, failures, left };
+    const cpu1 = cpuOf();
+    const self = process.cpuUsage(self0);
+    return {
+      pairs,
+      seconds,
+      createLat: Float64Array.from(createLat).sort(),
+      failures,
+      cpuMs: {
+        planes: cpu1.planes - cpu0.planes,
+        agents: cpu1.agents - cpu0.agents,
+        callers: (self.user + self.system) / 1000,
+      },
+    };
+  } finally {
+    for (const f of followers) f.close();
+    agent.destroy();
+  }
+}
+
+/** Instances and claims left in `schema`; then drops it and its `_api` schema. */
+async function countLeftAndDrop(pgUrl: string, schema: string): Promise<number> {
+  const c = new pg.Client({ connectionString: pgUrl });
+  await c.connect();
+  try {
+    const s = c.escapeIdentifier(schema);
+    let left = -1;
+    try {
+      const r = await c.query<{ n: string }>(
+        `select (select count(*) from ${s}.instances) + (select count(*) from ${s}.claims) as n`,
+      );
+      left = Number(r.rows[0]?.n ?? 0);
+    } catch (e) {
+      console.error(`could not count the rows left in ${schema}: ${String(e)}`);
+    }
+    await c.query(`drop schema if exists ${s} cascade`);
+    await c.query(`drop schema if exists ${c.escapeIdentifier(`${schema}_api`)} cascade`);
+    return left;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Runs `fn`, then every cleanup in reverse order (each one's failure printed, none skipped). */
+async function withCleanups<T>(fn: (cleanups: Array<() => Promise<unknown>>) => Promise<T>): Promise<T> {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  try {
+    return await fn(cleanups);
   } finally {
     for (const c of cleanups.reverse()) {
       try {
@@ -493,17 +727,116 @@ async function measurePairs(o: {
         console.error(`cleanup failed: ${String(e)}`);
       }
     }
-    await stores.close();
-    const c = new pg.Client({ connectionString: o.pgUrl });
-    await c.connect();
-    await c.query(`drop schema if exists "${schema}" cascade`);
-    await c.end();
-    rmSync(stateRoot, { recursive: true, force: true });
   }
 }
 
-// run as the heartbeat simulator's child process
-if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--simulate-heartbeats') {
-  const [natsUrl, bucket, count, interval] = process.argv.slice(3);
-  await simulateHeartbeats(natsUrl!, bucket!, Number(count), Number(interval));
+/** 2 control-plane processes and the agent processes, pairs through both planes. */
+async function measureClusterPairs(o: PairsOptions): Promise<PairsRun> {
+  const schema = `bench_cluster_${o.tag}`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'nlfs-bench-cluster-'));
+  const hostIds = Array.from({ length: o.agentCount }, (_, i) => `bc${o.tag}-h${i}`);
+  let left = -1;
+  const run = await withCleanups(async (cleanups) => {
+    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+    cleanups.push(async () => {
+      left = await countLeftAndDrop(o.pgUrl, schema);
+    });
+    const groups: AgentGroup[] = [];
+    cleanups.push(() => Promise.all(groups.map((g) => g.stop())));
+    const started = Date.now();
+    for (let i = 0; i < hostIds.length; i += o.agentsPerProcess * 2) {
+      // two processes at a time: tsx start-up is CPU-bound
+      const pair = [
+        hostIds.slice(i, i + o.agentsPerProcess),
+        hostIds.slice(i + o.agentsPerProcess, i + 2 * o.agentsPerProcess),
+      ];
+      groups.push(
+        ...(await Promise.all(
+          pair
+            .filter((ids) => ids.length > 0)
+            .map((ids) =>
+              startAgentGroup({
+                natsUrl: o.natsUrl,
+                stateRoot: join(dataDir, 'agents'),
+                hostIds: ids,
+                heartbeatMs: 1000,
+              }),
+            ),
+        )),
+      );
+    }
+    console.error(
+      `cluster: ${hostIds.length} agents in ${groups.length} processes ready after ${Date.now() - started} ms`,
+    );
+    const services: ServeProcess[] = [];
+    cleanups.push(() => Promise.all(services.map((s) => s.stop())));
+    const args = controlPlaneArgs({
+      dataDir,
+      adminPassword: ADMIN_PASSWORD,
+      pgUrl: o.pgUrl,
+      pgSchema: schema,
+      natsUrl: o.natsUrl,
+      agentHosts: hostIds,
+      hostDownAfterMs: 30_000,
+    });
+    // the first creates the schemas and seeds the flavors; the second joins them
+    for (let i = 0; i < 2; i++) services.push(await startServe(args, await freeLoopbackPort(), 180_000));
+    console.error(`cluster: 2 control planes ready after ${Date.now() - started} ms`);
+    const { planes, imageId } = await prepare(services);
+    return runPairs(planes, imageId, o, () => ({
+      planes: services.reduce((n, s) => n + processCpuMs(s.pid), 0),
+      agents: groups.reduce((n, g) => n + processCpuMs(g.pid), 0),
+    }));
+  });
+  return { ...run, left };
+}
+
+/** One `serve --store postgres --fake-hosts N` process, pairs through it. */
+async function measureSingleProcessPairs(o: PairsOptions): Promise<PairsRun> {
+  const schema = `bench_single_${o.tag}`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'nlfs-bench-single-'));
+  let left = -1;
+  const run = await withCleanups(async (cleanups) => {
+    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+    cleanups.push(async () => {
+      left = await countLeftAndDrop(o.pgUrl, schema);
+    });
+    const service = await startServe(
+      [
+        '--data-dir',
+        dataDir,
+        '--admin-password',
+        ADMIN_PASSWORD,
+        '--store',
+        'postgres',
+        '--pg-url',
+        o.pgUrl,
+        '--pg-schema',
+        schema,
+        '--fake-hosts',
+        String(o.agentCount),
+        '--log-level',
+        'warn',
+        '--rate-limit',
+        '0',
+      ],
+      await freeLoopbackPort(),
+      180_000,
+    );
+    cleanups.push(() => service.stop());
+    const { planes, imageId } = await prepare([service]);
+    return runPairs(planes, imageId, o, () => ({ planes: processCpuMs(service.pid), agents: 0 }));
+  });
+  return { ...run, left };
+}
+
+// run as a child process of this benchmark
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (process.argv[2] === '--simulate-heartbeats') {
+    const [natsUrl, bucket, count, interval] = process.argv.slice(3);
+    await simulateHeartbeats(natsUrl!, bucket!, Number(count), Number(interval));
+  } else if (process.argv[2] === '--agent-group') {
+    const [natsUrl, stateRoot, heartbeatMs, hostIds] = process.argv.slice(3);
+    await runAgentGroup(natsUrl!, stateRoot!, Number(heartbeatMs), hostIds!.split(','));
+  }
 }

@@ -8,6 +8,7 @@ import { type AgentProcess, startAgentProcess } from '@nova-lfs/agent/testing';
 import { defaultNatsUrl, natsAvailable } from '@nova-lfs/bus-nats/testing';
 import pg from 'pg';
 import { expect } from 'vitest';
+import { controlPlaneArgs, issueAdminToken } from '../testing/serve-process.js';
 import { runServe } from './serve-command.js';
 import { parseServeArgs } from './serve-options.js';
 import { freePort, startServe } from './serve-process.test-helper.js';
@@ -175,33 +176,19 @@ export class Cluster {
   /** `serve --store postgres --bus nats` on this cluster: in this process, or as a child process. */
   async startPlane(name: string, how: 'in-process' | 'child' = 'in-process'): Promise<ControlPlane> {
     const port = await freePort();
-    const args = [
+    const args = controlPlaneArgs({
       // the control planes run on this machine and share the data dir (the image cache the
       // agents read by path, and the admin password)
-      '--data-dir',
-      this.dataDir,
-      '--admin-password',
-      PASSWORD,
-      '--store',
-      'postgres',
-      '--pg-url',
+      dataDir: this.dataDir,
+      adminPassword: PASSWORD,
       pgUrl,
-      '--pg-schema',
-      this.schema,
-      '--bus',
-      'nats',
-      '--nats-url',
-      this.natsUrl,
-      ...(this.options.agentHostFlags === false ? [] : this.hostIds.flatMap((h) => ['--agent-host', h])),
-      '--host-down-after-ms',
-      String(this.options.hostDownAfterMs ?? 2000),
-      '--log-level',
-      how === 'child' ? 'warn' : 'silent',
-      // the test's own burst of concurrent creates must not meet the per-caller limit
-      '--rate-limit',
-      '0',
-      ...(this.options.planeArgs ?? []),
-    ];
+      pgSchema: this.schema,
+      natsUrl: this.natsUrl,
+      agentHosts: this.options.agentHostFlags === false ? [] : this.hostIds,
+      hostDownAfterMs: this.options.hostDownAfterMs ?? 2000,
+      logLevel: how === 'child' ? 'warn' : 'silent',
+      extraArgs: this.options.planeArgs ?? [],
+    });
     let url: string;
     let stop: () => Promise<void>;
     let kill: (() => Promise<void>) | undefined;
@@ -219,26 +206,12 @@ export class Cluster {
       url = service.url;
       stop = () => service.stop();
     }
-    const issued = await fetch(`${url}/v3/auth/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: 'admin', domain: { id: 'default' }, password: PASSWORD } },
-          },
-          scope: { project: { name: 'admin', domain: { id: 'default' } } },
-        },
-      }),
-    });
-    expect(issued.status).toBe(201);
-    const body = (await issued.json()) as { token: { project: { id: string } } };
+    const { token, projectId } = await issueAdminToken(url, PASSWORD);
     const plane: ControlPlane = {
       name,
       url,
-      token: issued.headers.get('x-subject-token')!,
-      projectId: body.token.project.id,
+      token,
+      projectId,
       stop,
       ...(kill ? { kill } : {}),
       ...(output ? { output } : {}),
