@@ -189,7 +189,8 @@ function validDefaults(limits: QuotaLimits | undefined): QuotaLimits {
 /**
  * Opens the storage a {@link StorageOption} names (`createCompute` calls this when no `stores`
  * are given): `'sqlite'` or `{ kind: 'sqlite', dataDir?, path? }` as {@link openSqliteStores},
- * `{ kind: 'postgres', url?, schema?, statementTimeoutMs? }` as {@link openPostgresStores}. The
+ * `{ kind: 'postgres', url?, schema?, statementTimeoutMs?, staleReservationMs? }` as
+ * {@link openPostgresStores}. The
  * option is checked first: a typo opens nothing.
  * @throws ConfigurationError (setting `storage`) for an option that is not a durable
  *   `StorageOption` (naming what was given and what is accepted), or (setting `storage.url`) for
@@ -214,5 +215,6 @@ export async function openStorage(given: Exclude<StorageOption, 'memory'>): Prom
     ...(option.url ? { url: option.url } : {}),
     ...(option.schema ? { schema: option.schema } : {}),
     ...(option.statementTimeoutMs !== undefined ? { statementTimeoutMs: option.statementTimeoutMs } : {}),
+    ...(option.staleReservationMs !== undefined ? { staleReservationMs: option.staleReservationMs } : {}),
   });
 }

@@ -40,6 +40,7 @@ describe('nova-lfs serve --bus nats options', () => {
       '--reconcile-interval-ms',
       '--host-lease-ttl-ms',
       '--stale-task-grace-ms',
+      '--stale-reservation-ms',
       '--spawn-timeout-ms',
     ])
       expect(serveHelp).toContain(flag);
@@ -74,6 +75,22 @@ describe('nova-lfs serve --bus nats options', () => {
     // the embedded default is unchanged: no bus, no agent hosts, the engine's own tuning
     expect(parseServeArgs(['--fake-hosts', '1'], {})).toMatchObject({ bus: 'none', agentHosts: [] });
     expect(parseServeArgs(['--fake-hosts', '1'], {})).not.toHaveProperty('reconcileIntervalMs');
+    expect(parseServeArgs(['--fake-hosts', '1'], {})).not.toHaveProperty('staleReservationMs');
+    expect(
+      parseServeArgs(
+        [
+          '--store',
+          'postgres',
+          '--pg-url',
+          'postgres://x',
+          '--fake-hosts',
+          '1',
+          '--stale-reservation-ms',
+          '5000',
+        ],
+        {},
+      ),
+    ).toMatchObject({ staleReservationMs: 5000 });
   });
 
   it('refuses bad combinations naming the option', () => {
@@ -95,6 +112,36 @@ describe('nova-lfs serve --bus nats options', () => {
       [['--bus', 'nats', '--agent-host', 'h1', '--host-down-after-ms', '5'], '--host-down-after-ms'],
       [['--fake-hosts', '1', '--spawn-timeout-ms', 'soon'], '--spawn-timeout-ms'],
       [['--fake-hosts', '1', '--reconcile-interval-ms', '-1'], '--reconcile-interval-ms'],
+      [
+        ['--fake-hosts', '1', '--stale-reservation-ms', '5000'],
+        '--stale-reservation-ms: needs --store postgres',
+      ],
+      [
+        [
+          '--store',
+          'postgres',
+          '--pg-url',
+          'postgres://x',
+          '--fake-hosts',
+          '1',
+          '--stale-reservation-ms',
+          '999',
+        ],
+        '--stale-reservation-ms',
+      ],
+      [
+        [
+          '--store',
+          'postgres',
+          '--pg-url',
+          'postgres://x',
+          '--fake-hosts',
+          '1',
+          '--stale-reservation-ms',
+          'soon',
+        ],
+        '--stale-reservation-ms',
+      ],
     ];
     for (const [args, flag] of bad) {
       expect(() => parseServeArgs(args, {}), args.join(' ')).toThrow(UsageError);

@@ -86,7 +86,14 @@ export async function runServe(options: ServeOptions, out: ServeOutput): Promise
   const engine = await createCompute({
     storage:
       options.store === 'postgres'
-        ? { kind: 'postgres', url: options.pgUrl!, schema: options.pgSchema }
+        ? {
+            kind: 'postgres',
+            url: options.pgUrl!,
+            schema: options.pgSchema,
+            ...(options.staleReservationMs !== undefined
+              ? { staleReservationMs: options.staleReservationMs }
+              : {}),
+          }
         : { kind: 'sqlite', dataDir: options.dataDir },
     imageDir: join(options.dataDir, 'images'),
     hosts,

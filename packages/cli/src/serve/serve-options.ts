@@ -46,6 +46,9 @@ Options:
                             plane dies, another takes its hosts over once their leases expire
   --stale-task-grace-ms MS  a task of another process is taken for dead and healed once unchanged
                             for its deadline plus MS (default 60000)
+  --stale-reservation-ms MS  with --store postgres: a quota reservation older than MS is taken for
+                            one a killed process left and dropped by reconciliation (default
+                            30000, at least 1000): until then it counts against the project's quota
   --spawn-timeout-ms MS     deadline of a spawn (default 600000)
   --policy-file FILE        YAML policy file overriding the default rules
   --ldap-config FILE        users and groups of one domain from LDAP / Active Directory (read-only;
@@ -103,6 +106,8 @@ export const serveOptionsSchema = z.strictObject({
   reconcileIntervalMs: z.coerce.number().int().min(0).max(86_400_000).optional(),
   hostLeaseTtlMs: z.coerce.number().int().min(100).max(86_400_000).optional(),
   staleTaskGraceMs: z.coerce.number().int().min(0).max(86_400_000).optional(),
+  // several processes share the database: a live one settles a reservation within its admission
+  staleReservationMs: z.coerce.number().int().min(1000).max(86_400_000).optional(),
   spawnTimeoutMs: z.coerce.number().int().min(100).max(86_400_000).optional(),
   policyFile: z.string().min(1).optional(),
   ldapConfig: z.string().min(1).optional(),
@@ -157,6 +162,7 @@ export function parseServeArgs(
         'reconcile-interval-ms': { type: 'string' },
         'host-lease-ttl-ms': { type: 'string' },
         'stale-task-grace-ms': { type: 'string' },
+        'stale-reservation-ms': { type: 'string' },
         'spawn-timeout-ms': { type: 'string' },
         'policy-file': { type: 'string' },
         'ldap-config': { type: 'string' },
@@ -202,6 +208,7 @@ export function parseServeArgs(
     ...(v['reconcile-interval-ms'] !== undefined ? { reconcileIntervalMs: v['reconcile-interval-ms'] } : {}),
     ...(v['host-lease-ttl-ms'] !== undefined ? { hostLeaseTtlMs: v['host-lease-ttl-ms'] } : {}),
     ...(v['stale-task-grace-ms'] !== undefined ? { staleTaskGraceMs: v['stale-task-grace-ms'] } : {}),
+    ...(v['stale-reservation-ms'] !== undefined ? { staleReservationMs: v['stale-reservation-ms'] } : {}),
     ...(v['spawn-timeout-ms'] !== undefined ? { spawnTimeoutMs: v['spawn-timeout-ms'] } : {}),
     ...(v['policy-file'] !== undefined ? { policyFile: v['policy-file'] } : {}),
     ...(v['ldap-config'] !== undefined ? { ldapConfig: v['ldap-config'] } : {}),
@@ -218,6 +225,10 @@ export function parseServeArgs(
   const options = result.data;
   if (options.store === 'postgres' && !options.pgUrl)
     throw new UsageError('--pg-url: required with --store postgres');
+  if (options.staleReservationMs !== undefined && options.store !== 'postgres')
+    throw new UsageError(
+      '--stale-reservation-ms: needs --store postgres (the embedded SQLite engine owns its database: no other process leaves reservations)',
+    );
   if (options.bus === 'nats') {
     if (localHostCount(options) > 0)
       throw new UsageError(

@@ -12,6 +12,7 @@ describe('storage option', () => {
     { kind: 'sqlite', path: '/tmp/x.sqlite' },
     { kind: 'postgres' },
     { kind: 'postgres', url: 'postgres://u@127.0.0.1/db', schema: 'nova_lfs', statementTimeoutMs: 0 },
+    { kind: 'postgres', staleReservationMs: 1000 },
   ])('accepts %j', (option) => {
     expect(parseStorageOption(option)).toEqual(option);
   });
@@ -27,6 +28,9 @@ describe('storage option', () => {
     [{ kind: 'postgres', schema: 'a"; drop schema public; --' }, 'storage.schema'],
     [{ kind: 'postgres', statementTimeoutMs: -1 }, 'storage.statementTimeoutMs'],
     [{ kind: 'postgres', statementTimeoutMs: 1.5 }, 'storage.statementTimeoutMs'],
+    [{ kind: 'postgres', staleReservationMs: 0 }, 'storage.staleReservationMs'],
+    [{ kind: 'postgres', staleReservationMs: 999 }, 'storage.staleReservationMs'],
+    [{ kind: 'postgres', staleReservationMs: '30000' }, 'storage.staleReservationMs'],
     [{}, '{}'],
     [null, 'null'],
     [42, '42'],

@@ -25,11 +25,17 @@ export type StorageOption =
       readonly schema?: string;
       /** `statement_timeout` of every connection in ms (default 30,000; 0 turns it off). */
       readonly statementTimeoutMs?: number;
+      /**
+       * Age in ms after which a quota reservation counts as abandoned by a killed process and is
+       * dropped by reconciliation (default 30,000). Several engines share the database, so it is
+       * at least 1,000: a live engine settles its reservations within its admission.
+       */
+      readonly staleReservationMs?: number;
     };
 
 /** What {@link storageOptionSchema} accepts, for messages. */
 const ACCEPTED =
-  "'memory', 'sqlite', { kind: 'sqlite', dataDir?, path? } or { kind: 'postgres', url?, schema?, statementTimeoutMs? }";
+  "'memory', 'sqlite', { kind: 'sqlite', dataDir?, path? } or { kind: 'postgres', url?, schema?, statementTimeoutMs?, staleReservationMs? }";
 
 const sqliteOptionSchema = z.strictObject({
   kind: z.literal('sqlite'),
@@ -45,6 +51,7 @@ const postgresOptionSchema = z.strictObject({
     .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'letters, digits and _, at most 63, not starting with a digit')
     .optional(),
   statementTimeoutMs: z.int().min(0).optional(),
+  staleReservationMs: z.int().min(1000).max(86_400_000).optional(),
 });
 
 /** A {@link StorageOption}: unknown keys and kinds are refused, not ignored. */
