@@ -21,7 +21,8 @@ const TAKE_OVER_ATTEMPTS = 50;
  * it); idempotent (deleting a gone instance resolves; a second delete joins the first). Aborts a
  * running build through its signal, destroys the guest (with the destroy deadline), releases
  * ports, volumes and claims, then removes the record, ends the action, leaves the server group
- * and gives the quota back in one unit of work. A destroy that fails leaves the instance in
+ * and gives the quota back in one unit of work; a shelved instance's snapshot image is removed
+ * from the image service after. A destroy that fails leaves the instance in
  * ERROR with its claim held (as in Nova: a claim lives until the instance is deleted).
  */
 export class DeleteFlow {
@@ -143,6 +144,9 @@ export class DeleteFlow {
     // release lost after the unit is put right by the recount of reconciliation)
     if (!this.ctx.quotaInUnit) await deps.quota.release(instance.projectId, quota);
     await deps.actions.instanceDeleted(id);
+    // a shelved instance's snapshot goes with it (Nova's delete removes the shelved image); once
+    // the record is gone nothing boots from it. A failed removal leaves an image, not an instance.
+    if (instance.shelved) await deps.images.remove(instance.shelved.imageId).catch(() => undefined);
     if (released.status === 'rejected') throw released.reason;
   }
 

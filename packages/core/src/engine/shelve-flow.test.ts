@@ -68,6 +68,24 @@ describe('shelve and unshelve', () => {
     await compute.close();
   });
 
+  it('removes the shelve snapshot with the instance when a shelved or offloaded instance is deleted', async () => {
+    const cloud = await createFakeCloud({ core: { engine: { shelvedOffloadTimeMs: -1 } } });
+    const { compute } = cloud;
+    const [a, b] = await compute.create(cloud.request({ count: 2 }));
+    const imagesBefore = (await compute.images.list()).length;
+    const shelved = await compute.shelve(a!.id);
+    const offloaded = await compute.shelveOffload((await compute.shelve(b!.id)).id);
+    expect([shelved.vmState, offloaded.vmState]).toEqual(['shelved', 'shelved_offloaded']);
+    expect((await compute.images.list()).length).toBe(imagesBefore + 2);
+    for (const i of [shelved, offloaded]) {
+      await compute.delete(i.id);
+      expect(await compute.images.get(i.shelved!.imageId)).toBeUndefined();
+    }
+    expect((await compute.images.list()).length).toBe(imagesBefore);
+    expect(await compute.images.get('cirros')).toBeDefined(); // the image they booted from stays
+    await compute.close();
+  });
+
   it('refuses a shelve where the driver cannot snapshot, before any state changes', async () => {
     const cloud = await createFakeCloud({ hosts: 1, driver: { capabilities: { snapshot: false } } });
     const [vm] = await cloud.compute.create(cloud.request());
