@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { type ComputeEngine, createCompute, type Image, type ImageService } from '@nova-lfs/core';
 import { buildTestInstance, tinyTestFlavor } from '@nova-lfs/core/testing';
@@ -56,7 +56,11 @@ describe.skipIf(!available)('KvmDriver through the engine (real QEMU guests)', (
     const dir = driver.instanceDir(id);
     expect(existsSync(`${dir}/disk.qcow2`)).toBe(true);
     const { stdout: info } = await run('qemu-img', ['info', '-U', '--output=json', `${dir}/disk.qcow2`]);
-    expect(JSON.parse(info)['backing-filename']).toMatch(/blobs\/[0-9a-f]{64}$/);
+    // backed onto the driver's pin of the cached image: a hard link to the same bytes
+    const backing = JSON.parse(info)['backing-filename'];
+    const guestImage = (await images.get('guest'))!;
+    expect(backing).toBe(`${driver.stateDir}/_base/${guestImage.sha256}`);
+    expect(statSync(backing).ino).toBe(statSync((await images.acquire('guest')).path).ino);
     await until(async () => markers(await compute.consoleOutput(id)) === 1);
 
     await compute.pause(id);

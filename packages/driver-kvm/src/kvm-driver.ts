@@ -65,6 +65,7 @@ import {
 import { claimHostScope, releaseHostScope } from './host-scope.js';
 import { type LibvirtConnector, openLibvirt } from './libvirt-binding.js';
 import { KvmLiveMigration, type KvmLiveMigrationOptions } from './live-migration.js';
+import { PinnedBases } from './pinned-bases.js';
 import { powerStateOfDomain } from './power-state.js';
 import { PowerWatch } from './power-watch.js';
 import { createOverlay, rebaseOverlay } from './qemu-img.js';
@@ -178,11 +179,14 @@ export class KvmDriver
 
   /** Live migration (live-migration.ts), on this driver's connection. */
   private readonly migration: KvmLiveMigration;
+  /** The base images the overlays back onto, pinned out of the image service's cache (pinned-bases.ts). */
+  private readonly bases: PinnedBases;
 
   constructor(private readonly options: KvmDriverOptions = {}) {
     this.uri = options.uri ?? 'qemu:///system';
     this.hostId = options.hostId ?? 'kvm';
     this.stateDir = options.stateDir ?? '/var/lib/nova-lfs/kvm';
+    this.bases = new PinnedBases(this.stateDir);
     this.migration = new KvmLiveMigration({
       ...options.liveMigration,
       uri: this.uri,
@@ -280,6 +284,7 @@ export class KvmDriver
       }
     });
     await rm(this.instanceDir(instance.id), { recursive: true, force: true });
+    await this.bases.prune().catch(() => undefined);
   }
 
   async getPowerState(instance: Instance): Promise<PowerState> {
@@ -634,6 +639,7 @@ export class KvmDriver
   async confirmMigration(instance: Instance, options?: DriverCallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
     await rm(keptDir(this.instanceDir(instance.id)), { recursive: true, force: true });
+    await this.bases.prune().catch(() => undefined);
   }
 
   /** Destination side of a revert: removes the new guest and its directory, never the kept copy. Idempotent. */
@@ -733,6 +739,7 @@ export class KvmDriver
       }
       await rm(saved, { force: true });
       await rm(join(dir, 'rescue.qcow2'), { force: true });
+      await this.bases.prune().catch(() => undefined);
       this.watch.set(instance.id, 'running');
     });
   }
@@ -978,10 +985,14 @@ export class KvmDriver
     let kernel: string | undefined;
     let initrd: string | undefined;
     if (image.diskFormat === 'qcow2' || image.diskFormat === 'raw') {
-      const base = await acquire(image.id);
+      const format = image.diskFormat;
+      const cached = await untilAborted(images.acquire(image.id), signal);
       const overlay = join(dir, o.overlay ?? 'disk.qcow2');
-      if (o.existingOverlay) await rebaseOverlay(overlay, base, image.diskFormat);
-      else await createOverlay(base, image.diskFormat, overlay, signal);
+      // the overlay backs onto the driver's pin of the bytes, which outlives the image's removal
+      await this.bases.with(cached.path, cached.image.sha256, async (base) => {
+        if (o.existingOverlay) await rebaseOverlay(overlay, base, format);
+        else await createOverlay(base, format, overlay, signal);
+      });
       disks.push({ path: overlay, format: 'qcow2', target: 'vda' });
     } else if (image.diskFormat === 'initramfs') {
       initrd = await acquire(image.id);

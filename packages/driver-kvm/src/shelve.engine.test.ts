@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -48,7 +48,7 @@ describe.skipIf(!available)('shelve and unshelve through the engine on a real KV
   const read = (i: Instance) => () => driver.getConsoleOutput(i);
   const claimsOf = (id: string) => internalsOf(compute).claims.list({ instanceId: id });
 
-  it('keeps what the guest wrote to its disk across shelve (snapshot, offload) and unshelve (boot from the snapshot)', async () => {
+  it('keeps what the guest wrote to its disk across shelve (snapshot, offload) and unshelve (boot from the snapshot), and across a power cycle after the snapshot image went; delete of a shelved instance removes its snapshot', async () => {
     const [vm] = await compute.create({
       name: 'shelved',
       projectId: 'p',
@@ -100,6 +100,23 @@ describe.skipIf(!available)('shelve and unshelve through the engine on a real KV
     expect(await driver.getConsoleOutput(back)).not.toMatch(TAGGED);
     expect(await images.get(snapshotId)).toBeUndefined(); // removed once it runs, as in Nova
 
+    // the disk backs onto the driver's pin of the snapshot's bytes, which outlives the image: a
+    // power cycle (a new QEMU opening the backing file) still boots the tagged disk
+    const pin = join(driver.stateDir, '_base', snapshot!.sha256);
+    expect(statSync(pin).nlink).toBe(1); // the image service's copy is gone
+    const from = (await driver.getConsoleOutput(back)).length;
+    await compute.powerOff(vm!.id);
+    expect((await compute.powerOn(vm!.id)).powerState).toBe('running');
+    await waitConsole(read(back), new RegExp(`${PROBE.disk} vda ${tag}`), from);
+
+    // shelved again: the offload's destroy prunes the pin no disk backs onto any more
+    const again = await compute.shelve(vm!.id);
+    expect(again.vmState).toBe('shelved_offloaded');
+    expect(existsSync(pin)).toBe(false);
+    // deleting a shelved instance removes its snapshot (Nova's delete does)
+    expect(await images.get(again.shelved!.imageId)).toBeDefined();
     await compute.delete(vm!.id);
+    expect(await images.get(again.shelved!.imageId)).toBeUndefined();
+    expect(await compute.list()).toEqual([]);
   }, 300_000);
 });
