@@ -88,7 +88,10 @@ export interface AgentStartReport {
   readonly startedAt: number;
   /** The guests the driver reported at start: the agent re-attached to them (Nomad's RecoverTask). */
   readonly recovered: readonly DriverInstance[];
-  /** False when the first heartbeat failed (retried on schedule in the background). */
+  /**
+   * False when the first heartbeat was not stored (the hosts bucket does not exist yet): the agent
+   * creates the bucket or waits for it in the background and beats once it exists.
+   */
   readonly heartbeating: boolean;
 }
 
@@ -119,7 +122,6 @@ export class AgentService {
   private readonly needsImageBytes: boolean;
   private readonly heartbeatIntervalMs: number;
   private powerEvents: Subscription | undefined;
-  private heartbeatRetry: ReturnType<typeof setTimeout> | undefined;
   private startedAt = 0;
   private state: 'new' | 'started' | 'stopped' = 'new';
 
@@ -171,7 +173,8 @@ export class AgentService {
 
   /**
    * Re-attaches to the driver's guests, starts serving RPC, forwards power events, starts
-   * heartbeats (a failed first beat is retried in the background) and announces `agent.started`.
+   * heartbeats (when the hosts bucket does not exist yet, the agent creates it or waits for it
+   * with backoff in the background: `heartbeating` is then false) and announces `agent.started`.
    * @throws whatever the driver's `listInstances` / `getHostReport` throw (an unusable driver);
    *   `BusPermissionError` when NATS refuses this host's heartbeat key (credentials of another
    *   host): the agent then serves nothing
@@ -185,18 +188,18 @@ export class AgentService {
     const recovered = await this.driver.listInstances();
     this.powerEvents = this.driver.events$.subscribe((e) => this.publish(powerStateEvent, e));
     await this.rpc.start();
-    let heartbeating = true;
+    let heartbeating = false;
     try {
-      await this.heartbeat.start();
+      // false: the hosts bucket is missing (no control plane yet); the publisher creates it or
+      // waits for it in the background and beats as soon as it exists
+      heartbeating = await this.heartbeat.start();
     } catch (e) {
       if (isNovaError(e, BusErrorCode.PermissionDenied)) {
         // these credentials are not this host's: serve nothing
         await this.stop({ deregister: false });
         throw e;
       }
-      heartbeating = false;
-      this.logger.warn('heartbeat not started, retrying', { hostId: this.hostId, error: String(e) });
-      this.retryHeartbeat();
+      this.logger.warn('heartbeat not started', { hostId: this.hostId, error: String(e) });
     }
     this.events.publish(agentStartedEvent, {
       bootId: this.bootId,
@@ -208,16 +211,6 @@ export class AgentService {
     return { bootId: this.bootId, startedAt: this.startedAt, recovered, heartbeating };
   }
 
-  private retryHeartbeat(): void {
-    this.heartbeatRetry = setTimeout(() => {
-      if (this.state !== 'started') return;
-      this.heartbeat.start().catch((e: unknown) => {
-        this.logger.warn('heartbeat not started, retrying', { hostId: this.hostId, error: String(e) });
-        this.retryHeartbeat();
-      });
-    }, this.heartbeatIntervalMs);
-  }
-
   /**
    * Stops serving (running calls are aborted), stops heartbeats (deleting the host's key unless
    * `deregister: false`, so the control plane marks the host down at once) and closes the
@@ -226,7 +219,6 @@ export class AgentService {
   async stop(options: { deregister?: boolean } = {}): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
-    clearTimeout(this.heartbeatRetry);
     this.powerEvents?.unsubscribe();
     await this.rpc.stop();
     await this.heartbeat.stop(options);

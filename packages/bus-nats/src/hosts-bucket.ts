@@ -1,7 +1,8 @@
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { BusPermissionError } from './errors.js';
+import { type BusBackoff, backoffDelay } from './backoff.js';
+import { BusClosedError, BusPermissionError } from './errors.js';
 import { classifyNatsFailure } from './nats-failure.js';
 
 /** The JetStream KV bucket holding one heartbeat per host, keyed by host id. */
@@ -55,4 +56,90 @@ export async function openHostsBucket(
   } catch (e) {
     throw asBusFailure(e);
   }
+}
+
+/** Options of {@link createOrWaitForHostsBucket}. */
+export interface HostsBucketWaitOptions {
+  /** The bucket (default `nova_hosts`). */
+  readonly bucket?: string;
+  /** Bounds each JetStream request, in ms (default: the connection's timeout). */
+  readonly timeoutMs?: number;
+  /** Waits between attempts (default 100 ms doubling up to 2 s, ±20 %). */
+  readonly backoff?: BusBackoff;
+  /** Aborting it ends the wait with `BusClosedError`. */
+  readonly signal?: AbortSignal;
+  /**
+   * Told about every attempt that found no bucket (0-based), with its failure and whether this
+   * connection may still create it (false once NATS refused the creation).
+   */
+  readonly onWait?: (attempt: number, error: unknown, mayCreate: boolean) => void;
+}
+
+/** The defaults of {@link HostsBucketWaitOptions.backoff}. */
+export const hostsBucketWaitBackoff: BusBackoff = Object.freeze({
+  initialDelayMs: 100,
+  maxDelayMs: 2000,
+  factor: 2,
+  jitter: 0.2,
+});
+
+/**
+ * An agent's way into a hosts bucket that may not exist yet (an agent started before any control
+ * plane): looks the bucket up, and while it is missing creates it when this connection may create
+ * streams (history 1, no TTL: liveness is judged by the age of each beat, and a control plane
+ * opening the bucket later keeps it as it is), else waits for a control plane to create it,
+ * looking again with exponential backoff. Per-agent credentials (`agentPermissions`) allow
+ * the lookup but not the creation: such an agent waits.
+ * @returns the bucket, once it exists
+ * @throws BusClosedError when `signal` aborts or the connection closes; BusPermissionError when
+ *   NATS refuses the lookup itself (these credentials can never use the bucket)
+ */
+export async function createOrWaitForHostsBucket(
+  nc: NatsConnection,
+  options: HostsBucketWaitOptions = {},
+): Promise<KV> {
+  const bucket = options.bucket ?? HOSTS_BUCKET;
+  const timeout = options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs };
+  const js = jetstream(nc, timeout);
+  const kvm = new Kvm(js);
+  // checkAPI off: an agent may not ask for the account's JetStream info
+  const jsm = await jetstreamManager(nc, { ...timeout, checkAPI: false });
+  const closed = () => options.signal?.aborted === true || nc.isClosed();
+  let mayCreate = true;
+  for (let attempt = 0; ; attempt++) {
+    if (closed()) throw new BusClosedError('createOrWaitForHostsBucket');
+    let error: unknown;
+    try {
+      await jsm.streams.info(`KV_${bucket}`);
+      return await kvm.open(bucket);
+    } catch (e) {
+      if (classifyNatsFailure(e).kind === 'permission') throw asBusFailure(e);
+      error = e;
+    }
+    if (mayCreate) {
+      try {
+        return await kvm.create(bucket, { history: 1 });
+      } catch (e) {
+        // refused: wait for a control plane; anything else (a control plane created it with
+        // its TTL meanwhile, a timeout): look it up again
+        if (classifyNatsFailure(e).kind === 'permission') mayCreate = false;
+        error = e;
+      }
+    }
+    options.onWait?.(attempt, error, mayCreate);
+    await abortableDelay(backoffDelay(attempt, options.backoff ?? hostsBucketWaitBackoff), options.signal);
+  }
+}
+
+function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

@@ -49,7 +49,14 @@ export {
   type HostLivenessReason,
   type HostLivenessState,
 } from './host-liveness.js';
-export { ensureHostsBucket, HOSTS_BUCKET, openHostsBucket } from './hosts-bucket.js';
+export {
+  createOrWaitForHostsBucket,
+  ensureHostsBucket,
+  HOSTS_BUCKET,
+  type HostsBucketWaitOptions,
+  hostsBucketWaitBackoff,
+  openHostsBucket,
+} from './hosts-bucket.js';
 export type { IdempotencyOptions } from './idempotency-cache.js';
 export { type BusLogger, consoleBusLogger } from './logger.js';
 export { agentInboxPrefix, agentPermissions, type NatsPermissions } from './permissions.js';

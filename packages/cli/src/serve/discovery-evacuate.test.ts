@@ -68,8 +68,8 @@ describe.skipIf(!clusterAvailable || !natsBinary)('agent discovery and automatic
       },
     );
     const [a, b] = cluster.hostIds as [string, string, string];
-    // the control plane first: it creates the hosts bucket (an agent started before the bucket
-    // exists does not heartbeat until restarted: see the package README)
+    // the control plane first: it creates the hosts bucket with its TTL (an agent started first
+    // would create it without one, or wait for it with per-agent credentials)
     cp = await cluster.startPlane('A');
     await cluster.uploadImage(cp);
     await cluster.startAgent(a);
