@@ -90,7 +90,8 @@ export class PinnedBases {
     const used = new Set<string>();
     const hosts = await readdir(this.stateDir, { withFileTypes: true }).catch(() => []);
     for (const host of hosts) {
-      if (!host.isDirectory() || host.name === '_base') continue;
+      // `_base` itself holds only files (pins); a host named `_base` would keep its instances there
+      if (!host.isDirectory()) continue;
       const hostDir = join(this.stateDir, host.name);
       for (const inst of await readdir(hostDir, { withFileTypes: true }).catch(() => [])) {
         if (!inst.isDirectory()) continue;
