@@ -21,6 +21,7 @@ describe('parseAgentArgs', () => {
       heartbeatMs: 10_000,
       fakeLatencyMs: 0,
       fakeAcquireImages: false,
+      kvmAccel: false,
     });
     expect(
       parseAgentArgs(
@@ -51,6 +52,21 @@ describe('parseAgentArgs', () => {
       heartbeatMs: 250,
       dockerSocket: '/run/d.sock',
     });
+    expect(
+      parseAgentArgs([
+        '--host-id',
+        'k',
+        '--driver',
+        'kvm',
+        '--kvm-uri',
+        'qemu+unix:///system?socket=/s',
+        '--kvm-accel',
+      ]),
+    ).toMatchObject({ driver: 'kvm', kvmUri: 'qemu+unix:///system?socket=/s', kvmAccel: true });
+    expect(parseAgentArgs(['--host-id', 'l', '--driver', 'lxc', '--lxc-path', '/srv/lxc'])).toMatchObject({
+      driver: 'lxc',
+      lxcPath: '/srv/lxc',
+    });
     expect(parseAgentArgs(['--host-id', 'h'], { NOVA_LFS_DATA_DIR: '/var/lib/n' }).stateDir).toBe(
       '/var/lib/n/agent-h',
     );
@@ -59,7 +75,10 @@ describe('parseAgentArgs', () => {
   it('refuses bad arguments naming the option', () => {
     expect(fail([])).toMatchObject({ code: AgentErrorCode.Arguments, details: { option: 'host-id' } });
     expect(fail(['--host-id', 'a.b'])).toMatchObject({ details: { option: 'host-id' } });
-    expect(fail(['--host-id', 'a', '--driver', 'kvm'])).toMatchObject({ details: { option: 'driver' } });
+    expect(fail(['--host-id', 'a', '--driver', 'xen'])).toMatchObject({ details: { option: 'driver' } });
+    expect(fail(['--host-id', 'a', '--driver', 'kvm; rm -rf /'])).toMatchObject({
+      details: { option: 'driver' },
+    });
     expect(fail(['--host-id', 'a', '--heartbeat-ms=-1'])).toMatchObject({
       details: { option: 'heartbeat-ms' },
     });

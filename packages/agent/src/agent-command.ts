@@ -9,7 +9,7 @@ import { AgentArgumentsError } from './errors.js';
 /** The agent's command line, parsed and checked. */
 export interface AgentCommandOptions {
   readonly hostId: string;
-  readonly driver: 'fake' | 'docker';
+  readonly driver: AgentDriverKind;
   readonly natsUrl: string;
   readonly natsUser?: string;
   readonly natsPassword?: string;
@@ -24,10 +24,21 @@ export interface AgentCommandOptions {
   readonly fakeRamMb?: number;
   /** Docker only: dockerd's socket. */
   readonly dockerSocket?: string;
+  /** KVM only: the libvirt connection URI (default `qemu:///system`). */
+  readonly kvmUri?: string;
+  /** KVM only: hardware acceleration (`kvm` domains) instead of TCG (`qemu` domains, the default). */
+  readonly kvmAccel: boolean;
+  /** LXC only: the containers' directory (default LXC's own, `/var/lib/lxc`). */
+  readonly lxcPath?: string;
 }
 
+/** The drivers an agent can serve. */
+export const agentDriverKinds = ['fake', 'docker', 'kvm', 'lxc'] as const;
+/** A driver an agent can serve. */
+export type AgentDriverKind = (typeof agentDriverKinds)[number];
+
 /** Usage text of `nova-lfs-agent`. */
-export const agentUsage = `usage: nova-lfs-agent --host-id ID --driver fake|docker [options]
+export const agentUsage = `usage: nova-lfs-agent --host-id ID --driver fake|docker|kvm|lxc [options]
   --nats-url URL          NATS server (default nats://127.0.0.1:4222)
   --nats-user USER        NATS user of this agent (its permissions: agentPermissions(hostId))
   --nats-password PASS    its password (or NOVA_LFS_NATS_PASSWORD)
@@ -36,7 +47,10 @@ export const agentUsage = `usage: nova-lfs-agent --host-id ID --driver fake|dock
   --fake-latency-ms N     fake driver: latency per call (default 0)
   --fake-acquire-images   fake driver: read image bytes on spawn (sha256 checked by the control plane)
   --fake-vcpus N, --fake-ram-mb N   fake driver inventory
-  --docker-socket PATH    docker driver: dockerd socket (default /var/run/docker.sock)`;
+  --docker-socket PATH    docker driver: dockerd socket (default /var/run/docker.sock)
+  --kvm-uri URI           kvm driver: libvirt connection (default qemu:///system)
+  --kvm-accel             kvm driver: KVM acceleration (default: TCG, qemu domains)
+  --lxc-path DIR          lxc driver: containers' directory (default /var/lib/lxc)`;
 
 function positiveInt(
   option: string,
@@ -78,6 +92,9 @@ export function parseAgentArgs(
         'fake-vcpus': { type: 'string' },
         'fake-ram-mb': { type: 'string' },
         'docker-socket': { type: 'string' },
+        'kvm-uri': { type: 'string' },
+        'kvm-accel': { type: 'boolean' },
+        'lxc-path': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -94,8 +111,11 @@ export function parseAgentArgs(
     );
   }
   const driver = values.driver ?? 'fake';
-  if (driver !== 'fake' && driver !== 'docker') {
-    throw new AgentArgumentsError('driver', `--driver must be fake or docker, got ${JSON.stringify(driver)}`);
+  if (!isDriverKind(driver)) {
+    throw new AgentArgumentsError(
+      'driver',
+      `--driver must be one of ${agentDriverKinds.join(', ')}, got ${JSON.stringify(driver)}`,
+    );
   }
   const dataDir = env.NOVA_LFS_DATA_DIR ?? '.nova-lfs';
   const password = (values['nats-password'] as string | undefined) ?? env.NOVA_LFS_NATS_PASSWORD;
@@ -122,13 +142,43 @@ export function parseAgentArgs(
     ...(vcpus !== undefined ? { fakeVcpus: vcpus } : {}),
     ...(ram !== undefined ? { fakeRamMb: ram } : {}),
     ...(typeof values['docker-socket'] === 'string' ? { dockerSocket: values['docker-socket'] } : {}),
+    ...(typeof values['kvm-uri'] === 'string' ? { kvmUri: values['kvm-uri'] } : {}),
+    kvmAccel: values['kvm-accel'] === true,
+    ...(typeof values['lxc-path'] === 'string' ? { lxcPath: values['lxc-path'] } : {}),
   };
 }
 
-/** The driver the command line asks for (Docker is loaded only when asked for). */
+function isDriverKind(v: unknown): v is AgentDriverKind {
+  return (agentDriverKinds as readonly unknown[]).includes(v);
+}
+
+/** The driver the command line asks for (Docker, KVM and LXC are loaded only when asked for). */
 async function makeDriver(
   o: AgentCommandOptions,
 ): Promise<{ driver: ComputeDriver; needsImageBytes: boolean }> {
+  if (o.driver === 'kvm') {
+    const { KvmDriver } = await import('@nova-lfs/driver-kvm');
+    return {
+      driver: new KvmDriver({
+        hostId: o.hostId,
+        virtType: o.kvmAccel ? 'kvm' : 'qemu',
+        stateDir: join(o.stateDir, 'kvm'),
+        ...(o.kvmUri ? { uri: o.kvmUri } : {}),
+      }),
+      needsImageBytes: true,
+    };
+  }
+  if (o.driver === 'lxc') {
+    const { LxcDriver } = await import('@nova-lfs/driver-lxc');
+    return {
+      driver: new LxcDriver({
+        hostId: o.hostId,
+        hostname: o.hostId,
+        ...(o.lxcPath ? { lxcPath: o.lxcPath } : {}),
+      }),
+      needsImageBytes: true,
+    };
+  }
   if (o.driver === 'docker') {
     const { DockerDriver } = await import('@nova-lfs/driver-docker');
     return {

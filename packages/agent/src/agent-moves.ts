@@ -8,6 +8,7 @@ import {
   supportsVolumeAttach,
 } from '@nova-lfs/core/ports';
 import { moveRpc, PROGRESS_EVENT_EVERY_MS } from './move-protocol.js';
+import type { CallArtifacts } from './remote-moves.js';
 
 /** How a handler runs (see `AgentService`). */
 export interface ServeOptions {
@@ -26,8 +27,8 @@ export interface MoveHandlerHost {
     work: (payload: P, options: DriverCallOptions, ctx: RpcContext) => Promise<R>,
     options?: ServeOptions,
   ): void;
-  /** The image service of one call whose image (if any) is the control plane's artifact at `artifactPath`. */
-  callImages(image: Image | undefined, instance: Instance, artifactPath: string | undefined): ImageService;
+  /** The image service of one call: `image` and its linked kernel and initrd are the control plane's artifacts. */
+  callImages(image: Image | undefined, instance: Instance, artifacts: CallArtifacts): ImageService;
   /** Publishes a migration's progress (best effort). */
   publishProgress(payload: {
     instanceId: string;
@@ -69,7 +70,7 @@ export function registerMoveHandlers(host: MoveHandlerHost): void {
       instance: p.instance,
       flavor: p.flavor,
       image: p.image,
-      images: host.callImages(p.image, p.instance, p.artifact?.path),
+      images: host.callImages(p.image, p.instance, p),
       disks: p.disks,
       powerOn: p.powerOn,
       volumes: p.volumes,
@@ -96,7 +97,7 @@ export function registerMoveHandlers(host: MoveHandlerHost): void {
       instance: p.instance,
       flavor: p.flavor,
       rescueImage: p.rescueImage,
-      images: host.callImages(p.rescueImage, p.instance, p.artifact?.path),
+      images: host.callImages(p.rescueImage, p.instance, p),
     });
     return done;
   });

@@ -52,6 +52,7 @@ import {
 import { InstanceLanes } from './instance-lanes.js';
 import { migrationProgressEvent } from './move-protocol.js';
 import { OperationJournal } from './operation-journal.js';
+import type { CallArtifacts } from './remote-moves.js';
 
 /** Options of {@link AgentService}. */
 export interface AgentServiceOptions {
@@ -252,7 +253,7 @@ export class AgentService {
     registerMoveHandlers({
       driver: d,
       serve: (method, work, options) => this.serve(method, work, options),
-      callImages: (image, instance, artifactPath) => this.callImages(image, instance, artifactPath),
+      callImages: (image, instance, artifacts) => this.callImages(image, instance, artifacts),
       publishProgress: (payload) => this.publish(migrationProgressEvent, payload),
       unsupported: (capability) => this.unsupported(capability),
     });
@@ -326,12 +327,12 @@ export class AgentService {
       image: p.image,
       ports: p.ports,
       volumes: p.volumes,
-      images: this.callImages(p.image, p.instance, p.artifact?.path),
+      images: this.callImages(p.image, p.instance, p),
     };
   }
 
-  /** The image service of one call: `image` is read from the control plane's artifact. */
-  private callImages(image: Image | undefined, instance: Instance, artifactPath: string | undefined) {
+  /** The image service of one call: `image` (and its kernel and initrd) are read from the control plane's artifacts. */
+  private callImages(image: Image | undefined, instance: Instance, artifacts: CallArtifacts) {
     return agentCallImages(
       this.staging,
       image === undefined
@@ -341,7 +342,8 @@ export class AgentService {
             driver: this.driver.kind,
             hostId: this.hostId,
             instanceId: instance.id,
-            ...(artifactPath ? { artifactPath } : {}),
+            ...(artifacts.artifact ? { artifactPath: artifacts.artifact.path } : {}),
+            linked: artifacts.linked ?? [],
           },
     );
   }

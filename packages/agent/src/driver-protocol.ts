@@ -114,6 +114,17 @@ export const imageArtifactSchema = z.object({
   sha256: sha256Schema,
 });
 
+/**
+ * The artifact of an image the call's image names (its `kernelImageId` or `ramdiskImageId`:
+ * a direct-boot kernel and initrd), with the image's record. Added in revision 2; an older
+ * agent ignores the field.
+ */
+export const linkedArtifactSchema = imageArtifactSchema.extend({ image: imageSchema });
+/** A linked image's artifact. */
+export type LinkedArtifact = z.output<typeof linkedArtifactSchema>;
+/** The linked artifacts of one call (a kernel and an initrd at most, with room to spare). */
+export const linkedArtifactsSchema = z.array(linkedArtifactSchema).max(4);
+
 const instancePayload = z.object({ instance: instanceSchema });
 
 /** Payload of spawn and rebuild: `SpawnRequest` without its signal and image service. */
@@ -123,6 +134,8 @@ export const spawnPayloadSchema = z.object({
   image: imageSchema,
   /** Present when the agent's driver needs image bytes (see `describe.needsImageBytes`). */
   artifact: imageArtifactSchema.optional(),
+  /** The kernel and initrd the image names, when the agent's driver needs bytes. */
+  linked: linkedArtifactsSchema.optional(),
   ports: z.array(portBindingSchema).max(64),
   volumes: z.array(blockDeviceSchema).max(64),
 });

@@ -12,6 +12,7 @@ export {
   type RunningAgent,
   runAgent,
 } from './agent-command.js';
+export { agentMain } from './agent-main.js';
 export { AgentService, type AgentServiceOptions, type AgentStartReport } from './agent-service.js';
 export {
   type AgentDescription,

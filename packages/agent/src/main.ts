@@ -1,52 +1,7 @@
 #!/usr/bin/env node
 /**
- * `nova-lfs-agent`: the compute agent of one host. Prints one JSON line `{"event":"agent.ready",...}`
- * on stdout once it serves, and stops cleanly (deregistering its heartbeat) on SIGTERM or SIGINT.
+ * `nova-lfs-agent`: the compute agent of one host (see {@link agentMain}).
  */
-import { isNovaError } from '@nova-lfs/core';
-import { agentUsage, parseAgentArgs, runAgent } from './agent-command.js';
+import { agentMain } from './agent-main.js';
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`${agentUsage}\n`);
-    return;
-  }
-  const options = parseAgentArgs(argv);
-  const running = await runAgent(options);
-  const { report } = running;
-  process.stdout.write(
-    `${JSON.stringify({
-      event: 'agent.ready',
-      hostId: options.hostId,
-      driver: options.driver,
-      pid: process.pid,
-      bootId: report.bootId,
-      recovered: report.recovered.map((g) => g.instanceId),
-      heartbeating: report.heartbeating,
-    })}\n`,
-  );
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    running.stop().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        process.stderr.write(`${JSON.stringify({ event: 'agent.stop-failed', signal, error: String(e) })}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-}
-
-main().catch((e: unknown) => {
-  const fields = isNovaError(e) ? { code: e.code, details: e.details } : {};
-  process.stderr.write(
-    `${JSON.stringify({ event: 'agent.failed', error: (e as Error)?.message ?? String(e), ...fields })}\n`,
-  );
-  if (isNovaError(e, 'NLFS_AGENT_ARGUMENTS')) process.stderr.write(`${agentUsage}\n`);
-  process.exit(isNovaError(e, 'NLFS_AGENT_ARGUMENTS') ? 2 : 1);
-});
+void agentMain(process.argv.slice(2));

@@ -1,7 +1,7 @@
 import { defineBusEvent, defineRpcMethod } from '@nova-lfs/bus-nats';
 import { flavorSchema, imageSchema, instanceSchema } from '@nova-lfs/core';
 import { z } from 'zod';
-import { blockDeviceSchema, imageArtifactSchema } from './driver-protocol.js';
+import { blockDeviceSchema, imageArtifactSchema, linkedArtifactsSchema } from './driver-protocol.js';
 
 /**
  * The wire contract of the ports that move and change running instances (core's
@@ -62,6 +62,7 @@ export const finishMigrationPayloadSchema = z.object({
   image: imageSchema,
   /** Present when the agent's driver needs image bytes (as for spawn). */
   artifact: imageArtifactSchema.optional(),
+  linked: linkedArtifactsSchema.optional(),
   disks: migratedDisksSchema,
   powerOn: z.boolean(),
   volumes: z.array(blockDeviceSchema).max(64),
@@ -75,6 +76,7 @@ export const rescuePayloadSchema = z.object({
   flavor: flavorSchema,
   rescueImage: imageSchema,
   artifact: imageArtifactSchema.optional(),
+  linked: linkedArtifactsSchema.optional(),
 });
 /** Payload of `driver.rescue`. */
 export type RescuePayload = z.output<typeof rescuePayloadSchema>;

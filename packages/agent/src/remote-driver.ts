@@ -51,10 +51,16 @@ import {
   type VolumeAttachable,
 } from '@nova-lfs/core/ports';
 import { map, type Observable, type Subscription, share } from 'rxjs';
-import { type AgentDescription, agentStartedEvent, driverRpc, powerStateEvent } from './driver-protocol.js';
+import {
+  type AgentDescription,
+  agentStartedEvent,
+  driverRpc,
+  type LinkedArtifact,
+  powerStateEvent,
+} from './driver-protocol.js';
 import { AgentUnreachableError, isTransientBusFailure, toDriverError } from './errors.js';
 import { MOVE_PROTOCOL_REVISION } from './move-protocol.js';
-import { type RemoteCallWhat, RemoteMoves } from './remote-moves.js';
+import { type CallArtifacts, type RemoteCallWhat, RemoteMoves } from './remote-moves.js';
 
 /** Options of {@link RemoteDriver}. */
 export interface RemoteDriverOptions {
@@ -162,10 +168,10 @@ export class RemoteDriver
       hostId: this.hostId,
       subscriber: options.subscriber,
       call: (method, payload, kind, what, callOptions) => this.call(method, payload, kind, what, callOptions),
-      artifactOf: (operation, image, images, instance, callOptions) =>
+      artifactsOf: (operation, image, images, instance, callOptions) =>
         this.needsImageBytes
           ? this.acquire(operation, { image, images, instance, ...callOptions })
-          : Promise.resolve(undefined),
+          : Promise.resolve({}),
     });
   }
 
@@ -374,14 +380,14 @@ export class RemoteDriver
     request: SpawnRequest,
   ): Promise<void> {
     throwIfCallAborted(request);
-    const artifact = this.needsImageBytes ? await this.acquire(operation, request) : undefined;
+    const artifacts = this.needsImageBytes ? await this.acquire(operation, request) : {};
     await this.call(
       method,
       {
         instance: request.instance,
         flavor: request.flavor,
         image: request.image,
-        ...(artifact ? { artifact } : {}),
+        ...artifacts,
         ports: [...request.ports],
         volumes: [...request.volumes],
       },
@@ -391,29 +397,45 @@ export class RemoteDriver
     );
   }
 
-  /** The engine's verified local artifact of the request's image (its path is sent to the agent). */
+  /**
+   * The engine's verified local artifacts of the request's image and of the kernel and initrd it
+   * names (`kernelImageId`, `ramdiskImageId`): their paths are sent to the agent.
+   */
   private async acquire(
     operation: string,
     request: Pick<SpawnRequest, 'image' | 'images' | 'instance' | 'signal'>,
-  ): Promise<{ path: string; sha256: string }> {
-    const details = {
-      driver: this.kind,
-      operation,
-      hostId: this.hostId,
-      instanceId: request.instance.id,
+  ): Promise<CallArtifacts> {
+    const one = async (id: string) => {
+      try {
+        return await untilAborted(request.images.acquire(id), request.signal);
+      } catch (e) {
+        throwIfCallAborted(request);
+        const bad = isNovaError(e, ErrorCode.ImageChecksum);
+        const details = {
+          driver: this.kind,
+          operation,
+          hostId: this.hostId,
+          instanceId: request.instance.id,
+        };
+        throw new DriverError(
+          bad ? { ...details, retryable: false, reschedule: false } : details,
+          `image ${id}: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
     };
-    try {
-      const local = await untilAborted(request.images.acquire(request.image.id), request.signal);
-      return { path: local.path, sha256: local.image.sha256 };
-    } catch (e) {
-      throwIfCallAborted(request);
-      const bad = isNovaError(e, ErrorCode.ImageChecksum);
-      throw new DriverError(
-        bad ? { ...details, retryable: false, reschedule: false } : details,
-        `image ${request.image.id}: ${(e as Error).message}`,
-        { cause: e },
-      );
+    const main = await one(request.image.id);
+    const linked: LinkedArtifact[] = [];
+    for (const key of ['kernelImageId', 'ramdiskImageId'] as const) {
+      const id = request.image.properties[key];
+      if (!id) continue;
+      const local = await one(id);
+      linked.push({ image: local.image, path: local.path, sha256: local.image.sha256 });
     }
+    return {
+      artifact: { path: main.path, sha256: main.image.sha256 },
+      ...(linked.length > 0 ? { linked } : {}),
+    };
   }
 
   async destroy(instance: Instance, options?: DriverCallOptions): Promise<void> {

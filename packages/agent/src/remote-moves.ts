@@ -19,6 +19,7 @@ import type {
   RescueRequest,
 } from '@nova-lfs/core/ports';
 import { filter } from 'rxjs';
+import type { LinkedArtifact } from './driver-protocol.js';
 import { migrationProgressEvent, moveRpc } from './move-protocol.js';
 
 /** What a remote call needs to say about itself (see `RemoteDriver`'s private `call`). */
@@ -42,14 +43,20 @@ export interface RemoteMoveCaller {
     what: RemoteCallWhat,
     options?: DriverCallOptions,
   ): Promise<R>;
-  /** The engine's verified artifact of `image` when the agent needs bytes; undefined otherwise. */
-  artifactOf(
+  /** The engine's verified artifacts of `image` (and its kernel and initrd) when the agent needs bytes; `{}` otherwise. */
+  artifactsOf(
     operation: string,
     image: Image,
     images: ImageService,
     instance: Instance,
     options: DriverCallOptions | undefined,
-  ): Promise<{ path: string; sha256: string } | undefined>;
+  ): Promise<CallArtifacts>;
+}
+
+/** The image artifacts a call sends (absent when the agent's driver needs no bytes). */
+export interface CallArtifacts {
+  readonly artifact?: { path: string; sha256: string };
+  readonly linked?: LinkedArtifact[];
 }
 
 /**
@@ -92,7 +99,7 @@ export class RemoteMoves {
 
   async finishMigration(request: FinishMigrationRequest): Promise<void> {
     const { instance } = request;
-    const artifact = await this.remote.artifactOf(
+    const artifacts = await this.remote.artifactsOf(
       'finishMigration',
       request.image,
       request.images,
@@ -105,7 +112,7 @@ export class RemoteMoves {
         instance,
         flavor: request.flavor,
         image: request.image,
-        ...(artifact ? { artifact } : {}),
+        ...artifacts,
         disks: { params: { ...request.disks.params } },
         powerOn: request.powerOn,
         volumes: [...request.volumes],
@@ -152,7 +159,7 @@ export class RemoteMoves {
 
   async rescue(request: RescueRequest): Promise<void> {
     const { instance } = request;
-    const artifact = await this.remote.artifactOf(
+    const artifacts = await this.remote.artifactsOf(
       'rescue',
       request.rescueImage,
       request.images,
@@ -165,7 +172,7 @@ export class RemoteMoves {
         instance,
         flavor: request.flavor,
         rescueImage: request.rescueImage,
-        ...(artifact ? { artifact } : {}),
+        ...artifacts,
       },
       'move',
       this.on('rescue', instance),

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
+import { agentMain } from '@nova-lfs/agent';
 import { runServe } from './serve/serve-command.js';
 import { parseServeArgs, serveHelp, UsageError } from './serve/serve-options.js';
 
@@ -7,11 +8,17 @@ const usage = `Usage: nova-lfs <command> [options]
 
 Commands:
   serve     run the OpenStack-compatible API (identity, compute, image) over the engine
+  agent     run the compute agent of one host (fake, docker, kvm or lxc) over NATS
 
 Run "nova-lfs <command> --help" for a command's options.`;
 
-async function main(argv: readonly string[]): Promise<number> {
+async function main(argv: readonly string[]): Promise<number | 'running'> {
   const [command, ...rest] = argv;
+  if (command === 'agent') {
+    // the agent keeps running until SIGTERM/SIGINT and exits by itself
+    await agentMain(rest);
+    return 'running';
+  }
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     console.log(usage);
     return command === undefined ? 2 : 0;
@@ -51,7 +58,9 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    if (code !== 'running') process.exit(code);
+  },
   (e: unknown) => {
     const message = e instanceof Error ? e.message : String(e);
     console.error(`nova-lfs: ${message}`);

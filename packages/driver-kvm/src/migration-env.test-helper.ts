@@ -1,27 +1,13 @@
-import { execFile } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { Connection, isLibvirtError } from '@nova-lfs/libvirt';
 import { findGuestKernel } from './testing/index.js';
+import { twoHostsMissing } from './testing/two-hosts.js';
 
-const run = promisify(execFile);
-
-/** The second libvirt host of scripts/services/start-libvirt-second.sh. */
-export const secondUri = `qemu+unix:///system?socket=${process.env.NOVA_LFS_LIBVIRT2_DIR ?? '/var/lib/nova-lfs/libvirt-second'}/sock/libvirt-sock`;
-export const firstUri = 'qemu:///system';
-
-async function answers(uri: string, start: string): Promise<string | undefined> {
-  try {
-    const c = await Connection.open(uri);
-    await c.close();
-    return undefined;
-  } catch (e) {
-    const why = isLibvirtError(e) ? `${e.details.codeName}: ${e.details.message}` : String(e);
-    return `libvirt does not answer on ${uri} (${why}); start it with: bash ${start}`;
-  }
-}
+export {
+  COUNT_RE,
+  counts,
+  firstUri,
+  makeCounterInitramfs,
+  secondUri,
+} from './testing/two-hosts.js';
 
 /**
  * Both libvirt hosts (the first libvirtd and the second one in its own mount namespace) and the
@@ -29,8 +15,7 @@ async function answers(uri: string, start: string): Promise<string | undefined> 
  */
 export const kernel = await findGuestKernel();
 const reason =
-  (await answers(firstUri, 'scripts/services/start-libvirt.sh')) ??
-  (await answers(secondUri, 'scripts/services/start-libvirt-second.sh')) ??
+  (await twoHostsMissing()) ??
   (kernel === undefined
     ? 'no /boot/vmlinuz-*-cloud-amd64; install it with: apt-get install linux-image-cloud-amd64'
     : undefined);
@@ -38,61 +23,4 @@ export const twoHosts = reason === undefined;
 if (reason !== undefined) {
   if (process.env.CI === 'true') throw new Error(`CI=true and ${reason}`);
   console.warn(`skipping KVM live-migration tests: ${reason}`);
-}
-
-/** What the counter guest prints on ttyS0, every 200 ms: `COUNT <n>`. */
-export const COUNT_RE = /COUNT (\d+)/g;
-
-/** The counters printed in `text`, in order. */
-export function counts(text: string): number[] {
-  return [...text.matchAll(COUNT_RE)].map((m) => Number(m[1]));
-}
-
-/**
- * A busybox initramfs whose `/init` prints `COUNT n` (n = 0, 1, 2, ...) on ttyS0 every 200 ms.
- * With `dirtyMiB`, it first fills a file of that many MiB with random bytes and then copies it
- * over and over, dirtying guest memory as fast as the vCPU can (a guest whose pre-copy does not
- * converge over a throttled link).
- */
-export async function makeCounterInitramfs(outPath: string, o: { dirtyMiB?: number } = {}): Promise<void> {
-  const work = await mkdtemp(join(tmpdir(), 'nlfs-mig-initramfs-'));
-  try {
-    const root = join(work, 'root');
-    for (const d of ['bin', 'proc', 'sys', 'dev', 'tmp']) await mkdir(join(root, d), { recursive: true });
-    await copyFile('/bin/busybox', join(root, 'bin', 'busybox'));
-    await chmod(join(root, 'bin', 'busybox'), 0o755);
-    for (const a of ['sh', 'mount', 'echo', 'sleep', 'dd', 'cp', 'poweroff'])
-      await symlink('busybox', join(root, 'bin', a));
-    const dirty = o.dirtyMiB
-      ? [
-          `dd if=/dev/urandom of=/tmp/a bs=1M count=${o.dirtyMiB} 2>/dev/null`,
-          'echo DIRTY-STARTED > /dev/ttyS0',
-          '(while true; do cp /tmp/a /tmp/b; done) &',
-        ]
-      : [];
-    await writeFile(
-      join(root, 'init'),
-      [
-        '#!/bin/sh',
-        'mount -t proc proc /proc',
-        'mount -t sysfs sys /sys',
-        'mount -t devtmpfs dev /dev 2>/dev/null',
-        'mount -t tmpfs tmp /tmp',
-        ...dirty,
-        'i=0',
-        'while true; do echo "COUNT $i" > /dev/ttyS0; i=$((i+1)); sleep 0.2; done',
-        '',
-      ].join('\n'),
-      { mode: 0o755 },
-    );
-    await run('sh', [
-      '-c',
-      'cd "$1" && find . -print0 | sort -z | cpio --null -o -H newc --quiet | gzip -n -6 > "$2"',
-      'sh',
-      root,
-      outPath,
-    ]);
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
 }

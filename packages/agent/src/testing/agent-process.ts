@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { AgentDriverKind } from '../agent-command.js';
 
 /** What a started agent printed when it was ready (`{"event":"agent.ready",...}`). */
 export interface AgentReady {
@@ -15,7 +16,7 @@ export interface AgentReady {
 /** Options of {@link startAgentProcess}: the agent's command-line arguments, as options. */
 export interface AgentProcessOptions {
   readonly hostId: string;
-  readonly driver?: 'fake' | 'docker';
+  readonly driver?: AgentDriverKind;
   readonly natsUrl: string;
   readonly stateDir: string;
   readonly heartbeatMs?: number;

@@ -1,6 +1,7 @@
 /**
  * Test helpers of `@nova-lfs/driver-kvm`: guest kernel lookup, a busybox initramfs that prints a
- * boot marker, a blank qcow2 maker, and a libvirt availability probe.
+ * boot marker, a blank qcow2 maker, a libvirt availability probe, and the two libvirt hosts of
+ * the move tests with their counting guest.
  * @packageDocumentation
  */
 export {
@@ -17,3 +18,12 @@ export {
   startLibvirtCommand,
 } from './libvirt-available.js';
 export { makeProbeInitramfs, PROBE } from './probe-guest.js';
+export {
+  COUNT_RE,
+  counts,
+  firstUri,
+  libvirtMissing,
+  makeCounterInitramfs,
+  secondUri,
+  twoHostsMissing,
+} from './two-hosts.js';
