@@ -68,6 +68,26 @@ describe('evacuate', () => {
         .filter((e) => e.type === 'instance.action')
         .map((e) => e.type === 'instance.action' && e.action.result),
     ).toEqual(['pending', 'success']);
+    // a migration record per evacuated instance, as Nova's migrations API shows it
+    const [record] = await compute.migrations.list({ instanceId: a!.id });
+    expect(record).toMatchObject({
+      kind: 'evacuation',
+      status: 'done',
+      sourceHostId: 'host-0',
+      destHostId: 'host-1',
+      oldFlavorId: movedA.flavor.id,
+      newFlavorId: movedA.flavor.id,
+      error: null,
+    });
+    expect(
+      mine
+        .filter((e) => e.type === 'instance.migration')
+        .map((e) => e.type === 'instance.migration' && [e.migration.status, e.migration.destHostId]),
+    ).toEqual([
+      ['pre-migrating', null],
+      ['pre-migrating', 'host-1'],
+      ['done', 'host-1'],
+    ]);
     await compute.close();
   });
 
@@ -121,6 +141,12 @@ describe('evacuate', () => {
       result: 'error',
     });
     expect(await claimsOf(cloud, onZero.id)).toEqual(['host-2']);
+    // no host fitted: the record failed without a destination
+    const records = await compute.migrations.list({ instanceId: onZero.id, kind: 'evacuation' });
+    expect(records.find((r) => r.sourceHostId === 'host-2')).toMatchObject({
+      status: 'failed',
+      destHostId: null,
+    });
     await compute.close();
   });
 
@@ -151,9 +177,14 @@ describe('evacuate', () => {
     expect(failed.instances[0]).toMatchObject({ result: 'failed', hostId: 'host-0', vmState: 'error' });
     expect(drivers[1]!.hasGuest(vm!.id)).toBe(false);
     expect(await claimsOf(cloud, vm!.id)).toEqual(['host-0']);
+    const [failedRecord] = await compute.migrations.list({ instanceId: vm!.id });
+    expect(failedRecord).toMatchObject({ kind: 'evacuation', status: 'failed', destHostId: 'host-1' });
+    expect(failedRecord!.error).toContain('disk full');
     const retried = await compute.evacuate('host-0');
     expect(retried.instances[0]).toMatchObject({ result: 'evacuated', hostId: 'host-1', vmState: 'active' });
     expect(await claimsOf(cloud, vm!.id)).toEqual(['host-1']);
+    const statuses = (await compute.migrations.list({ instanceId: vm!.id })).map((m) => m.status).sort();
+    expect(statuses).toEqual(['done', 'failed']);
     await compute.close();
   });
 

@@ -21,6 +21,7 @@ import type { StoreWrite } from '../ports/unit-of-work.js';
 import { TaskControl } from './deadline.js';
 import { type EngineContext, faultOf } from './engine-context.js';
 import { placeExisting } from './instance-placement.js';
+import { MigrationLog } from './migration-log.js';
 import { stableStateFor } from './power-sync.js';
 
 /** Options of `compute.evacuate`. */
@@ -72,7 +73,11 @@ const evacuateOptionsSchema = z.strictObject({
  * `_destroy_evacuated_instances`).
  */
 export class EvacuateFlow {
-  constructor(private readonly ctx: EngineContext) {}
+  private readonly log: MigrationLog;
+
+  constructor(private readonly ctx: EngineContext) {
+    this.log = new MigrationLog(ctx);
+  }
 
   async evacuate(hostId: string, options: EvacuateOptions = {}): Promise<EvacuateReport> {
     if (this.ctx.closed) throw new EngineClosedError('evacuate');
@@ -216,12 +221,42 @@ export class EvacuateFlow {
     }
   }
 
+  /**
+   * Evacuates one instance whose task this process took, with its migration record (kind
+   * `evacuation`, as Nova's): `pre-migrating` with no destination, the destination once
+   * scheduled, then `done`, or `failed` with the fault's message.
+   */
   private async run(
     working: Instance,
     from: VmState,
     fromHostId: string,
     action: InstanceAction,
     task: TaskControl,
+  ): Promise<EvacuatedInstance> {
+    let migration = await this.log.begin(working, 'evacuation', {
+      destHostId: null,
+      newFlavorId: working.flavor.id,
+      status: 'pre-migrating',
+    });
+    const result = await this.move(working, from, fromHostId, action, task, async (toHostId) => {
+      migration = await this.log.update(migration, { destHostId: toHostId });
+    });
+    await this.log.update(
+      migration,
+      result.result === 'evacuated'
+        ? { status: 'done' }
+        : { status: 'failed', error: result.fault?.message ?? 'evacuation failed' },
+    );
+    return result;
+  }
+
+  private async move(
+    working: Instance,
+    from: VmState,
+    fromHostId: string,
+    action: InstanceAction,
+    task: TaskControl,
+    scheduledOn: (hostId: string) => Promise<void>,
   ): Promise<EvacuatedInstance> {
     const { deps } = this.ctx;
     const id = working.id;
@@ -266,6 +301,7 @@ export class EvacuateFlow {
       },
     };
     await this.ctx.commit([scheduled]).catch(() => undefined);
+    await scheduledOn(toHostId);
     try {
       await this.ctx.callDriver(
         'spawn',

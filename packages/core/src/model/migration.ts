@@ -10,7 +10,8 @@ export type MigrationKind = (typeof migrationKinds)[number];
  * Statuses of a migration record, as Nova's migrations API shows them: a resize or cold migration
  * goes `pre-migrating`, `migrating`, `post-migrating`, `finished` (waiting for its confirm), then
  * `confirming`/`confirmed` or `reverting`/`reverted`; a live migration `preparing`, `running`,
- * `completed`, or `cancelled` after an abort; any of them `error` or `failed`.
+ * `completed`, or `cancelled` after an abort; an evacuation `pre-migrating`, then `done`; any of
+ * them `error` or `failed`.
  */
 export const migrationStatuses = [
   'accepted',
@@ -26,6 +27,7 @@ export const migrationStatuses = [
   'running',
   'completed',
   'cancelled',
+  'done',
   'error',
   'failed',
 ] as const;
