@@ -100,7 +100,7 @@ export async function openSqlite(
     await db.destroy();
     throw e;
   });
-  const exec = new SqliteExecutor(handle, { groupCommit: options.groupCommit ?? true });
+  const exec = new SqliteExecutor(handle, { groupCommit: options.groupCommit ?? true, shared: options.shared === true });
   return {
     db,
     exec,

@@ -9,6 +9,7 @@ import type { StoreWrite } from '@nova-lfs/core/ports';
 import { buildTestInstance } from '@nova-lfs/core/testing';
 import { describe, expect, it } from 'vitest';
 import { openPostgresStores, type SqlStores } from './open-stores.js';
+import type { SqliteExecutor } from './sqlite-executor.js';
 import { freshStores, pgUrl, postgresAvailable } from './sql-env.test-helper.js';
 
 const dialects = [
@@ -304,5 +305,60 @@ describe.skipIf(!postgresAvailable)('SQL unit of work on PostgreSQL, two process
       await b.close();
       await a.close();
     }
+  });
+});
+
+describe('SQL unit of work on SQLite (optimistic group commit)', () => {
+  it('a unit failing in a group makes the group run again; the units beside it commit whole, their events numbered as logged', async () => {
+    await withStores('sqlite', async (s) => {
+      const { unit, instances, events } = s.stores;
+      const exec = s.database.exec as SqliteExecutor;
+      const moved = buildTestInstance({ projectId: 'p' });
+      await unit.commit([{ kind: 'instance.insert', instance: moved }]);
+      const current = { ...moved, hostId: 'h2', revision: 1 };
+      await unit.commit([{ kind: 'instance.update', instance: current, expectedRevision: 0 }]);
+      const [a, b] = [buildTestInstance({ projectId: 'p' }), buildTestInstance({ projectId: 'p' })];
+      const before = exec.stats();
+      // one group: the stale update fails after a's unit ran, so a's unit runs again
+      const results = await Promise.allSettled([
+        unit.commit([
+          { kind: 'instance.insert', instance: a },
+          { kind: 'event', event: deleted(a.id, 1) },
+        ]),
+        unit.commit([
+          { kind: 'action.start', action: action(moved.id, 'stale-action') },
+          { kind: 'event', event: deleted(moved.id, 2) },
+          {
+            kind: 'instance.update',
+            instance: { ...moved, name: 'stale', revision: 1 },
+            expectedRevision: 0,
+          },
+        ]),
+        unit.commit([
+          { kind: 'instance.insert', instance: b },
+          { kind: 'event', event: deleted(b.id, 3) },
+        ]),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(RevisionConflictError);
+      const after = exec.stats();
+      expect(after.replays - before.replays).toBe(1);
+      expect(after.commits - before.commits).toBe(1);
+      const logged = (r: PromiseSettledResult<unknown>) =>
+        (r as PromiseFulfilledResult<Array<{ seq: number; event: InstanceEvent }>>).value.map((e) => [
+          e.seq,
+          e.event.instanceId,
+        ]);
+      expect(logged(results[0]!)).toEqual([[1, a.id]]);
+      expect(logged(results[2]!)).toEqual([[2, b.id]]);
+      expect((await events.read(0, 100)).map((e) => [e.seq, e.event.instanceId])).toEqual([
+        [1, a.id],
+        [2, b.id],
+      ]);
+      expect(await instances.get(a.id)).toEqual(a);
+      expect(await instances.get(b.id)).toEqual(b);
+      expect(await instances.get(moved.id)).toEqual(current);
+      expect(await s.stores.actions.list(moved.id)).toEqual([]);
+    });
   });
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import type { SqlRunner } from './sql-executor.js';
 import { SqliteExecutor } from './sqlite-executor.js';
 
 function fresh(): { path: string; handle: BetterSqlite3.Database; exec: SqliteExecutor } {
@@ -56,6 +57,128 @@ describe('SqliteExecutor (group commit)', () => {
       .rows;
     expect(ids.map((r) => r.id)).toEqual(['taken', 'u1', 'u2', 'w1']);
   });
+
+  it('runs units without savepoints and, when one fails, runs the group again: every other caller gets the outcome of the last run', async () => {
+    const { exec } = fresh();
+    await exec.run(insert('taken'));
+    const before = exec.stats();
+    const runs: string[] = [];
+    const counted = (id: string) => async (tx: SqlRunner) => {
+      runs.push(id);
+      await tx.run(insert(id));
+      return (await tx.run<{ c: number }>(count)).rows[0]!.c;
+    };
+    const failing = (id: string) => async (tx: SqlRunner) => {
+      runs.push(id);
+      await tx.run(insert(id));
+      await tx.run(insert('taken')); // unique violation: its first write must be undone with it
+    };
+    const results = await Promise.allSettled([
+      exec.run(insert('w0', 7)),
+      exec.unit(counted('a')),
+      exec.unit(failing('b')),
+      exec.unit(counted('c')),
+      exec.unit(failing('d')),
+      exec.run(insert('w1')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+    ]);
+    expect((results[0] as PromiseFulfilledResult<{ affected: number }>).value.affected).toBe(1);
+    // 'a' counted taken, w0 and itself, on both its runs; 'c' ran after the replay, beside a and w0
+    expect((results[1] as PromiseFulfilledResult<number>).value).toBe(3);
+    expect((results[3] as PromiseFulfilledResult<number>).value).toBe(4);
+    expect(String((results[2] as PromiseRejectedResult).reason)).toMatch(/UNIQUE/);
+    expect(String((results[4] as PromiseRejectedResult).reason)).toMatch(/UNIQUE/);
+    // b failed without a savepoint: the group was undone and a ran again (in a savepoint); c and d
+    // joined a group that runs units in savepoints, so d's failure undid only d
+    expect(runs).toEqual(['a', 'b', 'a', 'c', 'd']);
+    const after = exec.stats();
+    expect(after.replays - before.replays).toBe(1);
+    expect(after.commits - before.commits).toBe(1);
+    const ids = (await exec.run<{ id: string }>({ sql: 'select id from t order by id', parameters: [] }))
+      .rows;
+    expect(ids.map((r) => r.id)).toEqual(['a', 'c', 'taken', 'w0', 'w1']);
+    // the next group is optimistic again
+    await Promise.all([exec.unit(counted('e')), exec.unit(counted('f'))]);
+    expect(exec.stats().replays - before.replays).toBe(1);
+  });
+
+  it('runs the group again when SQLite rolled its whole transaction back (OR ROLLBACK)', async () => {
+    const { exec } = fresh();
+    await exec.run(insert('taken'));
+    const before = exec.stats();
+    const rollback = { sql: 'insert or rollback into t (id, n) values (?, ?)', parameters: ['taken', 0] };
+    const results = await Promise.allSettled([
+      exec.run(insert('w0')),
+      exec.unit(async (tx) => {
+        await tx.run(insert('a'));
+      }),
+      exec.run(rollback),
+      exec.unit(async (tx) => {
+        await tx.run(insert('b'));
+        await tx.run(rollback);
+      }),
+      exec.unit(async (tx) => {
+        await tx.run(insert('c'));
+      }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'rejected',
+      'fulfilled',
+    ]);
+    expect(exec.stats().replays - before.replays).toBe(2);
+    const ids = (await exec.run<{ id: string }>({ sql: 'select id from t order by id', parameters: [] }))
+      .rows;
+    expect(ids.map((r) => r.id)).toEqual(['a', 'c', 'taken', 'w0']);
+  });
+
+  for (const shared of [false, true]) {
+    it(`lets no other connection write while a group runs again (${shared ? 'shared file: a savepoint keeps the transaction' : 'exclusive locking mode keeps the lock'})`, async () => {
+      const path = join(mkdtempSync(join(tmpdir(), 'nlfs-exec-')), 'db.sqlite');
+      const handle = new BetterSqlite3(path);
+      if (!shared) handle.pragma('locking_mode = EXCLUSIVE');
+      handle.pragma('journal_mode = WAL');
+      handle.exec('create table t (id text primary key, n integer not null)');
+      const exec = new SqliteExecutor(handle, { shared });
+      await exec.run(insert('taken'));
+      const other = new BetterSqlite3(path, { timeout: 0 });
+      const seen: string[] = [];
+      const results = await Promise.allSettled([
+        exec.unit(async (tx) => {
+          await tx.run(insert('a'));
+          // on its second run (the replay), between the rollback and the commit
+          if (seen.push('a') === 2) {
+            try {
+              other.exec("insert into t (id, n) values ('intruder', 0)");
+              seen.push('intruder wrote');
+            } catch (e) {
+              seen.push((e as { code?: string }).code ?? String(e));
+            }
+          }
+        }),
+        exec.unit(async (tx) => {
+          await tx.run(insert('taken'));
+        }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+      expect(seen).toEqual(['a', 'a', 'SQLITE_BUSY']);
+      expect(exec.stats().replays).toBe(1);
+      other.close();
+      const ids = (await exec.run<{ id: string }>({ sql: 'select id from t order by id', parameters: [] }))
+        .rows;
+      expect(ids.map((r) => r.id)).toEqual(['a', 'taken']);
+      handle.close();
+    });
+  }
 
   it('never interleaves units: a unit reads its own writes and nobody else’s half-done unit', async () => {
     const { exec } = fresh();
