@@ -90,7 +90,7 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
           (pgAfter[k].batched - pgBefore[k].batched) / Math.max(1, pgAfter[k].batches - pgBefore[k].batches),
         )
       : 0;
-  const perPair = (k: 'statements' | 'commits' | 'commitMs') =>
+  const perPair = (k: 'statements' | 'savepoints' | 'commits' | 'commitMs') =>
     before && after ? Math.round(((after[k] - before[k]) / lat.length) * 1000) / 1000 : undefined;
   const unbatchedPerPair = (k: 'commits') =>
     unbatched.sqlite
@@ -139,6 +139,12 @@ export default async function lifecycleSql(args: string[]): Promise<boolean> {
       ...(before
         ? {
             statementsPerPair: { value: perPair('statements')!, unit: 'statements' },
+            savepointsPerPair: { value: perPair('savepoints')!, unit: 'savepoints' },
+            groupReplays: {
+              // a count over the run: groups undone and run again after a unit failed in them
+              value: after!.replays - before.replays,
+              unit: 'groups run again after a failed unit',
+            },
             commitsPerPair: { value: perPair('commits')!, unit: 'group commits' },
             commitTimePerPair: { value: perPair('commitMs')!, unit: 'ms' },
             unbatchedCommitsPerPair: { value: unbatchedPerPair('commits')!, unit: 'commits (batching off)' },

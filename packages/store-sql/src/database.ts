@@ -70,9 +70,10 @@ export async function openSqlite(
     handle.pragma('journal_mode = WAL');
     handle.pragma('synchronous = NORMAL');
     handle.pragma('foreign_keys = ON');
-    // every unit of work runs in a savepoint inside the group's transaction: SQLite copies each
-    // page a unit first changes into the savepoint's sub-journal, which spills to a temporary
-    // file past 64 KiB (two write syscalls per page, most of a pair's kernel time). Kept in
+    // units of a group that ran again after a failed unit, and groups on a shared file, run in
+    // savepoints inside the group's transaction (SqliteExecutor): SQLite copies each page a
+    // savepoint's statements first change into its sub-journal, which spills to a temporary
+    // file past 64 KiB (two write syscalls per page). Kept in
     // memory, it is freed when the group commits. Only rollback within the open transaction
     // reads it, so durability is unchanged (a crash discards the uncommitted WAL frames).
     handle.pragma('temp_store = MEMORY');
@@ -100,7 +101,10 @@ export async function openSqlite(
     await db.destroy();
     throw e;
   });
-  const exec = new SqliteExecutor(handle, { groupCommit: options.groupCommit ?? true, shared: options.shared === true });
+  const exec = new SqliteExecutor(handle, {
+    groupCommit: options.groupCommit ?? true,
+    shared: options.shared === true,
+  });
   return {
     db,
     exec,

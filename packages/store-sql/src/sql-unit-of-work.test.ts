@@ -9,8 +9,8 @@ import type { StoreWrite } from '@nova-lfs/core/ports';
 import { buildTestInstance } from '@nova-lfs/core/testing';
 import { describe, expect, it } from 'vitest';
 import { openPostgresStores, type SqlStores } from './open-stores.js';
-import type { SqliteExecutor } from './sqlite-executor.js';
 import { freshStores, pgUrl, postgresAvailable } from './sql-env.test-helper.js';
+import type { SqliteExecutor } from './sqlite-executor.js';
 
 const dialects = [
   ['sqlite', true],

@@ -100,6 +100,7 @@ describe('SqliteExecutor (group commit)', () => {
     expect(runs).toEqual(['a', 'b', 'a', 'c', 'd']);
     const after = exec.stats();
     expect(after.replays - before.replays).toBe(1);
+    expect(after.savepoints - before.savepoints).toBe(3);
     expect(after.commits - before.commits).toBe(1);
     const ids = (await exec.run<{ id: string }>({ sql: 'select id from t order by id', parameters: [] }))
       .rows;
@@ -107,6 +108,7 @@ describe('SqliteExecutor (group commit)', () => {
     // the next group is optimistic again
     await Promise.all([exec.unit(counted('e')), exec.unit(counted('f'))]);
     expect(exec.stats().replays - before.replays).toBe(1);
+    expect(exec.stats().savepoints - after.savepoints).toBe(0);
   });
 
   it('runs the group again when SQLite rolled its whole transaction back (OR ROLLBACK)', async () => {

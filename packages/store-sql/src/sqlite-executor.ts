@@ -71,7 +71,7 @@ export class SqliteExecutor implements SqlExecutor {
   private group: Group | undefined;
   private busy = false;
   private readonly waiting: Array<() => void> = [];
-  private readonly counters = { statements: 0, units: 0, commits: 0, commitMs: 0, replays: 0 };
+  private readonly counters = { statements: 0, units: 0, commits: 0, commitMs: 0, savepoints: 0, replays: 0 };
   /** What a unit's function runs its statements through (the lock is held meanwhile). */
   private readonly runner: SqlRunner = {
     run: async <R>(s: BoundStatement) => this.execute<R>(this.prepare(s.sql), s),
@@ -173,14 +173,16 @@ export class SqliteExecutor implements SqlExecutor {
   }
 
   /**
-   * Statements run, units of work, group commits, time spent committing, and groups run again
-   * after a unit failed, since opening.
+   * Statements run (savepoints and transaction control not counted), units of work, group
+   * commits, time spent committing, savepoints opened (units that ran in one, and groups on a
+   * shared file) and groups run again after a failure, since opening.
    */
   stats(): Readonly<{
     statements: number;
     units: number;
     commits: number;
     commitMs: number;
+    savepoints: number;
     replays: number;
   }> {
     return { ...this.counters };
@@ -204,6 +206,7 @@ export class SqliteExecutor implements SqlExecutor {
   private async guarded(fn: (tx: SqlRunner) => Promise<unknown>): Promise<Outcome> {
     // units never nest or overlap (they hold the lock), so one savepoint name serves all
     this.prepare('savepoint nlfs_unit').run();
+    this.counters.savepoints++;
     const outcome = await this.attempt(fn);
     // (a transaction SQLite rolled back took the savepoint with it)
     if (!outcome.ok && this.handle.inTransaction) this.prepare('rollback to nlfs_unit').run();
@@ -271,7 +274,10 @@ export class SqliteExecutor implements SqlExecutor {
   /** Opens the transaction of a group, with the savepoint its replay rolls back to. */
   private begin(): void {
     this.prepare('begin immediate').run();
-    if (this.grouping && this.shared) this.prepare('savepoint nlfs_group').run();
+    if (this.grouping && this.shared) {
+      this.prepare('savepoint nlfs_group').run();
+      this.counters.savepoints++;
+    }
   }
 
   private openGroup(): Group {
