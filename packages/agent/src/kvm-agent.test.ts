@@ -5,7 +5,7 @@ import {
   counts,
   findGuestKernel,
   firstUri,
-  makeCounterInitramfs,
+  importCounterImages,
   secondUri,
   twoHostsMissing,
 } from '@nova-lfs/driver-kvm/testing';
@@ -71,20 +71,7 @@ describe.skipIf(!available || missing !== undefined)(
         hosts.push({ id, process, driver });
       }
       const images = new LocalImageService(join(root, 'images'));
-      await makeCounterInitramfs(join(root, 'counter.gz'));
-      await images.import(
-        { id: 'kernel', name: 'kernel', diskFormat: 'raw' },
-        { kind: 'file', path: kernel! },
-      );
-      await images.import(
-        {
-          id: 'counter',
-          name: 'counter',
-          diskFormat: 'initramfs',
-          properties: { kernelImageId: 'kernel', kernelCmdline: 'console=ttyS0 quiet' },
-        },
-        { kind: 'file', path: join(root, 'counter.gz') },
-      );
+      await importCounterImages(images, root, kernel!);
       engine = await createCompute({
         storage: 'memory',
         images,

@@ -5,14 +5,8 @@ import { type ComputeEngine, createCompute, type Instance, LocalImageService } f
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvmDriver } from './kvm-driver.js';
 import { testRoot, until } from './kvm-env.test-helper.js';
-import {
-  counts,
-  firstUri,
-  kernel,
-  makeCounterInitramfs,
-  secondUri,
-  twoHosts,
-} from './migration-env.test-helper.js';
+import { counts, firstUri, kernel, secondUri, twoHosts } from './migration-env.test-helper.js';
+import { importCounterImages } from './testing/index.js';
 
 describe.skipIf(!twoHosts)("the engine's live migration over two real KVM hosts", () => {
   let root: string;
@@ -22,17 +16,7 @@ describe.skipIf(!twoHosts)("the engine's live migration over two real KVM hosts"
   beforeAll(async () => {
     root = testRoot();
     const images = new LocalImageService(join(root, 'images'));
-    await makeCounterInitramfs(join(root, 'counter.gz'));
-    await images.import({ id: 'kernel', name: 'kernel', diskFormat: 'raw' }, { kind: 'file', path: kernel! });
-    await images.import(
-      {
-        id: 'counter',
-        name: 'counter',
-        diskFormat: 'initramfs',
-        properties: { kernelImageId: 'kernel', kernelCmdline: 'console=ttyS0 quiet' },
-      },
-      { kind: 'file', path: join(root, 'counter.gz') },
-    );
+    await importCounterImages(images, root, kernel!);
     drivers['eng-a'] = new KvmDriver({ uri: firstUri, hostId: 'eng-a', stateDir: join(root, 'state') });
     drivers['eng-b'] = new KvmDriver({ uri: secondUri, hostId: 'eng-b', stateDir: join(root, 'state') });
     compute = await createCompute({

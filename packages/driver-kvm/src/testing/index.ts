@@ -22,6 +22,7 @@ export {
   COUNT_RE,
   counts,
   firstUri,
+  importCounterImages,
   libvirtMissing,
   makeCounterInitramfs,
   secondUri,

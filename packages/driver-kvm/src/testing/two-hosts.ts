@@ -3,6 +3,7 @@ import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { ImageService } from '@nova-lfs/core';
 import { Connection, isLibvirtError } from '@nova-lfs/libvirt';
 
 const run = promisify(execFile);
@@ -93,4 +94,29 @@ export async function makeCounterInitramfs(outPath: string, o: { dirtyMiB?: numb
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Makes the counting guest (see {@link makeCounterInitramfs}) in `dir` and imports it into
+ * `images` as image `counter` (an initramfs booting image `kernel`, imported from `kernelPath`).
+ */
+export async function importCounterImages(
+  images: ImageService,
+  dir: string,
+  kernelPath: string,
+): Promise<void> {
+  await makeCounterInitramfs(join(dir, 'counter.gz'));
+  await images.import(
+    { id: 'kernel', name: 'kernel', diskFormat: 'raw' },
+    { kind: 'file', path: kernelPath },
+  );
+  await images.import(
+    {
+      id: 'counter',
+      name: 'counter',
+      diskFormat: 'initramfs',
+      properties: { kernelImageId: 'kernel', kernelCmdline: 'console=ttyS0 quiet' },
+    },
+    { kind: 'file', path: join(dir, 'counter.gz') },
+  );
 }
