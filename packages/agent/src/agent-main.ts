@@ -7,6 +7,15 @@ async function serve(argv: readonly string[]): Promise<void> {
     return;
   }
   const options = parseAgentArgs(argv);
+  // The handlers go in before the agent starts: a SIGTERM sent as soon as the ready line is read
+  // must stop the agent cleanly, not kill it by the default action before they exist. A signal
+  // that arrives while it starts is acted on once it serves.
+  let requested: string | undefined;
+  let onSignal = (signal: string) => {
+    requested ??= signal;
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   const running = await runAgent(options);
   const { report } = running;
   process.stdout.write(
@@ -21,7 +30,7 @@ async function serve(argv: readonly string[]): Promise<void> {
     })}\n`,
   );
   let stopping = false;
-  const stop = (signal: string) => {
+  onSignal = (signal: string) => {
     if (stopping) return;
     stopping = true;
     running.stop().then(
@@ -32,8 +41,7 @@ async function serve(argv: readonly string[]): Promise<void> {
       },
     );
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  if (requested) onSignal(requested);
 }
 
 /**

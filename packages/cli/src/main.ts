@@ -41,17 +41,19 @@ async function main(argv: readonly string[]): Promise<number | 'running'> {
     console.log(serveHelp);
     return 0;
   }
+  // The handlers go in before the service starts (see the agent's): a SIGTERM sent as soon as
+  // a ready line is read stops it cleanly; one that arrives while it starts, once it serves.
+  let signalled: (signal: string) => void;
+  const stopSignal = new Promise<string>((resolve) => {
+    signalled = resolve;
+  });
+  process.once('SIGINT', () => signalled('SIGINT'));
+  process.once('SIGTERM', () => signalled('SIGTERM'));
   const service = await runServe(options, { print: (line) => console.log(line) });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      console.log(`nova-lfs serve: ${signal}, stopping`);
-      service.stop().then(resolve, (e: unknown) => {
-        console.error('nova-lfs serve: stopping failed', e);
-        resolve();
-      });
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+  const signal = await stopSignal;
+  console.log(`nova-lfs serve: ${signal}, stopping`);
+  await service.stop().catch((e: unknown) => {
+    console.error('nova-lfs serve: stopping failed', e);
   });
   console.log('nova-lfs serve: stopped');
   return 0;
