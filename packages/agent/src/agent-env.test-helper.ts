@@ -3,8 +3,17 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { BusEventSubscriber, type BusLogger, BusRpcClient, connectBus } from '@nova-lfs/bus-nats';
+import {
+  agentInboxPrefix,
+  BusEventSubscriber,
+  type BusLogger,
+  BusRpcClient,
+  connectBus,
+} from '@nova-lfs/bus-nats';
 import { defaultNatsUrl, natsAvailable, startNatsCommand } from '@nova-lfs/bus-nats/testing';
+import { FakeDriver, type FakeDriverOptions } from '@nova-lfs/core/testing';
+import { AgentService } from './agent-service.js';
+import { RemoteDriver } from './remote-driver.js';
 
 /** Whether the shared nats-server answers, decided once per test file. With CI=true a miss is an error. */
 export const available = await natsAvailable(defaultNatsUrl);
@@ -74,4 +83,54 @@ export async function waitFor(
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(25);
   }
+}
+
+/** An agent in this process (its own connection, as a separate process would have) with a FAKE driver. */
+export interface InProcessAgent {
+  readonly hostId: string;
+  readonly fake: FakeDriver;
+  readonly agent: AgentService;
+  /** The control plane's driver for it. */
+  readonly driver: RemoteDriver;
+  /** Closes the driver, stops the agent and closes its connection. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts an {@link AgentService} over a FAKE driver in this process, on its own connection, and
+ * connects a {@link RemoteDriver} to it through `bus`. The FAKE drivers of one process can move
+ * guests to each other.
+ */
+export async function startInProcessAgent(
+  bus: ControlPlaneBus,
+  options: { fake?: FakeDriverOptions; logger?: BusLogger; prefix?: string } = {},
+): Promise<InProcessAgent> {
+  const hostId = uniqueHostId(options.prefix ?? 'inproc');
+  const nc = await connectBus({ servers: defaultNatsUrl, inboxPrefix: agentInboxPrefix(hostId) });
+  const fake = new FakeDriver({ hostname: hostId, ...options.fake });
+  const agent = new AgentService(nc, {
+    hostId,
+    driver: fake,
+    stateDir: join(tempDir(), hostId),
+    heartbeatIntervalMs: 500,
+    logger: options.logger ?? new RecordingLogger(),
+  });
+  await agent.start();
+  const driver = await RemoteDriver.connect({
+    hostId,
+    client: bus.client,
+    subscriber: bus.subscriber,
+    logger: options.logger ?? new RecordingLogger(),
+  });
+  return {
+    hostId,
+    fake,
+    agent,
+    driver,
+    async stop() {
+      await driver.close();
+      await agent.stop();
+      await nc.close();
+    },
+  };
 }

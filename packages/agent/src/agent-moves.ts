@@ -7,8 +7,8 @@ import {
   supportsRescue,
   supportsVolumeAttach,
 } from '@nova-lfs/core/ports';
+import type { CallArtifacts } from './driver-protocol.js';
 import { moveRpc, PROGRESS_EVENT_EVERY_MS } from './move-protocol.js';
-import type { CallArtifacts } from './remote-moves.js';
 
 /** How a handler runs (see `AgentService`). */
 export interface ServeOptions {
@@ -28,7 +28,7 @@ export interface MoveHandlerHost {
     options?: ServeOptions,
   ): void;
   /** The image service of one call: `image` and its linked kernel and initrd are the control plane's artifacts. */
-  callImages(image: Image | undefined, instance: Instance, artifacts: CallArtifacts): ImageService;
+  callImages(image: Image, instance: Instance, artifacts: CallArtifacts): ImageService;
   /** Publishes a migration's progress (best effort). */
   publishProgress(payload: {
     instanceId: string;

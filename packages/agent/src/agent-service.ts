@@ -42,6 +42,7 @@ import { registerMoveHandlers, type ServeOptions } from './agent-moves.js';
 import {
   type AgentDescription,
   agentStartedEvent,
+  type CallArtifacts,
   capabilitiesForVersion,
   DRIVER_PROTOCOL_REVISION,
   describeServed,
@@ -52,7 +53,6 @@ import {
 import { InstanceLanes } from './instance-lanes.js';
 import { migrationProgressEvent } from './move-protocol.js';
 import { OperationJournal } from './operation-journal.js';
-import type { CallArtifacts } from './remote-moves.js';
 
 /** Options of {@link AgentService}. */
 export interface AgentServiceOptions {
@@ -332,20 +332,15 @@ export class AgentService {
   }
 
   /** The image service of one call: `image` (and its kernel and initrd) are read from the control plane's artifacts. */
-  private callImages(image: Image | undefined, instance: Instance, artifacts: CallArtifacts) {
-    return agentCallImages(
-      this.staging,
-      image === undefined
-        ? undefined
-        : {
-            image,
-            driver: this.driver.kind,
-            hostId: this.hostId,
-            instanceId: instance.id,
-            ...(artifacts.artifact ? { artifactPath: artifacts.artifact.path } : {}),
-            linked: artifacts.linked ?? [],
-          },
-    );
+  private callImages(image: Image, instance: Instance, artifacts: CallArtifacts) {
+    return agentCallImages(this.staging, {
+      image,
+      driver: this.driver.kind,
+      hostId: this.hostId,
+      instanceId: instance.id,
+      ...(artifacts.artifact ? { artifactPath: artifacts.artifact.path } : {}),
+      linked: artifacts.linked ?? [],
+    });
   }
 
   private publish<P>(event: BusEvent<P>, payload: P): void {

@@ -122,6 +122,12 @@ export const imageArtifactSchema = z.object({
 export const linkedArtifactSchema = imageArtifactSchema.extend({ image: imageSchema });
 /** A linked image's artifact. */
 export type LinkedArtifact = z.output<typeof linkedArtifactSchema>;
+/** The image artifacts a call sends (absent when the agent's driver needs no bytes). */
+export interface CallArtifacts {
+  readonly artifact?: { path: string; sha256: string };
+  readonly linked?: LinkedArtifact[];
+}
+
 /** The linked artifacts of one call (a kernel and an initrd at most, with room to spare). */
 export const linkedArtifactsSchema = z.array(linkedArtifactSchema).max(4);
 

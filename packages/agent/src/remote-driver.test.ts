@@ -1,11 +1,8 @@
-import { join } from 'node:path';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { agentInboxPrefix, connectBus, RemoteCallError } from '@nova-lfs/bus-nats';
+import { RemoteCallError } from '@nova-lfs/bus-nats';
 import { type ComputeEngine, createCompute, DriverError, ErrorCode, type Image } from '@nova-lfs/core';
 import { supportsSuspend } from '@nova-lfs/core/ports';
 import {
   buildTestInstance,
-  FakeDriver,
   type FakeDriverOptions,
   FirstFitScheduler,
   tinyTestFlavor,
@@ -17,24 +14,13 @@ import {
   available,
   type ControlPlaneBus,
   controlPlaneBus,
-  natsUrl,
-  RecordingLogger,
-  tempDir,
+  type InProcessAgent,
+  startInProcessAgent,
   uniqueHostId,
   waitFor,
 } from './agent-env.test-helper.js';
-import { AgentService } from './agent-service.js';
 import { driverRpc } from './driver-protocol.js';
 import { RemoteDriver } from './remote-driver.js';
-
-/** An agent in this process (its own connection, as a separate process would have). */
-interface InProcessAgent {
-  readonly hostId: string;
-  readonly fake: FakeDriver;
-  readonly agent: AgentService;
-  readonly driver: RemoteDriver;
-  stop(): Promise<void>;
-}
 
 const image: Image = {
   id: 'img',
@@ -52,35 +38,8 @@ describe.skipIf(!available)('RemoteDriver ↔ AgentService (in-process agents, r
   const started: InProcessAgent[] = [];
   const engines: ComputeEngine[] = [];
 
-  const startAgent = async (fakeOptions: FakeDriverOptions = {}): Promise<InProcessAgent> => {
-    const hostId = uniqueHostId('inproc');
-    const nc: NatsConnection = await connectBus({ servers: natsUrl, inboxPrefix: agentInboxPrefix(hostId) });
-    const fake = new FakeDriver({ hostname: hostId, ...fakeOptions });
-    const agent = new AgentService(nc, {
-      hostId,
-      driver: fake,
-      stateDir: join(tempDir(), hostId),
-      heartbeatIntervalMs: 500,
-      logger: new RecordingLogger(),
-    });
-    await agent.start();
-    const driver = await RemoteDriver.connect({
-      hostId,
-      client: bus.client,
-      subscriber: bus.subscriber,
-      logger: new RecordingLogger(),
-    });
-    const a: InProcessAgent = {
-      hostId,
-      fake,
-      agent,
-      driver,
-      async stop() {
-        await driver.close();
-        await agent.stop();
-        await nc.close();
-      },
-    };
+  const startAgent = async (fake: FakeDriverOptions = {}): Promise<InProcessAgent> => {
+    const a = await startInProcessAgent(bus, { fake });
     started.push(a);
     return a;
   };

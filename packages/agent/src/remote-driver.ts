@@ -54,13 +54,14 @@ import { map, type Observable, type Subscription, share } from 'rxjs';
 import {
   type AgentDescription,
   agentStartedEvent,
+  type CallArtifacts,
   driverRpc,
   type LinkedArtifact,
   powerStateEvent,
 } from './driver-protocol.js';
 import { AgentUnreachableError, isTransientBusFailure, toDriverError } from './errors.js';
 import { MOVE_PROTOCOL_REVISION } from './move-protocol.js';
-import { type CallArtifacts, type RemoteCallWhat, RemoteMoves } from './remote-moves.js';
+import { type RemoteCallWhat, RemoteMoves } from './remote-moves.js';
 
 /** Options of {@link RemoteDriver}. */
 export interface RemoteDriverOptions {

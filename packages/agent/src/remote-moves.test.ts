@@ -1,6 +1,3 @@
-import { join } from 'node:path';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { agentInboxPrefix, connectBus } from '@nova-lfs/bus-nats';
 import { type ComputeEngine, createCompute, type InstanceEvent, type MigrationRecord } from '@nova-lfs/core';
 import {
   supportsColdMigration,
@@ -8,30 +5,18 @@ import {
   supportsRescue,
   supportsVolumeAttach,
 } from '@nova-lfs/core/ports';
-import { buildTestInstance, FakeDriver, FirstFitScheduler, tinyTestFlavor } from '@nova-lfs/core/testing';
+import { buildTestInstance, FirstFitScheduler, tinyTestFlavor } from '@nova-lfs/core/testing';
 import { filter, firstValueFrom } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   available,
   type ControlPlaneBus,
   controlPlaneBus,
-  natsUrl,
+  type InProcessAgent,
   RecordingLogger,
-  tempDir,
-  uniqueHostId,
+  startInProcessAgent,
 } from './agent-env.test-helper.js';
-import { AgentService } from './agent-service.js';
 import { moveRpc } from './move-protocol.js';
-import { RemoteDriver } from './remote-driver.js';
-
-/** An agent in this process (its own connection); the FAKE drivers of one process can move guests to each other. */
-interface InProcessAgent {
-  readonly hostId: string;
-  readonly fake: FakeDriver;
-  readonly agent: AgentService;
-  readonly driver: RemoteDriver;
-  readonly nc: NatsConnection;
-}
 
 const flavors = [
   { id: 'small', vcpus: 1, ramMb: 512, diskGb: 1 },
@@ -49,30 +34,13 @@ describe.skipIf(!available)(
     beforeAll(async () => {
       bus = await controlPlaneBus();
       for (let n = 0; n < 2; n++) {
-        const hostId = uniqueHostId(`move${n}`);
-        const nc = await connectBus({ servers: natsUrl, inboxPrefix: agentInboxPrefix(hostId) });
         // never converges by itself: a migration ends by force-complete or abort
-        const fake = new FakeDriver({
-          hostname: hostId,
+        const fake = {
           vcpus: 8,
           ramMb: 8192,
-          liveMigration: { tickMs: 5, convergeAfterMs: 'never' },
-        });
-        const agent = new AgentService(nc, {
-          hostId,
-          driver: fake,
-          stateDir: join(tempDir(), hostId),
-          heartbeatIntervalMs: 500,
-          logger,
-        });
-        await agent.start();
-        const driver = await RemoteDriver.connect({
-          hostId,
-          client: bus.client,
-          subscriber: bus.subscriber,
-          logger,
-        });
-        agents.push({ hostId, fake, agent, driver, nc });
+          liveMigration: { tickMs: 5, convergeAfterMs: 'never' as const },
+        };
+        agents.push(await startInProcessAgent(bus, { fake, logger, prefix: `move${n}` }));
       }
       engine = await createCompute({
         storage: 'memory',
@@ -90,11 +58,7 @@ describe.skipIf(!available)(
 
     afterAll(async () => {
       await engine?.close();
-      for (const a of agents) {
-        await a.driver.close();
-        await a.agent.stop();
-        await a.nc.close();
-      }
+      for (const a of agents) await a.stop();
       await bus?.close();
     });
 
@@ -244,7 +208,7 @@ describe.skipIf(!available)(
       await a.driver.destroy(instance);
     });
 
-    it('refuses a malformed move payload with a typed error naming the field, before the driver runs', async () => {
+    it('refuses a malformed move payload with a typed error naming the field; the driver never runs', async () => {
       const a = agents[0]!;
       const instance = buildTestInstance({ hostId: a.hostId, flavor: tinyTestFlavor });
       const before = a.fake.calls.forceCompleteLiveMigration ?? 0;
@@ -252,7 +216,8 @@ describe.skipIf(!available)(
         bus.client.call(
           a.hostId,
           moveRpc.forceCompleteLiveMigration,
-          // a downtime far beyond a day, sent past the client's own check
+          // a downtime far beyond a day: the shared schema refuses it (the client checks it before
+          // sending, the agent again before a handler runs)
           { instance, mode: { kind: 'downtime', downtimeMs: 1e12 } } as never,
           { deadlineMs: 5000 },
         ),

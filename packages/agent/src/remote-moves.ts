@@ -19,7 +19,7 @@ import type {
   RescueRequest,
 } from '@nova-lfs/core/ports';
 import { filter } from 'rxjs';
-import type { LinkedArtifact } from './driver-protocol.js';
+import type { CallArtifacts } from './driver-protocol.js';
 import { migrationProgressEvent, moveRpc } from './move-protocol.js';
 
 /** What a remote call needs to say about itself (see `RemoteDriver`'s private `call`). */
@@ -53,12 +53,6 @@ export interface RemoteMoveCaller {
   ): Promise<CallArtifacts>;
 }
 
-/** The image artifacts a call sends (absent when the agent's driver needs no bytes). */
-export interface CallArtifacts {
-  readonly artifact?: { path: string; sha256: string };
-  readonly linked?: LinkedArtifact[];
-}
-
 /**
  * The move ports of core's `driver-moves.ts` (cold migration and resize, rescue, live migration)
  * as RPCs to the agent (`moveRpc`, driver protocol revision 2). Every step is a `move` call; the
@@ -90,7 +84,7 @@ export class RemoteMoves {
   ): Promise<MigratedDisks> {
     return this.remote.call(
       moveRpc.migrateDisksAndPowerOff,
-      { instance, target: plainTarget(target) },
+      { instance, target },
       'move',
       this.on('migrateDisksAndPowerOff', instance),
       options,
@@ -113,7 +107,7 @@ export class RemoteMoves {
         flavor: request.flavor,
         image: request.image,
         ...artifacts,
-        disks: { params: { ...request.disks.params } },
+        disks: request.disks,
         powerOn: request.powerOn,
         volumes: [...request.volumes],
       },
@@ -201,7 +195,7 @@ export class RemoteMoves {
   ): Promise<void> {
     await this.remote.call(
       moveRpc.checkLiveMigration,
-      { instance, target: plainTarget(target) },
+      { instance, target },
       'move',
       { operation: 'checkLiveMigration', instanceId: instance.id, mutating: false },
       options,
@@ -227,7 +221,7 @@ export class RemoteMoves {
         moveRpc.liveMigrate,
         {
           instance,
-          target: plainTarget(target),
+          target,
           ...(options.maxDowntimeMs !== undefined ? { maxDowntimeMs: options.maxDowntimeMs } : {}),
           ...(options.bandwidthMiBps !== undefined ? { bandwidthMiBps: options.bandwidthMiBps } : {}),
           ...(options.allowPostCopy !== undefined ? { allowPostCopy: options.allowPostCopy } : {}),
@@ -250,7 +244,7 @@ export class RemoteMoves {
   }
 
   async forceCompleteLiveMigration(instance: Instance, mode: ForceCompleteMode): Promise<void> {
-    await this.remote.call(moveRpc.forceCompleteLiveMigration, { instance, mode: { ...mode } }, 'read', {
+    await this.remote.call(moveRpc.forceCompleteLiveMigration, { instance, mode }, 'read', {
       operation: 'forceCompleteLiveMigration',
       instanceId: instance.id,
       mutating: false,
@@ -270,7 +264,7 @@ export class RemoteMoves {
   async attachVolume(instance: Instance, device: BlockDevice): Promise<void> {
     await this.remote.call(
       moveRpc.attachVolume,
-      { instance, device: plainDevice(device) },
+      { instance, device },
       'move',
       this.on('attachVolume', instance),
     );
@@ -279,7 +273,7 @@ export class RemoteMoves {
   async detachVolume(instance: Instance, device: BlockDevice): Promise<void> {
     await this.remote.call(
       moveRpc.detachVolume,
-      { instance, device: plainDevice(device) },
+      { instance, device },
       'move',
       this.on('detachVolume', instance),
     );
@@ -288,18 +282,4 @@ export class RemoteMoves {
   private on(operation: string, instance: Instance): RemoteCallWhat {
     return { operation, instanceId: instance.id, mutating: true };
   }
-}
-
-/** A block device as plain data. */
-function plainDevice(d: BlockDevice): BlockDevice {
-  return {
-    volumeId: d.volumeId,
-    ...(d.device !== undefined ? { device: d.device } : {}),
-    connection: { ...d.connection },
-  };
-}
-
-/** A target as plain data (drivers may hand out objects with extra fields). */
-function plainTarget(t: MigrationTarget): MigrationTarget {
-  return { hostId: t.hostId, driverKind: t.driverKind, sameHost: t.sameHost, params: { ...t.params } };
 }
