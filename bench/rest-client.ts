@@ -62,6 +62,32 @@ export function request(
   });
 }
 
+/**
+ * One JSON request with `fetch` (setup only: nothing measured goes through it).
+ * @throws Error naming the request and the status when `want` is given and not answered
+ */
+export async function call(
+  endpoint: Endpoint,
+  method: string,
+  path: string,
+  token: string | undefined,
+  body?: unknown,
+  want?: number,
+): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+  const r = await fetch(`http://${endpoint.host}:${endpoint.port}${path}`, {
+    method,
+    headers: {
+      ...(token ? { 'x-auth-token': token } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await r.text();
+  if (want !== undefined && r.status !== want)
+    throw new Error(`${method} ${path} answered ${r.status} (wanted ${want}): ${text.slice(0, 300)}`);
+  return { status: r.status, json: text ? JSON.parse(text) : {}, headers: r.headers };
+}
+
 /** What the event stream told about one server so far. */
 interface Seen {
   active?: boolean;

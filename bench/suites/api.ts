@@ -6,7 +6,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import type { ApiServer } from '@nova-lfs/api';
 import type { ComputeEngine } from '@nova-lfs/core';
 import { percentile, printReport } from '../report.js';
-import { type Endpoint, EventFollower, request } from '../rest-client.js';
+import { call, type Endpoint, EventFollower, request } from '../rest-client.js';
 
 /** The worker thread that plays the HTTP clients is this module, told so by its `workerData`. */
 const CLIENT_ROLE = 'nova-lfs-bench-api-client';
@@ -347,29 +347,6 @@ function passwordAuth(name: string, password: string, projectId?: string): Recor
       ...(projectId ? { scope: { project: { id: projectId } } } : {}),
     },
   };
-}
-
-/** One JSON request from the main thread (setup only: nothing measured goes through it). */
-async function call(
-  endpoint: Endpoint,
-  method: string,
-  path: string,
-  token: string | undefined,
-  body?: unknown,
-  want?: number,
-): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
-  const r = await fetch(`http://${endpoint.host}:${endpoint.port}${path}`, {
-    method,
-    headers: {
-      ...(token ? { 'x-auth-token': token } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  if (want !== undefined && r.status !== want)
-    throw new Error(`${method} ${path} answered ${r.status} (wanted ${want}): ${text.slice(0, 300)}`);
-  return { status: r.status, json: text ? JSON.parse(text) : {}, headers: r.headers };
 }
 
 /**

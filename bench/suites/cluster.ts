@@ -24,7 +24,7 @@ import { freeLoopbackPort } from '@nova-lfs/bus-nats/testing';
 import { controlPlaneArgs, issueAdminToken, type ServeProcess, startServe } from '@nova-lfs/cli/testing';
 import pg from 'pg';
 import { percentile, printReport } from '../report.js';
-import { type Endpoint, EventFollower, request } from '../rest-client.js';
+import { call, type Endpoint, EventFollower, request } from '../rest-client.js';
 
 /**
  * `pnpm bench cluster [--agents N] [--agents-per-process N] [--concurrency N] [--seconds S]
@@ -560,55 +560,37 @@ async function prepare(services: readonly ServeProcess[]): Promise<{ planes: Pla
     const u = new URL(s.url);
     planes.push({ endpoint: { host: u.hostname, port: Number(u.port) }, token: admin.token });
   }
-  const agent = new http.Agent({ keepAlive: true });
-  try {
-    const first = planes[0]!;
-    const expect = async (what: string, status: number, p: Promise<{ status: number; text: string }>) => {
-      const r = await p;
-      if (r.status !== status) throw new Error(`${what} answered ${r.status}: ${r.text.slice(0, 300)}`);
-      return r.text;
-    };
-    await expect(
-      'PUT os-quota-sets',
-      200,
-      request(
-        agent,
-        first.endpoint,
-        'PUT',
-        `/v2.1/os-quota-sets/${projectId}`,
-        first.token,
-        JSON.stringify({ quota_set: { instances: -1, cores: -1, ram: -1 } }),
-      ),
-    );
-    const created = await expect(
-      'POST /image/v2/images',
-      201,
-      request(
-        agent,
-        first.endpoint,
-        'POST',
-        '/image/v2/images',
-        first.token,
-        JSON.stringify({
-          name: 'bench-fake',
-          disk_format: 'raw',
-          container_format: 'bare',
-          visibility: 'public',
-          hypervisor_type: 'fake',
-        }),
-      ),
-    );
-    const imageId = (JSON.parse(created) as { id: string }).id;
-    const uploaded = await fetch(`${services[0]!.url}/image/v2/images/${imageId}/file`, {
-      method: 'PUT',
-      headers: { 'x-auth-token': first.token, 'content-type': 'application/octet-stream' },
-      body: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]),
-    });
-    if (uploaded.status !== 204) throw new Error(`PUT image file answered ${uploaded.status}`);
-    return { planes, imageId };
-  } finally {
-    agent.destroy();
-  }
+  const first = planes[0]!;
+  await call(
+    first.endpoint,
+    'PUT',
+    `/v2.1/os-quota-sets/${projectId}`,
+    first.token,
+    { quota_set: { instances: -1, cores: -1, ram: -1 } },
+    200,
+  );
+  const created = await call(
+    first.endpoint,
+    'POST',
+    '/image/v2/images',
+    first.token,
+    {
+      name: 'bench-fake',
+      disk_format: 'raw',
+      container_format: 'bare',
+      visibility: 'public',
+      hypervisor_type: 'fake',
+    },
+    201,
+  );
+  const imageId = created.json.id as string;
+  const uploaded = await fetch(`${services[0]!.url}/image/v2/images/${imageId}/file`, {
+    method: 'PUT',
+    headers: { 'x-auth-token': first.token, 'content-type': 'application/octet-stream' },
+    body: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]),
+  });
+  if (uploaded.status !== 204) throw new Error(`PUT image file answered ${uploaded.status}`);
+  return { planes, imageId };
 }
 
 /**

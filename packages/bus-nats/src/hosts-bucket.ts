@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { abortableDelay } from '@nova-lfs/core/ports';
 import { type BusBackoff, backoffDelay } from './backoff.js';
 import { BusClosedError, BusPermissionError } from './errors.js';
 import { classifyNatsFailure } from './nats-failure.js';
@@ -127,19 +128,10 @@ export async function createOrWaitForHostsBucket(
       }
     }
     options.onWait?.(attempt, error, mayCreate);
-    await abortableDelay(backoffDelay(attempt, options.backoff ?? hostsBucketWaitBackoff), options.signal);
+    // an abort cuts the wait short; the next turn then ends with BusClosedError
+    await abortableDelay(
+      backoffDelay(attempt, options.backoff ?? hostsBucketWaitBackoff),
+      options.signal,
+    ).catch(() => undefined);
   }
-}
-
-function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

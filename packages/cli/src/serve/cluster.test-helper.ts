@@ -25,7 +25,8 @@ const run = promisify(execFile);
 /** The PostgreSQL the tests use. */
 export const pgUrl = process.env.NOVA_LFS_PG_URL ?? 'postgres://nova:nova@127.0.0.1:5432/nova_test';
 
-async function pgAvailable(): Promise<boolean> {
+/** Whether the PostgreSQL at {@link pgUrl} accepts a connection within 3 s. */
+export async function pgAvailable(): Promise<boolean> {
   const c = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 3000 });
   try {
     await c.connect();

@@ -27,6 +27,18 @@ import { parseServeArgs, serveHelp, UsageError } from './serve-options.js';
 /** Each fake host fits two m1.tiny (1 vCPU): 3 hosts, 6 instances. */
 const HOST_VCPUS = 2;
 
+/** A PostgreSQL-backed embedded `serve` command line with `--stale-reservation-ms ms`. */
+const withStaleReservation = (ms: string): string[] => [
+  '--store',
+  'postgres',
+  '--pg-url',
+  'postgres://x',
+  '--fake-hosts',
+  '1',
+  '--stale-reservation-ms',
+  ms,
+];
+
 describe('nova-lfs serve --bus nats options', () => {
   it('documents them in --help', () => {
     for (const flag of [
@@ -76,21 +88,7 @@ describe('nova-lfs serve --bus nats options', () => {
     expect(parseServeArgs(['--fake-hosts', '1'], {})).toMatchObject({ bus: 'none', agentHosts: [] });
     expect(parseServeArgs(['--fake-hosts', '1'], {})).not.toHaveProperty('reconcileIntervalMs');
     expect(parseServeArgs(['--fake-hosts', '1'], {})).not.toHaveProperty('staleReservationMs');
-    expect(
-      parseServeArgs(
-        [
-          '--store',
-          'postgres',
-          '--pg-url',
-          'postgres://x',
-          '--fake-hosts',
-          '1',
-          '--stale-reservation-ms',
-          '5000',
-        ],
-        {},
-      ),
-    ).toMatchObject({ staleReservationMs: 5000 });
+    expect(parseServeArgs(withStaleReservation('5000'), {})).toMatchObject({ staleReservationMs: 5000 });
   });
 
   it('refuses bad combinations naming the option', () => {
@@ -116,32 +114,8 @@ describe('nova-lfs serve --bus nats options', () => {
         ['--fake-hosts', '1', '--stale-reservation-ms', '5000'],
         '--stale-reservation-ms: needs --store postgres',
       ],
-      [
-        [
-          '--store',
-          'postgres',
-          '--pg-url',
-          'postgres://x',
-          '--fake-hosts',
-          '1',
-          '--stale-reservation-ms',
-          '999',
-        ],
-        '--stale-reservation-ms',
-      ],
-      [
-        [
-          '--store',
-          'postgres',
-          '--pg-url',
-          'postgres://x',
-          '--fake-hosts',
-          '1',
-          '--stale-reservation-ms',
-          'soon',
-        ],
-        '--stale-reservation-ms',
-      ],
+      [withStaleReservation('999'), '--stale-reservation-ms'],
+      [withStaleReservation('soon'), '--stale-reservation-ms'],
     ];
     for (const [args, flag] of bad) {
       expect(() => parseServeArgs(args, {}), args.join(' ')).toThrow(UsageError);

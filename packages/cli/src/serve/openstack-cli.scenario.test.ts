@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dockerAvailable, makeBusyboxRootfs, startDockerCommand } from '@nova-lfs/driver-docker/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueAdminToken } from '../testing/serve-process.js';
 import { type CliResult, cli, freePort, type ServeProcess, startServe } from './serve-process.test-helper.js';
 
 /**
@@ -362,20 +363,7 @@ describe.runIf(ready)('the openstack and nova CLIs against nova-lfs serve (Docke
       headers: { 'x-auth-token': 'gAAAAAB-forged' },
     });
     expect(badToken.status).toBe(401);
-    const tokenRes = await fetch(`${serve.url}/v3/auth/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: 'admin', domain: { name: 'Default' }, password } },
-          },
-          scope: { project: { name: 'admin', domain: { name: 'Default' } } },
-        },
-      }),
-    });
-    const token = tokenRes.headers.get('x-subject-token')!;
+    const { token } = await issueAdminToken(serve.url, password);
     const malformed = await fetch(`${serve.url}/v2.1/servers`, {
       method: 'POST',
       headers: { 'x-auth-token': token, 'content-type': 'application/json' },

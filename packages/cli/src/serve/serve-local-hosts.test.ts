@@ -5,6 +5,7 @@ import { makeBusyboxRootfs } from '@nova-lfs/driver-docker/testing';
 import { libvirtAvailable, startLibvirtCommand } from '@nova-lfs/driver-kvm/testing';
 import { installLxcCommand, lxcUnavailableReason } from '@nova-lfs/driver-lxc/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueAdminToken } from '../testing/serve-process.js';
 import { type RunningService, runServe } from './serve-command.js';
 import { parseServeArgs } from './serve-options.js';
 import { freePort } from './serve-process.test-helper.js';
@@ -53,20 +54,7 @@ describe.runIf(!missing)('nova-lfs serve with an LXC host and a KVM host (real L
     ]);
     if (options === 'help') throw new Error('help');
     service = await runServe(options, { print: () => undefined });
-    const r = await fetch(`${service.url}/v3/auth/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: 'admin', domain: { id: 'default' }, password } },
-          },
-          scope: { project: { name: 'admin', domain: { id: 'default' } } },
-        },
-      }),
-    });
-    token = r.headers.get('x-subject-token')!;
+    ({ token } = await issueAdminToken(service.url, password));
   });
 
   afterAll(async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { openPostgresStores } from '@nova-lfs/store-sql';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { waitFor } from './cluster.test-helper.js';
+import { pgAvailable, pgUrl, waitFor } from './cluster.test-helper.js';
 import { type RunningService, runServe } from './serve-command.js';
 import { parseServeArgs } from './serve-options.js';
 import { freePort } from './serve-process.test-helper.js';
@@ -15,19 +15,6 @@ import { freePort } from './serve-process.test-helper.js';
  * left (rows it never settled) stop counting against the project once MS old, dropped by this
  * control plane's reconciler, instead of after the fixed 30 s before.
  */
-const pgUrl = process.env.NOVA_LFS_PG_URL ?? 'postgres://nova:nova@127.0.0.1:5432/nova_test';
-
-async function pgAvailable(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 3000 });
-  try {
-    await c.connect();
-    await c.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const available = await pgAvailable();
 if (!available) {
   if (process.env.CI === 'true') throw new Error(`CI=true and PostgreSQL is not reachable at ${pgUrl}`);
