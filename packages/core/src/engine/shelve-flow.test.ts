@@ -46,6 +46,44 @@ describe('shelve and unshelve', () => {
     await compute.close();
   });
 
+  it('powers the guest off before its snapshot (a disk the guest closed itself, as Nova shelves)', async () => {
+    const cloud = await createFakeCloud();
+    const { compute, drivers } = cloud;
+    const [vm] = await compute.create(cloud.request());
+    const id = vm!.id;
+    const driver = drivers[Number(vm!.hostId!.slice(5))]!;
+    const seen: string[] = [];
+    const snapshot = driver.snapshot.bind(driver);
+    driver.snapshot = (instance, options) => {
+      seen.push(driver.guest(instance.id)?.powerState ?? 'none');
+      return snapshot(instance, options);
+    };
+    expect(await compute.shelve(id)).toMatchObject({ vmState: 'shelved_offloaded', taskState: null });
+    expect(seen).toEqual(['shutdown']);
+    await compute.close();
+  });
+
+  it('powers a running guest on again when its shelve snapshot fails, with the fault recorded', async () => {
+    const cloud = await createFakeCloud();
+    const { compute, drivers } = cloud;
+    const [vm] = await compute.create(cloud.request());
+    const id = vm!.id;
+    const driver = drivers[Number(vm!.hostId!.slice(5))]!;
+    const imagesBefore = (await compute.images.list()).length;
+    driver.failNext('snapshot');
+    await expect(compute.shelve(id)).rejects.toThrow();
+    const after = await compute.get(id);
+    expect(after).toMatchObject({ vmState: 'active', powerState: 'running', taskState: null });
+    expect(after?.fault?.message).toBeTruthy();
+    expect(driver.guest(id)?.powerState).toBe('running');
+    expect((await compute.images.list()).length).toBe(imagesBefore);
+    expect((await compute.listActions(id)).map((a) => `${a.action}:${a.result}`)).toEqual([
+      'create:success',
+      'shelve:error',
+    ]);
+    await compute.close();
+  });
+
   it('keeps a shelved guest on its host until the offload time passed; unshelve powers it on in place', async () => {
     let now = 5_000_000;
     const cloud = await createFakeCloud({

@@ -9,8 +9,8 @@ import { placeExisting } from './instance-placement.js';
 import { callOf, conflictOf, driverFailure, endTask, instanceFor, takeTask } from './move-task.js';
 
 /**
- * Shelve, shelve offload and unshelve (Nova's): `shelve` snapshots the guest into the image service
- * (Snapshottable), powers it off and leaves it `shelved` on its host, recording the snapshot;
+ * Shelve, shelve offload and unshelve (Nova's): `shelve` powers the guest off (a clean shutdown),
+ * snapshots it into the image service (Snapshottable) and leaves it `shelved` on its host, recording the snapshot;
  * `shelveOffload` (at once when `shelvedOffloadTimeMs` is 0, by the reconciler after that time
  * otherwise, or when asked) destroys the guest and releases its claim, the record stays
  * (`shelved_offloaded`, no host); `unshelve` powers a shelved guest on again, or places an
@@ -30,7 +30,20 @@ export class ShelveFlow {
     if (!supportsSnapshot(driver)) throw new CapabilityUnsupportedError('snapshot', driver.kind, hostId);
     const { working, record, task, done } = await takeTask(this.ctx, instance, 'shelve', request);
     let shelved: Instance | undefined;
+    // Nova's order: a clean shutdown first, so the snapshot holds a disk the guest closed itself
+    const powerOffFirst = supportsPowerControl(driver) && instance.powerState !== 'shutdown';
+    let stillOff = false;
     try {
+      if (powerOffFirst) {
+        const timeoutMs = this.ctx.deps.options.powerOffTimeoutMs;
+        await this.ctx.callDriver(
+          'power',
+          { operation: 'powerOff', instanceId: id, hostId },
+          task,
+          (_, call) => driver.powerOff(working, { timeoutMs, ...callOf(call) }),
+        );
+        stillOff = true;
+      }
       const image = await this.ctx.callDriver(
         'snapshot',
         { operation: 'snapshot', instanceId: id, hostId },
@@ -42,15 +55,7 @@ export class ShelveFlow {
             ...callOf(call),
           }),
       );
-      if (supportsPowerControl(driver) && instance.powerState !== 'shutdown') {
-        const timeoutMs = this.ctx.deps.options.powerOffTimeoutMs;
-        await this.ctx.callDriver(
-          'power',
-          { operation: 'powerOff', instanceId: id, hostId },
-          task,
-          (_, call) => driver.powerOff(working, { timeoutMs, ...callOf(call) }),
-        );
-      }
+      stillOff = false;
       shelved = await endTask(
         this.ctx,
         working,
@@ -65,7 +70,12 @@ export class ShelveFlow {
       );
     } catch (e) {
       const fault = faultOf(e, this.ctx.now(), { hostId });
-      await endTask(this.ctx, working, 'shelving', record, {}, fault);
+      // a snapshot that failed after the shutdown leaves a running guest running again
+      const restored =
+        stillOff && instance.powerState === 'running' && (await this.powerBackOn(working, hostId));
+      const patch =
+        stillOff && !restored ? { vmState: 'stopped' as const, powerState: 'shutdown' as const } : {};
+      await endTask(this.ctx, working, 'shelving', record, patch, fault);
       throw driverFailure(
         e,
         { driver: driver.kind, operation: 'shelve', instanceId: id, hostId },
@@ -77,6 +87,20 @@ export class ShelveFlow {
     if (!shelved) return (await this.ctx.deps.instances.get(id)) ?? working;
     if (this.ctx.deps.options.shelvedOffloadTimeMs === 0) return this.offload(id, request);
     return shelved;
+  }
+
+  /** Powers a guest on again after a failed shelve snapshot; false when that failed too. */
+  private async powerBackOn(working: Instance, hostId: string): Promise<boolean> {
+    const driver = this.ctx.deps.registry.driverFor(hostId);
+    if (!supportsPowerControl(driver)) return false;
+    return this.ctx
+      .callDriver('power', { operation: 'powerOn', instanceId: working.id, hostId }, undefined, (_, call) =>
+        driver.powerOn(working, callOf(call)),
+      )
+      .then(
+        () => true,
+        () => false,
+      );
   }
 
   /**
