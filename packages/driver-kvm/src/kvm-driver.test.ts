@@ -135,4 +135,32 @@ describe.skipIf(!available)('KvmDriver through the engine (real QEMU guests)', (
     expect((await driver.listInstances()).map((g) => g.instanceId)).not.toContain(stranger.id);
     await compute.delete(vm!.id);
   }, 120_000);
+
+  it("boots from its own links to the kernel and initramfs: removing their images from the service does not break the guest's next start", async () => {
+    const [vm] = await compute.create({
+      name: 'own-boot-files',
+      projectId: 'p',
+      userId: 'u',
+      flavorId: 'vm.tiny',
+      imageId: 'initrd-boot',
+    });
+    const id = vm!.id;
+    const dir = driver.instanceDir(id);
+    const { stdout: xml } = await run('virsh', ['-c', 'qemu:///system', 'dumpxml', KvmDriver.domainName(id)]);
+    const kernelImage = (await images.get('kernel'))!;
+    const initrdImage = (await images.get('initrd'))!;
+    expect(xml).toContain(`<kernel>${dir}/boot-${kernelImage.sha256}</kernel>`);
+    expect(xml).toContain(`<initrd>${dir}/boot-${initrdImage.sha256}</initrd>`);
+    await until(async () => markers(await compute.consoleOutput(id)) === 1);
+    await compute.powerOff(id);
+    // (the last test of this file: the images are gone for good)
+    const cachedKernel = (await images.acquire('kernel')).path;
+    await images.remove('kernel');
+    await images.remove('initrd');
+    expect(existsSync(cachedKernel)).toBe(false);
+    await compute.powerOn(id);
+    await until(async () => markers(await compute.consoleOutput(id)) === 2);
+    await compute.delete(id);
+    expect(existsSync(dir)).toBe(false);
+  }, 180_000);
 });

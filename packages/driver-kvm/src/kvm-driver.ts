@@ -65,7 +65,7 @@ import {
 import { claimHostScope, releaseHostScope } from './host-scope.js';
 import { type LibvirtConnector, openLibvirt } from './libvirt-binding.js';
 import { KvmLiveMigration, type KvmLiveMigrationOptions } from './live-migration.js';
-import { PinnedBases } from './pinned-bases.js';
+import { keepBootFile, PinnedBases } from './pinned-bases.js';
 import { powerStateOfDomain } from './power-state.js';
 import { PowerWatch } from './power-watch.js';
 import { createOverlay, rebaseOverlay } from './qemu-img.js';
@@ -981,7 +981,11 @@ export class KvmDriver
     const { instance, image, images, signal } = request;
     const props = image.properties;
     const disks: DiskSpec[] = [];
-    const acquire = async (id: string) => (await untilAborted(images.acquire(id), signal)).path;
+    // kernel and initramfs are booted from the instance's own links to them (see keepBootFile)
+    const acquire = async (id: string) => {
+      const cached = await untilAborted(images.acquire(id), signal);
+      return keepBootFile(cached.path, cached.image.sha256, dir);
+    };
     let kernel: string | undefined;
     let initrd: string | undefined;
     if (image.diskFormat === 'qcow2' || image.diskFormat === 'raw') {

@@ -300,7 +300,7 @@ describe.skipIf(!twoHosts)('KVM live migration between two real libvirtds (QEMU 
     const [src, dst] = await Promise.all([Connection.open(firstUri), Connection.open(secondUri)]);
     try {
       const caps = parseCapabilities(await src.capabilities());
-      const base = { virtType: 'qemu', arch: 'x86_64', machine: undefined, diskFiles: [] };
+      const base = { virtType: 'qemu', arch: 'x86_64', machine: undefined, diskFiles: [], bootFiles: [] };
       const skylake =
         "<cpu mode='custom' match='exact'><model fallback='forbid'>Skylake-Server</model><feature policy='require' name='avx512f'/></cpu>";
       const cpu = await checkDestinationHypervisor(dst, caps, { ...base, cpuXml: skylake });

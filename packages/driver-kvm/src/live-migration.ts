@@ -27,7 +27,7 @@ import { migrationParameters, type StorageMode } from './migration-policy.js';
 import { checkDestinationHypervisor, parseCapabilities } from './migration-precheck.js';
 import { downtimeFromCompletedStats, progressFromJobStats } from './migration-progress.js';
 import { decodeTargetParams, encodeTargetParams, type KvmMigrationTargetParams } from './migration-target.js';
-import { domainMoveFacts, filesUnder, retargetDomainXml } from './migration-xml.js';
+import { type DomainMoveFacts, domainMoveFacts, filesUnder, retargetDomainXml } from './migration-xml.js';
 
 /** Options of {@link KvmLiveMigration}. */
 export interface KvmLiveMigrationOptions {
@@ -196,11 +196,12 @@ export class KvmLiveMigration implements LiveMigratable {
           t,
         );
       }
-      if (facts.diskFiles.length > 0 && !(await sharedStorage(t)))
+      const local = localFiles(facts, this.options.instanceDir(instance.id));
+      if (local.length > 0 && !(await sharedStorage(t)))
         throw this.refused(
           op,
           'shared-storage-missing',
-          `the guest has local disks (${facts.diskFiles.map((f) => basename(f)).join(', ')}) and host ${t.hostId}'s instance directory is not on storage shared with this host; copying disks is not supported`,
+          `the guest has local disks or boot files (${local.map((f) => basename(f)).join(', ')}) and host ${t.hostId}'s instance directory is not on storage shared with this host; copying them is not supported`,
           instance.id,
           t,
         );
@@ -247,11 +248,11 @@ export class KvmLiveMigration implements LiveMigratable {
       const persistent = await domain.xml(MIGRATABLE_XML | DomainXmlFlags.Inactive);
       const facts = domainMoveFacts(live);
       const shared = srcDir !== t.instanceDir && (await sharedStorage(t));
-      if (facts.diskFiles.length > 0 && !shared && srcDir !== t.instanceDir)
+      if (localFiles(facts, srcDir).length > 0 && !shared && srcDir !== t.instanceDir)
         throw this.refused(
           op,
           'shared-storage-missing',
-          `the guest has local disks and no storage shared with host ${t.hostId}`,
+          `the guest has local disks or boot files and no storage shared with host ${t.hostId}`,
           instance.id,
           t,
         );
@@ -527,4 +528,9 @@ function ignoreNoDomain(e: unknown): void {
   if (isLibvirtError(e, VirErrorNumber.NoDomain) || isLibvirtError(e, VirErrorNumber.OperationInvalid))
     return;
   throw e;
+}
+
+/** The disks and the instance directory's own boot files (kernel, initramfs): what a move must find on the destination. */
+function localFiles(facts: DomainMoveFacts, instanceDir: string): string[] {
+  return [...facts.diskFiles, ...facts.bootFiles.filter((f) => f.startsWith(`${instanceDir}/`))];
 }

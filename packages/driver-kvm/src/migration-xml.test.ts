@@ -21,6 +21,7 @@ describe('migration XML', () => {
       machine: 'pc-i440fx-7.2',
       cpuXml: '<cpu mode="custom" match="exact" check="none"><model fallback="forbid">qemu64</model></cpu>',
       diskFiles: ['/s/a/x/disk.qcow2'],
+      bootFiles: ['/images/k', '/images/i'],
     });
     expect(
       domainMoveFacts("<domain type='kvm'><os><type arch='x86_64'>hvm</type></os></domain>").cpuXml,
@@ -36,5 +37,18 @@ describe('migration XML', () => {
     expect(out).toContain('/images/cd.iso');
     // a sibling directory sharing the prefix is not "under" it
     expect(filesUnder(xml, '/s/a/x2')).toEqual([]);
+  });
+
+  it("links and retargets the instance's own kernel and initramfs links with its disks", () => {
+    const own = xml.replace('/images/k', '/s/a/x/boot-k').replace('/images/i', '/s/a/x/boot-i');
+    expect(filesUnder(own, '/s/a/x').sort()).toEqual([
+      '/s/a/x/boot-i',
+      '/s/a/x/boot-k',
+      '/s/a/x/console.log',
+      '/s/a/x/disk.qcow2',
+    ]);
+    const out = retargetDomainXml(own, { hostId: 'b', fromDir: '/s/a/x', toDir: '/s/b/x' });
+    expect(out).toContain('<kernel>/s/b/x/boot-k</kernel>');
+    expect(out).toContain('<initrd>/s/b/x/boot-i</initrd>');
   });
 });

@@ -11,6 +11,8 @@ export interface DomainMoveFacts {
   readonly cpuXml: string | undefined;
   /** Files of writable `<disk>`s (what needs shared storage or a copy). */
   readonly diskFiles: readonly string[];
+  /** The direct-boot kernel and initramfs files (`<os><kernel>`, `<os><initrd>`). */
+  readonly bootFiles: readonly string[];
 }
 
 interface DomElement {
@@ -59,12 +61,17 @@ export function domainMoveFacts(xml: string): DomainMoveFacts {
     const file = d.getElementsByTagName('source')[0]?.getAttribute('file');
     if (file) diskFiles.push(file);
   }
+  const os = first(root, 'os');
+  const bootFiles = ['kernel', 'initrd']
+    .map((tag) => (os?.getElementsByTagName(tag)[0]?.textContent ?? '').trim())
+    .filter((f) => f !== '');
   return {
     virtType: root.getAttribute('type') ?? 'qemu',
     arch: type?.getAttribute('arch') ?? 'x86_64',
     machine: type?.getAttribute('machine') ?? undefined,
     cpuXml,
     diskFiles,
+    bootFiles,
   };
 }
 
@@ -107,7 +114,7 @@ export function retargetDomainXml(
   return doc.end({ headless: true });
 }
 
-/** Files under `dir` that the domain XML references (console log, disks), for linking on shared storage. */
+/** Files under `dir` that the domain XML references (console log, disks, kernel, initramfs), for linking on shared storage. */
 export function filesUnder(xml: string, dir: string): string[] {
   const { root } = rootOf(xml);
   const out = new Set<string>();
@@ -115,6 +122,10 @@ export function filesUnder(xml: string, dir: string): string[] {
     for (const attr of ['file', 'path']) {
       const v = el.getAttribute(attr);
       if (v !== null && under(v, dir)) out.add(v);
+    }
+    if (el.localName === 'kernel' || el.localName === 'initrd') {
+      const t = el.textContent ?? '';
+      if (under(t, dir)) out.add(t);
     }
     for (let i = 0; i < el.childNodes.length; i++) {
       const c = el.childNodes[i]!;

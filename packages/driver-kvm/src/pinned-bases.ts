@@ -72,16 +72,7 @@ export class PinnedBases {
     const pinned = join(this.dir, sha256);
     if (await stat(pinned).catch(() => undefined)) return pinned;
     await mkdir(this.dir, { recursive: true, mode: 0o755 });
-    const tmp = `${pinned}.${randomUUID()}.tmp`;
-    try {
-      await link(blob, tmp).catch(async (e: NodeJS.ErrnoException) => {
-        if (e.code !== 'EXDEV' && e.code !== 'EPERM') throw e;
-        await copyFile(blob, tmp);
-      });
-      await rename(tmp, pinned); // atomic: a concurrent pin of the same bytes ends the same
-    } finally {
-      await rm(tmp, { force: true });
-    }
+    await placeLink(blob, pinned);
     return pinned;
   }
 
@@ -126,5 +117,33 @@ export async function qcow2BackingFile(path: string): Promise<string | undefined
     return name.toString('utf8');
   } finally {
     await file.close();
+  }
+}
+
+/**
+ * The instance's own link to a kernel or initramfs it boots directly, `<dir>/boot-<sha256>`: the
+ * domain XML names this file, not the image service's cached bytes, so removing the image from the
+ * service does not break the guest's next start (Nova keeps its own copies of them too). A hard
+ * link (no space of its own while the image stays), or a copy across filesystems; it goes with
+ * the instance directory, and a live migration on shared storage links it over as it does disks.
+ */
+export async function keepBootFile(blob: string, sha256: string, dir: string): Promise<string> {
+  const kept = join(dir, `boot-${sha256}`);
+  if (await stat(kept).catch(() => undefined)) return kept;
+  await placeLink(blob, kept);
+  return kept;
+}
+
+/** Places `blob` at `dest` as a hard link (a copy across filesystems), atomically: a concurrent call ends the same. */
+async function placeLink(blob: string, dest: string): Promise<void> {
+  const tmp = `${dest}.${randomUUID()}.tmp`;
+  try {
+    await link(blob, tmp).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EXDEV' && e.code !== 'EPERM') throw e;
+      await copyFile(blob, tmp);
+    });
+    await rename(tmp, dest);
+  } finally {
+    await rm(tmp, { force: true });
   }
 }
