@@ -241,6 +241,10 @@ export class BusRpcServer {
     const outcome = request.operationId
       ? await this.calls.run(`${method}\u0000${request.operationId}`, run, remembered)
       : await run();
+    // Past its deadline the caller has given up (its own timer rejects it with a deadline error);
+    // a reply now would race that timer and could turn a call cut by its deadline into a success.
+    // The idempotency record above still keeps a finished outcome for a retry.
+    if (this.now() >= request.deadline) return;
     this.reply(msg, request, outcome);
   }
 

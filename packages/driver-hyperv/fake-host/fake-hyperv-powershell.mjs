@@ -223,37 +223,69 @@ function alive(pid) {
     return e.code === 'EPERM';
   }
 }
-/** The scripts' Global\nova-lfs-<uuid> mutex, as a lock directory (stale when its owner died). */
+/** The pid a lock directory names (0 when it cannot be read: gone, or being replaced). */
+function lockOwner(dir) {
+  try {
+    return Number(readFileSync(join(dir, 'pid'), 'utf8')) || 0;
+  } catch {
+    return 0;
+  }
+}
+/**
+ * The scripts' Global\nova-lfs-<uuid> mutex, as a lock directory (stale when its owner died).
+ * The directory appears whole, pid inside, by renaming a private one into place, so a reader never
+ * sees a lock without its owner. A stale lock is broken by renaming it aside and removing it only
+ * if it still names the dead owner that was read: two processes breaking the same stale lock at
+ * once cannot remove the lock a third took in between. Releasing removes the lock only once, and
+ * only while it is still this process's.
+ */
 function lock(id) {
-  const dir = join(STATE, 'locks', sha256(String(id)));
+  const locks = join(STATE, 'locks');
+  const dir = join(locks, sha256(String(id)));
   const deadline = Date.now() + 120_000;
   for (;;) {
+    const mine = join(locks, `.new-${process.pid}-${randomUUID()}`);
+    mkdirSync(mine);
+    writeFileSync(join(mine, 'pid'), String(process.pid));
     try {
-      mkdirSync(dir);
-      writeFileSync(join(dir, 'pid'), String(process.pid));
-      const release = () => rmSync(dir, { recursive: true, force: true });
-      process.once('exit', release); // an exit on an error abandons the mutex: released with the process
+      renameSync(mine, dir);
+      // Released once: by the script when it is done, or at exit when an error abandons the mutex.
+      // A second removal would delete the lock the next owner has taken since.
+      let held = true;
+      const release = () => {
+        if (!held) return;
+        held = false;
+        process.off('exit', release);
+        if (lockOwner(dir) === process.pid) rmSync(dir, { recursive: true, force: true });
+      };
+      process.once('exit', release);
       return release;
     } catch (e) {
-      if (e.code !== 'EEXIST') throw e;
-      let owner = 0;
-      try {
-        owner = Number(readFileSync(join(dir, 'pid'), 'utf8'));
-      } catch {
-        owner = 0;
-      }
-      if (owner && !alive(owner)) rmSync(dir, { recursive: true, force: true }); // abandoned mutex
-      if (Date.now() > deadline)
-        throw new PsError(
-          'nova-lfs lock of ' + id + ' is busy',
-          'OperationStopped',
-          `nova-lfs lock of ${id} is busy`,
-          {
-            exception: 'System.TimeoutException',
-          },
-        );
-      sleep(5);
+      rmSync(mine, { recursive: true, force: true });
+      if (e.code !== 'EEXIST' && e.code !== 'ENOTEMPTY') throw e;
     }
+    const owner = lockOwner(dir);
+    if (owner && !alive(owner)) {
+      const aside = join(locks, `.stale-${process.pid}-${randomUUID()}`);
+      try {
+        renameSync(dir, aside);
+        if (lockOwner(aside) === owner) rmSync(aside, { recursive: true, force: true });
+        else renameSync(aside, dir); // a live lock taken meanwhile: put it back
+      } catch {
+        // another process broke it first
+      }
+      continue;
+    }
+    if (Date.now() > deadline)
+      throw new PsError(
+        'nova-lfs lock of ' + id + ' is busy',
+        'OperationStopped',
+        `nova-lfs lock of ${id} is busy`,
+        {
+          exception: 'System.TimeoutException',
+        },
+      );
+    sleep(5);
   }
 }
 

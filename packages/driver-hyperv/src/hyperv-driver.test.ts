@@ -275,6 +275,20 @@ describe.skipIf(!available)(
       await driver.destroy(i);
     });
 
+    it('sixteen calls contending for one VM mutex on the host all run (each releases it once, to the next waiter)', async () => {
+      const { i, run } = await spawn(driver);
+      await run;
+      // each hard reboot takes the VM's mutex on the FAKE host (8 channels at once); a waiter takes
+      // it as the previous script releases it, while that script is still exiting
+      const results = await Promise.allSettled(Array.from({ length: 16 }, () => driver.reboot(i, 'hard')));
+      const failed = results.filter((r) => r.status === 'rejected');
+      expect(failed.map((r) => String((r as PromiseRejectedResult).reason?.cause?.details?.stderr))).toEqual(
+        [],
+      );
+      expect(await driver.getPowerState(i)).toBe('running');
+      await driver.destroy(i);
+    });
+
     it('an abort mid-call closes the channel and rejects at once; a destroy after it waits for the host and removes the VM', async () => {
       const { i, run } = await spawn(driver);
       await run;
