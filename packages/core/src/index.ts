@@ -43,6 +43,7 @@ export type { LiveMigrateOptions } from './engine/live-migration-flow.js';
 export type { MigrationAdmin, MigrationListFilter } from './engine/migration-admin.js';
 export type { ReconcileMode, ReconcileReport } from './engine/reconciler.js';
 export type { ColdMigrateOptions } from './engine/resize-flow.js';
+export { type VolumeAttachRequest, volumeAttachRequestSchema } from './engine/volume-attach-flow.js';
 export {
   BuildAbortedError,
   CapabilityUnsupportedError,
@@ -108,6 +109,8 @@ export {
 } from './model/image.js';
 export { imageImportSchema, imageRegistrationSchema, imageSourceSchema } from './model/image-requests.js';
 export {
+  type AttachedVolume,
+  attachedVolumeSchema,
   type Fault,
   faultSchema,
   type Instance,

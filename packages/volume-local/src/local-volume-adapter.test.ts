@@ -62,7 +62,11 @@ describe('LocalVolumeAdapter (real files, real qemu-img)', () => {
     await volumes.disconnect(a, 'h');
     await volumes.disconnect(a, 'h');
     expect((await volumes.get('raw-1')).attachedTo).toBeUndefined();
-    await volumes.connect(b, 'h', [{ volumeId: 'raw-1' }]);
+    await volumes.connect(b, 'h', [{ volumeId: 'raw-1' }, { volumeId: 'q-1' }]);
+    // a detach disconnects only the volumes it names
+    await volumes.disconnect(b, 'h', ['q-1']);
+    expect((await volumes.get('q-1')).attachedTo).toBeUndefined();
+    expect((await volumes.get('raw-1')).attachedTo).toBe(b.id);
     await volumes.disconnect(b, 'h');
     await volumes.delete('raw-1');
     await volumes.delete('raw-1');

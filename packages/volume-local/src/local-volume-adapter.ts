@@ -135,10 +135,10 @@ export class LocalVolumeAdapter implements VolumeAdapter {
     return out;
   }
 
-  /** Disconnects every volume connected to `instance`. Idempotent. */
-  async disconnect(instance: Instance, _hostId: string): Promise<void> {
+  /** Disconnects the volumes `volumeIds` (every volume when omitted) connected to `instance`. Idempotent. */
+  async disconnect(instance: Instance, _hostId: string, volumeIds?: readonly string[]): Promise<void> {
     for (const v of await this.list()) {
-      if (v.attachedTo !== instance.id) continue;
+      if (v.attachedTo !== instance.id || (volumeIds && !volumeIds.includes(v.id))) continue;
       const { attachedTo: _a, device: _d, ...rest } = v;
       await this.save(rest);
     }

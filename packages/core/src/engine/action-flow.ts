@@ -38,13 +38,17 @@ export type CapabilityCheck<D extends ComputeDriver> = (driver: ComputeDriver) =
 export class ActionFlow {
   constructor(private readonly ctx: EngineContext) {}
 
+  /**
+   * Runs `action` on instance `id`. `extraPatch` is written with the stable state after success; a
+   * function gets the instance as the task started and is called once the driver is done.
+   */
   async run<D extends ComputeDriver>(
     id: string,
     action: TaskActionName,
     supports: CapabilityCheck<D>,
     operation: DriverOperation<D>,
     request?: RequestContext,
-    extraPatch?: InstancePatch,
+    extraPatch?: InstancePatch | ((working: Instance) => InstancePatch),
     deadline: keyof DriverTimeouts = 'power',
   ): Promise<Instance> {
     const { deps } = this.ctx;
@@ -111,7 +115,7 @@ export class ActionFlow {
         powerState: outcome.powerState,
         taskState: null,
         fault: null,
-        ...extraPatch,
+        ...(typeof extraPatch === 'function' ? extraPatch(working) : extraPatch),
       },
       ended.writes,
     );

@@ -86,6 +86,7 @@ import { PowerSync } from './power-sync.js';
 import { type ReconcileReport, Reconciler } from './reconciler.js';
 import { type ColdMigrateOptions, ResizeFlow } from './resize-flow.js';
 import { ShelveFlow } from './shelve-flow.js';
+import { VolumeAttachFlow, type VolumeAttachRequest } from './volume-attach-flow.js';
 import { WatchHub } from './watch-hub.js';
 
 /** Options of {@link ComputeEngine.events}. */
@@ -113,6 +114,7 @@ export class ComputeEngine {
   private readonly resizes: ResizeFlow;
   private readonly shelves: ShelveFlow;
   private readonly liveMigrations: LiveMigrationFlow;
+  private readonly volumeAttachments: VolumeAttachFlow;
   private readonly power: PowerSync;
   private readonly reconciler: Reconciler;
   private readonly leases: HostLeases;
@@ -183,6 +185,7 @@ export class ComputeEngine {
     this.creates = new CreateFlow(this.ctx);
     this.deletes = new DeleteFlow(this.ctx);
     this.actionFlow = new ActionFlow(this.ctx);
+    this.volumeAttachments = new VolumeAttachFlow(this.ctx, this.actionFlow);
     this.power = new PowerSync(this.ctx);
     this.resizes = new ResizeFlow(this.ctx);
     this.shelves = new ShelveFlow(this.ctx);
@@ -677,6 +680,32 @@ export class ComputeEngine {
       undefined,
       'move',
     );
+  }
+
+  // ---- volumes --------------------------------------------------------------------------------
+
+  /**
+   * Attaches a volume to an active, paused or stopped instance (Nova's `os-volume_attachments`):
+   * the VolumeAdapter connects it on the instance's host, the driver hot-plugs it as `device` (or
+   * the next free disk), and `instance.volumes` records it. On any failure nothing stays connected
+   * and the instance keeps its volumes.
+   * @throws ValidationError (fields `volumeId`, `device`; rule `attached` for a volume already on
+   *   this instance); CapabilityUnsupportedError (`volumeAttach`); InvalidStateError;
+   *   InstanceLockedError; the adapter's refusal (an unknown volume, one in use elsewhere);
+   *   DriverError (the fault is recorded)
+   */
+  async attachVolume(id: string, input: VolumeAttachRequest, request?: RequestContext): Promise<Instance> {
+    return this.volumeAttachments.attach(id, input, request);
+  }
+
+  /**
+   * Detaches an attached volume: the driver unplugs its device, the VolumeAdapter disconnects it,
+   * and it leaves `instance.volumes`.
+   * @throws NotFoundError (field `volumeId`: not attached to this instance); ValidationError;
+   *   CapabilityUnsupportedError (`volumeAttach`); InvalidStateError; InstanceLockedError; DriverError
+   */
+  async detachVolume(id: string, volumeId: string, request?: RequestContext): Promise<Instance> {
+    return this.volumeAttachments.detach(id, volumeId, request);
   }
 
   // ---- lock -----------------------------------------------------------------------------------

@@ -19,11 +19,12 @@ import { callAbortState } from '../ports/driver.js';
 import type { NetworkRequest } from '../ports/network.js';
 import type { PlacementRequest, Selection } from '../ports/scheduler.js';
 import type { StoreWrite } from '../ports/unit-of-work.js';
-import type { VolumeRequest } from '../ports/volume.js';
+import type { BlockDevice, VolumeRequest } from '../ports/volume.js';
 import { TaskControl } from './deadline.js';
 import { type EngineContext, faultOf, quotaDeltasOf, reschedulable } from './engine-context.js';
 import type { KeyedMutex } from './keyed-mutex.js';
 import { instanceIdForRequest } from './request-ids.js';
+import { attachedVolumeOf } from './volume-attach-flow.js';
 
 /** A create request admitted: records inserted, quota held, build not started. */
 export interface AdmittedRequest {
@@ -338,7 +339,7 @@ export class CreateFlow {
         // the instance goes active and its action ends in one unit of work
         const ended = this.ctx.actionEnd(action, null);
         const active = await this.ctx.applyAsTaskOwner(
-          spawned,
+          spawned.instance,
           'spawning',
           {
             vmState: 'active',
@@ -346,6 +347,7 @@ export class CreateFlow {
             powerState: 'running',
             launchedAt: this.ctx.now(),
             fault: null,
+            ...(spawned.volumes.length ? { volumes: spawned.volumes.map(attachedVolumeOf) } : {}),
           },
           ended.writes,
         );
@@ -462,7 +464,8 @@ export class CreateFlow {
 
   /**
    * Records the host and task `spawning` (with the placement event), prepares network and volumes
-   * and asks the host's driver to spawn, with the spawn deadline and the build's signal.
+   * and asks the host's driver to spawn, with the spawn deadline and the build's signal. Resolves
+   * the instance as recorded and the volumes connected to it (recorded when it goes active).
    */
   private async spawnOn(
     instance: Instance,
@@ -471,7 +474,7 @@ export class CreateFlow {
     admitted: AdmittedRequest,
     task: TaskControl,
     scheduled: StoreWrite,
-  ): Promise<Instance> {
+  ): Promise<{ instance: Instance; volumes: readonly BlockDevice[] }> {
     const { deps } = this.ctx;
     if (task.aborted) throw new BuildAbortedError(instance.id);
     const availabilityZone = zone ?? (await deps.hosts.get(hostId))?.availabilityZone;
@@ -504,7 +507,7 @@ export class CreateFlow {
         }),
     );
     if (task.aborted) throw new BuildAbortedError(instance.id);
-    return spawning;
+    return { instance: spawning, volumes };
   }
 
   /** Removes whatever a failed or aborted build left on a host and releases its claim. */

@@ -4,7 +4,7 @@ export interface DriverTimeouts {
   readonly spawn: number;
   /** A destroy. Default 120,000. */
   readonly destroy: number;
-  /** Power off (its graceful part is `powerOffTimeoutMs`), power on. Default 180,000. */
+  /** Power off (its graceful part is `powerOffTimeoutMs`), power on, a volume attach or detach. Default 180,000. */
   readonly power: number;
   /** Soft or hard reboot. Default 180,000. */
   readonly reboot: number;

@@ -31,6 +31,8 @@ export const taskActionNames = [
   'unshelve',
   'rescue',
   'unrescue',
+  'attach_volume',
+  'detach_volume',
 ] as const;
 /** The name of an action that runs as a task. */
 export type TaskActionName = (typeof taskActionNames)[number];

@@ -77,6 +77,20 @@ export const shelveInfoSchema = z.object({
 export type ShelveInfo = z.output<typeof shelveInfoSchema>;
 
 /**
+ * A volume attached to an instance: what the VolumeAdapter connected and the driver plugged in
+ * (core's `BlockDevice`), kept so that a detach hands the driver the same device.
+ */
+export const attachedVolumeSchema = z.object({
+  volumeId: idSchema,
+  /** Guest device asked for (e.g. `vdb`); absent when the driver chose one. */
+  device: z.string().optional(),
+  /** The adapter's connection info for the driver (path, format, ...). */
+  connection: z.record(z.string(), z.string()),
+});
+/** A volume attached to an instance. */
+export type AttachedVolume = z.output<typeof attachedVolumeSchema>;
+
+/**
  * A virtual machine or container. Immutable snapshot: every change makes a new object with
  * `revision` incremented (stores compare-and-set on it). Timestamps are epoch milliseconds.
  */
@@ -106,6 +120,8 @@ export const instanceSchema = z.object({
   move: moveContextSchema.nullable().optional(),
   /** Set while shelved or shelved-offloaded. */
   shelved: shelveInfoSchema.nullable().optional(),
+  /** Volumes attached at create time or since (`compute.attachVolume`); absent when none. */
+  volumes: z.array(attachedVolumeSchema).optional(),
   /** Incremented by every update; the compare-and-set token. */
   revision: z.int().nonnegative(),
 });
@@ -130,5 +146,6 @@ export type InstancePatch = Partial<
     | 'locked'
     | 'move'
     | 'shelved'
+    | 'volumes'
   >
 >;

@@ -64,6 +64,10 @@ export const taskStates = [
   'unshelving',
   'rescuing',
   'unrescuing',
+  /** A volume being hot-plugged (Nova records it as the `attach_volume` action). */
+  'attaching_volume',
+  /** A volume being unplugged. */
+  'detaching_volume',
 ] as const;
 /** Operation in progress on an instance. At most one at a time. */
 export type TaskState = (typeof taskStates)[number];

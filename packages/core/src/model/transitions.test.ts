@@ -9,7 +9,9 @@ describe('transition table', () => {
     const allowed = (vmState: (typeof vmStates)[number]) =>
       taskActionNames.filter((a) => isActionAllowed(a, { vmState, taskState: null }));
     expect(allowed('active').sort()).toEqual([
+      'attach_volume',
       'delete',
+      'detach_volume',
       'evacuate',
       'live-migration',
       'migrate',
@@ -25,7 +27,9 @@ describe('transition table', () => {
       'suspend',
     ]);
     expect(allowed('stopped').sort()).toEqual([
+      'attach_volume',
       'delete',
+      'detach_volume',
       'evacuate',
       'migrate',
       'reboot_hard',
@@ -37,7 +41,9 @@ describe('transition table', () => {
       'start',
     ]);
     expect(allowed('paused').sort()).toEqual([
+      'attach_volume',
       'delete',
+      'detach_volume',
       'live-migration',
       'reboot_hard',
       'shelve',

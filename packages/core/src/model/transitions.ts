@@ -14,6 +14,7 @@ export type RequiredCapability =
   | 'liveMigration'
   | 'coldMigration'
   | 'rescue'
+  | 'volumeAttach'
   | undefined;
 
 /** The power state a stable vm state shows. */
@@ -186,6 +187,22 @@ export const transitions: Readonly<Record<TaskActionName, Transition>> = Object.
     capability: 'rescue',
   },
   unrescue: { from: ['rescued'], task: 'unrescuing', to: 'active', power: 'running', capability: 'rescue' },
+  /** Hot-plug of a volume (Nova's attach from ACTIVE, PAUSED and SHUTOFF); the state is kept. */
+  attach_volume: {
+    from: ['active', 'paused', 'stopped'],
+    task: 'attaching_volume',
+    to: (from) => from,
+    power: powerOfState,
+    capability: 'volumeAttach',
+  },
+  /** Unplug of an attached volume; the state is kept. */
+  detach_volume: {
+    from: ['active', 'paused', 'stopped'],
+    task: 'detaching_volume',
+    to: (from) => from,
+    power: powerOfState,
+    capability: 'volumeAttach',
+  },
 });
 
 /** Actions an instance with a resize or cold migration waiting for its end (a `move`) accepts. */

@@ -20,6 +20,11 @@ export interface VolumeRequest {
  * Both calls must be idempotent.
  */
 export interface VolumeAdapter {
+  /** Connects the requested volumes to `instance` on `hostId`: one device per request, in order. */
   connect(instance: Instance, hostId: string, requests: readonly VolumeRequest[]): Promise<BlockDevice[]>;
-  disconnect(instance: Instance, hostId: string): Promise<void>;
+  /**
+   * Disconnects the volumes `volumeIds` from `instance` (a detach), or every volume connected to it
+   * when `volumeIds` is omitted (a delete, a failed build).
+   */
+  disconnect(instance: Instance, hostId: string, volumeIds?: readonly string[]): Promise<void>;
 }

@@ -22,6 +22,7 @@ import type {
   Snapshottable,
   SpawnRequest,
   Suspendable,
+  VolumeAttachable,
 } from '../ports/driver.js';
 import { defineCapabilities, throwIfCallAborted } from '../ports/driver.js';
 import type {
@@ -35,6 +36,7 @@ import type {
   RescueRequest,
 } from '../ports/driver-moves.js';
 import type { ImageService } from '../ports/image-service.js';
+import type { BlockDevice } from '../ports/volume.js';
 import { FakeMoves } from './fake-moves.js';
 
 let fakeCount = 0;
@@ -67,7 +69,9 @@ export type FakeOperation =
   | 'liveMigrate'
   | 'rollbackLiveMigrationTarget'
   | 'rescue'
-  | 'unrescue';
+  | 'unrescue'
+  | 'attachVolume'
+  | 'detachVolume';
 
 /**
  * A planned failure: fail the next `times` calls (default every call), optionally only for some
@@ -136,6 +140,8 @@ export interface FakeGuest {
   ramMb?: number;
   /** Set while rescued: the image booted, the original disk attached beside it. */
   rescueImageId?: string;
+  /** Volumes plugged in (at spawn or hot-plugged), by volume id: the guest device they appear as. */
+  volumes?: Record<string, string>;
 }
 
 /**
@@ -155,7 +161,8 @@ export class FakeDriver
     ConsoleReadable,
     ColdMigratable,
     LiveMigratable,
-    Rescuable
+    Rescuable,
+    VolumeAttachable
 {
   readonly kind: string = 'fake';
   /** This fake among the live ones (a migration target names it). */
@@ -184,6 +191,7 @@ export class FakeDriver
       coldMigration: true,
       liveMigration: true,
       rescue: true,
+      volumeAttach: true,
       ...options.capabilities,
     });
     liveFakes.set(this.fakeId, this);
@@ -257,6 +265,7 @@ export class FakeDriver
       boots: 1,
       vcpus: request.flavor.vcpus,
       ramMb: request.flavor.ramMb,
+      ...(request.volumes.length ? { volumes: devicesOf(request.volumes) } : {}),
     });
     this.persist();
     await this.leave('spawn', request);
@@ -392,6 +401,37 @@ export class FakeDriver
   }
   unrescue(instance: Instance, options?: DriverCallOptions) {
     return this.moves.unrescue(instance, options);
+  }
+
+  /**
+   * Plugs the volume in as its requested device (or the next free `vdX`); attaching a volume that
+   * is already plugged in is a no-op, as a hypervisor's idempotent hot-plug would be.
+   */
+  async attachVolume(instance: Instance, device: BlockDevice): Promise<void> {
+    await this.enter('attachVolume', instance);
+    const g = this.require(instance, 'attachVolume');
+    const volumes = { ...g.volumes };
+    if (volumes[device.volumeId]) return;
+    const taken = new Set(Object.values(volumes));
+    const name = device.device ?? nextFreeDisk(taken);
+    if (taken.has(name))
+      throw new DriverError(
+        { driver: this.kind, operation: 'attachVolume', instanceId: instance.id, retryable: false },
+        `device ${name} is in use`,
+      );
+    volumes[device.volumeId] = name;
+    g.volumes = volumes;
+    this.persist();
+  }
+
+  /** Unplugs the volume; a volume that is not plugged in is a no-op. */
+  async detachVolume(instance: Instance, device: BlockDevice): Promise<void> {
+    await this.enter('detachVolume', instance);
+    const g = this.require(instance, 'detachVolume');
+    if (!g.volumes?.[device.volumeId]) return;
+    const { [device.volumeId]: _gone, ...rest } = g.volumes;
+    g.volumes = rest;
+    this.persist();
   }
 
   /** The guest as this host knows it (a copy), `undefined` if absent. */
@@ -560,4 +600,28 @@ export class FakeDriver
     }
     for (const [id, g] of JSON.parse(text) as Array<[string, FakeGuest]>) this.guests.set(id, g);
   }
+}
+
+/** The devices a spawn plugs in: each as asked, the others on the next free `vdX` after the root disk. */
+function devicesOf(devices: readonly BlockDevice[]): Record<string, string> {
+  const taken = new Set(devices.flatMap((d) => (d.device ? [d.device] : [])));
+  const out: Record<string, string> = {};
+  for (const d of devices) {
+    const name = d.device ?? nextFreeDisk(taken);
+    taken.add(name);
+    out[d.volumeId] = name;
+  }
+  return out;
+}
+
+/** The first `vdb`..`vdz` not in `taken` (`vda` is the root disk). */
+function nextFreeDisk(taken: ReadonlySet<string>): string {
+  for (let c = 'b'.charCodeAt(0); c <= 'z'.charCodeAt(0); c++) {
+    const name = `vd${String.fromCharCode(c)}`;
+    if (!taken.has(name)) return name;
+  }
+  throw new DriverError(
+    { driver: 'fake', operation: 'attachVolume', retryable: false },
+    'no free disk device',
+  );
 }

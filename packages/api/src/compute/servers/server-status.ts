@@ -62,6 +62,9 @@ const taskStateNames: Readonly<Record<TaskState, string>> = {
   unshelving: 'unshelving',
   rescuing: 'rescuing',
   unrescuing: 'unrescuing',
+  // Nova shows no task state while a volume is attached or detached (the volume's own status says it)
+  attaching_volume: '',
+  detaching_volume: '',
 };
 
 /** Tasks Nova shows as status RESIZE (a resize or cold migration on its way). */
@@ -73,7 +76,7 @@ const resizing: ReadonlySet<TaskState | null> = new Set<TaskState | null>([
 
 /** Nova's `OS-EXT-STS:task_state`. */
 export function taskStateName(state: TaskState | null): string | null {
-  return state === null ? null : taskStateNames[state];
+  return state === null ? null : taskStateNames[state] || null;
 }
 
 /**
