@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ComputeEngine, createCompute, type StorageOption } from '@nova-lfs/core';
+import { type ComputeEngine, createCompute, type StorageOption, type VolumeAdapter } from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dropSchema, freshSchema, pgUrl, postgresAvailable } from './sql-env.test-helper.js';
@@ -26,9 +26,14 @@ function storageOf(dialect: 'sqlite' | 'postgres'): StorageOption {
 }
 
 /** An engine on `storage` over the given fake hosts (they outlive the engine, as real hosts do). */
-async function open(storage: StorageOption, drivers: readonly FakeDriver[]): Promise<ComputeEngine> {
+async function open(
+  storage: StorageOption,
+  drivers: readonly FakeDriver[],
+  volumes?: VolumeAdapter,
+): Promise<ComputeEngine> {
   const compute = await createCompute({
     storage,
+    ...(volumes ? { volumes } : {}),
     flavors,
     hosts: drivers.map((driver, i) => ({ id: `h${i}`, driver })),
   });
@@ -119,6 +124,49 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       expect(drivers[Number(from!.slice(1))]!.guest(vm!.id)?.vcpus).toBe(1);
       expect(await second.migrations.list({ status: 'reverted' })).toHaveLength(1);
       expect(await second.migrations.list({ status: ['finished', 'error'] })).toHaveLength(0);
+    });
+
+    it('keeps the volumes attached to an instance across a restart, so the next engine detaches the same device', async () => {
+      const storage = storageOf(dialect);
+      const drivers = [new FakeDriver()];
+      const connected = new Map<string, string>();
+      const volumes: VolumeAdapter = {
+        connect: async (instance, _host, requests) =>
+          requests.map((r) => {
+            connected.set(r.volumeId, instance.id);
+            return {
+              volumeId: r.volumeId,
+              ...(r.device ? { device: r.device } : {}),
+              connection: { path: `/v/${r.volumeId}` },
+            };
+          }),
+        disconnect: async (instance, _host, ids) => {
+          for (const [id, on] of connected)
+            if (on === instance.id && (!ids || ids.includes(id))) connected.delete(id);
+        },
+      };
+      const first = await open(storage, drivers, volumes);
+      await first.images.register(image, { kind: 'bytes', bytes: new Uint8Array() });
+      const [vm] = await first.create({
+        name: 'a',
+        projectId: 'p',
+        userId: 'u',
+        flavorId: 'm1',
+        imageId: 'img',
+      });
+      await first.attachVolume(vm!.id, { volumeId: 'data', device: 'vdd' });
+      await first.close();
+      const second = await open(storage, drivers, volumes);
+      await second.open();
+      expect((await second.get(vm!.id)).volumes).toEqual([
+        { volumeId: 'data', device: 'vdd', connection: { path: '/v/data' } },
+      ]);
+      await expect(second.attachVolume(vm!.id, { volumeId: 'data' })).rejects.toMatchObject({
+        details: { issues: [{ path: 'volumeId', rule: 'attached' }] },
+      });
+      expect((await second.detachVolume(vm!.id, 'data')).volumes).toEqual([]);
+      expect(drivers[0]!.guest(vm!.id)?.volumes).toEqual({});
+      expect(connected.size).toBe(0);
     });
   });
 }
