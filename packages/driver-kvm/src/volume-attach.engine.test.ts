@@ -1,0 +1,97 @@
+import { rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type ComputeEngine, createCompute, type Instance, type LocalImageService } from '@nova-lfs/core';
+import { LocalVolumeAdapter } from '@nova-lfs/volume-local';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KvmDriver } from './kvm-driver.js';
+import { available, guestImages, probeImages, testRoot, waitConsole } from './kvm-env.test-helper.js';
+import { PROBE } from './testing/index.js';
+
+const HOST = 'kvm-attach';
+
+/** Writes `tag` at the start of a raw volume file, where the probe guest reads a disk's tag. */
+async function tagRaw(path: string, tag: string): Promise<void> {
+  const f = await open(path, 'r+');
+  try {
+    await f.write(`${tag}\n`, 0);
+  } finally {
+    await f.close();
+  }
+}
+
+describe.skipIf(!available)('volume attach and detach through the engine on a real KVM host', () => {
+  let root: string;
+  let images: LocalImageService;
+  let driver: KvmDriver;
+  let volumes: LocalVolumeAdapter;
+  let compute: ComputeEngine;
+
+  beforeAll(async () => {
+    root = testRoot();
+    ({ images } = await guestImages(root));
+    await probeImages(images, root);
+    driver = new KvmDriver({ hostId: HOST, stateDir: join(root, 'state') });
+    volumes = new LocalVolumeAdapter(join(root, 'volumes'));
+    compute = await createCompute({
+      storage: 'memory',
+      images,
+      volumes,
+      flavors: [{ id: 'vm.attach', vcpus: 1, ramMb: 192 }],
+      hosts: [{ id: HOST, driver }],
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    if (compute) {
+      for (const i of await compute.list()) await compute.delete(i.id).catch(() => undefined);
+      await compute.close();
+    }
+    if (root) rmSync(root, { recursive: true, force: true });
+  }, 120_000);
+
+  const read = (i: Instance) => () => driver.getConsoleOutput(i);
+
+  it('hot-plugs a volume the guest then reads, unplugs it on detach, and frees it; a delete disconnects what stays attached', async () => {
+    const [vm] = await compute.create({
+      name: 'attach',
+      projectId: 'p',
+      userId: 'u',
+      flavorId: 'vm.attach',
+      imageId: 'probe',
+    });
+    expect(vm).toMatchObject({ vmState: 'active', hostId: HOST });
+    let { end } = await waitConsole(read(vm!), new RegExp(`${PROBE.block} \\[vda \\]`));
+
+    const data = await volumes.create({ id: 'engine-data', sizeMiB: 16 });
+    await tagRaw(data.path, 'NLFSVOL-engine-data');
+    const attached = await compute.attachVolume(vm!.id, { volumeId: 'engine-data' });
+    expect(attached).toMatchObject({ vmState: 'active', taskState: null, fault: null });
+    expect(attached.volumes).toEqual([
+      { volumeId: 'engine-data', connection: { type: 'file', path: data.path, format: 'raw' } },
+    ]);
+    expect((await volumes.get('engine-data')).attachedTo).toBe(vm!.id);
+    ({ end } = await waitConsole(read(vm!), new RegExp(`${PROBE.block} \\[vda vdb \\]`), end));
+    ({ end } = await waitConsole(read(vm!), new RegExp(`${PROBE.disk} vdb NLFSVOL-engine-data`), end));
+
+    // a volume the adapter does not know: refused, nothing plugged in, the guest unchanged
+    await expect(compute.attachVolume(vm!.id, { volumeId: 'missing' })).rejects.toMatchObject({
+      code: 'NLFS_NOT_FOUND',
+    });
+    expect((await compute.get(vm!.id)).volumes?.map((v) => v.volumeId)).toEqual(['engine-data']);
+
+    const detached = await compute.detachVolume(vm!.id, 'engine-data');
+    expect(detached.volumes).toEqual([]);
+    ({ end } = await waitConsole(read(vm!), new RegExp(`${PROBE.block} \\[vda \\]`), end));
+    expect((await volumes.get('engine-data')).attachedTo).toBeUndefined();
+    expect(await driver.getPowerState(vm!)).toBe('running');
+
+    // attached again and left attached: the delete disconnects it, the volume can then go
+    await compute.attachVolume(vm!.id, { volumeId: 'engine-data' });
+    await waitConsole(read(vm!), new RegExp(`${PROBE.block} \\[vda vdb \\]`), end);
+    await compute.delete(vm!.id);
+    expect((await volumes.get('engine-data')).attachedTo).toBeUndefined();
+    await volumes.delete('engine-data');
+    expect(await compute.list()).toEqual([]);
+  }, 300_000);
+});
