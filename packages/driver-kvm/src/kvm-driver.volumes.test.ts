@@ -1,23 +1,12 @@
 import { rmSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, type Image, type Instance, type LocalImageService } from '@nova-lfs/core';
 import { buildTestInstance, tinyTestFlavor } from '@nova-lfs/core/testing';
 import { LocalVolumeAdapter } from '@nova-lfs/volume-local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvmDriver } from './kvm-driver.js';
-import { available, guestImages, probeImages, testRoot, waitConsole } from './kvm-env.test-helper.js';
+import { available, guestImages, probeImages, tagRaw, testRoot, waitConsole } from './kvm-env.test-helper.js';
 import { PROBE } from './testing/index.js';
-
-/** Writes `tag` at the start of a raw volume file, where the probe guest reads a disk's tag. */
-async function tagRaw(path: string, tag: string): Promise<void> {
-  const f = await open(path, 'r+');
-  try {
-    await f.write(`${tag}\n`, 0);
-  } finally {
-    await f.close();
-  }
-}
 
 describe.skipIf(!available)('KvmDriver volume hot-plug into a running guest (real libvirtd + QEMU)', () => {
   let root: string;

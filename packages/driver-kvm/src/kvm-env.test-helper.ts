@@ -1,4 +1,5 @@
 import { mkdirSync, mkdtempSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Image, LocalImageService } from '@nova-lfs/core';
 import {
@@ -105,5 +106,15 @@ export async function waitConsole(
         `no ${pattern} on the console within ${ms} ms; it has:\n${text.slice(from).slice(-2000)}`,
       );
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Writes `tag` at the start of a raw volume file, where the probe guest reads a disk's tag. */
+export async function tagRaw(path: string, tag: string): Promise<void> {
+  const f = await open(path, 'r+');
+  try {
+    await f.write(`${tag}\n`, 0);
+  } finally {
+    await f.close();
   }
 }

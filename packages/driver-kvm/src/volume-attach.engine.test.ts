@@ -1,24 +1,13 @@
 import { rmSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ComputeEngine, createCompute, type Instance, type LocalImageService } from '@nova-lfs/core';
 import { LocalVolumeAdapter } from '@nova-lfs/volume-local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvmDriver } from './kvm-driver.js';
-import { available, guestImages, probeImages, testRoot, waitConsole } from './kvm-env.test-helper.js';
+import { available, guestImages, probeImages, tagRaw, testRoot, waitConsole } from './kvm-env.test-helper.js';
 import { PROBE } from './testing/index.js';
 
 const HOST = 'kvm-attach';
-
-/** Writes `tag` at the start of a raw volume file, where the probe guest reads a disk's tag. */
-async function tagRaw(path: string, tag: string): Promise<void> {
-  const f = await open(path, 'r+');
-  try {
-    await f.write(`${tag}\n`, 0);
-  } finally {
-    await f.close();
-  }
-}
 
 describe.skipIf(!available)('volume attach and detach through the engine on a real KVM host', () => {
   let root: string;
