@@ -29,6 +29,17 @@ export type DriverOperation<D extends ComputeDriver> = (
 /** Capability check of an action against a driver: the type guard of the optional interface. */
 export type CapabilityCheck<D extends ComputeDriver> = (driver: ComputeDriver) => driver is D;
 
+/** A patch written with the stable state after success, or one computed from the instance as the task took it. */
+export type ExtraPatch = InstancePatch | ((working: Instance) => InstancePatch);
+
+/** What {@link ActionFlow.precheck} found: the instance as read, its host and that host's driver. */
+export interface CheckedAction<D extends ComputeDriver> {
+  readonly action: TaskActionName;
+  readonly instance: Instance;
+  readonly hostId: string;
+  readonly driver: D;
+}
+
 /**
  * Runs one lifecycle action (start, stop, reboot, pause, ...) by the transition table: checks the
  * state and the driver's capability, takes the task (compare-and-set, so one task at a time),
@@ -37,6 +48,33 @@ export type CapabilityCheck<D extends ComputeDriver> = (driver: ComputeDriver) =
  */
 export class ActionFlow {
   constructor(private readonly ctx: EngineContext) {}
+
+  /**
+   * The checks made before a task is taken, without changing anything: the engine is open, the
+   * instance exists, its state allows `action`, it is not locked against this caller, it is on a
+   * host, and that host's driver passes `supports`. A flow that must look at the instance before it
+   * asks an adapter for something (an attach) calls this first and hands the result to
+   * {@link runChecked}.
+   */
+  async precheck<D extends ComputeDriver>(
+    id: string,
+    action: TaskActionName,
+    supports: CapabilityCheck<D>,
+    request?: RequestContext,
+  ): Promise<CheckedAction<D>> {
+    if (this.ctx.closed) throw new EngineClosedError(action);
+    const instance = await this.ctx.deps.instances.get(id);
+    if (!instance) throw new NotFoundError('instance', id, 'id');
+    assertActionAllowed(action, instance);
+    assertNotLocked(instance, action, request);
+    const hostId = instance.hostId;
+    if (!hostId) throw this.conflict(action, instance);
+    const driver = this.ctx.deps.registry.driverFor(hostId);
+    if (!supports(driver)) {
+      throw new CapabilityUnsupportedError(transitions[action].capability ?? action, driver.kind, hostId);
+    }
+    return { action, instance, hostId, driver };
+  }
 
   /**
    * Runs `action` on instance `id`. `extraPatch` is written with the stable state after success; a
@@ -48,21 +86,25 @@ export class ActionFlow {
     supports: CapabilityCheck<D>,
     operation: DriverOperation<D>,
     request?: RequestContext,
-    extraPatch?: InstancePatch | ((working: Instance) => InstancePatch),
+    extraPatch?: ExtraPatch,
+    deadline: keyof DriverTimeouts = 'power',
+  ): Promise<Instance> {
+    const checked = await this.precheck(id, action, supports, request);
+    return this.runChecked(checked, operation, request, extraPatch, deadline);
+  }
+
+  /** {@link run} from the result of {@link precheck} (the instance is not read again). */
+  async runChecked<D extends ComputeDriver>(
+    checked: CheckedAction<D>,
+    operation: DriverOperation<D>,
+    request?: RequestContext,
+    extraPatch?: ExtraPatch,
     deadline: keyof DriverTimeouts = 'power',
   ): Promise<Instance> {
     const { deps } = this.ctx;
-    if (this.ctx.closed) throw new EngineClosedError(action);
-    const instance = await deps.instances.get(id);
-    if (!instance) throw new NotFoundError('instance', id, 'id');
-    assertActionAllowed(action, instance);
-    assertNotLocked(instance, action, request);
-    if (!instance.hostId) throw this.conflict(action, instance);
-    const driver = deps.registry.driverFor(instance.hostId);
+    const { action, instance, driver } = checked;
+    const id = instance.id;
     const row = transitions[action];
-    if (!supports(driver)) {
-      throw new CapabilityUnsupportedError(row.capability ?? action, driver.kind, instance.hostId);
-    }
     // the task is taken and the action recorded in one unit
     const started = this.ctx.actionStart(id, action, request);
     const task = new TaskControl();
@@ -83,7 +125,7 @@ export class ActionFlow {
     try {
       await this.ctx.callDriver(
         deadline,
-        { operation: action, instanceId: id, hostId: instance.hostId },
+        { operation: action, instanceId: id, hostId: checked.hostId },
         task,
         (_, call) => operation(driver, working, call),
       );
@@ -93,13 +135,13 @@ export class ActionFlow {
       const fresh = (await deps.instances.get(id)) ?? working;
       const ended = this.ctx.actionEnd(record, fault);
       const cleared = await this.ctx.applyAsTaskOwner(fresh, row.task, { taskState: null, fault }, [
-        this.ctx.faultEvent(id, instance.hostId, fault),
+        this.ctx.faultEvent(id, checked.hostId, fault),
         ...ended.writes,
       ]);
       if (!cleared) await this.ctx.finishAction(record, fault).catch(() => undefined);
       if (e instanceof NovaError) throw e;
       throw new DriverError(
-        { driver: driver.kind, operation: action, instanceId: id, hostId: instance.hostId },
+        { driver: driver.kind, operation: action, instanceId: id, hostId: checked.hostId },
         fault.message,
         { cause: e },
       );

@@ -1,22 +1,13 @@
 import { z } from 'zod';
-import {
-  CapabilityUnsupportedError,
-  ConfigurationError,
-  EngineClosedError,
-  InvalidStateError,
-  NotFoundError,
-  ValidationError,
-} from '../errors.js';
+import { ConfigurationError, NotFoundError, ValidationError } from '../errors.js';
 import type { RequestContext } from '../model/action.js';
 import type { AttachedVolume, Instance } from '../model/instance.js';
 import { idSchema } from '../model/names.js';
-import { assertActionAllowed } from '../model/transitions.js';
 import { parseInput } from '../model/validation.js';
 import { supportsVolumeAttach } from '../ports/driver.js';
 import type { BlockDevice } from '../ports/volume.js';
 import type { ActionFlow } from './action-flow.js';
 import type { EngineContext } from './engine-context.js';
-import { assertNotLocked } from './lock-flow.js';
 
 /** What `compute.attachVolume` takes. */
 export const volumeAttachRequestSchema = z.strictObject({
@@ -80,16 +71,15 @@ export class VolumeAttachFlow {
   /** See `ComputeEngine.attachVolume`. */
   async attach(id: string, input: VolumeAttachRequest, request?: RequestContext): Promise<Instance> {
     const req = parseInput(volumeAttachRequestSchema, input);
-    const { instance, hostId } = await this.checked(id, 'attach_volume', request);
+    const checked = await this.actions.precheck(id, 'attach_volume', supportsVolumeAttach, request);
+    const { instance, hostId } = checked;
     if (instance.volumes?.some((v) => v.volumeId === req.volumeId)) throw alreadyAttached(req.volumeId, id);
     let connecting = false;
     let attached: AttachedVolume | undefined;
     // connected inside the task: a second attach racing this one is refused when it takes the
     // task, before it could disconnect what this one plugged in
-    const attaching = this.actions.run(
-      id,
-      'attach_volume',
-      supportsVolumeAttach,
+    const attaching = this.actions.runChecked(
+      checked,
       async (driver, working) => {
         // checked again on the instance as the task took it: an attach that won a race is kept
         if (working.volumes?.some((v) => v.volumeId === req.volumeId))
@@ -144,13 +134,12 @@ export class VolumeAttachFlow {
   /** See `ComputeEngine.detachVolume`. */
   async detach(id: string, volumeId: string, request?: RequestContext): Promise<Instance> {
     const { volumeId: checkedId } = parseInput(z.strictObject({ volumeId: idSchema }), { volumeId });
-    const { instance, hostId } = await this.checked(id, 'detach_volume', request);
+    const checked = await this.actions.precheck(id, 'detach_volume', supportsVolumeAttach, request);
+    const { instance, hostId } = checked;
     const attached = instance.volumes?.find((v) => v.volumeId === checkedId);
     if (!attached) throw new NotFoundError('volume attachment', checkedId, 'volumeId');
-    return this.actions.run(
-      id,
-      'detach_volume',
-      supportsVolumeAttach,
+    return this.actions.runChecked(
+      checked,
       async (driver, working) => {
         await driver.detachVolume(working, blockDeviceOf(attached));
         await this.ctx.deps.volumes.disconnect(working, hostId, [checkedId]);
@@ -159,31 +148,5 @@ export class VolumeAttachFlow {
       (working) => ({ volumes: (working.volumes ?? []).filter((v) => v.volumeId !== checkedId) }),
       'power',
     );
-  }
-
-  /** The checks of ActionFlow, made before the adapter is asked for anything. */
-  private async checked(
-    id: string,
-    action: 'attach_volume' | 'detach_volume',
-    request: RequestContext | undefined,
-  ): Promise<{ instance: Instance; hostId: string }> {
-    if (this.ctx.closed) throw new EngineClosedError(action);
-    const instance = await this.ctx.deps.instances.get(id);
-    if (!instance) throw new NotFoundError('instance', id, 'id');
-    assertActionAllowed(action, instance);
-    assertNotLocked(instance, action, request);
-    const hostId = instance.hostId;
-    if (!hostId)
-      throw new InvalidStateError({
-        instanceId: id,
-        action,
-        vmState: instance.vmState,
-        taskState: instance.taskState,
-        powerState: instance.powerState,
-      });
-    const driver = this.ctx.deps.registry.driverFor(hostId);
-    if (!supportsVolumeAttach(driver))
-      throw new CapabilityUnsupportedError('volumeAttach', driver.kind, hostId);
-    return { instance, hostId };
   }
 }
