@@ -3,6 +3,7 @@ import type { ComputeDriver, DriverCallOptions, Image, ImageService, Instance } 
 import {
   type LiveMigrationProgress,
   supportsColdMigration,
+  supportsInterfaceAttach,
   supportsLiveMigration,
   supportsRescue,
   supportsVolumeAttach,
@@ -165,6 +166,16 @@ export function registerMoveHandlers(host: MoveHandlerHost): void {
   host.serve(moveRpc.detachVolume, async (p) => {
     if (!supportsVolumeAttach(d)) throw host.unsupported('volumeAttach');
     await d.detachVolume(p.instance, p.device);
+    return done;
+  });
+  host.serve(moveRpc.attachInterface, async (p) => {
+    if (!supportsInterfaceAttach(d)) throw host.unsupported('interfaceAttach');
+    await d.attachInterface(p.instance, p.port);
+    return done;
+  });
+  host.serve(moveRpc.detachInterface, async (p) => {
+    if (!supportsInterfaceAttach(d)) throw host.unsupported('interfaceAttach');
+    await d.detachInterface(p.instance, p.port);
     return done;
   });
 }

@@ -21,10 +21,11 @@ import { z } from 'zod';
  * a change that an older peer cannot read needs a new method name (e.g. `driver.spawn.v2`)
  * served next to the old one, never a changed schema under an existing name.
  */
-export const DRIVER_PROTOCOL_REVISION = 2 as const;
+export const DRIVER_PROTOCOL_REVISION = 3 as const;
 // Revisions: 1, the guest lifecycle (`driverRpc`); 2, the move ports (`moveRpc` in
-// move-protocol.ts: cold migration and resize, rescue, live migration). A control plane uses a
-// method only with agents whose reported revision serves it.
+// move-protocol.ts: cold migration and resize, rescue, live migration, volume hot-plug); 3,
+// interface hot-plug (`moveRpc.attachInterface`). A control plane uses a method only with agents
+// whose reported revision serves it.
 
 const empty = z.object({});
 const done = z.object({});

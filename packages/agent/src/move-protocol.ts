@@ -1,7 +1,12 @@
 import { defineBusEvent, defineRpcMethod } from '@nova-lfs/bus-nats';
 import { flavorSchema, imageSchema, instanceSchema } from '@nova-lfs/core';
 import { z } from 'zod';
-import { blockDeviceSchema, imageArtifactSchema, linkedArtifactsSchema } from './driver-protocol.js';
+import {
+  blockDeviceSchema,
+  imageArtifactSchema,
+  linkedArtifactsSchema,
+  portBindingSchema,
+} from './driver-protocol.js';
 
 /**
  * The wire contract of the ports that move and change running instances (core's
@@ -11,6 +16,9 @@ import { blockDeviceSchema, imageArtifactSchema, linkedArtifactsSchema } from '.
  * `protocolRevision >= 2` (an older agent never served them, whatever its capabilities say).
  */
 export const MOVE_PROTOCOL_REVISION = 2 as const;
+
+/** The driver protocol revision from which agents serve interface hot-plug (`attachInterface`, `detachInterface`). */
+export const INTERFACE_PROTOCOL_REVISION = 3 as const;
 
 const done = z.object({});
 const stringRecord = z
@@ -148,6 +156,17 @@ export const moveRpc = {
   detachVolume: defineRpcMethod(
     'driver.detachVolume',
     instancePayload.extend({ device: blockDeviceSchema }),
+    done,
+  ),
+  // interfaces while running (from INTERFACE_PROTOCOL_REVISION on)
+  attachInterface: defineRpcMethod(
+    'driver.attachInterface',
+    instancePayload.extend({ port: portBindingSchema }),
+    done,
+  ),
+  detachInterface: defineRpcMethod(
+    'driver.detachInterface',
+    instancePayload.extend({ port: portBindingSchema }),
     done,
   ),
 } as const;

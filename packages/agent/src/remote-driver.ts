@@ -22,6 +22,7 @@ import {
   type ImageService,
   type Instance,
   isNovaError,
+  type PortBinding,
   type PowerState,
   type PowerStateEvent,
   type SpawnRequest,
@@ -33,6 +34,7 @@ import {
   defineCapabilities,
   type FinishMigrationRequest,
   type ForceCompleteMode,
+  type InterfaceAttachable,
   type LiveMigratable,
   type LiveMigrationOptions,
   type LiveMigrationResult,
@@ -60,7 +62,7 @@ import {
   powerStateEvent,
 } from './driver-protocol.js';
 import { AgentUnreachableError, isTransientBusFailure, toDriverError } from './errors.js';
-import { MOVE_PROTOCOL_REVISION } from './move-protocol.js';
+import { INTERFACE_PROTOCOL_REVISION, MOVE_PROTOCOL_REVISION } from './move-protocol.js';
 import { type RemoteCallWhat, RemoteMoves } from './remote-moves.js';
 
 /** Options of {@link RemoteDriver}. */
@@ -129,7 +131,8 @@ export class RemoteDriver
     ColdMigratable,
     LiveMigratable,
     Rescuable,
-    VolumeAttachable
+    VolumeAttachable,
+    InterfaceAttachable
 {
   readonly kind: string;
   readonly capabilities: DriverCapabilities;
@@ -618,6 +621,14 @@ export class RemoteDriver
     return this.moves.detachVolume(instance, device);
   }
 
+  attachInterface(instance: Instance, port: PortBinding): Promise<void> {
+    return this.moves.attachInterface(instance, port);
+  }
+
+  detachInterface(instance: Instance, port: PortBinding): Promise<void> {
+    return this.moves.detachInterface(instance, port);
+  }
+
   /** Stops following the agent's restarts and fails calls still waiting. Guests keep running; the bus stays open. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -647,8 +658,9 @@ const moveFlags = ['coldMigration', 'rescue', 'liveMigration', 'volumeAttach'] a
  * those flags read as off for it.
  */
 function servedCapabilities(description: AgentDescription): AgentDescription['capabilities'] {
-  if (description.protocolRevision >= MOVE_PROTOCOL_REVISION) return description.capabilities;
   const capabilities = { ...description.capabilities };
-  for (const flag of moveFlags) capabilities[flag] = false;
+  if (description.protocolRevision < MOVE_PROTOCOL_REVISION)
+    for (const flag of moveFlags) capabilities[flag] = false;
+  if (description.protocolRevision < INTERFACE_PROTOCOL_REVISION) capabilities.interfaceAttach = false;
   return capabilities;
 }

@@ -1,6 +1,7 @@
 import { type ComputeEngine, createCompute, type InstanceEvent, type MigrationRecord } from '@nova-lfs/core';
 import {
   supportsColdMigration,
+  supportsInterfaceAttach,
   supportsLiveMigration,
   supportsRescue,
   supportsVolumeAttach,
@@ -92,6 +93,35 @@ describe.skipIf(!available)(
       expect(supportsRescue(d)).toBe(true);
       expect(supportsVolumeAttach(agents[0]!.fake)).toBe(true);
       expect(supportsVolumeAttach(d)).toBe(true);
+      expect(supportsInterfaceAttach(d)).toBe(true);
+    });
+
+    it("hot-plugs a volume and an interface into the agent's guest and unplugs them, over the bus", async () => {
+      const vm = await create('plug-me');
+      const host = agentOf(vm.hostId);
+      const port = {
+        portId: 'port-1',
+        networkId: 'net-1',
+        macAddress: 'fa:16:3e:00:00:01',
+        ipAddresses: ['10.0.0.5'],
+        binding: { tap: 'tapport-1' },
+      };
+      const device = { volumeId: 'vol-1', connection: { type: 'file', path: '/v/vol-1', format: 'raw' } };
+      await host.driver.attachInterface(vm, port);
+      await host.driver.attachVolume(vm, device);
+      expect(host.fake.guest(vm.id)).toMatchObject({
+        interfaces: { 'port-1': 'fa:16:3e:00:00:01' },
+        volumes: { 'vol-1': 'vdb' },
+      });
+      await host.driver.detachInterface(vm, port);
+      await host.driver.detachVolume(vm, device);
+      expect(host.fake.guest(vm.id)).toMatchObject({ interfaces: {}, volumes: {} });
+      // a malformed port is refused on the wire, naming the field; the guest is unchanged
+      await expect(host.driver.attachInterface(vm, { ...port, portId: '' } as never)).rejects.toMatchObject({
+        message: expect.stringMatching(/portId/),
+      });
+      expect(host.fake.guest(vm.id)?.interfaces).toEqual({});
+      await engine.delete(vm.id);
     });
 
     it('resizes across agents and confirms: the new guest has the new flavor, the kept copy goes on confirm', async () => {

@@ -8,6 +8,7 @@ import type {
   Image,
   ImageService,
   Instance,
+  PortBinding,
 } from '@nova-lfs/core';
 import type {
   FinishMigrationRequest,
@@ -276,6 +277,24 @@ export class RemoteMoves {
       { instance, device },
       'move',
       this.on('detachVolume', instance),
+    );
+  }
+
+  async attachInterface(instance: Instance, port: PortBinding): Promise<void> {
+    await this.remote.call(
+      moveRpc.attachInterface,
+      { instance, port },
+      'move',
+      this.on('attachInterface', instance),
+    );
+  }
+
+  async detachInterface(instance: Instance, port: PortBinding): Promise<void> {
+    await this.remote.call(
+      moveRpc.detachInterface,
+      { instance, port },
+      'move',
+      this.on('detachInterface', instance),
     );
   }
 

@@ -198,9 +198,11 @@ describe.skipIf(!available)('rolling upgrade: previous-release agents and contro
     expect(driver.capabilities.rescue).toBe(false);
     expect(old.fake.capabilities.liveMigration).toBe(true);
     expect(supportsLiveMigration(driver)).toBe(false);
-    const served = capabilityFlagsV1.filter((k) => k !== 'liveMigration' && k !== 'volumeAttach');
+    const unserved = ['liveMigration', 'volumeAttach', 'interfaceAttach'] as const;
+    const served = capabilityFlagsV1.filter((k) => !(unserved as readonly string[]).includes(k));
     for (const k of served) expect(driver.capabilities[k]).toBe(old.fake.capabilities[k]);
-    expect(driver.capabilities.volumeAttach).toBe(false);
+    for (const k of unserved) expect(driver.capabilities[k], k).toBe(false);
+    expect(old.fake.capabilities.interfaceAttach).toBe(true);
     const [vm] = await engine.create({
       projectId: 'p1',
       userId: 'u1',

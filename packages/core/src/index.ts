@@ -39,6 +39,10 @@ export type {
   InstanceStates,
 } from './engine/events.js';
 export type { HostBinding } from './engine/host-registry.js';
+export {
+  type InterfaceAttachRequest,
+  interfaceAttachRequestSchema,
+} from './engine/interface-attach-flow.js';
 export type { LiveMigrateOptions } from './engine/live-migration-flow.js';
 export type { MigrationAdmin, MigrationListFilter } from './engine/migration-admin.js';
 export type { ReconcileMode, ReconcileReport } from './engine/reconciler.js';
@@ -109,7 +113,9 @@ export {
 } from './model/image.js';
 export { imageImportSchema, imageRegistrationSchema, imageSourceSchema } from './model/image-requests.js';
 export {
+  type AttachedPort,
   type AttachedVolume,
+  attachedPortSchema,
   attachedVolumeSchema,
   type Fault,
   faultSchema,

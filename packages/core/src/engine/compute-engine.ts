@@ -78,6 +78,7 @@ import { EvacuateFlow, type EvacuateOptions, type EvacuateReport } from './evacu
 import type { InstanceEvent } from './events.js';
 import { HostLeases } from './host-leases.js';
 import { type HostBinding, type HostRegistry, hostFromReport } from './host-registry.js';
+import { InterfaceAttachFlow, type InterfaceAttachRequest } from './interface-attach-flow.js';
 import { type EngineDeps, engineInternals } from './internals.js';
 import { type LiveMigrateOptions, LiveMigrationFlow } from './live-migration-flow.js';
 import { LockFlow } from './lock-flow.js';
@@ -115,6 +116,7 @@ export class ComputeEngine {
   private readonly shelves: ShelveFlow;
   private readonly liveMigrations: LiveMigrationFlow;
   private readonly volumeAttachments: VolumeAttachFlow;
+  private readonly interfaceAttachments: InterfaceAttachFlow;
   private readonly power: PowerSync;
   private readonly reconciler: Reconciler;
   private readonly leases: HostLeases;
@@ -186,6 +188,7 @@ export class ComputeEngine {
     this.deletes = new DeleteFlow(this.ctx);
     this.actionFlow = new ActionFlow(this.ctx);
     this.volumeAttachments = new VolumeAttachFlow(this.ctx, this.actionFlow);
+    this.interfaceAttachments = new InterfaceAttachFlow(this.ctx, this.actionFlow);
     this.power = new PowerSync(this.ctx);
     this.resizes = new ResizeFlow(this.ctx);
     this.shelves = new ShelveFlow(this.ctx);
@@ -706,6 +709,36 @@ export class ComputeEngine {
    */
   async detachVolume(id: string, volumeId: string, request?: RequestContext): Promise<Instance> {
     return this.volumeAttachments.detach(id, volumeId, request);
+  }
+
+  // ---- network interfaces ---------------------------------------------------------------------
+
+  /**
+   * Attaches a network interface to an active, paused or stopped instance (Nova's `os-interface`):
+   * the NetworkAdapter binds a new port on `networkId` (or binds the existing `portId`), the driver
+   * hot-plugs it, and `instance.ports` records it. On any failure no port stays bound and the
+   * instance keeps its ports.
+   * @throws ValidationError (fields `networkId`, `portId`; rule `attached` for a port already on
+   *   this instance); CapabilityUnsupportedError (`interfaceAttach`); InvalidStateError;
+   *   InstanceLockedError; the adapter's refusal (an unknown network or port, a port bound
+   *   elsewhere, no address left); DriverError (the fault is recorded)
+   */
+  async attachInterface(
+    id: string,
+    input: InterfaceAttachRequest,
+    request?: RequestContext,
+  ): Promise<Instance> {
+    return this.interfaceAttachments.attach(id, input, request);
+  }
+
+  /**
+   * Detaches a bound port: the driver unplugs its interface, the NetworkAdapter releases it (a port
+   * it made goes, one made beforehand is unbound), and it leaves `instance.ports`.
+   * @throws NotFoundError (field `portId`: not bound to this instance); ValidationError;
+   *   CapabilityUnsupportedError (`interfaceAttach`); InvalidStateError; InstanceLockedError; DriverError
+   */
+  async detachInterface(id: string, portId: string, request?: RequestContext): Promise<Instance> {
+    return this.interfaceAttachments.detach(id, portId, request);
   }
 
   // ---- lock -----------------------------------------------------------------------------------

@@ -16,12 +16,13 @@ import { type CreateInstanceInput, createInstanceRequestSchema } from '../model/
 import type { ServerGroup } from '../model/server-group.js';
 import { parseInput } from '../model/validation.js';
 import { callAbortState } from '../ports/driver.js';
-import type { NetworkRequest } from '../ports/network.js';
+import type { NetworkRequest, PortBinding } from '../ports/network.js';
 import type { PlacementRequest, Selection } from '../ports/scheduler.js';
 import type { StoreWrite } from '../ports/unit-of-work.js';
 import type { BlockDevice, VolumeRequest } from '../ports/volume.js';
 import { TaskControl } from './deadline.js';
 import { type EngineContext, faultOf, quotaDeltasOf, reschedulable } from './engine-context.js';
+import { attachedPortOf } from './interface-attach-flow.js';
 import type { KeyedMutex } from './keyed-mutex.js';
 import { instanceIdForRequest } from './request-ids.js';
 import { attachedVolumeOf } from './volume-attach-flow.js';
@@ -348,6 +349,7 @@ export class CreateFlow {
             launchedAt: this.ctx.now(),
             fault: null,
             ...(spawned.volumes.length ? { volumes: spawned.volumes.map(attachedVolumeOf) } : {}),
+            ...(spawned.ports.length ? { ports: spawned.ports.map(attachedPortOf) } : {}),
           },
           ended.writes,
         );
@@ -465,7 +467,7 @@ export class CreateFlow {
   /**
    * Records the host and task `spawning` (with the placement event), prepares network and volumes
    * and asks the host's driver to spawn, with the spawn deadline and the build's signal. Resolves
-   * the instance as recorded and the volumes connected to it (recorded when it goes active).
+   * the instance as recorded and the volumes and ports connected to it (recorded when it goes active).
    */
   private async spawnOn(
     instance: Instance,
@@ -474,7 +476,7 @@ export class CreateFlow {
     admitted: AdmittedRequest,
     task: TaskControl,
     scheduled: StoreWrite,
-  ): Promise<{ instance: Instance; volumes: readonly BlockDevice[] }> {
+  ): Promise<{ instance: Instance; volumes: readonly BlockDevice[]; ports: readonly PortBinding[] }> {
     const { deps } = this.ctx;
     if (task.aborted) throw new BuildAbortedError(instance.id);
     const availabilityZone = zone ?? (await deps.hosts.get(hostId))?.availabilityZone;
@@ -507,7 +509,7 @@ export class CreateFlow {
         }),
     );
     if (task.aborted) throw new BuildAbortedError(instance.id);
-    return { instance: spawning, volumes };
+    return { instance: spawning, volumes, ports };
   }
 
   /** Removes whatever a failed or aborted build left on a host and releases its claim. */

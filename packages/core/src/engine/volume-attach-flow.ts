@@ -1,13 +1,14 @@
 import { z } from 'zod';
-import { ConfigurationError, NotFoundError, ValidationError } from '../errors.js';
+import { ConfigurationError } from '../errors.js';
 import type { RequestContext } from '../model/action.js';
 import type { AttachedVolume, Instance } from '../model/instance.js';
 import { idSchema } from '../model/names.js';
 import { parseInput } from '../model/validation.js';
-import { supportsVolumeAttach } from '../ports/driver.js';
-import type { BlockDevice } from '../ports/volume.js';
+import { type ComputeDriver, supportsVolumeAttach, type VolumeAttachable } from '../ports/driver.js';
+import type { BlockDevice, VolumeAdapter } from '../ports/volume.js';
 import type { ActionFlow } from './action-flow.js';
 import type { EngineContext } from './engine-context.js';
+import { HotPlugFlow } from './hot-plug-flow.js';
 
 /** What `compute.attachVolume` takes. */
 export const volumeAttachRequestSchema = z.strictObject({
@@ -23,7 +24,49 @@ export const volumeAttachRequestSchema = z.strictObject({
 /** What `compute.attachVolume` takes. */
 export type VolumeAttachRequest = z.input<typeof volumeAttachRequestSchema>;
 
-/** The record kept of a connected device. */
+/**
+ * Volumes attached to and detached from an instance that runs (or is paused or stopped) on its
+ * host (Nova's `os-volume_attachments`): the VolumeAdapter connects the volume on the instance's
+ * host, the driver hot-plugs it (`VolumeAttachable`), and `instance.volumes` records the block
+ * device (the same one a detach hands the driver). The adapter's refusals (an unknown volume, one
+ * attached elsewhere) and a driver failure leave nothing connected; see {@link HotPlugFlow}.
+ */
+export class VolumeAttachFlow {
+  private readonly flow: HotPlugFlow<VolumeAttachInput, AttachedVolume, ComputeDriver & VolumeAttachable>;
+
+  constructor(ctx: EngineContext, actions: ActionFlow) {
+    const volumes = () => ctx.deps.volumes;
+    this.flow = new HotPlugFlow(actions, {
+      attachAction: 'attach_volume',
+      detachAction: 'detach_volume',
+      supports: supportsVolumeAttach,
+      field: 'volumeId',
+      noun: 'volume',
+      recorded: (i) => i.volumes ?? [],
+      record: (devices) => ({ volumes: devices }),
+      keyOf: (v) => v.volumeId,
+      requestedKey: (req) => req.volumeId,
+      acquire: (instance, hostId, req) => connectOne(volumes(), instance, hostId, req),
+      release: (instance, hostId, volumeId) => volumes().disconnect(instance, hostId, [volumeId]),
+      plug: (driver, instance, device) => driver.attachVolume(instance, device),
+      unplug: (driver, instance, device) => driver.detachVolume(instance, device),
+    });
+  }
+
+  /** See `ComputeEngine.attachVolume`. */
+  attach(id: string, input: VolumeAttachRequest, request?: RequestContext): Promise<Instance> {
+    return this.flow.attach(id, parseInput(volumeAttachRequestSchema, input), request);
+  }
+
+  /** See `ComputeEngine.detachVolume`. */
+  detach(id: string, volumeId: string, request?: RequestContext): Promise<Instance> {
+    return this.flow.detach(id, volumeId, request);
+  }
+}
+
+type VolumeAttachInput = z.output<typeof volumeAttachRequestSchema>;
+
+/** The record kept of a connected device: a copy of the adapter's block device. */
 export function attachedVolumeOf(device: BlockDevice): AttachedVolume {
   return {
     volumeId: device.volumeId,
@@ -32,121 +75,21 @@ export function attachedVolumeOf(device: BlockDevice): AttachedVolume {
   };
 }
 
-function alreadyAttached(volumeId: string, instanceId: string): ValidationError {
-  return new ValidationError([
-    {
-      path: 'volumeId',
-      rule: 'attached',
-      message: `volume ${volumeId} is already attached to instance ${instanceId}`,
-    },
+/** Asks the adapter for the volume's device on the host (nothing is left connected on a refusal). */
+async function connectOne(
+  volumes: VolumeAdapter,
+  instance: Instance,
+  hostId: string,
+  req: VolumeAttachInput,
+): Promise<AttachedVolume> {
+  const devices = await volumes.connect(instance, hostId, [
+    { volumeId: req.volumeId, ...(req.device ? { device: req.device } : {}) },
   ]);
-}
-
-/** The device a detach hands the driver: the one the attach plugged in. */
-function blockDeviceOf(volume: AttachedVolume): BlockDevice {
-  return {
-    volumeId: volume.volumeId,
-    ...(volume.device ? { device: volume.device } : {}),
-    connection: volume.connection,
-  };
-}
-
-/**
- * Volumes attached to and detached from an instance that runs (or is paused or stopped) on its
- * host (Nova's `os-volume_attachments`): the VolumeAdapter connects the volume on the instance's
- * host, the driver hot-plugs it (`VolumeAttachable`), and the instance records it, so that a detach
- * unplugs the same device and a delete disconnects it. One task at a time, as for every action.
- *
- * The state, the lock, the driver's capability and a volume already attached are refused before
- * anything changes. The adapter is asked within the task (so that two attaches racing on one
- * instance cannot undo each other); its refusals (an unknown volume, one attached elsewhere) and a
- * driver failure end the action with the fault, leave nothing connected and the instance as it was.
- */
-export class VolumeAttachFlow {
-  constructor(
-    private readonly ctx: EngineContext,
-    private readonly actions: ActionFlow,
-  ) {}
-
-  /** See `ComputeEngine.attachVolume`. */
-  async attach(id: string, input: VolumeAttachRequest, request?: RequestContext): Promise<Instance> {
-    const req = parseInput(volumeAttachRequestSchema, input);
-    const checked = await this.actions.precheck(id, 'attach_volume', supportsVolumeAttach, request);
-    const { instance, hostId } = checked;
-    if (instance.volumes?.some((v) => v.volumeId === req.volumeId)) throw alreadyAttached(req.volumeId, id);
-    let connecting = false;
-    let attached: AttachedVolume | undefined;
-    // connected inside the task: a second attach racing this one is refused when it takes the
-    // task, before it could disconnect what this one plugged in
-    const attaching = this.actions.runChecked(
-      checked,
-      async (driver, working) => {
-        // checked again on the instance as the task took it: an attach that won a race is kept
-        if (working.volumes?.some((v) => v.volumeId === req.volumeId))
-          throw alreadyAttached(req.volumeId, id);
-        connecting = true;
-        const device = await this.connect(working, hostId, req);
-        try {
-          await driver.attachVolume(working, device);
-        } catch (e) {
-          await this.ctx.deps.volumes.disconnect(working, hostId, [req.volumeId]).catch(() => undefined);
-          throw e;
-        }
-        attached = attachedVolumeOf(device);
-      },
-      request,
-      (working) => ({
-        volumes: [
-          ...(working.volumes ?? []).filter((v) => v.volumeId !== req.volumeId),
-          ...(attached ? [attached] : []),
-        ],
-      }),
-      'power',
-    );
-    return attaching.catch(async (e: unknown) => {
-      // a deadline can end the task while the adapter or the driver still works: what was not
-      // recorded must not stay connected (the disconnect is idempotent)
-      if (connecting && !attached)
-        await this.ctx.deps.volumes.disconnect(instance, hostId, [req.volumeId]).catch(() => undefined);
-      throw e;
-    });
-  }
-
-  /** Asks the adapter for the volume's device on the host (nothing is left connected on a refusal). */
-  private async connect(
-    instance: Instance,
-    hostId: string,
-    req: z.output<typeof volumeAttachRequestSchema>,
-  ): Promise<BlockDevice> {
-    const volumes = this.ctx.deps.volumes;
-    const devices = await volumes.connect(instance, hostId, [
-      { volumeId: req.volumeId, ...(req.device ? { device: req.device } : {}) },
-    ]);
-    const device = devices[0];
-    if (device && devices.length === 1 && device.volumeId === req.volumeId) return device;
-    await volumes.disconnect(instance, hostId, [req.volumeId]).catch(() => undefined);
-    throw new ConfigurationError(
-      'volumes',
-      `the engine's volume adapter connected ${devices.length} devices for volume ${req.volumeId} (is a VolumeAdapter configured?)`,
-    );
-  }
-
-  /** See `ComputeEngine.detachVolume`. */
-  async detach(id: string, volumeId: string, request?: RequestContext): Promise<Instance> {
-    const { volumeId: checkedId } = parseInput(z.strictObject({ volumeId: idSchema }), { volumeId });
-    const checked = await this.actions.precheck(id, 'detach_volume', supportsVolumeAttach, request);
-    const { instance, hostId } = checked;
-    const attached = instance.volumes?.find((v) => v.volumeId === checkedId);
-    if (!attached) throw new NotFoundError('volume attachment', checkedId, 'volumeId');
-    return this.actions.runChecked(
-      checked,
-      async (driver, working) => {
-        await driver.detachVolume(working, blockDeviceOf(attached));
-        await this.ctx.deps.volumes.disconnect(working, hostId, [checkedId]);
-      },
-      request,
-      (working) => ({ volumes: (working.volumes ?? []).filter((v) => v.volumeId !== checkedId) }),
-      'power',
-    );
-  }
+  const device = devices[0];
+  if (device && devices.length === 1 && device.volumeId === req.volumeId) return attachedVolumeOf(device);
+  await volumes.disconnect(instance, hostId, [req.volumeId]).catch(() => undefined);
+  throw new ConfigurationError(
+    'volumes',
+    `the engine's volume adapter connected ${devices.length} devices for volume ${req.volumeId} (is a VolumeAdapter configured?)`,
+  );
 }

@@ -33,6 +33,8 @@ export const taskActionNames = [
   'unrescue',
   'attach_volume',
   'detach_volume',
+  'attach_interface',
+  'detach_interface',
 ] as const;
 /** The name of an action that runs as a task. */
 export type TaskActionName = (typeof taskActionNames)[number];

@@ -91,6 +91,22 @@ export const attachedVolumeSchema = z.object({
 export type AttachedVolume = z.output<typeof attachedVolumeSchema>;
 
 /**
+ * A network port bound to an instance: what the NetworkAdapter allocated and the driver plugged
+ * in (core's `PortBinding`), kept so that a detach unplugs the same interface.
+ */
+export const attachedPortSchema = z.object({
+  portId: idSchema,
+  networkId: idSchema,
+  /** The guest interface's MAC address (`fa:16:3e:..`), when the adapter chose one. */
+  macAddress: z.string().optional(),
+  ipAddresses: z.array(z.string()).optional(),
+  /** The adapter's binding details for the driver (tap or bridge name, ...). */
+  binding: z.record(z.string(), z.string()).optional(),
+});
+/** A network port bound to an instance. */
+export type AttachedPort = z.output<typeof attachedPortSchema>;
+
+/**
  * A virtual machine or container. Immutable snapshot: every change makes a new object with
  * `revision` incremented (stores compare-and-set on it). Timestamps are epoch milliseconds.
  */
@@ -122,6 +138,8 @@ export const instanceSchema = z.object({
   shelved: shelveInfoSchema.nullable().optional(),
   /** Volumes attached at create time or since (`compute.attachVolume`); absent when none. */
   volumes: z.array(attachedVolumeSchema).optional(),
+  /** Ports bound at create time or since (`compute.attachInterface`); absent when none. */
+  ports: z.array(attachedPortSchema).optional(),
   /** Incremented by every update; the compare-and-set token. */
   revision: z.int().nonnegative(),
 });
@@ -147,5 +165,6 @@ export type InstancePatch = Partial<
     | 'move'
     | 'shelved'
     | 'volumes'
+    | 'ports'
   >
 >;

@@ -68,6 +68,10 @@ export const taskStates = [
   'attaching_volume',
   /** A volume being unplugged. */
   'detaching_volume',
+  /** A network interface being hot-plugged (Nova's `attach_interface` action). */
+  'attaching_interface',
+  /** A network interface being unplugged. */
+  'detaching_interface',
 ] as const;
 /** Operation in progress on an instance. At most one at a time. */
 export type TaskState = (typeof taskStates)[number];

@@ -9,8 +9,10 @@ describe('transition table', () => {
     const allowed = (vmState: (typeof vmStates)[number]) =>
       taskActionNames.filter((a) => isActionAllowed(a, { vmState, taskState: null }));
     expect(allowed('active').sort()).toEqual([
+      'attach_interface',
       'attach_volume',
       'delete',
+      'detach_interface',
       'detach_volume',
       'evacuate',
       'live-migration',
@@ -27,8 +29,10 @@ describe('transition table', () => {
       'suspend',
     ]);
     expect(allowed('stopped').sort()).toEqual([
+      'attach_interface',
       'attach_volume',
       'delete',
+      'detach_interface',
       'detach_volume',
       'evacuate',
       'migrate',
@@ -41,8 +45,10 @@ describe('transition table', () => {
       'start',
     ]);
     expect(allowed('paused').sort()).toEqual([
+      'attach_interface',
       'attach_volume',
       'delete',
+      'detach_interface',
       'detach_volume',
       'live-migration',
       'reboot_hard',

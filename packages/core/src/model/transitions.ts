@@ -15,6 +15,7 @@ export type RequiredCapability =
   | 'coldMigration'
   | 'rescue'
   | 'volumeAttach'
+  | 'interfaceAttach'
   | undefined;
 
 /** The power state a stable vm state shows. */
@@ -43,6 +44,11 @@ export interface Transition {
 const ALL_LIVE: readonly VmState[] = vmStates.filter((s) => s !== 'deleted');
 
 const keepsPower = (from: VmState): PowerState => (from === 'stopped' ? 'shutdown' : 'running');
+
+/** A device plugged in or out while the instance runs, is paused or is stopped: the state is kept. */
+function hotPlug(task: TaskState, capability: RequiredCapability): Transition {
+  return { from: ['active', 'paused', 'stopped'], task, to: (from) => from, power: powerOfState, capability };
+}
 
 /**
  * The single transition table of the engine, after Nova's `check_instance_state` rules. It has a
@@ -188,21 +194,13 @@ export const transitions: Readonly<Record<TaskActionName, Transition>> = Object.
   },
   unrescue: { from: ['rescued'], task: 'unrescuing', to: 'active', power: 'running', capability: 'rescue' },
   /** Hot-plug of a volume (Nova's attach from ACTIVE, PAUSED and SHUTOFF); the state is kept. */
-  attach_volume: {
-    from: ['active', 'paused', 'stopped'],
-    task: 'attaching_volume',
-    to: (from) => from,
-    power: powerOfState,
-    capability: 'volumeAttach',
-  },
+  attach_volume: hotPlug('attaching_volume', 'volumeAttach'),
   /** Unplug of an attached volume; the state is kept. */
-  detach_volume: {
-    from: ['active', 'paused', 'stopped'],
-    task: 'detaching_volume',
-    to: (from) => from,
-    power: powerOfState,
-    capability: 'volumeAttach',
-  },
+  detach_volume: hotPlug('detaching_volume', 'volumeAttach'),
+  /** Hot-plug of a network interface (Nova's attach from ACTIVE, PAUSED and SHUTOFF); the state is kept. */
+  attach_interface: hotPlug('attaching_interface', 'interfaceAttach'),
+  /** Unplug of an attached network interface; the state is kept. */
+  detach_interface: hotPlug('detaching_interface', 'interfaceAttach'),
 });
 
 /** Actions an instance with a resize or cold migration waiting for its end (a `move`) accepts. */

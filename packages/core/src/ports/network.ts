@@ -18,9 +18,16 @@ export interface NetworkRequest {
 
 /**
  * Allocates and releases ports without the core knowing the network backend. The engine calls
- * `allocate` before spawn and `deallocate` on failure and delete; both must be idempotent.
+ * `allocate` before spawn and for an interface attach, `deallocate` on failure, detach and delete;
+ * both must be idempotent.
  */
 export interface NetworkAdapter {
+  /** Binds one port per request to `instance`, in order (a new port on `networkId`, or the existing `portId`). */
   allocate(instance: Instance, requests: readonly NetworkRequest[]): Promise<PortBinding[]>;
-  deallocate(instance: Instance): Promise<void>;
+  /**
+   * Releases the ports `portIds` of `instance` (an interface detach), or every port bound to it when
+   * `portIds` is omitted (a delete, a failed build). Ports the adapter made for a network go; ports
+   * the caller made are unbound and kept, as Neutron does for Nova.
+   */
+  deallocate(instance: Instance, portIds?: readonly string[]): Promise<void>;
 }

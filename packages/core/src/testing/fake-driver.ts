@@ -14,6 +14,7 @@ import type {
   DriverCapabilities,
   DriverInstance,
   HostReport,
+  InterfaceAttachable,
   Pausable,
   PowerControl,
   PowerStateEvent,
@@ -36,6 +37,7 @@ import type {
   RescueRequest,
 } from '../ports/driver-moves.js';
 import type { ImageService } from '../ports/image-service.js';
+import type { PortBinding } from '../ports/network.js';
 import type { BlockDevice } from '../ports/volume.js';
 import { FakeMoves } from './fake-moves.js';
 
@@ -71,7 +73,9 @@ export type FakeOperation =
   | 'rescue'
   | 'unrescue'
   | 'attachVolume'
-  | 'detachVolume';
+  | 'detachVolume'
+  | 'attachInterface'
+  | 'detachInterface';
 
 /**
  * A planned failure: fail the next `times` calls (default every call), optionally only for some
@@ -142,6 +146,8 @@ export interface FakeGuest {
   rescueImageId?: string;
   /** Volumes plugged in (at spawn or hot-plugged), by volume id: the guest device they appear as. */
   volumes?: Record<string, string>;
+  /** Network interfaces plugged in (at spawn or hot-plugged), by port id: their MAC address (`''` when none). */
+  interfaces?: Record<string, string>;
 }
 
 /**
@@ -162,7 +168,8 @@ export class FakeDriver
     ColdMigratable,
     LiveMigratable,
     Rescuable,
-    VolumeAttachable
+    VolumeAttachable,
+    InterfaceAttachable
 {
   readonly kind: string = 'fake';
   /** This fake among the live ones (a migration target names it). */
@@ -192,6 +199,7 @@ export class FakeDriver
       liveMigration: true,
       rescue: true,
       volumeAttach: true,
+      interfaceAttach: true,
       ...options.capabilities,
     });
     liveFakes.set(this.fakeId, this);
@@ -266,6 +274,9 @@ export class FakeDriver
       vcpus: request.flavor.vcpus,
       ramMb: request.flavor.ramMb,
       ...(request.volumes.length ? { volumes: devicesOf(request.volumes) } : {}),
+      ...(request.ports.length
+        ? { interfaces: Object.fromEntries(request.ports.map((p) => [p.portId, p.macAddress ?? ''])) }
+        : {}),
     });
     this.persist();
     await this.leave('spawn', request);
@@ -431,6 +442,36 @@ export class FakeDriver
     if (!g.volumes?.[device.volumeId]) return;
     const { [device.volumeId]: _gone, ...rest } = g.volumes;
     g.volumes = rest;
+    this.persist();
+  }
+
+  /**
+   * Plugs the port's interface in; a port already plugged in is a no-op, and a MAC address another
+   * interface of the guest has is refused, as a hypervisor would.
+   */
+  async attachInterface(instance: Instance, port: PortBinding): Promise<void> {
+    await this.enter('attachInterface', instance);
+    const g = this.require(instance, 'attachInterface');
+    const interfaces = { ...g.interfaces };
+    if (interfaces[port.portId] !== undefined) return;
+    const mac = port.macAddress ?? '';
+    if (mac && Object.values(interfaces).includes(mac))
+      throw new DriverError(
+        { driver: this.kind, operation: 'attachInterface', instanceId: instance.id, retryable: false },
+        `MAC address ${mac} is in use`,
+      );
+    interfaces[port.portId] = mac;
+    g.interfaces = interfaces;
+    this.persist();
+  }
+
+  /** Unplugs the port's interface; one that is not plugged in is a no-op. */
+  async detachInterface(instance: Instance, port: PortBinding): Promise<void> {
+    await this.enter('detachInterface', instance);
+    const g = this.require(instance, 'detachInterface');
+    if (g.interfaces?.[port.portId] === undefined) return;
+    const { [port.portId]: _gone, ...rest } = g.interfaces;
+    g.interfaces = rest;
     this.persist();
   }
 

@@ -62,9 +62,11 @@ const taskStateNames: Readonly<Record<TaskState, string>> = {
   unshelving: 'unshelving',
   rescuing: 'rescuing',
   unrescuing: 'unrescuing',
-  // Nova shows no task state while a volume is attached or detached (the volume's own status says it)
+  // Nova shows no task state while a volume or an interface is attached or detached
   attaching_volume: '',
   detaching_volume: '',
+  attaching_interface: '',
+  detaching_interface: '',
 };
 
 /** Tasks Nova shows as status RESIZE (a resize or cold migration on its way). */

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../errors.js';
+import type { RequestContext, TaskActionName } from '../model/action.js';
+import type { Instance, InstancePatch } from '../model/instance.js';
+import { idSchema } from '../model/names.js';
+import { parseInput } from '../model/validation.js';
+import type { ComputeDriver } from '../ports/driver.js';
+import type { ActionFlow, CapabilityCheck } from './action-flow.js';
+
+/**
+ * One kind of device an instance gets and loses while it runs (volumes, network ports): how the
+ * engine's adapter acquires it on the host, how the driver plugs it, and where the instance
+ * records it. `R` is the record, which is also what the driver is handed.
+ */
+export interface HotPlugKind<Req, R, D extends ComputeDriver> {
+  readonly attachAction: TaskActionName;
+  readonly detachAction: TaskActionName;
+  readonly supports: CapabilityCheck<D>;
+  /** The field naming a device in requests and errors (`volumeId`, `portId`). */
+  readonly field: string;
+  /** What a device is called in messages (`volume`, `port`). */
+  readonly noun: string;
+  /** The devices an instance records. */
+  recorded(instance: Instance): readonly R[];
+  /** The patch recording `devices` on the instance. */
+  record(devices: R[]): InstancePatch;
+  /** A device's id. */
+  keyOf(device: R): string;
+  /** The id of the device a request names, when it names one before the adapter is asked. */
+  requestedKey(req: Req): string | undefined;
+  /** Acquires the device on the host (nothing stays acquired when it throws). */
+  acquire(instance: Instance, hostId: string, req: Req): Promise<R>;
+  /** Releases a device; idempotent. */
+  release(instance: Instance, hostId: string, key: string): Promise<void>;
+  plug(driver: D, instance: Instance, device: R): Promise<void>;
+  unplug(driver: D, instance: Instance, device: R): Promise<void>;
+}
+
+/**
+ * Attach and detach of one kind of device as engine actions (Nova's `os-volume_attachments` and
+ * `os-interface`): the state, the lock, the driver's capability and a device already attached are
+ * refused before anything changes (ActionFlow's pre-checks); the adapter is asked within the task,
+ * so two attaches racing on one instance cannot undo each other; the device is recorded on the
+ * instance, so that a detach unplugs the same one and a delete releases it. An adapter refusal or
+ * a driver failure ends the action with the fault and leaves nothing acquired.
+ */
+export class HotPlugFlow<Req, R, D extends ComputeDriver> {
+  constructor(
+    private readonly actions: ActionFlow,
+    private readonly kind: HotPlugKind<Req, R, D>,
+  ) {}
+
+  /** Attaches the device `req` asks for (already parsed) and resolves the instance as recorded. */
+  async attach(id: string, req: Req, request?: RequestContext): Promise<Instance> {
+    const kind = this.kind;
+    const checked = await this.actions.precheck(id, kind.attachAction, kind.supports, request);
+    const { instance, hostId } = checked;
+    const key = kind.requestedKey(req);
+    if (key !== undefined) this.refuseAttached(instance, key);
+    let acquiring: Promise<R> | undefined;
+    let plugged: R | undefined;
+    const attaching = this.actions.runChecked(
+      checked,
+      async (driver, working) => {
+        // checked again on the instance as the task took it: an attach that won a race is kept
+        if (key !== undefined) this.refuseAttached(working, key);
+        acquiring = kind.acquire(working, hostId, req);
+        const device = await acquiring;
+        try {
+          await kind.plug(driver, working, device);
+        } catch (e) {
+          await kind.release(working, hostId, kind.keyOf(device)).catch(() => undefined);
+          throw e;
+        }
+        plugged = device;
+      },
+      request,
+      (working) => {
+        const kept = kind.recorded(working).filter((d) => !plugged || kind.keyOf(d) !== kind.keyOf(plugged));
+        return kind.record([...kept, ...(plugged ? [plugged] : [])]);
+      },
+      'power',
+    );
+    return attaching.catch(async (e: unknown) => {
+      // a deadline can end the task while the adapter or the driver still works: what was not
+      // recorded must not stay acquired (releases are idempotent)
+      if (acquiring && !plugged) {
+        if (key !== undefined) await kind.release(instance, hostId, key).catch(() => undefined);
+        void acquiring.then(
+          (late) => kind.release(instance, hostId, kind.keyOf(late)).catch(() => undefined),
+          () => undefined,
+        );
+      }
+      throw e;
+    });
+  }
+
+  /** Detaches the recorded device `key`: the driver unplugs it, then the adapter releases it. */
+  async detach(id: string, key: string, request?: RequestContext): Promise<Instance> {
+    const kind = this.kind;
+    const checkedKey = parseInput(z.strictObject({ [kind.field]: idSchema }), { [kind.field]: key })[
+      kind.field
+    ] as string;
+    const checked = await this.actions.precheck(id, kind.detachAction, kind.supports, request);
+    const device = kind.recorded(checked.instance).find((d) => kind.keyOf(d) === checkedKey);
+    if (!device) throw new NotFoundError(`${kind.noun} attachment`, checkedKey, kind.field);
+    return this.actions.runChecked(
+      checked,
+      async (driver, working) => {
+        await kind.unplug(driver, working, device);
+        await kind.release(working, checked.hostId, checkedKey);
+      },
+      request,
+      (working) => kind.record(kind.recorded(working).filter((d) => kind.keyOf(d) !== checkedKey)),
+      'power',
+    );
+  }
+
+  private refuseAttached(instance: Instance, key: string): void {
+    if (!this.kind.recorded(instance).some((d) => this.kind.keyOf(d) === key)) return;
+    throw new ValidationError([
+      {
+        path: this.kind.field,
+        rule: 'attached',
+        message: `${this.kind.noun} ${key} is already attached to instance ${instance.id}`,
+      },
+    ]);
+  }
+}
