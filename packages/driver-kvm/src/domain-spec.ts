@@ -1,3 +1,5 @@
+import type { NicDevice } from './interface-xml.js';
+
 /** A disk attached to a domain. */
 export interface DiskSpec {
   /** Host path of the image file. */
@@ -33,6 +35,8 @@ export interface DomainSpec {
   readonly initrd?: string;
   readonly cmdline?: string;
   readonly disks: readonly DiskSpec[];
+  /** Network interfaces (from the instance's ports). */
+  readonly nics?: readonly NicDevice[];
   /** File the serial console is appended to. */
   readonly serialLogPath: string;
   readonly metadata: InstanceMetadata;

@@ -1,5 +1,6 @@
 import { create } from 'xmlbuilder2';
 import type { DomainSpec, InstanceMetadata } from './domain-spec.js';
+import { appendInterface } from './interface-xml.js';
 
 /** XML namespace of Nova LFS's `<metadata>` element. */
 export const NOVA_LFS_XML_NS = 'https://nova-lfs.dev/xmlns/instance/1.0';
@@ -48,6 +49,7 @@ export function buildDomainXml(spec: DomainSpec): string {
     d.ele('source', { file: literal(disk.path) });
     d.ele('target', { dev: disk.target, bus: 'virtio' });
   }
+  for (const nic of spec.nics ?? []) appendInterface(devices, nic);
   const serial = devices.ele('serial', { type: 'file' });
   serial.ele('source', { path: literal(spec.serialLogPath), append: 'on' });
   serial.ele('target', { port: '0' });

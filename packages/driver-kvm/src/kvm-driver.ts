@@ -12,6 +12,7 @@ import {
   type Image,
   type ImageService,
   type Instance,
+  type PortBinding,
   type PowerState,
   type PowerStateEvent,
   type SpawnRequest,
@@ -24,6 +25,7 @@ import {
   type FinishMigrationRequest,
   type ForceCompleteMode,
   InflightWork,
+  type InterfaceAttachable,
   type LiveMigratable,
   type LiveMigrationOptions,
   type LiveMigrationResult,
@@ -63,6 +65,7 @@ import {
   wrapLibvirtError,
 } from './errors.js';
 import { claimHostScope, releaseHostScope } from './host-scope.js';
+import { domainInterfaces, interfaceDeviceXml, nicOfPort } from './interface-xml.js';
 import { type LibvirtConnector, openLibvirt } from './libvirt-binding.js';
 import { KvmLiveMigration, type KvmLiveMigrationOptions } from './live-migration.js';
 import { keepBootFile, PinnedBases } from './pinned-bases.js';
@@ -127,6 +130,7 @@ export const kvmCapabilities = defineCapabilities({
   consoleOutput: true,
   liveMigration: true,
   volumeAttach: true,
+  interfaceAttach: true,
   coldMigration: true,
   rescue: true,
   snapshot: true,
@@ -156,6 +160,7 @@ export class KvmDriver
     ConsoleReadable,
     LiveMigratable,
     VolumeAttachable,
+    InterfaceAttachable,
     ColdMigratable,
     Rescuable,
     Snapshottable
@@ -535,18 +540,52 @@ export class KvmDriver
       const xml = diskDeviceXml({ ...file, target });
       await this.step('detachVolume', instance.id, () => domain.detachDevice(xml, flags));
       if (!liveDisk) return;
-      // libvirt returns before the guest has released the disk, and the binding delivers no
-      // device-removed event yet: read the live definition until the disk is gone (bounded).
-      const end = Date.now() + 30_000;
-      while (domainDisks(await domain.xml()).some((d) => d.path === file.path)) {
-        if (Date.now() > end)
-          throw wrapLibvirtError(
-            'detachVolume',
-            new Error(`the guest did not release ${target} within 30 s`),
-            instance.id,
-          );
-        await sleep(50, undefined);
-      }
+      await untilReleased(domain, 'detachVolume', instance.id, target, (xml) =>
+        domainDisks(xml).some((d) => d.path === file.path),
+      );
+    });
+  }
+
+  /**
+   * Hot-plugs a port as a virtio NIC (`virDomainAttachDeviceFlags`: live and persistent while the
+   * guest runs, persistent only when it is shut off): a tap libvirt creates (`binding.tap`, else
+   * `tap` + the port id's first 11 characters), on `binding.bridge` when `binding.vifType` is
+   * `bridge`. Idempotent: a NIC with the port's MAC already there is left as it is.
+   * @throws ValidationError naming `macAddress` or `binding.*`; DriverError when libvirt refuses
+   *   (e.g. the tap name is taken on the host).
+   */
+  async attachInterface(instance: Instance, port: PortBinding): Promise<void> {
+    const nic = nicOfPort(port);
+    await this.act('attachInterface', instance, undefined, async (domain) => {
+      const active = await domain.isActive();
+      const has = (xml: string) => domainInterfaces(xml).some((i) => i.mac === nic.mac);
+      if (has(await domain.xml(DomainXmlFlags.Inactive)) || (active && has(await domain.xml()))) return;
+      const flags = active ? DeviceModifyFlags.Live | DeviceModifyFlags.Config : DeviceModifyFlags.Config;
+      await this.step('attachInterface', instance.id, () =>
+        domain.attachDevice(interfaceDeviceXml(nic), flags),
+      );
+    });
+  }
+
+  /**
+   * Unplugs the port's NIC (found by its MAC) from the running guest and from the persistent
+   * definition, and resolves once the guest has let it go (libvirt then removes the tap).
+   * Idempotent: a NIC that is not there is a no-op.
+   * @throws ValidationError naming `macAddress` or `binding.*`; DriverError when libvirt refuses or
+   *   the guest does not release the NIC within 30 s.
+   */
+  async detachInterface(instance: Instance, port: PortBinding): Promise<void> {
+    const nic = nicOfPort(port);
+    await this.act('detachInterface', instance, undefined, async (domain) => {
+      const has = (xml: string) => domainInterfaces(xml).some((i) => i.mac === nic.mac);
+      const live = (await domain.isActive()) && has(await domain.xml());
+      const saved = has(await domain.xml(DomainXmlFlags.Inactive));
+      const flags = (live ? DeviceModifyFlags.Live : 0) | (saved ? DeviceModifyFlags.Config : 0);
+      if (!flags) return;
+      await this.step('detachInterface', instance.id, () =>
+        domain.detachDevice(interfaceDeviceXml(nic), flags),
+      );
+      if (live) await untilReleased(domain, 'detachInterface', instance.id, nic.mac, has);
     });
   }
 
@@ -1028,6 +1067,7 @@ export class KvmDriver
         : {}),
       ...(initrd ? { initrd } : {}),
       disks,
+      nics: (request.ports ?? instance.ports ?? []).map(nicOfPort),
       serialLogPath: this.consolePath(instance.id),
       metadata: {
         instanceId: instance.id,
@@ -1049,6 +1089,8 @@ function keptDir(dir: string): string {
 /** What a domain spec is built from: a spawn request, or the same fields of a move or rescue. */
 type SpecRequest = Pick<SpawnRequest, 'instance' | 'image' | 'images' | 'volumes' | 'signal'> & {
   readonly flavor?: SpawnRequest['flavor'];
+  /** A spawn's ports; a move or rescue plugs the ports the instance records. */
+  readonly ports?: SpawnRequest['ports'];
 };
 
 /** How {@link KvmDriver} builds a spec beyond a plain spawn. */
@@ -1081,6 +1123,30 @@ function fileOfBlockDevice(device: BlockDevice): Omit<DiskDevice, 'target'> {
   ];
   if (issues.length) throw new ValidationError(issues);
   return { path: path as string, format: format as 'raw' | 'qcow2' };
+}
+
+/**
+ * Waits until the guest has released a device libvirt was asked to detach: libvirt returns before
+ * the guest lets it go, and the binding delivers no device-removed event yet, so the live
+ * definition is read until `present` says it is gone (every 50 ms, at most 30 s).
+ */
+async function untilReleased(
+  domain: Domain,
+  operation: string,
+  instanceId: string,
+  device: string,
+  present: (liveXml: string) => boolean,
+): Promise<void> {
+  const end = Date.now() + 30_000;
+  while (present(await domain.xml())) {
+    if (Date.now() > end)
+      throw wrapLibvirtError(
+        operation,
+        new Error(`the guest did not release ${device} within 30 s`),
+        instanceId,
+      );
+    await sleep(50, undefined);
+  }
 }
 
 /** A domain's power state: `suspended` for a shut-off domain with a managed save image. */

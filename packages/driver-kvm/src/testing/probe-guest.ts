@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** Kernel modules the probe guest loads, in order (virtio PCI and block are modules in Debian's cloud kernel). */
+/** Kernel modules the probe guest loads, in order (virtio PCI, block and net are modules in Debian's cloud kernel). */
 const MODULES = [
   'drivers/virtio/virtio_ring.ko',
   'drivers/virtio/virtio.ko',
@@ -14,6 +14,9 @@ const MODULES = [
   'drivers/virtio/virtio_pci_modern_dev.ko',
   'drivers/virtio/virtio_pci.ko',
   'drivers/block/virtio_blk.ko',
+  'net/core/failover.ko',
+  'drivers/net/net_failover.ko',
+  'drivers/net/virtio_net.ko',
 ];
 
 /** Prefixes of the lines the probe guest prints on its serial console. */
@@ -26,14 +29,17 @@ export const PROBE = {
   block: 'NLFS-PROBE-BLOCK',
   /** `NLFS-PROBE-DISK <dev> <tag>`: the tag found at the start of a disk when it appears. */
   disk: 'NLFS-PROBE-DISK',
+  /** `NLFS-PROBE-NET [<mac> <mac> ]`: the MAC addresses of the guest's NICs (not `lo`), at boot and whenever they change. */
+  net: 'NLFS-PROBE-NET',
   /** `NLFS-PROBE-TAGGED <tag>`: with `nlfs.tag=1`, the tag written to an untagged vda at boot. */
   tagged: 'NLFS-PROBE-TAGGED',
 } as const;
 
 /**
  * Builds a busybox initramfs for `kernelPath` (Debian's cloud kernel) whose `/init` loads the
- * virtio block modules of that kernel, prints what it sees on the serial console (see
- * {@link PROBE}): its CPUs and memory, the virtio disks whenever that set changes (hot-plug), and
+ * virtio block and net modules of that kernel, prints what it sees on the serial console (see
+ * {@link PROBE}): its CPUs and memory, the virtio disks and the NICs' MAC addresses whenever those
+ * sets change (hot-plug), and
  * the tag at the start of each disk as it appears. With `nlfs.tag=1` on the kernel command line it
  * first writes a random tag to `vda` if it has none, so a later boot (e.g. a rescue, where the
  * disk is `vdb`) can show the disk's content survived.
@@ -94,7 +100,11 @@ export async function makeProbeInitramfs(
       'fi',
       "trap 'poweroff -f' TERM USR2",
       'last=""',
+      'lastn="-"',
       'while true; do',
+      '  nets=""',
+      '  for n in $(ls /sys/class/net); do [ "$n" = lo ] || nets="$nets$(cat /sys/class/net/$n/address) "; done',
+      `  if [ "$nets" != "$lastn" ]; then out ${PROBE.net} "[$nets]"; lastn="$nets"; fi`,
       '  cur=""',
       '  for d in $(ls /sys/block); do case "$d" in vd*) cur="$cur$d ";; esac; done',
       '  if [ "$cur" != "$last" ]; then',
