@@ -1,7 +1,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ComputeEngine, createCompute, type StorageOption, type VolumeAdapter } from '@nova-lfs/core';
+import {
+  type ComputeEngine,
+  createCompute,
+  type NetworkAdapter,
+  type StorageOption,
+  type VolumeAdapter,
+} from '@nova-lfs/core';
 import { FakeDriver } from '@nova-lfs/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dropSchema, freshSchema, pgUrl, postgresAvailable } from './sql-env.test-helper.js';
@@ -29,11 +35,11 @@ function storageOf(dialect: 'sqlite' | 'postgres'): StorageOption {
 async function open(
   storage: StorageOption,
   drivers: readonly FakeDriver[],
-  volumes?: VolumeAdapter,
+  adapters: { volumes?: VolumeAdapter; network?: NetworkAdapter } = {},
 ): Promise<ComputeEngine> {
   const compute = await createCompute({
     storage,
-    ...(volumes ? { volumes } : {}),
+    ...adapters,
     flavors,
     hosts: drivers.map((driver, i) => ({ id: `h${i}`, driver })),
   });
@@ -126,7 +132,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       expect(await second.migrations.list({ status: ['finished', 'error'] })).toHaveLength(0);
     });
 
-    it('keeps the volumes attached to an instance across a restart, so the next engine detaches the same device', async () => {
+    it('keeps the volumes and ports attached to an instance across a restart, so the next engine detaches the same devices', async () => {
       const storage = storageOf(dialect);
       const drivers = [new FakeDriver()];
       const connected = new Map<string, string>();
@@ -145,7 +151,25 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
             if (on === instance.id && (!ids || ids.includes(id))) connected.delete(id);
         },
       };
-      const first = await open(storage, drivers, volumes);
+      const bound = new Set<string>();
+      const network: NetworkAdapter = {
+        allocate: async (_instance, requests) =>
+          requests.map((r) => {
+            const portId = r.portId ?? `port-${bound.size + 1}`;
+            bound.add(portId);
+            return {
+              portId,
+              networkId: r.networkId ?? 'net',
+              macAddress: 'fa:16:3e:00:00:01',
+              ipAddresses: ['10.0.0.2'],
+              binding: { vifType: 'ethernet', tap: `tap${portId}` },
+            };
+          }),
+        deallocate: async (_instance, ids) => {
+          for (const id of [...bound]) if (!ids || ids.includes(id)) bound.delete(id);
+        },
+      };
+      const first = await open(storage, drivers, { volumes, network });
       await first.images.register(image, { kind: 'bytes', bytes: new Uint8Array() });
       const [vm] = await first.create({
         name: 'a',
@@ -155,8 +179,9 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         imageId: 'img',
       });
       await first.attachVolume(vm!.id, { volumeId: 'data', device: 'vdd' });
+      await first.attachInterface(vm!.id, { networkId: 'net' });
       await first.close();
-      const second = await open(storage, drivers, volumes);
+      const second = await open(storage, drivers, { volumes, network });
       await second.open();
       expect((await second.get(vm!.id)).volumes).toEqual([
         { volumeId: 'data', device: 'vdd', connection: { path: '/v/data' } },
@@ -167,6 +192,18 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       expect((await second.detachVolume(vm!.id, 'data')).volumes).toEqual([]);
       expect(drivers[0]!.guest(vm!.id)?.volumes).toEqual({});
       expect(connected.size).toBe(0);
+      expect((await second.get(vm!.id)).ports).toEqual([
+        {
+          portId: 'port-1',
+          networkId: 'net',
+          macAddress: 'fa:16:3e:00:00:01',
+          ipAddresses: ['10.0.0.2'],
+          binding: { vifType: 'ethernet', tap: 'tapport-1' },
+        },
+      ]);
+      expect((await second.detachInterface(vm!.id, 'port-1')).ports).toEqual([]);
+      expect(drivers[0]!.guest(vm!.id)?.interfaces).toEqual({});
+      expect(bound.size).toBe(0);
     });
   });
 }
