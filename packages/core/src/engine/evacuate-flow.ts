@@ -22,6 +22,7 @@ import { TaskControl } from './deadline.js';
 import { type EngineContext, faultOf } from './engine-context.js';
 import { placeExisting } from './instance-placement.js';
 import { MigrationLog } from './migration-log.js';
+import { devicesOnHost } from './move-devices.js';
 import { stableStateFor } from './power-sync.js';
 
 /** Options of `compute.evacuate`. */
@@ -307,14 +308,13 @@ export class EvacuateFlow {
         'spawn',
         { operation: 'spawn', instanceId: id, hostId: toHostId },
         task,
-        (d, call) =>
+        async (d, call) =>
           d.spawn({
             instance: target,
             flavor: working.flavor,
             image,
             images: deps.images,
-            ports: [],
-            volumes: [],
+            ...(await devicesOnHost(this.ctx, target, toHostId)),
             get signal() {
               return call.signal;
             },

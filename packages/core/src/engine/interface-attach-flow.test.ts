@@ -8,62 +8,8 @@ import {
   NotFoundError,
   ValidationError,
 } from '../errors.js';
-import type { Instance } from '../model/instance.js';
-import type { NetworkAdapter, NetworkRequest, PortBinding } from '../ports/network.js';
 import { createFakeCloud } from '../testing/engine-fixture.js';
-
-/**
- * A network backend in memory that behaves as Neutron does for Nova: a port made for a network
- * goes on release, a port made beforehand is unbound and kept, a port is bound to one instance at
- * a time, unknown networks and ports are refused, and both calls are idempotent.
- */
-class MemoryNetwork implements NetworkAdapter {
-  readonly ports = new Map<
-    string,
-    { networkId: string; mac: string; boundTo: string | null; made: boolean }
-  >();
-  private next = 0;
-  constructor(private readonly networks: readonly string[]) {}
-  /** A port made beforehand (`openstack port create`). */
-  precreate(id: string, networkId: string): void {
-    this.ports.set(id, { networkId, mac: this.mac(), boundTo: null, made: false });
-  }
-  async allocate(instance: Instance, requests: readonly NetworkRequest[]): Promise<PortBinding[]> {
-    for (const r of requests) {
-      if (r.portId) {
-        const p = this.ports.get(r.portId);
-        if (!p) throw new NotFoundError('port', r.portId, 'portId');
-        if (p.boundTo && p.boundTo !== instance.id)
-          throw new ValidationError([{ path: 'portId', rule: 'in-use', message: `bound to ${p.boundTo}` }]);
-      } else if (!this.networks.includes(r.networkId ?? this.networks[0]!))
-        throw new NotFoundError('network', r.networkId ?? '', 'networkId');
-    }
-    return requests.map((r) => {
-      const id = r.portId ?? `port-${++this.next}`;
-      const p = this.ports.get(id) ?? {
-        networkId: r.networkId ?? this.networks[0]!,
-        mac: this.mac(),
-        boundTo: null,
-        made: true,
-      };
-      this.ports.set(id, { ...p, boundTo: instance.id });
-      return { portId: id, networkId: p.networkId, macAddress: p.mac, binding: { tap: `tap${id}` } };
-    });
-  }
-  async deallocate(instance: Instance, portIds?: readonly string[]): Promise<void> {
-    for (const [id, p] of this.ports) {
-      if (p.boundTo !== instance.id || (portIds && !portIds.includes(id))) continue;
-      if (p.made) this.ports.delete(id);
-      else this.ports.set(id, { ...p, boundTo: null });
-    }
-  }
-  boundTo(instanceId: string): string[] {
-    return [...this.ports].filter(([, p]) => p.boundTo === instanceId).map(([id]) => id);
-  }
-  private mac(): string {
-    return `fa:16:3e:00:00:${(++this.next).toString(16).padStart(2, '0')}`;
-  }
-}
+import { MemoryNetwork } from '../testing/memory-adapters.js';
 
 async function cloudWith(network: MemoryNetwork, capabilities?: { interfaceAttach: boolean }) {
   const cloud = await createFakeCloud({

@@ -23,6 +23,7 @@ import type { TaskControl } from './deadline.js';
 import { type EngineContext, faultOf } from './engine-context.js';
 import { claimExisting, placeExisting } from './instance-placement.js';
 import { MigrationLog } from './migration-log.js';
+import { devicesOnHost } from './move-devices.js';
 import {
   callOf,
   conflictOf,
@@ -385,7 +386,7 @@ export class ResizeFlow {
         'move',
         { operation: 'finishMigration', instanceId: id, hostId: destHostId },
         task,
-        (_, call) =>
+        async (_, call) =>
           dest.finishMigration({
             instance: { ...onDest, taskState: 'resize_finish' },
             flavor: newFlavor,
@@ -393,7 +394,7 @@ export class ResizeFlow {
             images: deps.images,
             disks,
             powerOn: move.powerOn,
-            volumes: [],
+            volumes: (await devicesOnHost(this.ctx, onDest, destHostId)).volumes,
             ...callOf(call),
           }),
       );

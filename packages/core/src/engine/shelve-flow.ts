@@ -6,6 +6,7 @@ import { supportsPowerControl, supportsSnapshot } from '../ports/driver.js';
 import type { Selection } from '../ports/scheduler.js';
 import { type EngineContext, faultOf } from './engine-context.js';
 import { placeExisting } from './instance-placement.js';
+import { devicesOnHost } from './move-devices.js';
 import { callOf, conflictOf, driverFailure, endTask, instanceFor, takeTask } from './move-task.js';
 
 /**
@@ -262,14 +263,13 @@ export class ShelveFlow {
         'spawn',
         { operation: 'spawn', instanceId: working.id, hostId },
         taken.task,
-        (d, call) =>
+        async (d, call) =>
           d.spawn({
             instance: target,
             flavor: working.flavor,
             image: snapshot,
             images: deps.images,
-            ports: [],
-            volumes: [],
+            ...(await devicesOnHost(this.ctx, target, hostId)),
             ...callOf(call),
           }),
       );

@@ -8,49 +8,8 @@ import {
   NotFoundError,
   ValidationError,
 } from '../errors.js';
-import type { Instance } from '../model/instance.js';
-import type { BlockDevice, VolumeAdapter, VolumeRequest } from '../ports/volume.js';
 import { createFakeCloud } from '../testing/engine-fixture.js';
-
-/**
- * A volume backend in memory that behaves as a real one does: unknown volumes are refused, a volume
- * is connected to one instance at a time, and both calls are idempotent.
- */
-class MemoryVolumes implements VolumeAdapter {
-  /** Volume id to the instance it is connected to (`null`: free). */
-  readonly attachedTo = new Map<string, string | null>();
-  readonly log: string[] = [];
-  constructor(ids: readonly string[]) {
-    for (const id of ids) this.attachedTo.set(id, null);
-  }
-  async connect(
-    instance: Instance,
-    hostId: string,
-    requests: readonly VolumeRequest[],
-  ): Promise<BlockDevice[]> {
-    for (const r of requests) {
-      if (!this.attachedTo.has(r.volumeId)) throw new NotFoundError('volume', r.volumeId, 'volumeId');
-      const on = this.attachedTo.get(r.volumeId);
-      if (on && on !== instance.id)
-        throw new ValidationError([{ path: 'volumeId', rule: 'in-use', message: `attached to ${on}` }]);
-    }
-    for (const r of requests) this.attachedTo.set(r.volumeId, instance.id);
-    this.log.push(`connect ${hostId} ${requests.map((r) => r.volumeId).join(',')}`);
-    return requests.map((r) => ({
-      volumeId: r.volumeId,
-      ...(r.device ? { device: r.device } : {}),
-      connection: { type: 'file', path: `/volumes/${r.volumeId}` },
-    }));
-  }
-  async disconnect(instance: Instance, hostId: string, volumeIds?: readonly string[]): Promise<void> {
-    for (const [id, on] of this.attachedTo)
-      if (on === instance.id && (!volumeIds || volumeIds.includes(id))) this.attachedTo.set(id, null);
-    this.log.push(`disconnect ${hostId} ${volumeIds?.join(',') ?? '*'}`);
-  }
-  connectedTo(instanceId: string): string[] {
-    return [...this.attachedTo].filter(([, on]) => on === instanceId).map(([id]) => id);
-  }
-}
+import { MemoryVolumes } from '../testing/memory-adapters.js';
 
 async function cloudWith(volumes: MemoryVolumes, capabilities?: { volumeAttach: boolean }) {
   const cloud = await createFakeCloud({

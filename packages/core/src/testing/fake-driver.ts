@@ -39,6 +39,7 @@ import type {
 import type { ImageService } from '../ports/image-service.js';
 import type { PortBinding } from '../ports/network.js';
 import type { BlockDevice } from '../ports/volume.js';
+import { nextFreeDisk, pluggedDevices } from './fake-devices.js';
 import { FakeMoves } from './fake-moves.js';
 
 let fakeCount = 0;
@@ -273,10 +274,7 @@ export class FakeDriver
       boots: 1,
       vcpus: request.flavor.vcpus,
       ramMb: request.flavor.ramMb,
-      ...(request.volumes.length ? { volumes: devicesOf(request.volumes) } : {}),
-      ...(request.ports.length
-        ? { interfaces: Object.fromEntries(request.ports.map((p) => [p.portId, p.macAddress ?? ''])) }
-        : {}),
+      ...pluggedDevices(request.volumes, request.ports),
     });
     this.persist();
     await this.leave('spawn', request);
@@ -641,28 +639,4 @@ export class FakeDriver
     }
     for (const [id, g] of JSON.parse(text) as Array<[string, FakeGuest]>) this.guests.set(id, g);
   }
-}
-
-/** The devices a spawn plugs in: each as asked, the others on the next free `vdX` after the root disk. */
-function devicesOf(devices: readonly BlockDevice[]): Record<string, string> {
-  const taken = new Set(devices.flatMap((d) => (d.device ? [d.device] : [])));
-  const out: Record<string, string> = {};
-  for (const d of devices) {
-    const name = d.device ?? nextFreeDisk(taken);
-    taken.add(name);
-    out[d.volumeId] = name;
-  }
-  return out;
-}
-
-/** The first `vdb`..`vdz` not in `taken` (`vda` is the root disk). */
-function nextFreeDisk(taken: ReadonlySet<string>): string {
-  for (let c = 'b'.charCodeAt(0); c <= 'z'.charCodeAt(0); c++) {
-    const name = `vd${String.fromCharCode(c)}`;
-    if (!taken.has(name)) return name;
-  }
-  throw new DriverError(
-    { driver: 'fake', operation: 'attachVolume', retryable: false },
-    'no free disk device',
-  );
 }

@@ -13,6 +13,7 @@ import type {
   MigrationTarget,
   RescueRequest,
 } from '../ports/driver-moves.js';
+import { pluggedDevices } from './fake-devices.js';
 import type { FakeGuest, FakeOperation } from './fake-driver.js';
 
 /** What {@link FakeMoves} reaches of its fake host. */
@@ -108,6 +109,7 @@ export class FakeMoves {
       boots: Number(disks.params.boots ?? '0') + (request.powerOn ? 1 : 0),
       vcpus: flavor.vcpus,
       ramMb: flavor.ramMb,
+      ...pluggedDevices(request.volumes, instance.ports ?? []),
     });
     this.host.persist();
   }
