@@ -1,3 +1,4 @@
+import type { Instance } from '@nova-lfs/core';
 import { migrateImageTables } from '../../image/index.js';
 import type { ApiHarness, ApiHarnessOptions } from '../../testing/api-harness.test-helper.js';
 import { apiHarness } from '../../testing/api-harness.test-helper.js';
@@ -69,6 +70,26 @@ export async function waitForStatus(
     if (r.statusCode === 200 && r.json().server.status === status) return r.json().server;
     if (status === 'DELETED' && r.statusCode === 404) return {};
     if (Date.now() > deadline) throw new Error(`server ${id} did not reach ${status}: ${r.body}`);
+    await next;
+  }
+}
+
+/**
+ * Waits until the engine's record of the server satisfies `done` (e.g. a detach accepted with 202
+ * has finished), woken by the engine's events for it (no sleeping); fails after 10 s.
+ */
+export async function waitForInstance(
+  h: ApiHarness,
+  id: string,
+  done: (instance: Instance) => boolean,
+): Promise<Instance> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const next = nextEvent(h, id, 2_000);
+    const instance = await h.services.engine.get(id);
+    if (done(instance)) return instance;
+    if (Date.now() > deadline)
+      throw new Error(`server ${id} did not reach the state: ${JSON.stringify(instance)}`);
     await next;
   }
 }
