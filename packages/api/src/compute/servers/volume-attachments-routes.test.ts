@@ -38,7 +38,11 @@ describe('os-volume_attachments over FAKE hosts and file-backed volumes', () => 
   const detached = async (id: string, volumeId: string) => {
     const r = await detach('alice', id, volumeId);
     expect(r.statusCode, r.body).toBe(202);
-    return waitForInstance(h, id, (i) => !(i.volumes ?? []).some((v) => v.volumeId === volumeId));
+    return waitForInstance(
+      h.services.engine,
+      id,
+      (i) => !(i.volumes ?? []).some((v) => v.volumeId === volumeId),
+    );
   };
 
   beforeAll(async () => {
@@ -120,7 +124,9 @@ describe('os-volume_attachments over FAKE hosts and file-backed volumes', () => 
   it('refuses what Nova refuses: an attached volume (400), a busy device (409), an unknown volume (404)', async () => {
     const again = await attach('alice', vm, { volumeId: 'vol-a' });
     expect(again.statusCode).toBe(400);
-    expect(again.json().badRequest.message).toContain('already attached');
+    expect(again.json().badRequest.message).toBe(
+      `Invalid volume: volume vol-a is already attached to instance ${vm}`,
+    );
     const busy = await attach('alice', vm, { volumeId: 'vol-d', device: '/dev/vdb' });
     expect(busy.statusCode).toBe(409);
     expect(busy.json().conflictingRequest.message).toBe('The supplied device path (/dev/vdb) is in use.');
@@ -132,7 +138,9 @@ describe('os-volume_attachments over FAKE hosts and file-backed volumes', () => 
     await waitForStatus(h, other, 'ACTIVE');
     const inUse = await attach('alice', other, { volumeId: 'vol-a' });
     expect(inUse.statusCode).toBe(400);
-    expect(inUse.json().badRequest.message).toContain(vm);
+    expect(inUse.json().badRequest.message).toBe(
+      `Invalid volume: volume vol-a is attached to instance ${vm}`,
+    );
     expect((await volumes.get('vol-a')).attachedTo).toBe(vm);
     expect((await volumes.get('vol-d')).attachedTo).toBeUndefined();
     expect((await h.services.engine.get(other)).volumes ?? []).toEqual([]);

@@ -68,8 +68,12 @@ function attachFault(e: unknown, volumeId: string): unknown {
   if (isNovaError(e, ErrorCode.NotFound) && (e.details as { kind?: string }).kind === 'volume')
     return notFound(`Volume ${volumeId} could not be found.`);
   const fault = toApiFault(e);
-  if (isNovaError(e, ErrorCode.Validation) && fault.extra.field !== undefined)
-    return new ApiFault(fault.status, fault.message, { field: `body.volumeAttachment.${fault.extra.field}` });
+  if (isNovaError(e, ErrorCode.Validation) && fault.extra.field !== undefined) {
+    const issue = (e.details as { issues?: { path: string; message: string }[] }).issues?.[0];
+    // Nova's InvalidVolume words: "Invalid volume: volume X is attached to instance Y"
+    const message = issue?.path === 'volumeId' ? `Invalid volume: ${issue.message}` : fault.message;
+    return new ApiFault(400, message, { field: `body.volumeAttachment.${fault.extra.field}` });
+  }
   return fault;
 }
 
