@@ -276,6 +276,40 @@ describe('os-volume_attachments over FAKE hosts and file-backed volumes', () => 
     expect((await h.services.engine.get(vm)).volumes?.map((v) => v.volumeId)).toEqual(['vol-a']);
   });
 
+  it('gives concurrent attaches distinct devices, and shows no device for one the engine attached without', async () => {
+    for (const id of ['vol-f', 'vol-g', 'vol-h', 'vol-i']) await volumes.create({ id, sizeMiB: 1 });
+    const s = await createServer(h, 'alice', { name: 'busy' });
+    await waitForStatus(h, s, 'ACTIVE');
+    const answers = await Promise.all(
+      ['vol-f', 'vol-g', 'vol-h'].map((volumeId) => attach('alice', s, { volumeId })),
+    );
+    expect(answers.map((r) => r.statusCode)).toEqual([200, 200, 200]);
+    const devices = answers.map((r) => r.json().volumeAttachment.device as string);
+    expect([...devices].sort()).toEqual(['/dev/vdb', '/dev/vdc', '/dev/vdd']);
+    const guest = h.cloud.drivers[0]!.guest(s)?.volumes ?? {};
+    expect(['vol-f', 'vol-g', 'vol-h'].map((v) => `/dev/${guest[v]}`)).toEqual(devices);
+    await detached(s, 'vol-g');
+    await detached(s, 'vol-h');
+
+    // attached by an engine caller without a device: only the driver knows it, so the API
+    // neither invents one nor picks one that could collide; the driver picks for the next too
+    await h.services.engine.attachVolume(s, { volumeId: 'vol-g' });
+    const shown = (await show('alice', s, 'vol-g')).json().volumeAttachment;
+    expect(shown).toEqual({ id: 'vol-g', volumeId: 'vol-g', serverId: s, device: null });
+    const next = await attach('alice', s, { volumeId: 'vol-i' });
+    expect(next.statusCode, next.body).toBe(200);
+    expect(next.json().volumeAttachment.device).toBeNull();
+    expect(Object.keys(h.cloud.drivers[0]!.guest(s)?.volumes ?? {}).sort()).toEqual([
+      'vol-f',
+      'vol-g',
+      'vol-i',
+    ]);
+    // a device asked explicitly is still honoured
+    const asked = await attach('alice', s, { volumeId: 'vol-h', device: '/dev/vdk' });
+    expect(asked.json().volumeAttachment.device).toBe('/dev/vdk');
+    for (const v of ['vol-f', 'vol-g', 'vol-i', 'vol-h']) await detached(s, v);
+  });
+
   it('follows a policy file: attaching can be made admin-only', async () => {
     const strict = await serversHarness({
       cloud: { hosts: 1, core: { volumes } },

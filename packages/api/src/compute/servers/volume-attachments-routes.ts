@@ -1,4 +1,5 @@
 import { type AttachedVolume, ErrorCode, type Instance, idSchema, isNovaError } from '@nova-lfs/core';
+import { KeyedMutex } from '@nova-lfs/core/ports';
 import { z } from 'zod';
 import { ApiFault, badRequest, notFound, toApiFault } from '../../http/api-fault.js';
 import type { ApiServices } from '../../http/api-services.js';
@@ -83,6 +84,9 @@ function attachFault(e: unknown, volumeId: string): unknown {
  * not implement. Another project's server is 404 as for every server route.
  */
 export function volumeAttachmentRoutes(services: ApiServices): RouteSpec[] {
+  // attaches to one server run one after the other in this process, so that each picks its
+  // device from the volumes the previous one left (two picking the same free vdX would collide)
+  const attaching = new KeyedMutex();
   return [
     route({
       method: 'GET',
@@ -143,15 +147,18 @@ export function volumeAttachmentRoutes(services: ApiServices): RouteSpec[] {
             'Tagged volume attachment is not supported by this cloud.',
             'body.volumeAttachment.tag',
           );
-        const device = deviceForAttach(instance, asked.device?.replace(/^\/dev\//, '') ?? undefined);
+        const requested = asked.device?.replace(/^\/dev\//, '') ?? undefined;
         // answered once attached, as Nova answers once the device name is reserved: the body
         // names the device the engine recorded, and an unknown or busy volume is refused here
-        const attached = await services.engine
-          .attachVolume(
-            instance.id,
-            { volumeId: asked.volumeId, ...(device ? { device } : {}) },
-            contextOf(req, requestId),
-          )
+        const attached = await attaching
+          .run(instance.id, async () => {
+            const device = deviceForAttach(await services.engine.get(instance.id), requested);
+            return services.engine.attachVolume(
+              instance.id,
+              { volumeId: asked.volumeId, ...(device ? { device } : {}) },
+              contextOf(req, requestId),
+            );
+          })
           .catch((e: unknown) => {
             throw attachFault(e, asked.volumeId);
           });
