@@ -359,3 +359,29 @@ describe('os-volume_attachments on a driver without hot-plug', () => {
     }
   });
 });
+
+describe('os-volume_attachments on an engine without a VolumeAdapter', () => {
+  it('answers 404 for the volume (no volume is known), admins seeing why', async () => {
+    const h = await serversHarness({ cloud: { hosts: 1 } });
+    try {
+      const vm = await createServer(h, 'alice');
+      await waitForStatus(h, vm, 'ACTIVE');
+      for (const [token, details] of [
+        ['alice', undefined],
+        ['admin', 'the engine has no VolumeAdapter configured'],
+      ] as const) {
+        const r = await h.call(token, {
+          method: 'POST',
+          url: attachments(vm),
+          payload: { volumeAttachment: { volumeId: 'vol-x' } },
+        });
+        expect(r.statusCode).toBe(404);
+        expect(r.json().itemNotFound.message).toBe('Volume vol-x could not be found.');
+        expect(r.json().itemNotFound.details).toBe(details);
+      }
+      expect((await h.services.engine.get(vm)).volumes ?? []).toEqual([]);
+    } finally {
+      await h.close();
+    }
+  });
+});

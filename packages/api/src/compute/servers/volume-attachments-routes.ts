@@ -61,13 +61,18 @@ function attachmentOf(instance: Instance, volumeId: string): AttachedVolume {
 
 /**
  * An engine refusal of an attach in Nova's terms: an unknown volume is Nova's 404 (`Volume X could
- * not be found.`), a volume the engine refused (in use, already attached) a 400 naming the body's
+ * not be found.`; also when the engine has no VolumeAdapter, so knows no volume), a volume the engine refused (in use, already attached) a 400 naming the body's
  * field; the rest as every route maps them (409 for the state, the lock and a driver without
  * hot-plug, which Nova answers for what the virt driver cannot do).
  */
 function attachFault(e: unknown, volumeId: string): unknown {
   if (isNovaError(e, ErrorCode.NotFound) && (e.details as { kind?: string }).kind === 'volume')
     return notFound(`Volume ${volumeId} could not be found.`);
+  // an engine without a VolumeAdapter knows no volume; administrators are told why
+  if (isNovaError(e, ErrorCode.Configuration) && (e.details as { setting?: string }).setting === 'volumes')
+    return new ApiFault(404, `Volume ${volumeId} could not be found.`, {
+      details: 'the engine has no VolumeAdapter configured',
+    });
   const fault = toApiFault(e);
   if (isNovaError(e, ErrorCode.Validation) && fault.extra.field !== undefined) {
     const issue = (e.details as { issues?: { path: string; message: string }[] }).issues?.[0];
