@@ -35,6 +35,8 @@ export interface ApiServerHarness {
 /** Options of {@link apiServerHarness}. */
 export interface ApiServerHarnessOptions {
   readonly cloud?: FakeCloudOptions;
+  /** Where clients reach it (default `http://127.0.0.1:8774`); a test that listens names its port. */
+  readonly publicUrl?: string;
   readonly server?: Partial<Omit<ApiServerOptions, 'engine' | 'db' | 'publicUrl' | 'adminPassword'>>;
 }
 
@@ -58,7 +60,7 @@ export async function apiServerHarness(options: ApiServerHarnessOptions = {}): P
   const server = await createApiServer({
     engine: cloud.compute,
     db,
-    publicUrl: 'http://127.0.0.1:8774',
+    publicUrl: options.publicUrl ?? 'http://127.0.0.1:8774',
     adminPassword: harnessAdminPassword,
     ...options.server,
   });

@@ -8,6 +8,7 @@ import { migrateServers, ServerAttrs } from './server-attrs.js';
 import { serverMetadataRoutes } from './server-metadata-routes.js';
 import { serverPolicies } from './server-policies.js';
 import { serverRoutes } from './servers-routes.js';
+import { volumeAttachmentRoutes } from './volume-attachments-routes.js';
 
 export type { SnapshotRecorder } from './server-actions-routes.js';
 export { migrateServers } from './server-attrs.js';
@@ -32,6 +33,7 @@ export function computeServerRouteSpecs(
     ...serverRoutes(services, attrs),
     ...serverActionRoutes(services, attrs, options.recordSnapshot),
     ...serverMetadataRoutes(services),
+    ...volumeAttachmentRoutes(services),
     ...instanceActionRoutes(services),
     ...migrationRoutes(services),
     ...eventRoutes(services),
@@ -40,7 +42,8 @@ export function computeServerRouteSpecs(
 
 /**
  * Migrates the servers tables and returns the servers routes: servers (list, detail, show,
- * create, update, delete), their actions, metadata, instance actions and the event stream.
+ * create, update, delete), their actions, metadata, volume attachments, instance actions and the
+ * event stream.
  */
 export async function computeServerRoutes(
   services: ApiServices,

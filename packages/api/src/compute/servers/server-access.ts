@@ -1,8 +1,8 @@
-import { ErrorCode, type Instance, isNovaError } from '@nova-lfs/core';
+import { ErrorCode, type Instance, isNovaError, type RequestContext } from '@nova-lfs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { notFound } from '../../http/api-fault.js';
 import type { ApiServices } from '../../http/api-services.js';
-import type { AuthContext } from '../../http/auth-context.js';
+import { type AuthContext, isAdmin } from '../../http/auth-context.js';
 import type { Microversion } from '../microversion.js';
 import { beginCompute, callerOf } from '../resources/resource-common.js';
 import type { ServerViewContext } from './server-view.js';
@@ -35,6 +35,16 @@ export function beginServers(
       cached ??= viewContext(services, auth, version);
       return cached;
     },
+  };
+}
+
+/** The engine's request context of an API request: who asks, as an admin or not. */
+export function contextOf(req: ServerRequest, requestId: string): RequestContext {
+  return {
+    userId: req.auth.userId,
+    projectId: req.auth.projectId ?? undefined,
+    requestId,
+    isAdmin: isAdmin(req.auth),
   };
 }
 

@@ -2,13 +2,12 @@ import type { Instance, RequestContext } from '@nova-lfs/core';
 import { z } from 'zod';
 import { badRequest, conflict } from '../../http/api-fault.js';
 import type { ApiServices } from '../../http/api-services.js';
-import { isAdmin } from '../../http/auth-context.js';
 import { type RouteAnswer, type RouteSpec, route, validatePart } from '../../http/route.js';
 import { atLeast } from '../microversion.js';
 import { descriptionText, nameText } from '../resources/resource-common.js';
 import { whenAccepted } from './action-acceptance.js';
 import { bootableImage } from './image-access.js';
-import { beginServers, type ServerRequest, serverFor } from './server-access.js';
+import { beginServers, contextOf, type ServerRequest, serverFor } from './server-access.js';
 import type { ServerAttrs } from './server-attrs.js';
 import { serverMetadata } from './server-create.js';
 import {
@@ -103,16 +102,6 @@ const unsupported = new Set([
 ]);
 
 const actionBody = z.record(z.string().max(64), z.unknown());
-
-/** The engine's request context of an API request: who asks, as an admin or not. */
-function contextOf(req: ServerRequest, requestId: string): RequestContext {
-  return {
-    userId: req.auth.userId,
-    projectId: req.auth.projectId ?? undefined,
-    requestId,
-    isAdmin: isAdmin(req.auth),
-  };
-}
 
 /**
  * `POST /servers/{id}/action`: reboot (SOFT/HARD), os-start, os-stop, pause, unpause, suspend,

@@ -4,7 +4,10 @@ const admin = 'rule:context_is_admin';
 const member = 'rule:project_member_or_admin';
 const reader = 'rule:project_reader_or_admin';
 
-/** Nova's default rules (Zed, new defaults) for servers, their actions, metadata and events. */
+/**
+ * Nova's default rules (Zed, new defaults) for servers, their actions, metadata, volume attachments
+ * and events.
+ */
 export const serverPolicies: Readonly<Record<string, PolicyRuleDefault>> = rules({
   'os_compute_api:servers:index': ['rule:project_reader_api', 'List servers of the project.'],
   'os_compute_api:servers:detail': ['rule:project_reader_api', 'List servers of the project with details.'],
@@ -61,6 +64,11 @@ export const serverPolicies: Readonly<Record<string, PolicyRuleDefault>> = rules
   'os_compute_api:server-metadata:update': [member, 'Set one metadata item of a server.'],
   'os_compute_api:server-metadata:update_all': [member, 'Replace the metadata of a server.'],
   'os_compute_api:server-metadata:delete': [member, 'Delete one metadata item of a server.'],
+  'os_compute_api:os-volumes-attachments:index': [reader, 'List the volumes attached to a server.'],
+  'os_compute_api:os-volumes-attachments:show': [reader, 'Show a volume attachment of a server.'],
+  'os_compute_api:os-volumes-attachments:create': [member, 'Attach a volume to a server.'],
+  'os_compute_api:os-volumes-attachments:update': [member, 'Update (swap) a volume attachment.'],
+  'os_compute_api:os-volumes-attachments:delete': [member, 'Detach a volume from a server.'],
   'nova_lfs:events:stream': [
     'rule:project_reader_api or rule:context_is_admin',
     'Follow the live event stream of the project (admins: every project).',

@@ -3,6 +3,7 @@ import { ErrorCode, type Fault, type Instance } from '@nova-lfs/core';
 import { atLeast, type Microversion } from '../microversion.js';
 import { defaultReservationId, type ServerAttrsRow } from './server-attrs.js';
 import { powerStateNumber, serverStatus, taskStateName, vmStateName } from './server-status.js';
+import { volumesAttachedView } from './volume-attachment-view.js';
 
 /** What a server view needs besides the instance. */
 export interface ServerViewContext {
@@ -99,7 +100,8 @@ function flavorOf(instance: Instance, ctx: ServerViewContext): Record<string, un
 
 /**
  * A server as Nova shows it at the negotiated microversion: the 2.1 body, then each field the
- * microversions up to 2.73 add (2.3 extended attributes, 2.9 `locked`, 2.16 `host_status`,
+ * microversions up to 2.73 add (2.3 extended attributes and `delete_on_termination` of
+ * `os-extended-volumes:volumes_attached`, 2.9 `locked`, 2.16 `host_status`,
  * 2.19 `description`, 2.26 `tags`, 2.47 embedded flavor, 2.63 certificates, 2.71
  * `server_groups` (with `groups`), 2.73 `locked_reason`). Host and hypervisor fields are for
  * administrators only.
@@ -156,7 +158,7 @@ export function serverView(
   server['OS-EXT-STS:task_state'] = taskStateName(instance.taskState);
   server['OS-EXT-STS:vm_state'] = vmStateName(instance.vmState);
   server['OS-EXT-STS:power_state'] = powerStateNumber(instance.powerState);
-  server['os-extended-volumes:volumes_attached'] = [];
+  server['os-extended-volumes:volumes_attached'] = volumesAttachedView(instance, v);
   if (instance.fault && (instance.vmState === 'error' || instance.vmState === 'deleted'))
     server.fault = faultView(instance.fault, ctx.admin);
   if (atLeast(v, 16) && ctx.admin) server.host_status = hostStatus(instance, ctx);

@@ -1,3 +1,4 @@
+import type { ComputeEngine, Instance } from '@nova-lfs/core';
 import { migrateImageTables } from '../../image/index.js';
 import type { ApiHarness, ApiHarnessOptions } from '../../testing/api-harness.test-helper.js';
 import { apiHarness } from '../../testing/api-harness.test-helper.js';
@@ -64,7 +65,7 @@ export async function waitForStatus(
 ): Promise<Record<string, unknown>> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const next = nextEvent(h, id, 2_000);
+    const next = nextEvent(h.services.engine, id, 2_000);
     const r = await h.call('admin', { method: 'GET', url: `/v2.1/servers/${id}` });
     if (r.statusCode === 200 && r.json().server.status === status) return r.json().server;
     if (status === 'DELETED' && r.statusCode === 404) return {};
@@ -73,14 +74,34 @@ export async function waitForStatus(
   }
 }
 
+/**
+ * Waits until the engine's record of the server satisfies `done` (e.g. a detach accepted with 202
+ * has finished), woken by the engine's events for it (no sleeping); fails after 10 s.
+ */
+export async function waitForInstance(
+  engine: ComputeEngine,
+  id: string,
+  done: (instance: Instance) => boolean,
+): Promise<Instance> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const next = nextEvent(engine, id, 2_000);
+    const instance = await engine.get(id);
+    if (done(instance)) return instance;
+    if (Date.now() > deadline)
+      throw new Error(`server ${id} did not reach the state: ${JSON.stringify(instance)}`);
+    await next;
+  }
+}
+
 /** Resolves at the server's next engine event, or after `ms` without one. */
-function nextEvent(h: ApiHarness, id: string, ms: number): Promise<void> {
+function nextEvent(engine: ComputeEngine, id: string, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       sub.unsubscribe();
       resolve();
     }, ms);
-    const sub = h.services.engine.watch(id).subscribe({
+    const sub = engine.watch(id).subscribe({
       next: () => {
         clearTimeout(timer);
         sub.unsubscribe();
