@@ -2,6 +2,7 @@ import type { ApiServices } from '../../http/api-services.js';
 import type { RouteSpec } from '../../http/route.js';
 import { eventRoutes } from './events-routes.js';
 import { instanceActionRoutes } from './instance-actions-routes.js';
+import { interfaceAttachmentRoutes } from './interface-attachments-routes.js';
 import { migrationRoutes } from './migration-routes.js';
 import { type SnapshotRecorder, serverActionRoutes } from './server-actions-routes.js';
 import { migrateServers, ServerAttrs } from './server-attrs.js';
@@ -37,6 +38,7 @@ export function computeServerRouteSpecs(
     ...instanceActionRoutes(services),
     ...migrationRoutes(services),
     ...eventRoutes(services),
+    ...interfaceAttachmentRoutes(services),
   ];
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ErrorCode, type Fault, type Instance } from '@nova-lfs/core';
 import { atLeast, type Microversion } from '../microversion.js';
+import { addressesOf } from './server-addresses.js';
 import { defaultReservationId, type ServerAttrsRow } from './server-attrs.js';
 import { powerStateNumber, serverStatus, taskStateName, vmStateName } from './server-status.js';
 import { volumesAttachedView } from './volume-attachment-view.js';
@@ -128,7 +129,7 @@ export function serverView(
     flavor: flavorOf(instance, ctx),
     created: isoSeconds(instance.createdAt),
     updated: isoSeconds(instance.updatedAt),
-    addresses: {},
+    addresses: addressesOf(instance),
     accessIPv4: '',
     accessIPv6: '',
     links: serverLinks(ctx.computeUrl, instance.id),
