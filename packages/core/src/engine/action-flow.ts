@@ -32,6 +32,17 @@ export type CapabilityCheck<D extends ComputeDriver> = (driver: ComputeDriver) =
 /** A patch written with the stable state after success, or one computed from the instance as the task took it. */
 export type ExtraPatch = InstancePatch | ((working: Instance) => InstancePatch);
 
+/** How {@link ActionFlow.runChecked} runs an action. */
+export interface RunOptions {
+  readonly request?: RequestContext;
+  /** Written with the stable state after success. */
+  readonly extraPatch?: ExtraPatch;
+  /** Written with the fault when the operation fails; gets the instance as it is then. */
+  readonly failurePatch?: (current: Instance) => InstancePatch;
+  /** The operation's deadline (default `power`). */
+  readonly deadline?: keyof DriverTimeouts;
+}
+
 /** What {@link ActionFlow.precheck} found: the instance as read, its host and that host's driver. */
 export interface CheckedAction<D extends ComputeDriver> {
   readonly action: TaskActionName;
@@ -90,17 +101,20 @@ export class ActionFlow {
     deadline: keyof DriverTimeouts = 'power',
   ): Promise<Instance> {
     const checked = await this.precheck(id, action, supports, request);
-    return this.runChecked(checked, operation, request, extraPatch, deadline);
+    return this.runChecked(checked, operation, {
+      ...(request ? { request } : {}),
+      ...(extraPatch ? { extraPatch } : {}),
+      deadline,
+    });
   }
 
   /** {@link run} from the result of {@link precheck} (the instance is not read again). */
   async runChecked<D extends ComputeDriver>(
     checked: CheckedAction<D>,
     operation: DriverOperation<D>,
-    request?: RequestContext,
-    extraPatch?: ExtraPatch,
-    deadline: keyof DriverTimeouts = 'power',
+    options: RunOptions = {},
   ): Promise<Instance> {
+    const { request, extraPatch, failurePatch, deadline = 'power' } = options;
     const { deps } = this.ctx;
     const { action, instance, driver } = checked;
     const id = instance.id;
@@ -134,10 +148,12 @@ export class ActionFlow {
       const fault = faultOf(e, this.ctx.now());
       const fresh = (await deps.instances.get(id)) ?? working;
       const ended = this.ctx.actionEnd(record, fault);
-      const cleared = await this.ctx.applyAsTaskOwner(fresh, row.task, { taskState: null, fault }, [
-        this.ctx.faultEvent(id, checked.hostId, fault),
-        ...ended.writes,
-      ]);
+      const cleared = await this.ctx.applyAsTaskOwner(
+        fresh,
+        row.task,
+        { taskState: null, fault, ...failurePatch?.(fresh) },
+        [this.ctx.faultEvent(id, checked.hostId, fault), ...ended.writes],
+      );
       if (!cleared) await this.ctx.finishAction(record, fault).catch(() => undefined);
       if (e instanceof NovaError) throw e;
       throw new DriverError(

@@ -1,18 +1,24 @@
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
 import type { RequestContext, TaskActionName } from '../model/action.js';
 import type { Instance, InstancePatch } from '../model/instance.js';
 import { idSchema } from '../model/names.js';
 import { parseInput } from '../model/validation.js';
 import type { ComputeDriver } from '../ports/driver.js';
 import type { ActionFlow, CapabilityCheck } from './action-flow.js';
+import type { EngineContext } from './engine-context.js';
+
+/** A recorded device: `attaching` while its attach is under way. */
+export interface HotPluggable {
+  readonly attaching?: true;
+}
 
 /**
  * One kind of device an instance gets and loses while it runs (volumes, network ports): how the
  * engine's adapter acquires it on the host, how the driver plugs it, and where the instance
  * records it. `R` is the record, which is also what the driver is handed.
  */
-export interface HotPlugKind<Req, R, D extends ComputeDriver> {
+export interface HotPlugKind<Req, R extends HotPluggable, D extends ComputeDriver> {
   readonly attachAction: TaskActionName;
   readonly detachAction: TaskActionName;
   readonly supports: CapabilityCheck<D>;
@@ -44,8 +50,9 @@ export interface HotPlugKind<Req, R, D extends ComputeDriver> {
  * instance, so that a detach unplugs the same one and a delete releases it. An adapter refusal or
  * a driver failure ends the action with the fault and leaves nothing acquired.
  */
-export class HotPlugFlow<Req, R, D extends ComputeDriver> {
+export class HotPlugFlow<Req, R extends HotPluggable, D extends ComputeDriver> {
   constructor(
+    private readonly ctx: EngineContext,
     private readonly actions: ActionFlow,
     private readonly kind: HotPlugKind<Req, R, D>,
   ) {}
@@ -66,6 +73,23 @@ export class HotPlugFlow<Req, R, D extends ComputeDriver> {
         if (key !== undefined) this.refuseAttached(working, key);
         acquiring = kind.acquire(working, hostId, req);
         const device = await acquiring;
+        // recorded as attaching before it is plugged in: an engine that dies from here on leaves a
+        // record the reconciliation unplugs and releases
+        const marked = await this.ctx.applyAsTaskOwner(
+          working,
+          working.taskState,
+          kind.record([...kind.recorded(working), { ...device, attaching: true }]),
+        );
+        if (!marked) {
+          await kind.release(working, hostId, kind.keyOf(device)).catch(() => undefined);
+          throw new InvalidStateError({
+            instanceId: id,
+            action: kind.attachAction,
+            vmState: working.vmState,
+            taskState: working.taskState,
+            powerState: working.powerState,
+          });
+        }
         try {
           await kind.plug(driver, working, device);
         } catch (e) {
@@ -74,12 +98,17 @@ export class HotPlugFlow<Req, R, D extends ComputeDriver> {
         }
         plugged = device;
       },
-      request,
-      (working) => {
-        const kept = kind.recorded(working).filter((d) => !plugged || kind.keyOf(d) !== kind.keyOf(plugged));
-        return kind.record([...kept, ...(plugged ? [plugged] : [])]);
+      {
+        ...(request ? { request } : {}),
+        extraPatch: (working) => {
+          const kept = kind
+            .recorded(working)
+            .filter((d) => !plugged || kind.keyOf(d) !== kind.keyOf(plugged));
+          return kind.record([...kept, ...(plugged ? [plugged] : [])]);
+        },
+        // a failed attach drops the device it marked (released above or below)
+        failurePatch: (current) => kind.record(kind.recorded(current).filter((d) => !d.attaching)),
       },
-      'power',
     );
     return attaching.catch(async (e: unknown) => {
       // a deadline can end the task while the adapter or the driver still works: what was not
@@ -110,9 +139,11 @@ export class HotPlugFlow<Req, R, D extends ComputeDriver> {
         await kind.unplug(driver, working, device);
         await kind.release(working, checked.hostId, checkedKey);
       },
-      request,
-      (working) => kind.record(kind.recorded(working).filter((d) => kind.keyOf(d) !== checkedKey)),
-      'power',
+      {
+        ...(request ? { request } : {}),
+        extraPatch: (working) =>
+          kind.record(kind.recorded(working).filter((d) => kind.keyOf(d) !== checkedKey)),
+      },
     );
   }
 
@@ -126,4 +157,42 @@ export class HotPlugFlow<Req, R, D extends ComputeDriver> {
       },
     ]);
   }
+}
+
+/**
+ * Undoes the attaches an engine that died left marked on `instance` (its task `attaching_*` is
+ * stale): each device still marked `attaching` is unplugged (the driver's unplug is idempotent, a
+ * device never plugged in is a no-op) and released. Resolves the patch that drops them; a device
+ * whose unplug or release fails stays recorded, unmarked, so a detach can retry it.
+ */
+export async function undoInterruptedAttach<Req, R extends HotPluggable, D extends ComputeDriver>(
+  ctx: EngineContext,
+  kind: HotPlugKind<Req, R, D>,
+  instance: Instance,
+): Promise<InstancePatch> {
+  const recorded = kind.recorded(instance);
+  if (!recorded.some((d) => d.attaching) || !instance.hostId) return {};
+  const hostId = instance.hostId;
+  const driver = ctx.deps.registry.has(hostId) ? ctx.deps.registry.driverFor(hostId) : undefined;
+  const kept: R[] = [];
+  for (const device of recorded) {
+    if (!device.attaching) {
+      kept.push(device);
+      continue;
+    }
+    const { attaching: _, ...plain } = device;
+    try {
+      if (!driver || !kind.supports(driver)) throw new Error(`no ${kind.noun} hot-plug on ${hostId}`);
+      await ctx.callDriver(
+        'power',
+        { operation: kind.detachAction, instanceId: instance.id, hostId },
+        undefined,
+        () => kind.unplug(driver, instance, plain as R),
+      );
+      await kind.release(instance, hostId, kind.keyOf(device));
+    } catch {
+      kept.push(plain as R);
+    }
+  }
+  return kind.record(kept);
 }

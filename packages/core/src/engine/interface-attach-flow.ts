@@ -8,7 +8,7 @@ import { type ComputeDriver, type InterfaceAttachable, supportsInterfaceAttach }
 import type { NetworkAdapter, PortBinding } from '../ports/network.js';
 import type { ActionFlow } from './action-flow.js';
 import type { EngineContext } from './engine-context.js';
-import { HotPlugFlow } from './hot-plug-flow.js';
+import { HotPlugFlow, type HotPlugKind } from './hot-plug-flow.js';
 
 /**
  * What `compute.attachInterface` takes: a new port on `networkId`, or the existing port `portId`
@@ -51,22 +51,7 @@ export class InterfaceAttachFlow {
   private readonly flow: HotPlugFlow<InterfaceAttachInput, AttachedPort, ComputeDriver & InterfaceAttachable>;
 
   constructor(ctx: EngineContext, actions: ActionFlow) {
-    const network = () => ctx.deps.network;
-    this.flow = new HotPlugFlow(actions, {
-      attachAction: 'attach_interface',
-      detachAction: 'detach_interface',
-      supports: supportsInterfaceAttach,
-      field: 'portId',
-      noun: 'port',
-      recorded: (i) => i.ports ?? [],
-      record: (ports) => ({ ports }),
-      keyOf: (p) => p.portId,
-      requestedKey: (req) => req.portId,
-      acquire: (instance, _hostId, req) => allocateOne(network(), instance, req),
-      release: (instance, _hostId, portId) => network().deallocate(instance, [portId]),
-      plug: (driver, instance, port) => driver.attachInterface(instance, port),
-      unplug: (driver, instance, port) => driver.detachInterface(instance, port),
-    });
+    this.flow = new HotPlugFlow(ctx, actions, interfaceHotPlug(ctx));
   }
 
   /** See `ComputeEngine.attachInterface`. */
@@ -78,6 +63,28 @@ export class InterfaceAttachFlow {
   detach(id: string, portId: string, request?: RequestContext): Promise<Instance> {
     return this.flow.detach(id, portId, request);
   }
+}
+
+/** Network ports as a hot-plugged kind of device: the engine's NetworkAdapter and `InterfaceAttachable`. */
+export function interfaceHotPlug(
+  ctx: EngineContext,
+): HotPlugKind<InterfaceAttachInput, AttachedPort, ComputeDriver & InterfaceAttachable> {
+  const network = () => ctx.deps.network;
+  return {
+    attachAction: 'attach_interface',
+    detachAction: 'detach_interface',
+    supports: supportsInterfaceAttach,
+    field: 'portId',
+    noun: 'port',
+    recorded: (i) => i.ports ?? [],
+    record: (ports) => ({ ports }),
+    keyOf: (p) => p.portId,
+    requestedKey: (req) => req.portId,
+    acquire: (instance, _hostId, req) => allocateOne(network(), instance, req),
+    release: (instance, _hostId, portId) => network().deallocate(instance, [portId]),
+    plug: (driver, instance, port) => driver.attachInterface(instance, port),
+    unplug: (driver, instance, port) => driver.detachInterface(instance, port),
+  };
 }
 
 /** Asks the adapter for one port (nothing is left bound when it hands back something else). */

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createCompute } from '../compose/create-compute.js';
 import type { CoreStores } from '../compose/register-core.js';
+import type { NetworkAdapter } from '../ports/network.js';
+import type { VolumeAdapter } from '../ports/volume.js';
 import { MemoryActionStore } from '../store/memory-action-store.js';
 import { MemoryClaimStore } from '../store/memory-claim-store.js';
 import { MemoryFlavorStore } from '../store/memory-flavor-store.js';
@@ -13,10 +15,11 @@ import { MemoryServerGroupStore } from '../store/memory-server-group-store.js';
 import { FakeDriver } from '../testing/fake-driver.js';
 import { FirstFitScheduler } from '../testing/first-fit-scheduler.js';
 import { internalsOf } from '../testing/internals.js';
+import { MemoryNetwork, MemoryVolumes } from '../testing/memory-adapters.js';
 import type { InstanceEvent } from './events.js';
 
 /** Durable parts that survive a "crash": stores and the fake hosts' state files. */
-function durableWorld() {
+function durableWorld(adapters: { volumes?: VolumeAdapter; network?: NetworkAdapter } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'nlfs-reconcile-'));
   const stores: CoreStores = {
     instances: new MemoryInstanceStore(),
@@ -34,6 +37,7 @@ function durableWorld() {
       flavors: [{ id: 'm1.small', vcpus: 1, ramMb: 1024 }],
       hosts: drivers.map((driver, i) => ({ id: `host-${i}`, driver })),
       reconcile: false,
+      ...adapters,
     });
     if (events) compute.events$.subscribe((e) => events.push(e));
     await compute.images.register(
@@ -140,6 +144,46 @@ describe('start-up reconciliation after a simulated crash', () => {
     for (const i of live) await b.compute.delete(i.id);
     expect(await internalsOf(b.compute).claims.list()).toHaveLength(0);
     expect(b.drivers[0]!.guestCount).toBe(0);
+  });
+
+  it('unplugs and releases the devices of attaches an engine did not finish (plugged in or not), and keeps finished ones', async () => {
+    const volumes = new MemoryVolumes(['kept', 'plugged', 'unplugged']);
+    const network = new MemoryNetwork(['net-a']);
+    const world = durableWorld({ volumes, network });
+    const a = await world.boot();
+    const req = { name: 'vm', projectId: 'p1', userId: 'u1', flavorId: 'm1.small', imageId: 'cirros' };
+    const [vm, other] = await a.compute.create({ ...req, count: 2 });
+    await a.compute.attachVolume(vm!.id, { volumeId: 'kept' });
+    const host = a.drivers[0]!;
+    // the process "dies" after the driver plugged a volume in, before the attach was recorded
+    host.hangNext('attachVolume', 'after');
+    void a.compute.attachVolume(vm!.id, { volumeId: 'plugged' });
+    await until(async () => host.guest(vm!.id)?.volumes?.plugged !== undefined);
+    // and while an interface's port was bound but not yet plugged in
+    host.hangNext('attachInterface', 'before');
+    void a.compute.attachInterface(other!.id, { networkId: 'net-a' });
+    await until(async () => network.boundTo(other!.id).length === 1);
+    await until(async () => (await a.compute.get(other!.id)).ports?.[0]?.attaching === true);
+    expect((await a.compute.get(vm!.id)).volumes?.map((v) => [v.volumeId, v.attaching])).toEqual([
+      ['kept', undefined],
+      ['plugged', true],
+    ]);
+
+    const b = await world.boot();
+    await b.compute.open();
+    const after = await b.compute.get(vm!.id);
+    expect(after).toMatchObject({ vmState: 'active', taskState: null });
+    expect(after.volumes?.map((v) => v.volumeId)).toEqual(['kept']);
+    expect(volumes.connectedTo(vm!.id)).toEqual(['kept']);
+    expect(b.drivers[0]!.guest(vm!.id)?.volumes).toEqual({ kept: 'vdb' });
+    const otherAfter = await b.compute.get(other!.id);
+    expect(otherAfter).toMatchObject({ vmState: 'active', taskState: null, ports: [] });
+    expect(network.ports.size).toBe(0);
+    expect(b.drivers[0]!.guest(other!.id)?.interfaces ?? {}).toEqual({});
+    // the volume can be attached again, and the finished one detached
+    expect((await b.compute.attachVolume(vm!.id, { volumeId: 'plugged' })).volumes).toHaveLength(2);
+    await b.compute.detachVolume(vm!.id, 'kept');
+    expect(volumes.connectedTo(vm!.id)).toEqual(['plugged']);
   });
 
   it('destroys orphans when reapOrphans is on', async () => {

@@ -7,9 +7,12 @@ import type { DeleteFlow } from './delete-flow.js';
 import { type EngineContext, faultOf, quotaDeltasOf } from './engine-context.js';
 import type { DriverTimeouts } from './engine-options.js';
 import type { HostLeases } from './host-leases.js';
+import { undoInterruptedAttach } from './hot-plug-flow.js';
+import { interfaceHotPlug } from './interface-attach-flow.js';
 import { stableStateFor } from './power-sync.js';
 import type { ResizeFlow } from './resize-flow.js';
 import type { ShelveFlow } from './shelve-flow.js';
+import { volumeHotPlug } from './volume-attach-flow.js';
 
 /** Whether `hostId` is one of the two hosts of the instance's resize or cold migration. */
 function movesBetween(instance: Instance | undefined, hostId: string): boolean {
@@ -359,7 +362,14 @@ export class Reconciler {
     }
     const actual = power ?? instance.powerState;
     const vmState = stableStateFor(instance.vmState, actual);
-    await this.tryApply(instance, { taskState: null, powerState: actual, vmState });
+    // an attach its engine did not finish: the device it marked is unplugged and released
+    const undone =
+      instance.taskState === 'attaching_volume'
+        ? await undoInterruptedAttach(this.ctx, volumeHotPlug(this.ctx), instance)
+        : instance.taskState === 'attaching_interface'
+          ? await undoInterruptedAttach(this.ctx, interfaceHotPlug(this.ctx), instance)
+          : {};
+    await this.tryApply(instance, { taskState: null, powerState: actual, vmState, ...undone });
     return vmState;
   }
 

@@ -8,7 +8,7 @@ import { type ComputeDriver, supportsVolumeAttach, type VolumeAttachable } from 
 import type { BlockDevice, VolumeAdapter } from '../ports/volume.js';
 import type { ActionFlow } from './action-flow.js';
 import type { EngineContext } from './engine-context.js';
-import { HotPlugFlow } from './hot-plug-flow.js';
+import { HotPlugFlow, type HotPlugKind } from './hot-plug-flow.js';
 
 /** What `compute.attachVolume` takes. */
 export const volumeAttachRequestSchema = z.strictObject({
@@ -35,22 +35,7 @@ export class VolumeAttachFlow {
   private readonly flow: HotPlugFlow<VolumeAttachInput, AttachedVolume, ComputeDriver & VolumeAttachable>;
 
   constructor(ctx: EngineContext, actions: ActionFlow) {
-    const volumes = () => ctx.deps.volumes;
-    this.flow = new HotPlugFlow(actions, {
-      attachAction: 'attach_volume',
-      detachAction: 'detach_volume',
-      supports: supportsVolumeAttach,
-      field: 'volumeId',
-      noun: 'volume',
-      recorded: (i) => i.volumes ?? [],
-      record: (devices) => ({ volumes: devices }),
-      keyOf: (v) => v.volumeId,
-      requestedKey: (req) => req.volumeId,
-      acquire: (instance, hostId, req) => connectOne(volumes(), instance, hostId, req),
-      release: (instance, hostId, volumeId) => volumes().disconnect(instance, hostId, [volumeId]),
-      plug: (driver, instance, device) => driver.attachVolume(instance, device),
-      unplug: (driver, instance, device) => driver.detachVolume(instance, device),
-    });
+    this.flow = new HotPlugFlow(ctx, actions, volumeHotPlug(ctx));
   }
 
   /** See `ComputeEngine.attachVolume`. */
@@ -65,6 +50,28 @@ export class VolumeAttachFlow {
 }
 
 type VolumeAttachInput = z.output<typeof volumeAttachRequestSchema>;
+
+/** Volumes as a hot-plugged kind of device: the engine's VolumeAdapter and `VolumeAttachable`. */
+export function volumeHotPlug(
+  ctx: EngineContext,
+): HotPlugKind<VolumeAttachInput, AttachedVolume, ComputeDriver & VolumeAttachable> {
+  const volumes = () => ctx.deps.volumes;
+  return {
+    attachAction: 'attach_volume',
+    detachAction: 'detach_volume',
+    supports: supportsVolumeAttach,
+    field: 'volumeId',
+    noun: 'volume',
+    recorded: (i) => i.volumes ?? [],
+    record: (devices) => ({ volumes: devices }),
+    keyOf: (v) => v.volumeId,
+    requestedKey: (req) => req.volumeId,
+    acquire: (instance, hostId, req) => connectOne(volumes(), instance, hostId, req),
+    release: (instance, hostId, volumeId) => volumes().disconnect(instance, hostId, [volumeId]),
+    plug: (driver, instance, device) => driver.attachVolume(instance, device),
+    unplug: (driver, instance, device) => driver.detachVolume(instance, device),
+  };
+}
 
 /** The record kept of a connected device: a copy of the adapter's block device. */
 export function attachedVolumeOf(device: BlockDevice): AttachedVolume {

@@ -431,6 +431,7 @@ export class FakeDriver
     volumes[device.volumeId] = name;
     g.volumes = volumes;
     this.persist();
+    await this.leave('attachVolume', undefined);
   }
 
   /** Unplugs the volume; a volume that is not plugged in is a no-op. */
@@ -461,6 +462,7 @@ export class FakeDriver
     interfaces[port.portId] = mac;
     g.interfaces = interfaces;
     this.persist();
+    await this.leave('attachInterface', undefined);
   }
 
   /** Unplugs the port's interface; one that is not plugged in is a no-op. */
