@@ -160,8 +160,8 @@ export function registerMoveHandlers(host: MoveHandlerHost): void {
 
   host.serve(moveRpc.attachVolume, async (p) => {
     if (!supportsVolumeAttach(d)) throw host.unsupported('volumeAttach');
-    await d.attachVolume(p.instance, p.device);
-    return done;
+    const device = await d.attachVolume(p.instance, p.device);
+    return device ? { device } : {};
   });
   host.serve(moveRpc.detachVolume, async (p) => {
     if (!supportsVolumeAttach(d)) throw host.unsupported('volumeAttach');

@@ -148,10 +148,11 @@ export const moveRpc = {
   ),
   rollbackLiveMigrationTarget: defineRpcMethod('driver.rollbackLiveMigrationTarget', instancePayload, done),
   // volumes while running
+  /** Answers the guest device the volume got, when the driver says (older agents answer `{}`). */
   attachVolume: defineRpcMethod(
     'driver.attachVolume',
     instancePayload.extend({ device: blockDeviceSchema }),
-    done,
+    z.object({ device: z.string().max(64).optional() }),
   ),
   detachVolume: defineRpcMethod(
     'driver.detachVolume',

@@ -613,7 +613,7 @@ export class RemoteDriver
     return this.moves.rollbackLiveMigrationTarget(instance, options);
   }
 
-  attachVolume(instance: Instance, device: BlockDevice): Promise<void> {
+  attachVolume(instance: Instance, device: BlockDevice): Promise<string | undefined> {
     return this.moves.attachVolume(instance, device);
   }
 

@@ -262,13 +262,15 @@ export class RemoteMoves {
     );
   }
 
-  async attachVolume(instance: Instance, device: BlockDevice): Promise<void> {
-    await this.remote.call(
+  /** Resolves the guest device the agent's driver reports (an agent from before it did: undefined). */
+  async attachVolume(instance: Instance, device: BlockDevice): Promise<string | undefined> {
+    const reply = await this.remote.call(
       moveRpc.attachVolume,
       { instance, device },
       'move',
       this.on('attachVolume', instance),
     );
+    return reply.device;
   }
 
   async detachVolume(instance: Instance, device: BlockDevice): Promise<void> {

@@ -491,17 +491,18 @@ export class KvmDriver
   /**
    * Hot-plugs a volume's file as a virtio disk (`virDomainAttachDeviceFlags`: live and persistent
    * while the guest runs, persistent only when it is shut off). The guest device is the block
-   * device's `device`, else the first free `vdX`. Idempotent: a file already attached is left as it is.
+   * device's `device`, else the first free `vdX`; resolves the target it got. Idempotent: a file
+   * already attached is left as it is (its target resolved).
    * @throws ValidationError naming `connection.type`, `connection.path`, `connection.format` or
    *   `device` (taken by another disk, or no free `vdX`); DriverError when libvirt refuses.
    */
-  async attachVolume(instance: Instance, device: BlockDevice): Promise<void> {
+  async attachVolume(instance: Instance, device: BlockDevice): Promise<string> {
     const file = fileOfBlockDevice(device);
-    await this.act('attachVolume', instance, undefined, async (domain) => {
+    return this.act('attachVolume', instance, undefined, async (domain) => {
       const disks = domainDisks(await domain.xml(DomainXmlFlags.Inactive));
-      if ((await domain.isActive()) && domainDisks(await domain.xml()).some((d) => d.path === file.path))
-        return;
-      if (disks.some((d) => d.path === file.path)) return;
+      const live = (await domain.isActive()) ? domainDisks(await domain.xml()) : [];
+      const there = live.find((d) => d.path === file.path) ?? disks.find((d) => d.path === file.path);
+      if (there) return there.target;
       const target = device.device ?? freeDiskTarget(disks.map((d) => d.target));
       if (!target || disks.some((d) => d.target === target))
         throw new ValidationError([
@@ -516,6 +517,7 @@ export class KvmDriver
         ? DeviceModifyFlags.Live | DeviceModifyFlags.Config
         : DeviceModifyFlags.Config;
       await this.step('attachVolume', instance.id, () => domain.attachDevice(diskDeviceXml(disk), flags));
+      return target;
     });
   }
 
@@ -915,25 +917,23 @@ export class KvmDriver
   }
 
   /** An action on an existing domain: refused at once if aborted, and not waited for past an abort. */
-  private async act(
+  private async act<T = void>(
     operation: string,
     instance: Instance,
     options: DriverCallOptions | undefined,
-    fn: (domain: Domain, signal: AbortSignal | undefined) => Promise<void>,
-  ): Promise<void> {
+    fn: (domain: Domain, signal: AbortSignal | undefined) => Promise<T>,
+  ): Promise<T> {
     const signal = options?.signal;
     signal?.throwIfAborted();
     const work = async () => {
       const found = await this.watch.during(instance.id, () =>
-        this.withDomain(instance.id, async (domain) => {
-          await fn(domain, signal);
-          return true;
-        }),
+        this.withDomain(instance.id, async (domain) => ({ value: await fn(domain, signal) })),
       );
       if (!found)
         throw wrapLibvirtError(operation, new Error('no such domain'), instance.id, { retryable: false });
+      return found.value;
     };
-    await untilAborted(work(), signal);
+    return untilAborted(work(), signal);
   }
 
   /**

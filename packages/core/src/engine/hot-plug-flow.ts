@@ -38,7 +38,8 @@ export interface HotPlugKind<Req, R extends HotPluggable, D extends ComputeDrive
   acquire(instance: Instance, hostId: string, req: Req): Promise<R>;
   /** Releases a device; idempotent. */
   release(instance: Instance, hostId: string, key: string): Promise<void>;
-  plug(driver: D, instance: Instance, device: R): Promise<void>;
+  /** Plugs the device in; resolves the record to keep when the driver told more (the device it chose). */
+  plug(driver: D, instance: Instance, device: R): Promise<R | undefined>;
   unplug(driver: D, instance: Instance, device: R): Promise<void>;
 }
 
@@ -91,12 +92,11 @@ export class HotPlugFlow<Req, R extends HotPluggable, D extends ComputeDriver> {
           });
         }
         try {
-          await kind.plug(driver, working, device);
+          plugged = (await kind.plug(driver, working, device)) ?? device;
         } catch (e) {
           await kind.release(working, hostId, kind.keyOf(device)).catch(() => undefined);
           throw e;
         }
-        plugged = device;
       },
       {
         ...(request ? { request } : {}),

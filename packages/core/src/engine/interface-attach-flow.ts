@@ -82,7 +82,10 @@ export function interfaceHotPlug(
     requestedKey: (req) => req.portId,
     acquire: (instance, _hostId, req) => allocateOne(network(), instance, req),
     release: (instance, _hostId, portId) => network().deallocate(instance, [portId]),
-    plug: (driver, instance, port) => driver.attachInterface(instance, port),
+    plug: async (driver, instance, port) => {
+      await driver.attachInterface(instance, port);
+      return port;
+    },
     unplug: (driver, instance, port) => driver.detachInterface(instance, port),
   };
 }

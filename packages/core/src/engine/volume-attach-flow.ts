@@ -68,7 +68,10 @@ export function volumeHotPlug(
     requestedKey: (req) => req.volumeId,
     acquire: (instance, hostId, req) => connectOne(volumes(), instance, hostId, req),
     release: (instance, hostId, volumeId) => volumes().disconnect(instance, hostId, [volumeId]),
-    plug: (driver, instance, device) => driver.attachVolume(instance, device),
+    plug: async (driver, instance, device) => {
+      const used = await driver.attachVolume(instance, device);
+      return used ? { ...device, device: used } : device;
+    },
     unplug: (driver, instance, device) => driver.detachVolume(instance, device),
   };
 }

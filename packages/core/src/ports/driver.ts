@@ -204,7 +204,11 @@ export interface Snapshottable {
 }
 /** Hot-plug volumes. */
 export interface VolumeAttachable {
-  attachVolume(instance: Instance, device: BlockDevice): Promise<void>;
+  /**
+   * Plugs the volume in; resolves the guest device it got (`vdc`) when the driver chose or knows
+   * it, which the engine then records (Nova's reserved device name).
+   */
+  attachVolume(instance: Instance, device: BlockDevice): Promise<string | undefined>;
   detachVolume(instance: Instance, device: BlockDevice): Promise<void>;
 }
 /** Hot-plug network interfaces. */

@@ -413,14 +413,16 @@ export class FakeDriver
   }
 
   /**
-   * Plugs the volume in as its requested device (or the next free `vdX`); attaching a volume that
-   * is already plugged in is a no-op, as a hypervisor's idempotent hot-plug would be.
+   * Plugs the volume in as its requested device (or the next free `vdX`) and resolves that device;
+   * attaching a volume that is already plugged in is a no-op (resolving its device), as a
+   * hypervisor's idempotent hot-plug would be.
    */
-  async attachVolume(instance: Instance, device: BlockDevice): Promise<void> {
+  async attachVolume(instance: Instance, device: BlockDevice): Promise<string> {
     await this.enter('attachVolume', instance);
     const g = this.require(instance, 'attachVolume');
     const volumes = { ...g.volumes };
-    if (volumes[device.volumeId]) return;
+    const plugged = volumes[device.volumeId];
+    if (plugged) return plugged;
     const taken = new Set(Object.values(volumes));
     const name = device.device ?? nextFreeDisk(taken);
     if (taken.has(name))
@@ -432,6 +434,7 @@ export class FakeDriver
     g.volumes = volumes;
     this.persist();
     await this.leave('attachVolume', undefined);
+    return name;
   }
 
   /** Unplugs the volume; a volume that is not plugged in is a no-op. */

@@ -276,7 +276,7 @@ describe('os-volume_attachments over FAKE hosts and file-backed volumes', () => 
     expect((await h.services.engine.get(vm)).volumes?.map((v) => v.volumeId)).toEqual(['vol-a']);
   });
 
-  it('gives concurrent attaches distinct devices, and shows no device for one the engine attached without', async () => {
+  it('gives concurrent attaches distinct devices, and shows the device the driver picked for one the engine attached without naming one', async () => {
     for (const id of ['vol-f', 'vol-g', 'vol-h', 'vol-i']) await volumes.create({ id, sizeMiB: 1 });
     const s = await createServer(h, 'alice', { name: 'busy' });
     await waitForStatus(h, s, 'ACTIVE');
@@ -291,19 +291,21 @@ describe('os-volume_attachments over FAKE hosts and file-backed volumes', () => 
     await detached(s, 'vol-g');
     await detached(s, 'vol-h');
 
-    // attached by an engine caller without a device: only the driver knows it, so the API
-    // neither invents one nor picks one that could collide; the driver picks for the next too
+    // attached by an engine caller without a device: the driver reports the disk it took, the
+    // engine records it, and the API shows it (and the next attach gets another)
     await h.services.engine.attachVolume(s, { volumeId: 'vol-g' });
+    const taken = h.cloud.drivers[0]!.guest(s)?.volumes?.['vol-g'];
+    expect(taken).toMatch(/^vd[c-z]$/);
     const shown = (await show('alice', s, 'vol-g')).json().volumeAttachment;
-    expect(shown).toEqual({ id: 'vol-g', volumeId: 'vol-g', serverId: s, device: null });
+    expect(shown).toEqual({ id: 'vol-g', volumeId: 'vol-g', serverId: s, device: `/dev/${taken}` });
     const next = await attach('alice', s, { volumeId: 'vol-i' });
     expect(next.statusCode, next.body).toBe(200);
-    expect(next.json().volumeAttachment.device).toBeNull();
-    expect(Object.keys(h.cloud.drivers[0]!.guest(s)?.volumes ?? {}).sort()).toEqual([
-      'vol-f',
-      'vol-g',
-      'vol-i',
-    ]);
+    const nextDevice = next.json().volumeAttachment.device as string;
+    expect(nextDevice).toBe(`/dev/${h.cloud.drivers[0]!.guest(s)?.volumes?.['vol-i']}`);
+    expect(new Set([guest['vol-f'], taken, nextDevice.slice(5)]).size).toBe(3);
+    // a device another volume holds is refused with Nova's 409
+    const clash = await attach('alice', s, { volumeId: 'vol-h', device: `/dev/${taken}` });
+    expect(clash.statusCode).toBe(409);
     // a device asked explicitly is still honoured
     const asked = await attach('alice', s, { volumeId: 'vol-h', device: '/dev/vdk' });
     expect(asked.json().volumeAttachment.device).toBe('/dev/vdk');
