@@ -69,7 +69,11 @@ describe.skipIf(!available)(
       const attached = await compute.attachVolume(vm!.id, { volumeId: 'engine-data' });
       expect(attached).toMatchObject({ vmState: 'active', taskState: null, fault: null });
       expect(attached.volumes).toEqual([
-        { volumeId: 'engine-data', connection: { type: 'file', path: data.path, format: 'raw' } },
+        {
+          volumeId: 'engine-data',
+          device: 'vdb',
+          connection: { type: 'file', path: data.path, format: 'raw' },
+        },
       ]);
       expect((await volumes.get('engine-data')).attachedTo).toBe(vm!.id);
       ({ end } = await waitConsole(read(vm!), new RegExp(`${PROBE.block} \\[vda vdb \\]`), end));

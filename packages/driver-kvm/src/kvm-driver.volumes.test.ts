@@ -51,14 +51,14 @@ describe.skipIf(!available)('KvmDriver volume hot-plug into a running guest (rea
     const raw = await volumes.create({ id: 'hot-raw', sizeMiB: 16 });
     await tagRaw(raw.path, 'NLFSVOL-hot-raw-1');
     const [rawDev] = await volumes.connect(guest, 'kvm-volumes', [{ volumeId: 'hot-raw' }]);
-    await driver.attachVolume(guest, rawDev!);
-    await driver.attachVolume(guest, rawDev!); // idempotent
+    expect(await driver.attachVolume(guest, rawDev!)).toBe('vdb');
+    expect(await driver.attachVolume(guest, rawDev!)).toBe('vdb'); // idempotent: the same disk
     ({ end } = await waitConsole(consoleOf, new RegExp(`${PROBE.block} \\[vda vdb \\]`), end));
     ({ end } = await waitConsole(consoleOf, new RegExp(`${PROBE.disk} vdb NLFSVOL-hot-raw-1`), end));
 
     const q = await volumes.create({ id: 'hot-qcow2', sizeMiB: 32, format: 'qcow2' });
     const [qDev] = await volumes.connect(guest, 'kvm-volumes', [{ volumeId: q.id, device: 'vdd' }]);
-    await driver.attachVolume(guest, qDev!);
+    expect(await driver.attachVolume(guest, qDev!)).toBe('vdd');
     // the guest names virtio disks in the order they appear, whatever libvirt's target says
     ({ end } = await waitConsole(consoleOf, new RegExp(`${PROBE.block} \\[vda vdb vdc \\]`), end));
 
