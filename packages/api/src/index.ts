@@ -13,7 +13,13 @@ export {
 } from './compute/servers/index.js';
 export { type ApiAppOptions, buildApiApp } from './http/api-app.js';
 export { ApiFault, type ServiceKind } from './http/api-fault.js';
-export type { ApiServices, PublicUrls } from './http/api-services.js';
+export type {
+  ApiServices,
+  CatalogNetwork,
+  CatalogPort,
+  NetworkCatalog,
+  PublicUrls,
+} from './http/api-services.js';
 export { servicePaths } from './http/api-services.js';
 export type { AuthContext, TokenValidator } from './http/auth-context.js';
 export type { RateLimitOptions } from './http/rate-limiter.js';

@@ -4,4 +4,17 @@
  * @packageDocumentation
  */
 export { type RunningService, runServe, type ServeOutput } from './serve/serve-command.js';
-export { parseServeArgs, type ServeOptions, serveHelp, UsageError } from './serve/serve-options.js';
+export {
+  networkAdapterOf,
+  parseServeArgs,
+  type ServeOptions,
+  serveHelp,
+  UsageError,
+} from './serve/serve-options.js';
+export {
+  parseVolumeArgs,
+  runVolume,
+  type VolumeArgs,
+  volumeHelp,
+  volumeMain,
+} from './volume/volume-command.js';

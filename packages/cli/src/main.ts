@@ -3,12 +3,14 @@ import 'reflect-metadata';
 import { agentMain } from '@nova-lfs/agent';
 import { runServe } from './serve/serve-command.js';
 import { parseServeArgs, serveHelp, UsageError } from './serve/serve-options.js';
+import { volumeMain } from './volume/volume-command.js';
 
 const usage = `Usage: nova-lfs <command> [options]
 
 Commands:
   serve     run the OpenStack-compatible API (identity, compute, image) over the engine
   agent     run the compute agent of one host (fake, docker, kvm or lxc) over NATS
+  volume    create, list and delete the volumes serve --volumes attaches
 
 Run "nova-lfs <command> --help" for a command's options.`;
 
@@ -19,6 +21,8 @@ async function main(argv: readonly string[]): Promise<number | 'running'> {
     await agentMain(rest);
     return 'running';
   }
+  if (command === 'volume')
+    return volumeMain(rest, { print: (line) => console.log(line), error: (line) => console.error(line) });
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     console.log(usage);
     return command === undefined ? 2 : 0;

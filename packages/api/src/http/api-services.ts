@@ -26,4 +26,36 @@ export interface ApiServices {
   readonly policy: PolicyEngine;
   readonly urls: PublicUrls;
   readonly db: Kysely<object>;
+  /**
+   * The networks the engine's NetworkAdapter serves, when it has one (what Nova asks Neutron):
+   * `POST /servers` checks the `networks` it is given against it, and `os-networks` lists it.
+   * Absent: the cloud has no network service (networks and ports cannot be requested).
+   */
+  readonly network?: NetworkCatalog;
+}
+
+/** A network as {@link NetworkCatalog} lists it. */
+export interface CatalogNetwork {
+  readonly id: string;
+  readonly name: string;
+  /** IPv4 subnet, e.g. `10.0.0.0/24`. */
+  readonly cidr: string;
+  readonly gateway?: string;
+}
+
+/** A port as {@link NetworkCatalog} shows it. */
+export interface CatalogPort {
+  readonly id: string;
+  readonly networkId: string;
+  /** The instance it is bound to, if any. */
+  readonly instanceId?: string;
+}
+
+/**
+ * Read access to the networks and ports of the engine's NetworkAdapter (`LocalNetworkAdapter`
+ * has this shape). `getPort` rejects with a `NotFoundError` for an unknown port.
+ */
+export interface NetworkCatalog {
+  listNetworks(): Promise<readonly CatalogNetwork[]>;
+  getPort(id: string): Promise<CatalogPort>;
 }

@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import { computeResourceRoutes } from '../compute/resources/index.js';
 import { computeServerRoutes } from '../compute/servers/index.js';
 import { buildApiApp } from '../http/api-app.js';
-import type { ApiServices, PublicUrls } from '../http/api-services.js';
+import type { ApiServices, NetworkCatalog, PublicUrls } from '../http/api-services.js';
 import { servicePaths } from '../http/api-services.js';
 import type { RateLimitOptions } from '../http/rate-limiter.js';
 import { route } from '../http/route.js';
@@ -48,6 +48,11 @@ export interface ApiServerOptions {
   readonly tokenTtlSeconds?: number;
   /** Serve `/metrics` without a token (for a Prometheus on loopback); default: admins only. */
   readonly publicMetrics?: boolean;
+  /**
+   * The networks of the engine's NetworkAdapter (the same `LocalNetworkAdapter`): `POST /servers`
+   * checks `networks` against it, `os-networks` lists it. Default: no network service.
+   */
+  readonly network?: NetworkCatalog;
 }
 
 /** A ready API server: the Fastify app (not yet listening), its identity service and metrics. */
@@ -83,7 +88,13 @@ export function publicUrlsOf(publicUrl: string): PublicUrls {
 export async function createApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const urls = publicUrlsOf(options.publicUrl);
   const policy = options.policyFile ? PolicyEngine.fromFile(options.policyFile) : new PolicyEngine();
-  const services: ApiServices = { engine: options.engine, policy, urls, db: options.db };
+  const services: ApiServices = {
+    engine: options.engine,
+    policy,
+    urls,
+    db: options.db,
+    ...(options.network ? { network: options.network } : {}),
+  };
   const identity = await createIdentityService({
     db: options.db,
     adminPassword: options.adminPassword,

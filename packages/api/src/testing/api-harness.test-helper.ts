@@ -4,7 +4,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { Kysely, SqliteDialect } from 'kysely';
 import { type ApiAppOptions, buildApiApp } from '../http/api-app.js';
-import type { ApiServices } from '../http/api-services.js';
+import type { ApiServices, NetworkCatalog } from '../http/api-services.js';
 import type { RouteSpec } from '../http/route.js';
 import { PolicyEngine } from '../policy/policy-engine.js';
 import { StaticTokenValidator, standardCallers } from './static-tokens.js';
@@ -23,6 +23,8 @@ export interface ApiHarness {
 export interface ApiHarnessOptions {
   readonly cloud?: FakeCloudOptions;
   readonly policy?: Record<string, string>;
+  /** The network catalog the API checks create requests against (usually the cloud's adapter). */
+  readonly network?: NetworkCatalog;
   /** Extra app options (rate limit, body limit). */
   readonly app?: Partial<Pick<ApiAppOptions, 'rateLimit' | 'bodyLimit'>>;
 }
@@ -40,6 +42,7 @@ export async function apiHarness(
     policy: new PolicyEngine(options.policy),
     urls: { compute: `${base}/v2.1`, image: `${base}/image`, identity: `${base}/v3` },
     db,
+    ...(options.network ? { network: options.network } : {}),
   };
   const app = buildApiApp({
     tokens: new StaticTokenValidator(standardCallers()),

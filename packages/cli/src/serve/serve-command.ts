@@ -20,12 +20,13 @@ import { DockerDriver } from '@nova-lfs/driver-docker';
 import { KvmDriver } from '@nova-lfs/driver-kvm';
 import { LxcDriver } from '@nova-lfs/driver-lxc';
 import { openKyselySqlite } from '@nova-lfs/store-sql';
+import { LocalVolumeAdapter } from '@nova-lfs/volume-local';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { type AgentHosts, connectAgentHosts } from './agent-hosts.js';
-import type { ServeOptions } from './serve-options.js';
+import { networkAdapterOf, type ServeOptions } from './serve-options.js';
 
 /** Flavors a new cloud starts with (devstack's m1 sizes, Nova's integer ids). */
 const starterFlavors = [
@@ -83,6 +84,11 @@ export async function runServe(options: ServeOptions, out: ServeOutput): Promise
     });
   }
   const hosts = agents ? agents.hosts : hostBindings(options);
+  // the adapters run here, in the control plane (also with --bus nats: the agents get the ports'
+  // bindings and the volumes' file paths, which their host must be able to open)
+  const network = networkAdapterOf(options);
+  if (options.volumeDir) mkdirSync(options.volumeDir, { recursive: true, mode: 0o700 });
+  const volumes = options.volumeDir ? new LocalVolumeAdapter(options.volumeDir) : undefined;
   const engine = await createCompute({
     storage:
       options.store === 'postgres'
@@ -97,6 +103,8 @@ export async function runServe(options: ServeOptions, out: ServeOutput): Promise
         : { kind: 'sqlite', dataDir: options.dataDir },
     imageDir: join(options.dataDir, 'images'),
     hosts,
+    ...(network ? { network } : {}),
+    ...(volumes ? { volumes } : {}),
     ...(firstStart ? { flavors: starterFlavors } : {}),
     ...(Object.keys(engineOptions).length > 0 ? { engine: engineOptions } : {}),
   }).catch(async (e: unknown) => {
@@ -119,6 +127,7 @@ export async function runServe(options: ServeOptions, out: ServeOutput): Promise
       logger,
       uploadDir: join(options.dataDir, 'uploads'),
       publicMetrics: options.metricsPublic,
+      ...(network ? { network } : {}),
       ...(options.rateLimit > 0 ? { rateLimit: { perSecond: options.rateLimit } } : {}),
       ...(options.policyFile ? { policyFile: options.policyFile } : {}),
       ...(options.ldapConfig ? { identityDirectories: [ldapDirectory(options.ldapConfig)] } : {}),
@@ -135,6 +144,12 @@ export async function runServe(options: ServeOptions, out: ServeOutput): Promise
   out.print(
     `${agents ? `agent hosts over NATS ${options.natsUrl} (control plane ${agents.senderId})` : 'hosts'}: ${hosts.map((h) => h.id).join(', ')}; data: ${options.store === 'postgres' ? `PostgreSQL schema ${options.pgSchema}` : options.dataDir}`,
   );
+  if (network)
+    out.print(
+      `networks: ${options.networks.map((n) => `${n.id} ${n.cidr}`).join(', ')} (ports in ${join(options.dataDir, 'network')})`,
+    );
+  if (options.volumeDir)
+    out.print(`volumes: ${options.volumeDir} (nova-lfs volume create --volume-dir ${options.volumeDir} ...)`);
   out.print('For the openstack CLI:');
   out.print(`export OS_AUTH_URL=${url}`);
   out.print('export OS_IDENTITY_API_VERSION=3');

@@ -1,5 +1,7 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isNovaError } from '@nova-lfs/core';
+import { LocalNetworkAdapter } from '@nova-lfs/network-local';
 import { z } from 'zod';
 
 /** `nova-lfs serve --help`. */
@@ -23,6 +25,14 @@ Options:
   --lxc-host NAME           add an LXC host NAME (LXC 5's lxc-* tools, privileged; repeatable)
   --fake-hosts N            add N FAKE hosts (fake-1..fake-N; guests are records in DIR, nothing
                             runs) for trying the API without a hypervisor
+  --network ID=CIDR[,NAME]  a network servers get ports and addresses on (repeatable): an IPv4
+                            subnet (prefix 8-30) of the built-in LocalNetworkAdapter, its ports in
+                            DIR/network; ID is letters, digits and - (what --nic net-id=ID and
+                            "networks":[{"uuid":"ID"}] name). Bookkeeping only: no bridge, DHCP
+                            or traffic. Without any, the cloud has no network service
+  --volumes                 serve volumes from DIR/volumes (the built-in LocalVolumeAdapter: one
+                            file per volume; make them with "nova-lfs volume create")
+  --volume-dir VDIR         the same, from VDIR instead
   --store sqlite|postgres   where the state lives (default sqlite in the data directory)
   --pg-url URL              PostgreSQL URL with --store postgres (default $NOVA_LFS_PG_URL)
   --pg-schema NAME          PostgreSQL schema (default nova_lfs)
@@ -72,6 +82,21 @@ const listenSchema = z
   })
   .refine((l) => l.port <= 65535, 'the port must be at most 65535');
 
+/** `--network ID=CIDR[,NAME]`; the CIDR and the name are checked by the adapter. */
+const networkSpec = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9-]{0,63}=[0-9./]{9,18}(,[^\p{Cc}]{1,255})?$/u,
+    'must be ID=CIDR[,NAME]: ID 1-64 letters, digits and - (starting with a letter or digit), CIDR an IPv4 subnet such as 10.0.0.0/24, NAME 1-255 characters without control characters',
+  )
+  .transform((s) => {
+    const eq = s.indexOf('=');
+    const comma = s.indexOf(',', eq);
+    const id = s.slice(0, eq);
+    const cidr = comma < 0 ? s.slice(eq + 1) : s.slice(eq + 1, comma);
+    return comma < 0 ? { id, cidr } : { id, cidr, name: s.slice(comma + 1) };
+  });
+
 const hostName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits and ._-');
@@ -87,6 +112,14 @@ export const serveOptionsSchema = z.strictObject({
   kvmAccel: z.boolean().default(false),
   lxcHosts: z.array(hostName).max(64).default([]),
   fakeHosts: z.coerce.number().int().min(0).max(1000).default(0),
+  networks: z.array(networkSpec).max(64).default([]),
+  /** Directory of the LocalVolumeAdapter (`--volumes`: `<data-dir>/volumes`); none: no volume service. */
+  volumeDir: z
+    .string()
+    .min(1)
+    .max(4096)
+    .refine((d) => !d.includes('\0'), 'must not contain NUL')
+    .optional(),
   store: z.enum(['sqlite', 'postgres']).default('sqlite'),
   pgUrl: z.string().min(1).optional(),
   pgSchema: z
@@ -149,6 +182,9 @@ export function parseServeArgs(
         'kvm-accel': { type: 'boolean' },
         'lxc-host': { type: 'string', multiple: true },
         'fake-hosts': { type: 'string' },
+        network: { type: 'string', multiple: true },
+        volumes: { type: 'boolean' },
+        'volume-dir': { type: 'string' },
         store: { type: 'string' },
         'pg-url': { type: 'string' },
         'pg-schema': { type: 'string' },
@@ -177,10 +213,22 @@ export function parseServeArgs(
   }
   const v = parsed.values as Record<string, string | string[] | boolean | undefined>;
   if (v.help) return 'help';
+  const dataDir = resolve(String(v['data-dir'] ?? env.NOVA_LFS_DATA_DIR ?? '.nova-lfs'));
+  if (v.volumes === true && v['volume-dir'] !== undefined)
+    throw new UsageError(
+      '--volumes, --volume-dir: give one (--volume-dir names the directory --volumes defaults)',
+    );
+  if (v['volume-dir'] === '') throw new UsageError('--volume-dir: must be a directory, not empty');
+  const volumeDir =
+    v['volume-dir'] !== undefined
+      ? resolve(String(v['volume-dir']))
+      : v.volumes === true
+        ? join(dataDir, 'volumes')
+        : undefined;
   const raw = {
     ...(v.listen !== undefined ? { listen: v.listen } : {}),
     ...(v['public-url'] !== undefined ? { publicUrl: v['public-url'] } : {}),
-    dataDir: resolve(String(v['data-dir'] ?? env.NOVA_LFS_DATA_DIR ?? '.nova-lfs')),
+    dataDir,
     ...((v['admin-password'] ?? env.NOVA_LFS_ADMIN_PASSWORD) !== undefined
       ? { adminPassword: v['admin-password'] ?? env.NOVA_LFS_ADMIN_PASSWORD }
       : {}),
@@ -189,6 +237,8 @@ export function parseServeArgs(
     kvmAccel: v['kvm-accel'] === true,
     lxcHosts: v['lxc-host'] ?? [],
     ...(v['fake-hosts'] !== undefined ? { fakeHosts: v['fake-hosts'] } : {}),
+    networks: v.network ?? [],
+    ...(volumeDir !== undefined ? { volumeDir } : {}),
     ...(v.store !== undefined ? { store: v.store } : {}),
     ...((v['pg-url'] ?? env.NOVA_LFS_PG_URL) !== undefined
       ? { pgUrl: v['pg-url'] ?? env.NOVA_LFS_PG_URL }
@@ -219,10 +269,13 @@ export function parseServeArgs(
   const result = serveOptionsSchema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    const flag = `--${String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    const key = String(issue.path[0] ?? '');
+    const flag =
+      key === 'networks' ? '--network' : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
     throw new UsageError(`${flag}: ${issue.message}`);
   }
   const options = result.data;
+  if (options.networks.length > 0) networkAdapterOf(options); // the adapter's rules: CIDR, duplicates
   if (options.store === 'postgres' && !options.pgUrl)
     throw new UsageError('--pg-url: required with --store postgres');
   if (options.staleReservationMs !== undefined && options.store !== 'postgres')
@@ -250,4 +303,28 @@ export function parseServeArgs(
 
 function localHostCount(options: ServeOptions): number {
   return options.dockerHosts.length + options.kvmHosts.length + options.lxcHosts.length + options.fakeHosts;
+}
+
+/**
+ * The LocalNetworkAdapter of the `--network` options (state in `<data-dir>/network`), or none.
+ * The constructor only checks the configuration; nothing is read or written until it is used.
+ * @throws UsageError naming `--network` for a bad CIDR, name or a network given twice
+ */
+export function networkAdapterOf(options: ServeOptions): LocalNetworkAdapter | undefined {
+  if (options.networks.length === 0) return undefined;
+  try {
+    return new LocalNetworkAdapter({
+      stateDir: join(options.dataDir, 'network'),
+      networks: options.networks,
+    });
+  } catch (e) {
+    if (!isNovaError(e)) throw e;
+    const issues = (e.details as { issues?: readonly { path: string; message: string }[] }).issues ?? [];
+    const first = issues[0];
+    const at = first ? /^networks\.(\d+)\.(\w+)$/.exec(first.path) : null;
+    const given = at ? options.networks[Number(at[1])] : undefined;
+    throw new UsageError(
+      `--network: ${given ? `${given.id}=${given.cidr}: ${at![2]} ` : ''}${first?.message ?? e.message}`,
+    );
+  }
 }

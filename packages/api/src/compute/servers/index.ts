@@ -4,6 +4,7 @@ import { eventRoutes } from './events-routes.js';
 import { instanceActionRoutes } from './instance-actions-routes.js';
 import { interfaceAttachmentRoutes } from './interface-attachments-routes.js';
 import { migrationRoutes } from './migration-routes.js';
+import { networkRoutes } from './networks-routes.js';
 import { type SnapshotRecorder, serverActionRoutes } from './server-actions-routes.js';
 import { migrateServers, ServerAttrs } from './server-attrs.js';
 import { serverMetadataRoutes } from './server-metadata-routes.js';
@@ -39,6 +40,7 @@ export function computeServerRouteSpecs(
     ...migrationRoutes(services),
     ...eventRoutes(services),
     ...interfaceAttachmentRoutes(services),
+    ...networkRoutes(services),
   ];
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, type Instance, isNovaError } from '@nova-lfs/core';
 import { z } from 'zod';
-import { ApiFault, badRequest } from '../../http/api-fault.js';
+import { ApiFault, badRequest, conflict } from '../../http/api-fault.js';
 import type { ApiServices } from '../../http/api-services.js';
 import type { AuthContext } from '../../http/auth-context.js';
 import { atLeast, type Microversion } from '../microversion.js';
@@ -62,16 +62,20 @@ export const createServerBody = z.object({
     max_count: count.optional(),
     availability_zone: nameText(255).optional(),
     metadata: serverMetadata.optional(),
+    // the ids are checked by requestedNetworks (naming networks[i].uuid / .port), not here
     networks: z
       .union([
         z.enum(['none', 'auto']),
-        z.array(
-          z.object({
-            uuid: uuidText.optional(),
-            port: uuidText.optional(),
-            fixed_ip: z.string().max(64).optional(),
-          }),
-        ),
+        z
+          .array(
+            z.strictObject({
+              uuid: z.string().max(1024).optional(),
+              port: z.string().max(1024).optional(),
+              fixed_ip: z.string().max(64).optional(),
+              tag: z.string().max(60).optional(),
+            }),
+          )
+          .max(100),
       ])
       .optional(),
     key_name: nameText(255).optional(),
@@ -170,11 +174,6 @@ export async function createServers(
     );
   if (s.tags !== undefined && !atLeast(version, 52))
     throw badRequest("Additional properties are not allowed ('tags' was unexpected)", 'body.server.tags');
-  if (Array.isArray(s.networks) && s.networks.length > 0)
-    throw badRequest(
-      'Networks cannot be requested: this cloud has no network service.',
-      'body.server.networks',
-    );
   if (
     s.block_device_mapping_v2?.some(
       (b) => b.source_type !== 'image' || (b.destination_type ?? 'local') !== 'local',
@@ -192,6 +191,7 @@ export async function createServers(
   const min = s.min_count ?? 1;
   const max = s.max_count ?? min;
   if (max < min) throw badRequest('min_count must be <= max_count', 'body.server.max_count');
+  const networks = await requestedNetworks(services, version, s.networks, max);
 
   const flavor = await visibleFlavor(
     services,
@@ -239,6 +239,7 @@ export async function createServers(
     ...(s.availability_zone !== undefined ? { availabilityZone: s.availability_zone } : {}),
     metadata: s.metadata ?? {},
     hints: engineHints,
+    networks,
     ...(idempotencyKey !== undefined ? { requestId: idempotencyKey } : {}),
   });
   let submitted: Awaited<ReturnType<typeof services.engine.submit>>;
@@ -273,4 +274,123 @@ export async function createServers(
     })),
   );
   return { instances: submitted.instances, reservationId: reservation };
+}
+
+/** A network id the engine and the NetworkAdapter both take: letters, digits and `-`. */
+const NETWORK_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+/** A port id (the adapter's are UUIDs). */
+const PORT_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
+
+/** What the engine's create takes for one interface. */
+type EngineNetworkRequest = { networkId: string } | { portId: string };
+
+/**
+ * Nova's `networks` of a create, checked against the cloud's network catalog (what Nova asks
+ * Neutron) and mapped to the engine's requests:
+ * - absent: required from 2.37 (Nova's schema); below it, as `auto`;
+ * - `none` (2.37+): no interface;
+ * - `auto` (2.37+) and `[]`: a port on the only network; none when the cloud has no network; 409
+ *   `NetworkAmbiguous` when it has several (this cloud cannot allocate a network of its own, so
+ *   `auto` never makes one);
+ * - `[{uuid}]`: a new port on that network; `[{port}]`: that port (not with `max_count` > 1,
+ *   Nova's `MultiplePortsNotApplicable`). `fixed_ip` is refused: the engine's requests carry no
+ *   address. `tag` is accepted and not stored.
+ * Unknown networks and ports are 400s (Nova's `NetworkNotFound`, `PortNotFound`); a port bound to
+ * a server is a 409 (`PortInUse`).
+ */
+async function requestedNetworks(
+  services: ApiServices,
+  version: Microversion,
+  networks: CreateServerBody['server']['networks'],
+  maxCount: number,
+): Promise<EngineNetworkRequest[]> {
+  if (networks === undefined) {
+    if (atLeast(version, 37))
+      throw badRequest(
+        "Invalid input for field/attribute server. Value: networks. 'networks' is a required property",
+        'body.server.networks',
+      );
+    return autoNetwork(services);
+  }
+  if (typeof networks === 'string') {
+    if (!atLeast(version, 37))
+      throw badRequest(
+        `Invalid input for field/attribute networks. Value: ${networks}. '${networks}' is not of type 'array'`,
+        'body.server.networks',
+      );
+    return networks === 'none' ? [] : autoNetwork(services);
+  }
+  if (networks.length === 0) return autoNetwork(services);
+  const requests: EngineNetworkRequest[] = [];
+  const ports = new Set<string>();
+  for (const [i, n] of networks.entries()) {
+    const at = `networks[${i}]`;
+    if (n.port !== undefined) {
+      if (!PORT_ID.test(n.port))
+        throw badRequest(
+          `Invalid input for field/attribute ${at}.port: must be a port id (letters, digits and -, at most 128)`,
+          `body.server.${at}.port`,
+        );
+      if (ports.has(n.port))
+        throw badRequest(
+          `Port ID '${n.port}' was specified twice: you cannot attach a port multiple times.`,
+          `body.server.${at}.port`,
+        );
+      if (n.fixed_ip !== undefined)
+        throw badRequest(
+          `Specified Fixed IP '${n.fixed_ip}' cannot be used with port '${n.port}': the two cannot be specified together.`,
+          `body.server.${at}.fixed_ip`,
+        );
+      ports.add(n.port);
+      requests.push({ portId: n.port });
+      continue;
+    }
+    if (n.uuid === undefined)
+      throw badRequest("Bad network format: missing 'uuid'", `body.server.${at}.uuid`);
+    if (!NETWORK_ID.test(n.uuid))
+      throw badRequest(
+        `Invalid input for field/attribute ${at}.uuid: must be a network id (letters, digits and -, starting with a letter or digit, at most 64)`,
+        `body.server.${at}.uuid`,
+      );
+    if (n.fixed_ip !== undefined)
+      throw badRequest(
+        `Invalid input for field/attribute ${at}.fixed_ip: a fixed IP cannot be requested on create; create the server on the network, or make a port with the address and pass it as "port"`,
+        `body.server.${at}.fixed_ip`,
+      );
+    requests.push({ networkId: n.uuid });
+  }
+  if (ports.size > 0 && maxCount > 1)
+    throw badRequest(
+      'Failed to launch instances: Unable to launch multiple instances with a single configured port ID. Please launch your instance one by one with different ports.',
+      'body.server.max_count',
+    );
+  const catalog = services.network;
+  const known = new Set((catalog ? await catalog.listNetworks() : []).map((n) => n.id));
+  for (const r of requests) {
+    if ('networkId' in r) {
+      if (!known.has(r.networkId))
+        throw badRequest(`Network ${r.networkId} could not be found.`, 'body.server.networks');
+      continue;
+    }
+    const port = catalog
+      ? await catalog.getPort(r.portId).catch((e: unknown) => {
+          if (isNovaError(e, ErrorCode.NotFound) || isNovaError(e, ErrorCode.Validation)) return undefined;
+          throw e;
+        })
+      : undefined;
+    if (!port) throw badRequest(`Port id ${r.portId} could not be found.`, 'body.server.networks');
+    if (port.instanceId !== undefined) throw conflict(`Port ${r.portId} is still in use.`);
+  }
+  return requests;
+}
+
+/** `auto`: the only network of the catalog; none without networks; NetworkAmbiguous with several. */
+async function autoNetwork(services: ApiServices): Promise<EngineNetworkRequest[]> {
+  const all = services.network ? await services.network.listNetworks() : [];
+  if (all.length === 0) return [];
+  if (all.length > 1)
+    throw conflict(
+      'More than one possible network found. Specify network ID(s) to select which one(s) to connect to.',
+    );
+  return [{ networkId: all[0]!.id }];
 }
