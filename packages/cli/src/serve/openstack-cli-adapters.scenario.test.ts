@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveCommand } from '../testing/serve-process.js';
-import { type CliResult, cli, freePort, type ServeProcess, startServe } from './serve-process.test-helper.js';
+import { adminEnv, clients, clientsMissing, novaTable as table } from './openstack-clients.test-helper.js';
+import { freePort, type ServeProcess, startServe } from './serve-process.test-helper.js';
 
 /**
  * Networks and volumes through `nova-lfs serve --network ... --volumes` with the real clients of
@@ -15,30 +16,14 @@ import { type CliResult, cli, freePort, type ServeProcess, startServe } from './
  * made with `nova-lfs volume create` attached, listed and detached, and the ports released on
  * delete.
  */
-const openstackBin = '/usr/bin/openstack';
-const novaBin = '/usr/bin/nova';
-const ready = existsSync(openstackBin) && existsSync(novaBin);
-if (!ready) {
-  const why = 'the openstack and nova clients are not installed (bash scripts/install-system.sh)';
-  if (process.env.CI === 'true') throw new Error(`CI=true and ${why}`);
-  console.warn(`skipping the openstack CLI adapters scenario: ${why}`);
+const ready = !clientsMissing;
+if (clientsMissing) {
+  if (process.env.CI === 'true') throw new Error(`CI=true and ${clientsMissing}`);
+  console.warn(`skipping the openstack CLI adapters scenario: ${clientsMissing}`);
 }
 
 const run = promisify(execFile);
 const password = 'adapters-admin-secret';
-
-/** The rows of a novaclient table (`| a | b |`), header first. */
-function table(text: string): string[][] {
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('|'))
-    .map((l) =>
-      l
-        .slice(1, -1)
-        .split('|')
-        .map((c) => c.trim()),
-    );
-}
 
 interface StoredPort {
   id: string;
@@ -52,14 +37,7 @@ describe.runIf(ready)('networks and volumes with the openstack and nova CLIs aga
   let dir: string;
   let dataDir: string;
   let env: Record<string, string>;
-  const os = (args: readonly string[]) => cli(openstackBin, args, env);
-  const nova = (args: readonly string[]) => cli(novaBin, args, env);
-  const ok = (r: CliResult, what: string) => {
-    expect(r.code, `${what}\n${r.stderr}\n${r.stdout}`).toBe(0);
-    return r.stdout;
-  };
-  const osJson = async (args: readonly string[]) =>
-    JSON.parse(ok(await os([...args, '-f', 'json']), args.join(' ')));
+  const { os, nova, ok, osJson, deleteAllServers } = clients(() => env);
   /** The adapter's state file: what serve's LocalNetworkAdapter holds. */
   const ports = (): StoredPort[] => {
     const file = join(dataDir, 'network', 'ports.json');
@@ -90,15 +68,7 @@ describe.runIf(ready)('networks and volumes with the openstack and nova CLIs aga
       await freePort(),
     );
     expect(serve.output()).toContain('networks: private 10.70.0.0/24, storage 10.71.0.0/28');
-    env = {
-      OS_AUTH_URL: `${serve.url}/v3`,
-      OS_IDENTITY_API_VERSION: '3',
-      OS_USERNAME: 'admin',
-      OS_PASSWORD: password,
-      OS_PROJECT_NAME: 'admin',
-      OS_USER_DOMAIN_NAME: 'Default',
-      OS_PROJECT_DOMAIN_NAME: 'Default',
-    };
+    env = adminEnv(serve, password);
     const file = join(dir, 'disk.raw');
     writeFileSync(file, Buffer.alloc(64 * 1024, 1));
     ok(await os(['image', 'create', '--disk-format', 'raw', '--file', file, 'net-img']), 'image create');
@@ -107,8 +77,7 @@ describe.runIf(ready)('networks and volumes with the openstack and nova CLIs aga
 
   afterAll(async () => {
     if (serve) {
-      const left = await os(['server', 'list', '--all-projects', '-f', 'value', '-c', 'ID']);
-      for (const id of left.stdout.split('\n').filter(Boolean)) await os(['server', 'delete', '--wait', id]);
+      await deleteAllServers();
       expect(await serve.stop()).toBe(0);
     }
     if (dir) rmSync(dir, { recursive: true, force: true });

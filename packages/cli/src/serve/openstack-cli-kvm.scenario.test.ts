@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -12,7 +12,8 @@ import {
 } from '@nova-lfs/driver-kvm/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveCommand } from '../testing/serve-process.js';
-import { type CliResult, cli, freePort, type ServeProcess, startServe } from './serve-process.test-helper.js';
+import { adminEnv, clients, clientsMissing, novaTable as table } from './openstack-clients.test-helper.js';
+import { freePort, type ServeProcess, startServe } from './serve-process.test-helper.js';
 
 /**
  * The whole stack on a real hypervisor: the real clients of Debian 12 (`python3-openstackclient`
@@ -23,12 +24,11 @@ import { type CliResult, cli, freePort, type ServeProcess, startServe } from './
  * interface `nova interface-attach` hot-plugs, a volume `nova volume-attach` hot-plugs, and both
  * going on detach.
  */
-const openstackBin = '/usr/bin/openstack';
-const novaBin = '/usr/bin/nova';
+
 const kernel = await findGuestKernel();
 const libvirtUp = await libvirtAvailable();
-const missing = !(existsSync(openstackBin) && existsSync(novaBin))
-  ? 'the openstack and nova clients (bash scripts/install-system.sh)'
+const missing = clientsMissing
+  ? clientsMissing
   : !kernel
     ? 'a guest kernel (apt-get install linux-image-cloud-amd64)'
     : !libvirtUp
@@ -43,32 +43,12 @@ const run = promisify(execFile);
 const password = 'kvm-scenario-secret';
 const host = `kvm-scn-${process.pid}`;
 
-/** The rows of a novaclient table (`| a | b |`), header first. */
-function table(text: string): string[][] {
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('|'))
-    .map((l) =>
-      l
-        .slice(1, -1)
-        .split('|')
-        .map((c) => c.trim()),
-    );
-}
-
 describe.runIf(!missing)('the openstack and nova CLIs against nova-lfs serve on a real KVM host', () => {
   let serve: ServeProcess;
   let dir: string;
   let dataDir: string;
   let env: Record<string, string>;
-  const os = (args: readonly string[]) => cli(openstackBin, args, env);
-  const nova = (args: readonly string[]) => cli(novaBin, args, env);
-  const ok = (r: CliResult, what: string) => {
-    expect(r.code, `${what}\n${r.stderr}\n${r.stdout}`).toBe(0);
-    return r.stdout;
-  };
-  const osJson = async (args: readonly string[]) =>
-    JSON.parse(ok(await os([...args, '-f', 'json']), args.join(' ')));
+  const { os, nova, ok, osJson, deleteAllServers } = clients(() => env);
   /** Reads the console through the API until `pattern` appears after `from`; bounded. */
   const waitConsole = async (pattern: RegExp, from = 0): Promise<number> => {
     let text = '';
@@ -101,15 +81,7 @@ describe.runIf(!missing)('the openstack and nova CLIs against nova-lfs serve on 
       ],
       await freePort(),
     );
-    env = {
-      OS_AUTH_URL: `${serve.url}/v3`,
-      OS_IDENTITY_API_VERSION: '3',
-      OS_USERNAME: 'admin',
-      OS_PASSWORD: password,
-      OS_PROJECT_NAME: 'admin',
-      OS_USER_DOMAIN_NAME: 'Default',
-      OS_PROJECT_DOMAIN_NAME: 'Default',
-    };
+    env = adminEnv(serve, password);
     const initrd = join(dir, 'probe-initrd.gz');
     await makeProbeInitramfs(initrd, kernel!);
     const disk = join(dir, 'probe.qcow2');
@@ -147,8 +119,7 @@ describe.runIf(!missing)('the openstack and nova CLIs against nova-lfs serve on 
 
   afterAll(async () => {
     if (serve) {
-      const left = await os(['server', 'list', '--all-projects', '-f', 'value', '-c', 'ID']);
-      for (const id of left.stdout.split('\n').filter(Boolean)) await os(['server', 'delete', '--wait', id]);
+      await deleteAllServers();
       expect(await serve.stop()).toBe(0);
     }
     if (dir) rmSync(dir, { recursive: true, force: true });

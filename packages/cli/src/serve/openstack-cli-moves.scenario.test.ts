@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, cli, freePort, type ServeProcess, startServe } from './serve-process.test-helper.js';
+import { adminEnv, clients, clientsMissing, novaBin } from './openstack-clients.test-helper.js';
+import { cli, freePort, type ServeProcess, startServe } from './serve-process.test-helper.js';
 
 /**
  * Moving and changing servers with the real clients of Debian 12 (`python3-openstackclient` 6.0,
@@ -11,13 +12,10 @@ import { type CliResult, cli, freePort, type ServeProcess, startServe } from './
  * reason. (The FAKE driver stands in for the hypervisor; the same moves on real KVM hosts are the
  * driver-kvm engine tests.)
  */
-const openstackBin = '/usr/bin/openstack';
-const novaBin = '/usr/bin/nova';
-const ready = existsSync(openstackBin) && existsSync(novaBin);
-if (!ready) {
-  const why = 'the openstack and nova clients are not installed (bash scripts/install-system.sh)';
-  if (process.env.CI === 'true') throw new Error(`CI=true and ${why}`);
-  console.warn(`skipping the openstack CLI moves scenario: ${why}`);
+const ready = !clientsMissing;
+if (clientsMissing) {
+  if (process.env.CI === 'true') throw new Error(`CI=true and ${clientsMissing}`);
+  console.warn(`skipping the openstack CLI moves scenario: ${clientsMissing}`);
 }
 
 const password = 'moves-admin-secret';
@@ -29,13 +27,7 @@ describe.runIf(ready)(
     let dir: string;
     let env: Record<string, string>;
 
-    const os = (args: readonly string[]) => cli(openstackBin, args, env);
-    const ok = (r: CliResult, what: string) => expect(r.code, `${what}\n${r.stderr}\n${r.stdout}`).toBe(0);
-    const osJson = async (args: readonly string[]) => {
-      const r = await os([...args, '-f', 'json']);
-      ok(r, `openstack ${args.join(' ')}`);
-      return JSON.parse(r.stdout);
-    };
+    const { os, ok, osJson, deleteAllServers } = clients(() => env);
     const show = (name: string, mv = '2.73') =>
       osJson(['--os-compute-api-version', mv, 'server', 'show', name]) as Promise<Record<string, unknown>>;
     /** Waits (through the API, as `--wait` does) until the server shows `status`. */
@@ -68,15 +60,7 @@ describe.runIf(ready)(
         ],
         port,
       );
-      env = {
-        OS_AUTH_URL: `${serve.url}/v3`,
-        OS_IDENTITY_API_VERSION: '3',
-        OS_USERNAME: 'admin',
-        OS_PASSWORD: password,
-        OS_PROJECT_NAME: 'admin',
-        OS_USER_DOMAIN_NAME: 'Default',
-        OS_PROJECT_DOMAIN_NAME: 'Default',
-      };
+      env = adminEnv(serve, password);
       const file = join(dir, 'disk.raw');
       writeFileSync(file, Buffer.alloc(64 * 1024, 1));
       ok(await os(['image', 'create', '--disk-format', 'raw', '--file', file, 'moves-img']), 'image create');
@@ -96,9 +80,7 @@ describe.runIf(ready)(
 
     afterAll(async () => {
       if (serve) {
-        const left = await os(['server', 'list', '--all-projects', '-f', 'value', '-c', 'ID']);
-        for (const id of left.stdout.split('\n').filter(Boolean))
-          await os(['server', 'delete', '--wait', id]);
+        await deleteAllServers();
         expect(await serve.stop()).toBe(0);
       }
       if (dir) rmSync(dir, { recursive: true, force: true });
