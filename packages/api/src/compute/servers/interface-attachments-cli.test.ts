@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,6 +9,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiServer, createApiServer } from '../../server/api-server.js';
+import { freePort, propertyTable, tableRows } from '../../testing/cli-output.test-helper.js';
 
 const run = promisify(execFile);
 const clients = ['/usr/bin/nova', '/usr/bin/openstack'];
@@ -21,34 +21,6 @@ if (missing.length) {
 }
 
 const password = 'Cli-Adm1n-Pw';
-
-/** A free loopback port (the catalog must name the port before the app listens). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Rows of a prettytable (`+---+` borders, `| a | b |` rows), header first, cells trimmed. */
-function table(text: string): string[][] {
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('|'))
-    .map((l) =>
-      l
-        .slice(1, -1)
-        .split('|')
-        .map((c) => c.trim()),
-    );
-}
-
-/** The `| Property | Value |` table of novaclient's `print_dict` as an object. */
-function properties(text: string): Record<string, string> {
-  const [, ...rows] = table(text);
-  return Object.fromEntries(rows.map(([k, v]) => [k!, v!]));
-}
 
 describe.runIf(missing.length === 0)('the real nova and openstack CLIs against os-interface', () => {
   const root = mkdtempSync(join(tmpdir(), 'nlfs-os-interface-cli-'));
@@ -112,7 +84,7 @@ describe.runIf(missing.length === 0)('the real nova and openstack CLIs against o
   }
 
   it('nova interface-attach --net-id, interface-list and interface-detach', async () => {
-    const attached = properties(await cli('nova', ['interface-attach', '--net-id', 'private', serverId]));
+    const attached = propertyTable(await cli('nova', ['interface-attach', '--net-id', 'private', serverId]));
     expect(attached).toMatchObject({
       net_id: 'private',
       port_state: 'ACTIVE',
@@ -125,10 +97,10 @@ describe.runIf(missing.length === 0)('the real nova and openstack CLIs against o
     expect(await network.getPort(portId)).toMatchObject({ instanceId: serverId, ipAddress: '10.60.0.2' });
 
     const user = await network.createPort({ networkId: 'storage', ipAddress: '10.61.0.9' });
-    const second = properties(await cli('nova', ['interface-attach', '--port-id', user.id, serverId]));
+    const second = propertyTable(await cli('nova', ['interface-attach', '--port-id', user.id, serverId]));
     expect(second).toMatchObject({ port_id: user.id, net_id: 'storage', ip_address: '10.61.0.9' });
 
-    const [header, ...rows] = table(await cli('nova', ['interface-list', serverId]));
+    const [header, ...rows] = tableRows(await cli('nova', ['interface-list', serverId]));
     // nova negotiates 2.73 here, so the Tag column (2.70) is there, empty
     expect(header).toEqual(['Port State', 'Port ID', 'Net ID', 'IP addresses', 'MAC Addr', 'Tag']);
     expect(rows).toEqual([
@@ -141,7 +113,7 @@ describe.runIf(missing.length === 0)('the real nova and openstack CLIs against o
     await expect(network.getPort(portId)).rejects.toMatchObject({ code: 'NLFS_NOT_FOUND' });
     expect(await cli('nova', ['interface-detach', serverId, user.id])).toBe('');
     expect(await network.getPort(user.id)).toEqual(user);
-    expect(table(await cli('nova', ['interface-list', serverId])).slice(1)).toEqual([]);
+    expect(tableRows(await cli('nova', ['interface-list', serverId])).slice(1)).toEqual([]);
 
     // a refusal reaches the user in Nova's words
     const refused = await cli('nova', ['interface-attach', '--net-id', 'nowhere', serverId]).catch(

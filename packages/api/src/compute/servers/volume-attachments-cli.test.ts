@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +13,7 @@ import {
   type Tenants,
   waitForServerStatus,
 } from '../../server/api-server.test-helper.js';
+import { freePort, propertyTable, tableRows } from '../../testing/cli-output.test-helper.js';
 import { waitForInstance } from './servers.test-helper.js';
 
 /**
@@ -30,34 +30,6 @@ if (!present) {
   const reason = `${novaBin} or ${openstackBin} is missing; install python3-novaclient and python3-openstackclient (scripts/install-system.sh)`;
   if (process.env.CI === 'true') throw new Error(`CI=true and ${reason}`);
   console.warn(`skipping the nova CLI volume attachment test: ${reason}`);
-}
-
-/** A free loopback port (the catalog must name the port before the app listens). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** The rows of a prettytable the CLIs print (`| a | b |`), header first, cells trimmed. */
-function tableRows(out: string): string[][] {
-  return out
-    .split('\n')
-    .filter((l) => l.startsWith('|'))
-    .map((l) =>
-      l
-        .slice(1, -1)
-        .split('|')
-        .map((c) => c.trim()),
-    );
-}
-
-/** A `Property | Value` table as an object. */
-function propertyTable(out: string): Record<string, string> {
-  const [, ...rows] = tableRows(out);
-  return Object.fromEntries(rows.map(([k, v]) => [k!, v!]));
 }
 
 /** A list table as objects keyed by its header. */
