@@ -135,3 +135,42 @@ describe('FakeDriver simulation', () => {
     expect(plain).toMatchObject({ retryable: true, reschedule: true });
   });
 });
+
+describe('FakeDriver live migration to a fake of another process', () => {
+  it("hands the guest over through the destination's hand-off directory, which adopts it on its next call", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nlfs-fake-handoff-'));
+    const source = new FakeDriver({ statePath: join(dir, 'a.json') });
+    const first = new FakeDriver({ statePath: join(dir, 'b.json') });
+    const vm = buildTestInstance({ hostId: 'a' });
+    const images = new LocalImageService(join(dir, 'images'));
+    const image = await images.import(
+      { id: 'img', name: 'img', diskFormat: 'raw' },
+      { kind: 'bytes', bytes: new Uint8Array([1]) },
+    );
+    await source.spawn({ instance: vm, flavor: vm.flavor, image, images, ports: [], volumes: [] });
+    const target = await first.prepareLiveMigrationTarget(vm);
+    expect(target.params.handoffDir).toBe(join(dir, 'b.json.incoming'));
+    // the destination's process goes; another one serves its state (the target's fake id is unknown here)
+    await first.close();
+    const dest = new FakeDriver({ statePath: join(dir, 'b.json') });
+    await source.checkLiveMigration(vm, target);
+    const result = await source.liveMigrate(vm, target);
+    expect(result.postCopy).toBe(false);
+    expect(source.hasGuest(vm.id)).toBe(false);
+    // adopted on the destination's next call, and kept in its state file
+    expect(await dest.getPowerState(vm)).toBe('running');
+    expect((await dest.listInstances()).map((g) => g.instanceId)).toEqual([vm.id]);
+    const restarted = new FakeDriver({ statePath: join(dir, 'b.json') });
+    expect(restarted.hasGuest(vm.id)).toBe(true);
+    // a destination that was not prepared (or rolled back) is refused before anything moves
+    const back = await source.prepareLiveMigrationTarget(vm);
+    await source.rollbackLiveMigrationTarget(vm);
+    await expect(dest.checkLiveMigration(vm, back)).rejects.toThrow(/not prepared/);
+    // a fake is not its own destination, even under another process's fake id
+    const self = await dest.prepareLiveMigrationTarget(vm);
+    await expect(
+      dest.checkLiveMigration(vm, { ...self, params: { ...self.params, fakeId: 'fake-elsewhere' } }),
+    ).rejects.toThrow(/destination is the source/);
+    await Promise.all([source.close(), dest.close(), restarted.close()]);
+  });
+});

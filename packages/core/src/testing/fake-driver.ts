@@ -40,7 +40,7 @@ import type { ImageService } from '../ports/image-service.js';
 import type { PortBinding } from '../ports/network.js';
 import type { BlockDevice } from '../ports/volume.js';
 import { nextFreeDisk, pluggedDevices } from './fake-devices.js';
-import { FakeMoves } from './fake-moves.js';
+import { FakeMoves, HandoffPeer } from './fake-moves.js';
 
 let fakeCount = 0;
 /** Fakes not closed yet, by `fakeId`: a migration's source finds its destination here. */
@@ -213,11 +213,14 @@ export class FakeDriver
         persist: () => this.persist(),
         require: (instance, op) => this.require(instance, op),
         peer: (target) => {
-          const peer = liveFakes.get(target.params.fakeId ?? '');
-          if (!peer)
-            throw new DriverError({ driver: this.kind, operation: 'migrate' }, 'no such fake target');
-          return peer.moves;
+          // a fake of this process, unless the target hands off elsewhere (ids repeat across processes)
+          const local = liveFakes.get(target.params.fakeId ?? '');
+          const dir = target.params.handoffDir;
+          if (local && (!dir || local.moves.handsOffTo(dir))) return local.moves;
+          if (dir) return new HandoffPeer(dir);
+          throw new DriverError({ driver: this.kind, operation: 'migrate' }, 'no such fake target');
         },
+        ...(options.statePath ? { handoffDir: `${options.statePath}.incoming` } : {}),
       },
       options.liveMigration,
     );
@@ -289,6 +292,7 @@ export class FakeDriver
   }
 
   async getPowerState(instance: Instance): Promise<PowerState> {
+    this.moves.adoptHandoffs();
     return this.guests.get(instance.id)?.powerState ?? 'nostate';
   }
 
@@ -540,6 +544,7 @@ export class FakeDriver
 
   async close(): Promise<void> {
     liveFakes.delete(this.fakeId);
+    this.moves.close();
     this.subject.complete();
   }
 
@@ -603,6 +608,7 @@ export class FakeDriver
   /** Counts the call, then: rejects if aborted, hangs or waits the latency (both abortable), fails if planned. */
   private async enter(op: FakeOperation, instance?: Instance, call?: DriverCallOptions): Promise<void> {
     this.calls[op] = (this.calls[op] ?? 0) + 1;
+    this.moves.adoptHandoffs();
     throwIfCallAborted(call);
     // the signal is read only to wait on it (the engine makes it on first read)
     if (this.hangs.get(op) === 'before') {

@@ -1,3 +1,15 @@
+import {
+  existsSync,
+  type FSWatcher,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
 import { DriverError } from '../errors.js';
 import type { Flavor } from '../model/flavor.js';
 import type { Instance } from '../model/instance.js';
@@ -24,8 +36,42 @@ export interface FakeHostState {
   enter(op: FakeOperation, instance?: Instance, call?: DriverCallOptions): Promise<void>;
   persist(): void;
   require(instance: Instance, op: string): FakeGuest;
-  /** The moves of the fake a target names. @throws DriverError for an unknown one */
-  peer(target: MigrationTarget): FakeMoves;
+  /** The fake a target names, in this process or not. @throws DriverError for an unknown one */
+  peer(target: MigrationTarget): FakePeer;
+  /**
+   * Where other processes hand guests live-migrated to this host (set when the host persists its
+   * guests to a state file: `<statePath>.incoming`).
+   */
+  readonly handoffDir?: string;
+}
+
+/** The destination of a live migration as its source sees it. */
+export interface FakePeer {
+  /** Whether the destination prepared to receive the instance. */
+  prepared(instanceId: string): boolean;
+  /** Hands the guest over: it runs on the destination from now on. */
+  receive(instanceId: string, guest: FakeGuest): void;
+  /** Whether this is the fake with the hand-off directory `dir`. */
+  handsOffTo(dir: string | undefined): boolean;
+}
+
+/**
+ * A destination fake in another process (an agent's), reached through its hand-off directory: it
+ * prepared by writing `<instance>.prepared` there, and adopts `<instance>.json` on its next call.
+ */
+export class HandoffPeer implements FakePeer {
+  constructor(readonly dir: string) {}
+  prepared(instanceId: string): boolean {
+    return existsSync(join(this.dir, `${instanceId}.prepared`));
+  }
+  receive(instanceId: string, guest: FakeGuest): void {
+    const tmp = join(this.dir, `${instanceId}.json.tmp`);
+    writeFileSync(tmp, JSON.stringify(guest));
+    renameSync(tmp, join(this.dir, `${instanceId}.json`));
+  }
+  handsOffTo(dir: string | undefined): boolean {
+    return dir === this.dir;
+  }
 }
 
 interface RunningMigration {
@@ -42,16 +88,24 @@ interface RunningMigration {
  * be aborted (the guest stays on the source) or forced to complete (post-copy or more downtime),
  * and moves the guest to the destination fake only once complete.
  */
-export class FakeMoves {
+export class FakeMoves implements FakePeer {
   private readonly jobs = new Map<string, RunningMigration>();
   /** Guests this host prepared to receive by live migration. */
   private readonly incoming = new Set<string>();
+  /** Watches the hand-off directory, so a guest handed over is adopted at once (as a hypervisor shows it). */
+  private watcher: FSWatcher | undefined;
 
   constructor(
     private readonly driver: ComputeDriver,
     private readonly host: FakeHostState,
     private readonly live: { readonly tickMs?: number; readonly convergeAfterMs?: number | 'never' } = {},
   ) {}
+
+  /** Stops watching the hand-off directory (the fake's `close`). */
+  close(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
 
   /** Instance ids of the live migrations running from this host. */
   get running(): string[] {
@@ -63,8 +117,47 @@ export class FakeMoves {
       hostId: this.driver.kind,
       driverKind: this.driver.kind,
       sameHost: false,
-      params: { fakeId: (this.driver as { fakeId?: string }).fakeId ?? '' },
+      params: {
+        fakeId: (this.driver as { fakeId?: string }).fakeId ?? '',
+        ...(this.host.handoffDir ? { handoffDir: this.host.handoffDir } : {}),
+      },
     };
+  }
+
+  /** See {@link FakePeer.prepared}. */
+  prepared(instanceId: string): boolean {
+    return this.incoming.has(instanceId);
+  }
+
+  /** See {@link FakePeer.handsOffTo}. */
+  handsOffTo(dir: string | undefined): boolean {
+    return dir !== undefined && dir === this.host.handoffDir;
+  }
+
+  /**
+   * Adopts the guests other processes live-migrated here (their hand-off files); called before
+   * every operation of the fake. Without a hand-off directory, nothing to do.
+   */
+  adoptHandoffs(): void {
+    const dir = this.host.handoffDir;
+    if (!dir || !existsSync(dir)) return;
+    let adopted = false;
+    for (const file of readdirSync(dir)) {
+      if (!file.endsWith('.json')) continue;
+      const instanceId = file.slice(0, -'.json'.length);
+      let guest: FakeGuest;
+      try {
+        guest = JSON.parse(readFileSync(join(dir, file), 'utf8')) as FakeGuest;
+      } catch {
+        continue; // adopted by a call running beside this one
+      }
+      this.host.guests.set(instanceId, guest);
+      this.incoming.delete(instanceId);
+      rmSync(join(dir, file), { force: true });
+      rmSync(join(dir, `${instanceId}.prepared`), { force: true });
+      adopted = true;
+    }
+    if (adopted) this.host.persist();
   }
 
   private error(op: string, instance: Instance, message: string): DriverError {
@@ -148,6 +241,12 @@ export class FakeMoves {
   ): Promise<MigrationTarget> {
     await this.host.enter('prepareLiveMigrationTarget', instance, options);
     this.incoming.add(instance.id);
+    const dir = this.host.handoffDir;
+    if (dir) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, `${instance.id}.prepared`), '');
+      this.watcher ??= watch(dir, () => this.adoptHandoffs());
+    }
     return this.target();
   }
 
@@ -162,8 +261,9 @@ export class FakeMoves {
       throw this.error('checkLiveMigration', instance, 'guest is not running');
     }
     const peer = this.host.peer(target);
-    if (peer === this) throw this.error('checkLiveMigration', instance, 'destination is the source');
-    if (!peer.incoming.has(instance.id)) {
+    if (peer === this || peer.handsOffTo(this.host.handoffDir))
+      throw this.error('checkLiveMigration', instance, 'destination is the source');
+    if (!peer.prepared(instance.id)) {
       throw this.error('checkLiveMigration', instance, 'destination was not prepared');
     }
   }
@@ -217,7 +317,7 @@ export class FakeMoves {
   }
 
   /** The destination side of a completed live migration: the guest runs here now. */
-  private receive(instanceId: string, guest: FakeGuest): void {
+  receive(instanceId: string, guest: FakeGuest): void {
     this.incoming.delete(instanceId);
     this.host.guests.set(instanceId, guest);
     this.host.persist();
@@ -240,6 +340,7 @@ export class FakeMoves {
   async rollbackLiveMigrationTarget(instance: Instance, options?: DriverCallOptions): Promise<void> {
     await this.host.enter('rollbackLiveMigrationTarget', instance, options);
     this.incoming.delete(instance.id);
+    if (this.host.handoffDir) rmSync(join(this.host.handoffDir, `${instance.id}.prepared`), { force: true });
   }
 
   // ---- rescue -----------------------------------------------------------------------------------
