@@ -132,6 +132,8 @@ export class LxcDriver
   private cgroup: Promise<{ version: CgroupVersion | undefined; swap: boolean }> | undefined;
   private readonly bases: RootfsCache;
   private readonly overlay: boolean;
+  /** The seccomp profile once looked up (`null`: none). */
+  private seccomp: string | null | undefined;
 
   /** @throws LxcSettingError for an lxcPath that is not absolute or holds whitespace, or an empty hostId. */
   constructor(private readonly options: LxcDriverOptions = {}) {
@@ -497,6 +499,18 @@ export class LxcDriver
     return this.cgroup;
   }
 
+  /** The seccomp profile containers get (looked up once: a host fact). */
+  private seccompProfile(): string | undefined {
+    if (this.seccomp === undefined) {
+      const { seccompProfile } = this.options;
+      this.seccomp =
+        seccompProfile === false
+          ? null
+          : (seccompProfile ?? (existsSync(DEFAULT_SECCOMP) ? DEFAULT_SECCOMP : null));
+    }
+    return this.seccomp ?? undefined;
+  }
+
   /** The driver's tags of a container, or undefined without a readable config. */
   private async tagsOf(name: string) {
     try {
@@ -541,12 +555,8 @@ export class LxcDriver
       );
     const artifact = await untilAborted(request.images.acquire(image.id), signal);
     signal?.throwIfAborted();
-    const dir = this.dir(name);
-    await mkdir(dir, { recursive: true, mode: 0o750 });
-    const seccomp =
-      this.options.seccompProfile === false
-        ? undefined
-        : (this.options.seccompProfile ?? (existsSync(DEFAULT_SECCOMP) ? DEFAULT_SECCOMP : undefined));
+    const dir = this.dir(name); // made by spawn (or there already for a rebuild)
+    const seccomp = this.seccompProfile();
     const base = join(this.bases.root, image.sha256);
     const config = renderContainerConfig({
       hostname: hostnameOf(instance.name, instance.id),
@@ -575,20 +585,16 @@ export class LxcDriver
   }
 
   /**
-   * `lxc-start -d` (returns once init runs), then checks it still does. Never cut by a signal:
-   * killing lxc-start would leave its daemonized monitor starting the container unseen, so callers
-   * stop waiting with `untilAborted` instead (its own timeout still applies).
+   * `lxc-start -d`, which itself waits for the container to be RUNNING: LXC 5's daemonized start
+   * returns only once the container reports RUNNING, and exits non-zero when it reports STOPPED or
+   * ABORTING instead (checked here: an init that cannot be executed fails the start). So no second
+   * tool run (`lxc-info`, `lxc-wait`) confirms the state; an init that exits on its own later is a
+   * power event (`events$`). Never cut by a signal: killing lxc-start would leave its daemonized
+   * monitor starting the container unseen, so callers stop waiting with `untilAborted` instead (its
+   * own timeout still applies).
    */
   private async start(name: string): Promise<void> {
     await this.tools.run('lxc-start', name, ['-d']);
-    const state = await this.tools.state(name);
-    if (state !== 'RUNNING') {
-      const log = await readFile(join(this.dir(name), 'console.log'), 'utf8').catch(() => '');
-      throw new DriverError(
-        { driver: 'lxc', operation: 'start', retryable: false },
-        `container ${name} is ${state ?? 'gone'} right after start${log ? `; console: ${log.slice(-500)}` : ''}`,
-      );
-    }
   }
 
   /** Stops within `seconds` (0: SIGKILL at once); a stopped container is left as it is. */
