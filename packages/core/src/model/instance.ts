@@ -77,14 +77,6 @@ export const shelveInfoSchema = z.object({
 export type ShelveInfo = z.output<typeof shelveInfoSchema>;
 
 /**
- * The mark of a device whose attach is under way: written (with the device) once the adapter has
- * acquired it and before the driver plugs it in, dropped when the attach ends. A device still
- * marked after its engine died is unplugged and released by the reconciliation that clears the
- * task, so nothing stays connected but unrecorded.
- */
-const attachingSchema = z.literal(true);
-
-/**
  * A volume attached to an instance: what the VolumeAdapter connected and the driver plugged in
  * (core's `BlockDevice`), kept so that a detach hands the driver the same device.
  */
@@ -94,8 +86,11 @@ export const attachedVolumeSchema = z.object({
   device: z.string().optional(),
   /** The adapter's connection info for the driver (path, format, ...). */
   connection: z.record(z.string(), z.string()),
-  /** Set from the moment the adapter connected it until its attach ends (see {@link attachingSchema}). */
-  attaching: attachingSchema.optional(),
+  /**
+   * Set from the moment the adapter connected it until its attach ends: a volume still marked
+   * after its engine died is unplugged and disconnected by the reconciliation that clears the task.
+   */
+  attaching: z.literal(true).optional(),
 });
 /** A volume attached to an instance. */
 export type AttachedVolume = z.output<typeof attachedVolumeSchema>;
@@ -112,8 +107,11 @@ export const attachedPortSchema = z.object({
   ipAddresses: z.array(z.string()).optional(),
   /** The adapter's binding details for the driver (tap or bridge name, ...). */
   binding: z.record(z.string(), z.string()).optional(),
-  /** Set from the moment the adapter bound it until its attach ends (see {@link attachingSchema}). */
-  attaching: attachingSchema.optional(),
+  /**
+   * Set from the moment the adapter bound it until its attach ends: a port still marked after its
+   * engine died is unplugged and released by the reconciliation that clears the task.
+   */
+  attaching: z.literal(true).optional(),
 });
 /** A network port bound to an instance. */
 export type AttachedPort = z.output<typeof attachedPortSchema>;
