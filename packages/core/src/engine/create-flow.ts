@@ -489,7 +489,7 @@ export class CreateFlow {
     );
     if (!spawning) throw new BuildAbortedError(instance.id);
     const ports = await deps.network.allocate(spawning, admitted.networks);
-    const volumes = await deps.volumes.connect(spawning, hostId, admitted.volumes);
+    const volumes = withGuestDevices(await deps.volumes.connect(spawning, hostId, admitted.volumes));
     await this.ctx.callDriver(
       'spawn',
       { operation: 'spawn', instanceId: instance.id, hostId },
@@ -614,4 +614,23 @@ function placesOthers(request: PlacementRequest): boolean {
     request.hints.sameHost !== undefined ||
     request.hints.differentHost !== undefined
   );
+}
+
+/**
+ * The block devices of a spawn with a guest device each: the one asked for, else the next free
+ * `vdb`..`vdz` in request order (`vda` is the root disk), as the drivers would pick, so that the
+ * instance records every volume's device. Beyond `vdz` the device stays the driver's choice.
+ */
+function withGuestDevices(devices: readonly BlockDevice[]): BlockDevice[] {
+  const taken = new Set(['vda', ...devices.flatMap((d) => (d.device ? [d.device] : []))]);
+  return devices.map((d) => {
+    if (d.device) return d;
+    for (let c = 'b'.charCodeAt(0); c <= 'z'.charCodeAt(0); c++) {
+      const name = `vd${String.fromCharCode(c)}`;
+      if (taken.has(name)) continue;
+      taken.add(name);
+      return { ...d, device: name };
+    }
+    return d;
+  });
 }

@@ -183,9 +183,10 @@ describe('volume attach and detach', () => {
       cloud.request({ volumes: [{ volumeId: 'boot-data', device: 'vdb' }, { volumeId: 'logs' }] }),
     );
     const created = await compute.get(vm!.id);
+    // a volume asked without a device is recorded with the one the spawn gave it
     expect(created.volumes?.map((v) => [v.volumeId, v.device])).toEqual([
       ['boot-data', 'vdb'],
-      ['logs', undefined],
+      ['logs', 'vdc'],
     ]);
     expect(cloud.drivers[0]!.guest(vm!.id)?.volumes).toEqual({ 'boot-data': 'vdb', logs: 'vdc' });
     await compute.detachVolume(vm!.id, 'logs');
