@@ -138,10 +138,11 @@ describe.runIf(!missing)('the openstack and nova CLIs against nova-lfs serve on 
       '--wait',
       'vm',
     ]);
-    // the API names a KVM host by its libvirt host's name, as its hypervisor list shows it
+    // as in Nova: the compute service's host, and the hypervisor's node name (libvirt's hostname)
     const [hypervisor] = await osJson(['hypervisor', 'list']);
     expect(created).toMatchObject({
       status: 'ACTIVE',
+      'OS-EXT-SRV-ATTR:host': host,
       'OS-EXT-SRV-ATTR:hypervisor_hostname': hypervisor['Hypervisor Hostname'],
     });
     expect(JSON.stringify(created.addresses)).toContain('10.80.0.2');

@@ -142,10 +142,12 @@ export function serverView(
     'OS-SRV-USG:terminated_at': null,
   };
   if (ctx.admin) {
-    const hostName = instance.hostId ? (ctx.hostNames.get(instance.hostId) ?? instance.hostId) : null;
-    server['OS-EXT-SRV-ATTR:host'] = hostName;
+    // as in Nova: `host` is the compute service's host (the engine's host id, which
+    // `os-services` lists), `hypervisor_hostname` the hypervisor's node name (`os-hypervisors`)
+    const nodeName = instance.hostId ? (ctx.hostNames.get(instance.hostId) ?? instance.hostId) : null;
+    server['OS-EXT-SRV-ATTR:host'] = instance.hostId;
     server['OS-EXT-SRV-ATTR:instance_name'] = instanceName(instance.id);
-    server['OS-EXT-SRV-ATTR:hypervisor_hostname'] = hostName;
+    server['OS-EXT-SRV-ATTR:hypervisor_hostname'] = nodeName;
     if (atLeast(v, 3)) {
       server['OS-EXT-SRV-ATTR:reservation_id'] = attrs?.reservation_id ?? defaultReservationId(instance.id);
       server['OS-EXT-SRV-ATTR:launch_index'] = attrs?.launch_index ?? 0;
