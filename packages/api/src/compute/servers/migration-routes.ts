@@ -24,16 +24,18 @@ async function hostNames(services: ApiServices): Promise<Map<string, string>> {
 
 /** One record as `os-migrations` shows it. */
 function migrationView(m: MigrationRecord, names: ReadonlyMap<string, string>, version: number) {
-  const source = names.get(m.sourceHostId) ?? m.sourceHostId;
-  const dest = m.destHostId === null ? null : (names.get(m.destHostId) ?? m.destHostId);
+  // as in Nova: `*_compute` the compute service's host (the engine's host id), `*_node` the
+  // hypervisor's node name; `dest_host` (Nova: the destination's address) the host id too
+  const sourceNode = names.get(m.sourceHostId) ?? m.sourceHostId;
+  const destNode = m.destHostId === null ? null : (names.get(m.destHostId) ?? m.destHostId);
   const view: Record<string, unknown> = {
     id: m.id,
     instance_uuid: m.instanceId,
-    source_compute: source,
-    source_node: source,
-    dest_compute: dest,
-    dest_node: dest,
-    dest_host: dest,
+    source_compute: m.sourceHostId,
+    source_node: sourceNode,
+    dest_compute: m.destHostId,
+    dest_node: destNode,
+    dest_host: m.destHostId,
     status: m.status,
     old_instance_type_id: m.oldFlavorId,
     new_instance_type_id: m.newFlavorId,
