@@ -9,17 +9,10 @@ import {
   ValidationError,
 } from '../errors.js';
 import { createFakeCloud } from '../testing/engine-fixture.js';
-import { MemoryNetwork } from '../testing/memory-adapters.js';
+import { cloudWithInstance, MemoryNetwork } from '../testing/memory-adapters.js';
 
-async function cloudWith(network: MemoryNetwork, capabilities?: { interfaceAttach: boolean }) {
-  const cloud = await createFakeCloud({
-    hosts: 1,
-    core: { network },
-    ...(capabilities ? { driver: { capabilities } } : {}),
-  });
-  const [vm] = await cloud.compute.create(cloud.request());
-  return { ...cloud, vm: vm!, driver: cloud.drivers[0]! };
-}
+const cloudWith = (a: MemoryNetwork, capabilities?: { interfaceAttach: boolean }) =>
+  cloudWithInstance({ network: a }, capabilities);
 
 const owner = { userId: 'u1', projectId: 'p1', isAdmin: false };
 

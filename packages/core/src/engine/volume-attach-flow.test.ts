@@ -9,17 +9,10 @@ import {
   ValidationError,
 } from '../errors.js';
 import { createFakeCloud } from '../testing/engine-fixture.js';
-import { MemoryVolumes } from '../testing/memory-adapters.js';
+import { cloudWithInstance, MemoryVolumes } from '../testing/memory-adapters.js';
 
-async function cloudWith(volumes: MemoryVolumes, capabilities?: { volumeAttach: boolean }) {
-  const cloud = await createFakeCloud({
-    hosts: 1,
-    core: { volumes },
-    ...(capabilities ? { driver: { capabilities } } : {}),
-  });
-  const [vm] = await cloud.compute.create(cloud.request());
-  return { ...cloud, vm: vm!, driver: cloud.drivers[0]! };
-}
+const cloudWith = (a: MemoryVolumes, capabilities?: { volumeAttach: boolean }) =>
+  cloudWithInstance({ volumes: a }, capabilities);
 
 const owner = { userId: 'u1', projectId: 'p1', isAdmin: false };
 

@@ -1,7 +1,9 @@
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { Instance } from '../model/instance.js';
+import type { DriverCapabilities } from '../ports/driver.js';
 import type { NetworkAdapter, NetworkRequest, PortBinding } from '../ports/network.js';
 import type { BlockDevice, VolumeAdapter, VolumeRequest } from '../ports/volume.js';
+import { createFakeCloud } from './engine-fixture.js';
 
 // Backends in memory for the engine's own tests of the volume and interface flows (the real
 // adapters, `@nova-lfs/volume-local` and `@nova-lfs/network-local`, depend on core).
@@ -97,4 +99,21 @@ export class MemoryNetwork implements NetworkAdapter {
   private mac(): string {
     return `fa:16:3e:00:00:${(++this.next).toString(16).padStart(2, '0')}`;
   }
+}
+
+/**
+ * A one-host FAKE cloud over these adapters with one running instance (`vm`) and its host's
+ * driver; `capabilities` override the FAKE's (e.g. hot-plug off).
+ */
+export async function cloudWithInstance(
+  core: { volumes?: VolumeAdapter; network?: NetworkAdapter },
+  capabilities?: Partial<DriverCapabilities>,
+) {
+  const cloud = await createFakeCloud({
+    hosts: 1,
+    core,
+    ...(capabilities ? { driver: { capabilities } } : {}),
+  });
+  const [vm] = await cloud.compute.create(cloud.request());
+  return { ...cloud, vm: vm!, driver: cloud.drivers[0]! };
 }
