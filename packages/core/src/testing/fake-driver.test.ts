@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -162,6 +162,13 @@ describe('FakeDriver live migration to a fake of another process', () => {
     expect((await dest.listInstances()).map((g) => g.instanceId)).toEqual([vm.id]);
     const restarted = new FakeDriver({ statePath: join(dir, 'b.json') });
     expect(restarted.hasGuest(vm.id)).toBe(true);
+    // once nothing is incoming, the directory is not read: a hand-off no prepared migration expects is not adopted
+    const stray = buildTestInstance({ hostId: 'a' });
+    writeFileSync(
+      join(dir, 'b.json.incoming', `${stray.id}.json`),
+      JSON.stringify({ powerState: 'running' }),
+    );
+    expect(await dest.getPowerState(stray)).toBe('nostate');
     // a destination that was not prepared (or rolled back) is refused before anything moves
     const back = await source.prepareLiveMigrationTarget(vm);
     await source.rollbackLiveMigrationTarget(vm);

@@ -94,6 +94,8 @@ export class FakeMoves implements FakePeer {
   private readonly incoming = new Set<string>();
   /** Watches the hand-off directory, so a guest handed over is adopted at once (as a hypervisor shows it). */
   private watcher: FSWatcher | undefined;
+  /** The hand-off directory was read once since this process started (hand-offs prepared before a restart are known). */
+  private scanned = false;
 
   constructor(
     private readonly driver: ComputeDriver,
@@ -136,13 +138,24 @@ export class FakeMoves implements FakePeer {
 
   /**
    * Adopts the guests other processes live-migrated here (their hand-off files); called before
-   * every operation of the fake. Without a hand-off directory, nothing to do.
+   * every operation of the fake (a source may answer before the watcher reports its file). The
+   * directory is read only while a hand-off can still arrive: once after the process starts
+   * (migrations prepared before a restart count as incoming again), then while a prepared
+   * migration has not handed its guest over. Without a hand-off directory, nothing to do.
    */
   adoptHandoffs(): void {
     const dir = this.host.handoffDir;
-    if (!dir || !existsSync(dir)) return;
+    if (!dir || (this.scanned && this.incoming.size === 0)) return;
+    const first = !this.scanned;
+    this.scanned = true;
+    if (!existsSync(dir)) return;
     let adopted = false;
-    for (const file of readdirSync(dir)) {
+    const files = readdirSync(dir);
+    if (first) {
+      for (const file of files)
+        if (file.endsWith('.prepared')) this.incoming.add(file.slice(0, -'.prepared'.length));
+    }
+    for (const file of files) {
       if (!file.endsWith('.json')) continue;
       const instanceId = file.slice(0, -'.json'.length);
       let guest: FakeGuest;
