@@ -18,22 +18,23 @@ export function diskDeviceXml(disk: DiskDevice): string {
   return d.end({ headless: true });
 }
 
-/** The disks of a domain XML: source file and target device of each. */
-export function domainDisks(xml: string): { path?: string; target: string }[] {
+/** The disks of a domain XML: source file, target device and (in the live definition) alias of each. */
+export function domainDisks(xml: string): { path?: string; target: string; alias?: string }[] {
   const root = create(xml).root().node as unknown as {
     getElementsByTagName(name: string): ArrayLike<{
       getElementsByTagName(name: string): ArrayLike<{ getAttribute(n: string): string | null }>;
       getAttribute(n: string): string | null;
     }>;
   };
-  const out: { path?: string; target: string }[] = [];
+  const out: { path?: string; target: string; alias?: string }[] = [];
   const disks = root.getElementsByTagName('disk');
   for (let i = 0; i < disks.length; i++) {
     const disk = disks[i];
     const target = disk?.getElementsByTagName('target')[0]?.getAttribute('dev');
     if (!target) continue;
     const path = disk?.getElementsByTagName('source')[0]?.getAttribute('file') ?? undefined;
-    out.push(path ? { path, target } : { target });
+    const alias = disk?.getElementsByTagName('alias')[0]?.getAttribute('name') ?? undefined;
+    out.push({ target, ...(path ? { path } : {}), ...(alias ? { alias } : {}) });
   }
   return out;
 }

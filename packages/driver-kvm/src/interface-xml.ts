@@ -77,21 +77,22 @@ export function appendInterface(parent: XMLBuilder, nic: NicDevice): XMLBuilder 
   return i;
 }
 
-/** The NICs of a domain XML: MAC address and host device of each. */
-export function domainInterfaces(xml: string): { mac: string; tap?: string }[] {
+/** The NICs of a domain XML: MAC address, host device and (in the live definition) alias of each. */
+export function domainInterfaces(xml: string): { mac: string; tap?: string; alias?: string }[] {
   const root = create(xml).root().node as unknown as {
     getElementsByTagName(name: string): ArrayLike<{
       getElementsByTagName(name: string): ArrayLike<{ getAttribute(n: string): string | null }>;
     }>;
   };
-  const out: { mac: string; tap?: string }[] = [];
+  const out: { mac: string; tap?: string; alias?: string }[] = [];
   const nics = root.getElementsByTagName('interface');
   for (let i = 0; i < nics.length; i++) {
     const nic = nics[i];
     const mac = nic?.getElementsByTagName('mac')[0]?.getAttribute('address')?.toLowerCase();
     if (!mac) continue;
     const tap = nic?.getElementsByTagName('target')[0]?.getAttribute('dev') ?? undefined;
-    out.push(tap ? { mac, tap } : { mac });
+    const alias = nic?.getElementsByTagName('alias')[0]?.getAttribute('name') ?? undefined;
+    out.push({ mac, ...(tap ? { tap } : {}), ...(alias ? { alias } : {}) });
   }
   return out;
 }

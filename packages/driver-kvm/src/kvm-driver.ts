@@ -53,6 +53,7 @@ import {
   UndefineFlags,
 } from '@nova-lfs/libvirt';
 import { filter, firstValueFrom, type Observable } from 'rxjs';
+import { DeviceRelease, DeviceReleaseError } from './device-release.js';
 import { type DiskDevice, diskDeviceXml, domainDisks, freeDiskTarget } from './device-xml.js';
 import { captureDiskImage, snapshotImageProperties } from './disk-snapshot.js';
 import type { DiskSpec, DomainSpec } from './domain-spec.js';
@@ -73,6 +74,8 @@ import { powerStateOfDomain } from './power-state.js';
 import { PowerWatch } from './power-watch.js';
 import { createOverlay, rebaseOverlay } from './qemu-img.js';
 
+/** How long a live detach waits for the guest to let the device go. */
+const RELEASE_TIMEOUT_MS = 30_000;
 /** Options of {@link KvmDriver}. */
 export interface KvmDriverOptions {
   /** libvirt URI (default `qemu:///system`). */
@@ -540,10 +543,17 @@ export class KvmDriver
       const target = liveDisk?.target ?? savedDisk?.target;
       if (!flags || !target) return;
       const xml = diskDeviceXml({ ...file, target });
-      await this.step('detachVolume', instance.id, () => domain.detachDevice(xml, flags));
-      if (!liveDisk) return;
-      await untilReleased(domain, 'detachVolume', instance.id, target, (xml) =>
-        domainDisks(xml).some((d) => d.path === file.path),
+      await this.detachLive(
+        instance,
+        domain,
+        'detachVolume',
+        target,
+        liveDisk?.alias,
+        liveDisk !== undefined,
+        {
+          detach: () => domain.detachDevice(xml, flags),
+          present: (live) => domainDisks(live).some((d) => d.path === file.path),
+        },
       );
     });
   }
@@ -579,15 +589,15 @@ export class KvmDriver
   async detachInterface(instance: Instance, port: PortBinding): Promise<void> {
     const nic = nicOfPort(port);
     await this.act('detachInterface', instance, undefined, async (domain) => {
-      const has = (xml: string) => domainInterfaces(xml).some((i) => i.mac === nic.mac);
-      const live = (await domain.isActive()) && has(await domain.xml());
-      const saved = has(await domain.xml(DomainXmlFlags.Inactive));
+      const mine = (xml: string) => domainInterfaces(xml).find((i) => i.mac === nic.mac);
+      const live = (await domain.isActive()) ? mine(await domain.xml()) : undefined;
+      const saved = mine(await domain.xml(DomainXmlFlags.Inactive));
       const flags = (live ? DeviceModifyFlags.Live : 0) | (saved ? DeviceModifyFlags.Config : 0);
       if (!flags) return;
-      await this.step('detachInterface', instance.id, () =>
-        domain.detachDevice(interfaceDeviceXml(nic), flags),
-      );
-      if (live) await untilReleased(domain, 'detachInterface', instance.id, nic.mac, has);
+      await this.detachLive(instance, domain, 'detachInterface', nic.mac, live?.alias, live !== undefined, {
+        detach: () => domain.detachDevice(interfaceDeviceXml(nic), flags),
+        present: (xml) => mine(xml) !== undefined,
+      });
     });
   }
 
@@ -917,6 +927,40 @@ export class KvmDriver
   }
 
   /** An action on an existing domain: refused at once if aborted, and not waited for past an abort. */
+  /**
+   * Runs a device's `detach`; when it was in the running guest (`live`), resolves once the guest
+   * has let it go: libvirt's device-removed event for its `alias` (watched from before the detach),
+   * with the live definition read again as a safety net ({@link DeviceRelease}).
+   * @throws DriverError when libvirt refuses, or the guest refuses or does not release it in 30 s.
+   */
+  private async detachLive(
+    instance: Instance,
+    domain: Domain,
+    operation: string,
+    device: string,
+    alias: string | undefined,
+    live: boolean,
+    steps: { detach: () => Promise<void>; present: (liveXml: string) => boolean },
+  ): Promise<void> {
+    const release = live
+      ? await DeviceRelease.watch(await this.connectionFor(operation, instance.id), domain, alias)
+      : undefined;
+    try {
+      await this.step(operation, instance.id, steps.detach);
+    } catch (e) {
+      await release?.close();
+      throw e;
+    }
+    await release?.until(steps.present, RELEASE_TIMEOUT_MS).catch((e: unknown) => {
+      if (!(e instanceof DeviceReleaseError)) throw e;
+      const message =
+        e.reason === 'refused'
+          ? `the guest refused to release ${device}`
+          : `the guest did not release ${device} within ${RELEASE_TIMEOUT_MS / 1000} s`;
+      throw wrapLibvirtError(operation, new Error(message), instance.id);
+    });
+  }
+
   private async act<T = void>(
     operation: string,
     instance: Instance,
@@ -1130,24 +1174,6 @@ function fileOfBlockDevice(device: BlockDevice): Omit<DiskDevice, 'target'> {
  * the guest lets it go, and the binding delivers no device-removed event yet, so the live
  * definition is read until `present` says it is gone (every 50 ms, at most 30 s).
  */
-async function untilReleased(
-  domain: Domain,
-  operation: string,
-  instanceId: string,
-  device: string,
-  present: (liveXml: string) => boolean,
-): Promise<void> {
-  const end = Date.now() + 30_000;
-  while (present(await domain.xml())) {
-    if (Date.now() > end)
-      throw wrapLibvirtError(
-        operation,
-        new Error(`the guest did not release ${device} within 30 s`),
-        instanceId,
-      );
-    await sleep(50, undefined);
-  }
-}
 
 /** A domain's power state: `suspended` for a shut-off domain with a managed save image. */
 async function powerStateOf(domain: Domain): Promise<PowerState> {

@@ -1,4 +1,10 @@
 import { Observable } from 'rxjs';
+import {
+  DeviceEventDispatcher,
+  type DeviceEventListener,
+  EVENT_ID_DEVICE_REMOVAL_FAILED,
+  EVENT_ID_DEVICE_REMOVED,
+} from './device-events.js';
 import { Domain } from './domain.js';
 import { LibvirtClosedError } from './errors.js';
 import { LibvirtEventLoop } from './event-loop.js';
@@ -53,16 +59,20 @@ export interface OpenOptions {
   readonly readOnly?: boolean;
 }
 
-/** A lifecycle event subscription; {@link LifecycleSubscription.close} deregisters it. */
-export interface LifecycleSubscription {
+/** An event subscription (lifecycle or device events); {@link EventSubscription.close} deregisters it. */
+export interface EventSubscription {
   /** Deregisters (`virConnectDomainEventDeregisterAny`). Idempotent. */
   close(): Promise<void>;
 }
+
+/** A lifecycle event subscription (see {@link EventSubscription}). */
+export type LifecycleSubscription = EventSubscription;
 
 interface Shared {
   native: LibvirtNative;
   loop: LibvirtEventLoop;
   lifecycle: LifecycleDispatcher;
+  devices: DeviceEventDispatcher;
 }
 let shared: Promise<Shared> | undefined;
 function sharedState(): Promise<Shared> {
@@ -70,6 +80,7 @@ function sharedState(): Promise<Shared> {
     native,
     loop: new LibvirtEventLoop(native),
     lifecycle: new LifecycleDispatcher(native),
+    devices: new DeviceEventDispatcher(native),
   }));
   shared.catch(() => {
     shared = undefined;
@@ -110,7 +121,7 @@ export class Connection implements HandleOwner {
   /** @internal */
   readonly handle: NativeHandle;
   private readonly owned = new Set<OwnedHandle>();
-  private readonly subscriptions = new Set<LifecycleSubscription>();
+  private readonly subscriptions = new Set<EventSubscription>();
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -291,41 +302,82 @@ export class Connection implements HandleOwner {
    * of every domain (`virConnectDomainEventRegisterAny`, `VIR_DOMAIN_EVENT_ID_LIFECYCLE`).
    * Resolves once libvirt has registered it; close the subscription to deregister.
    */
-  async subscribeLifecycle(
+  subscribeLifecycle(
     listener: LifecycleListener,
     options: { domain?: Domain } = {},
-  ): Promise<LifecycleSubscription> {
+  ): Promise<EventSubscription> {
     const { lifecycle } = this.shared;
-    const route = lifecycle.add(listener);
-    let callbackId: number;
+    return this.subscribe(lifecycle, listener, [[EVENT_ID_LIFECYCLE, lifecycle.callback]], options.domain);
+  }
+
+  /**
+   * Calls `listener` when a device leaves a running domain (`VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED`:
+   * the guest released it after a detach) or the guest refuses to release it
+   * (`VIR_DOMAIN_EVENT_ID_DEVICE_REMOVAL_FAILED`), for `domain` or every domain. Resolves once
+   * libvirt has registered both; close the subscription to deregister.
+   */
+  subscribeDeviceEvents(
+    listener: DeviceEventListener,
+    options: { domain?: Domain } = {},
+  ): Promise<EventSubscription> {
+    const { devices } = this.shared;
+    return this.subscribe(
+      devices,
+      listener,
+      [
+        [EVENT_ID_DEVICE_REMOVED, devices.removed],
+        [EVENT_ID_DEVICE_REMOVAL_FAILED, devices.removalFailed],
+      ],
+      options.domain,
+    );
+  }
+
+  /** Registers `listener` under each `[event id, callback]` (all or none); the subscription deregisters them. */
+  private async subscribe<L>(
+    routes: { add(listener: L): number; remove(id: number): void },
+    listener: L,
+    events: ReadonlyArray<readonly [number, bigint]>,
+    domain: Domain | undefined,
+  ): Promise<EventSubscription> {
+    const route = routes.add(listener);
+    const callbackIds: number[] = [];
+    const deregister = async () => {
+      routes.remove(route);
+      if (this.handle.released) return;
+      await Promise.allSettled(
+        callbackIds.map((id) =>
+          this.handle.use((conn) => this.native.call('virConnectDomainEventDeregisterAny', conn, id)),
+        ),
+      );
+    };
     try {
-      callbackId = await this.handle.use(async (conn) => {
-        if (this.closing) throw new LibvirtClosedError('connection', this.uri);
-        const dom = options.domain ? options.domain.nativePointer() : null;
-        return this.native.call<number>(
-          'virConnectDomainEventRegisterAny',
-          conn,
-          dom,
-          EVENT_ID_LIFECYCLE,
-          lifecycle.callback,
-          BigInt(route),
-          null,
+      for (const [eventId, callback] of events) {
+        callbackIds.push(
+          await this.handle.use(async (conn) => {
+            if (this.closing) throw new LibvirtClosedError('connection', this.uri);
+            const dom = domain ? domain.nativePointer() : null;
+            return this.native.call<number>(
+              'virConnectDomainEventRegisterAny',
+              conn,
+              dom,
+              eventId,
+              callback,
+              BigInt(route),
+              null,
+            );
+          }),
         );
-      });
+      }
     } catch (e) {
-      lifecycle.remove(route);
+      await deregister();
       throw e;
     }
     let closed: Promise<void> | undefined;
-    const sub: LifecycleSubscription = {
+    const sub: EventSubscription = {
       close: () => {
         closed ??= (async () => {
           this.subscriptions.delete(sub);
-          lifecycle.remove(route);
-          if (!this.handle.released)
-            await this.handle.use((conn) =>
-              this.native.call('virConnectDomainEventDeregisterAny', conn, callbackId),
-            );
+          await deregister();
         })();
         return closed;
       },

@@ -1,13 +1,14 @@
 /**
  * `@nova-lfs/libvirt`: the project's own libvirt binding, over libvirt's C API (`libvirt.so.0`)
  * through koffi. Calls run off the main thread on libuv's pool; failures are typed
- * `LibvirtError`s with libvirt's code, domain, message and level; lifecycle events come from
- * libvirt's event loop. See the README for what was verified and the thread-pool sizing.
+ * `LibvirtError`s with libvirt's code, domain, message and level; lifecycle and device-removal
+ * events come from libvirt's event loop. See the README for what was verified and the thread-pool sizing.
  * @packageDocumentation
  */
 export {
   Connection,
   decodeVersion,
+  type EventSubscription,
   type LibvirtVersion,
   type LifecycleSubscription,
   libvirtVersion,
@@ -39,6 +40,7 @@ export {
   TypedParamType,
   UndefineFlags,
 } from './constants.js';
+export type { DeviceEventListener, DomainDeviceEvent } from './device-events.js';
 export {
   Domain,
   type DomainInfo,

@@ -1,4 +1,5 @@
 import { domainEventTypeNames } from './constants.js';
+import { domainIdentityOf, EventRoutes } from './event-routes.js';
 import type { LibvirtNative, Pointer } from './native.js';
 
 /** A domain lifecycle event (`VIR_DOMAIN_EVENT_ID_LIFECYCLE`). */
@@ -29,25 +30,19 @@ export const EVENT_ID_LIFECYCLE = 0;
  * registration's number, which routes the event to its listener. The callback stays registered
  * for the process's life, so libvirt never holds a dangling pointer.
  */
-export class LifecycleDispatcher {
+export class LifecycleDispatcher extends EventRoutes<LifecycleListener> {
   readonly callback: bigint;
-  private nextId = 1;
-  private readonly listeners = new Map<number, LifecycleListener>();
 
   constructor(native: LibvirtNative) {
+    super();
     const k = native.koffi;
     this.callback = k.register(
       (_conn: unknown, dom: Pointer, event: number, detail: number, opaque: unknown): number => {
         try {
-          const listener = this.listeners.get(Number(opaque ?? 0));
+          const listener = this.listenerOf(opaque);
           if (!listener) return 0;
-          // The domain pointer is valid only during the callback: read what the event needs now.
-          const domainName = native.callSync<string>('virDomainGetName', dom);
-          const buf = Buffer.alloc(37);
-          native.callSync('virDomainGetUUIDString', dom, buf);
           const e: DomainLifecycleEvent = {
-            domainName,
-            domainUuid: buf.toString('latin1', 0, 36),
+            ...domainIdentityOf(native, dom),
             event,
             eventName: domainEventTypeNames[event] ?? `event ${event}`,
             detail,
@@ -62,17 +57,5 @@ export class LifecycleDispatcher {
       },
       k.pointer(native.types.lifecycleCallback),
     );
-  }
-
-  /** Adds a listener; returns the number to pass as libvirt's `opaque`. */
-  add(listener: LifecycleListener): number {
-    const id = this.nextId++;
-    this.listeners.set(id, listener);
-    return id;
-  }
-
-  /** Removes a listener (events already queued for it are dropped). */
-  remove(id: number): void {
-    this.listeners.delete(id);
   }
 }

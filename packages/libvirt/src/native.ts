@@ -176,6 +176,7 @@ export class LibvirtNative {
   readonly types: {
     virError: Koffi.TypeObject;
     lifecycleCallback: Koffi.TypeObject;
+    deviceCallback: Koffi.TypeObject;
     timeoutCallback: Koffi.TypeObject;
   };
   /** Kept referenced for the process's life: libvirt holds their addresses. */
@@ -233,7 +234,11 @@ export class LibvirtNative {
     const lifecycleCallback = koffi.proto(
       'int virConnectDomainEventCallback(void *conn, void *dom, int event, int detail, void *opaque)',
     );
-    this.types = { virError, lifecycleCallback, timeoutCallback };
+    // VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED and _DEVICE_REMOVAL_FAILED share this signature
+    const deviceCallback = koffi.proto(
+      'void virConnectDomainEventDeviceCallback(void *conn, void *dom, const char *devAlias, void *opaque)',
+    );
+    this.types = { virError, lifecycleCallback, deviceCallback, timeoutCallback };
 
     const fns = {} as Record<LibvirtFunction, KoffiFunction>;
     const failureOf = {} as Record<LibvirtFunction, Failure>;

@@ -5,6 +5,7 @@ import {
   Connection,
   DeviceModifyFlags,
   type Domain,
+  type DomainDeviceEvent,
   DomainEventStoppedDetail,
   type DomainLifecycleEvent,
   DomainState,
@@ -132,11 +133,23 @@ describe.skipIf(!available)('qemu:///system (libvirtd, QEMU TCG)', () => {
     const noJob = await d.abortJob().catch((e: unknown) => e);
     expect(isLibvirtError(noJob, VirErrorNumber.OperationInvalid)).toBe(true);
 
-    // live hot-plug of a disk into the running guest
+    // live hot-plug of a disk into the running guest; the guest's release comes as a device event
+    // naming the disk's alias (only for this domain: the subscription is scoped to it)
+    const deviceEvents: DomainDeviceEvent[] = [];
+    const devices = await conn.subscribeDeviceEvents((e) => deviceEvents.push(e), { domain: d });
     await d.attachDevice(diskXml(disk), DeviceModifyFlags.Live);
-    expect(await d.xml()).toContain("dev='vdb'");
+    const live = await d.xml();
+    expect(live).toContain("dev='vdb'");
+    const alias = live.match(/<target dev='vdb'[\s\S]*?<alias name='([^']+)'/)?.[1];
+    expect(alias).toMatch(/^virtio-disk\d+$/);
     await d.detachDevice(diskXml(disk), DeviceModifyFlags.Live);
-    await until(async () => !(await d.xml()).includes("dev='vdb'"), 15_000, 'the guest to release the disk');
+    await until(() => deviceEvents.length > 0, 15_000, 'the device-removed event');
+    expect(deviceEvents).toEqual([
+      expect.objectContaining({ kind: 'removed', alias, domainName: name, domainUuid: d.uuid }),
+    ]);
+    expect(await d.xml()).not.toContain("dev='vdb'");
+    await devices.close();
+    await devices.close();
 
     // migration parameters reach libvirtd: migrating to this same host is refused by it
     const mig = await d
