@@ -15,8 +15,9 @@ import type { HotPluggable, HotPlugKind } from './hot-plug-flow.js';
  * - the deadline passes while the adapter works: released once the adapter answers, never
  *   recorded nor plugged in;
  * - the deadline passes while the driver plugs: the task ends with its fault, but the device
- *   stays recorded as `attaching` until the driver answers; then it is unplugged (if the plug
- *   went through), released, and the record goes (Nova's rollback of a failed attach). An engine
+ *   stays recorded as `attaching` until the driver answers; then it is unplugged (whatever the
+ *   answer: a late failure may be a forwarding layer's own deadline, and the unplug is
+ *   idempotent), released, and the record goes (Nova's rollback of a failed attach). An engine
  *   that dies before leaves the mark to the reconciliation ({@link undoAttach}).
  *
  * The attempt counts itself in `EngineContext.attachesInFlight` until it has ended, late ones
@@ -97,7 +98,9 @@ export class AttachAttempt<Req, R extends HotPluggable, D extends ComputeDriver>
     try {
       plugged = (await kind.plug(driver, working, device)) ?? device;
     } catch (e) {
-      if (abandoned(call)) return this.settleLate(marked, device, false);
+      // a late failure is unplugged too: it may be the deadline of a call the driver forwards (an
+      // agent's RPC), which says nothing of what the hypervisor did
+      if (abandoned(call)) return this.settleLate(marked, device, true);
       await this.release(marked, device);
       // the task's failure write drops the mark (recordFailed), unless the deadline passed
       // during the release: that write then kept it
@@ -109,9 +112,9 @@ export class AttachAttempt<Req, R extends HotPluggable, D extends ComputeDriver>
   }
 
   /**
-   * The driver answered after the task ended on its deadline: the device is undone (unplugged if
-   * it went in, released) and its mark dropped; one whose undo failed stays recorded, unmarked, so
-   * a detach can retry it.
+   * The task ended on its deadline before this attempt was done: the device is undone (unplugged
+   * when the driver was asked to plug it, then released) and its mark dropped; one whose undo
+   * failed stays recorded, unmarked, so a detach can retry it.
    */
   private async settleLate(marked: Instance, device: R, plugged: boolean): Promise<void> {
     const undone = await undoAttach(this.ctx, this.kind, marked, this.hostId, device, plugged);

@@ -172,10 +172,8 @@ describe.each(kinds)('a failed $name attach', (kind) => {
       await vi.waitFor(async () => expect(w.recorded(await w.compute.get(w.vm.id))).toEqual([]));
       await expectNothingLeft(w, ErrorCode.DeadlineExceeded);
       expect(w.releases(w.key)).toBe(1);
-      // unplugged only if it went in
-      expect(w.driver.calls[kind.plug === 'attachVolume' ? 'detachVolume' : 'detachInterface']).toBe(
-        late === 'fails' ? undefined : 1,
-      );
+      // unplugged whatever the late answer (a late failure says nothing of the guest)
+      expect(w.driver.calls[kind.plug === 'attachVolume' ? 'detachVolume' : 'detachInterface']).toBe(1);
       // the instance takes actions again, and the device can be attached again
       expect(w.recorded(await w.attach())).toEqual([[w.key, false]]);
       expect(w.inGuest()).toEqual([w.key]);
