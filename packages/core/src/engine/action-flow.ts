@@ -29,17 +29,27 @@ export type DriverOperation<D extends ComputeDriver> = (
 /** Capability check of an action against a driver: the type guard of the optional interface. */
 export type CapabilityCheck<D extends ComputeDriver> = (driver: ComputeDriver) => driver is D;
 
-/** A patch written with the stable state after success, or one computed from the instance as the task took it. */
-export type ExtraPatch = InstancePatch | ((working: Instance) => InstancePatch);
+/**
+ * A patch written with the stable state after success, or one computed from the instance as it
+ * is when that write is made (again on each lost update).
+ */
+export type ExtraPatch = InstancePatch | ((current: Instance) => InstancePatch);
 
 /** How {@link ActionFlow.runChecked} runs an action. */
 export interface RunOptions {
   readonly request?: RequestContext;
   /** Written with the stable state after success. */
   readonly extraPatch?: ExtraPatch;
-  /** Written with the fault when the operation fails; gets the instance as it is then. */
+  /**
+   * Written with the fault when the operation fails (or its deadline passes); gets the instance as
+   * it is when that write is made (again on each lost update).
+   */
   readonly failurePatch?: (current: Instance) => InstancePatch;
-  /** The operation's deadline (default `power`). */
+  /**
+   * The operation's deadline (default `power`): past it the task ends with a
+   * `DeadlineExceededError` fault, and the operation's signal aborts, while the operation itself
+   * may still run (a driver that does not answer its signal); it must then undo its own effects.
+   */
   readonly deadline?: keyof DriverTimeouts;
 }
 
@@ -89,7 +99,7 @@ export class ActionFlow {
 
   /**
    * Runs `action` on instance `id`. `extraPatch` is written with the stable state after success; a
-   * function gets the instance as the task started and is called once the driver is done.
+   * function is called once the driver is done, with the instance as it is then.
    */
   async run<D extends ComputeDriver>(
     id: string,
@@ -151,7 +161,7 @@ export class ActionFlow {
       const cleared = await this.ctx.applyAsTaskOwner(
         fresh,
         row.task,
-        { taskState: null, fault, ...failurePatch?.(fresh) },
+        (current) => ({ taskState: null, fault, ...failurePatch?.(current) }),
         [this.ctx.faultEvent(id, checked.hostId, fault), ...ended.writes],
       );
       if (!cleared) await this.ctx.finishAction(record, fault).catch(() => undefined);
@@ -168,13 +178,13 @@ export class ActionFlow {
     const done = await this.ctx.applyAsTaskOwner(
       working,
       row.task,
-      {
+      (current) => ({
         vmState: outcome.vmState,
         powerState: outcome.powerState,
         taskState: null,
         fault: null,
-        ...(typeof extraPatch === 'function' ? extraPatch(working) : extraPatch),
-      },
+        ...(typeof extraPatch === 'function' ? extraPatch(current) : extraPatch),
+      }),
       ended.writes,
     );
     if (!done) await this.ctx.finishAction(record, null).catch(() => undefined);

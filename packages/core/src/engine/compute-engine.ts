@@ -691,11 +691,13 @@ export class ComputeEngine {
    * Attaches a volume to an active, paused or stopped instance (Nova's `os-volume_attachments`):
    * the VolumeAdapter connects it on the instance's host, the driver hot-plugs it as `device` (or
    * the next free disk), and `instance.volumes` records it. On any failure nothing stays connected
-   * and the instance keeps its volumes.
+   * and the instance keeps its volumes; past the deadline (`timeouts.power`) a volume the driver
+   * is still plugging in stays recorded as `attaching` (the instance accepts only delete) until
+   * the driver answers, then is unplugged and disconnected.
    * @throws ValidationError (fields `volumeId`, `device`; rule `attached` for a volume already on
    *   this instance); CapabilityUnsupportedError (`volumeAttach`); InvalidStateError;
    *   InstanceLockedError; the adapter's refusal (an unknown volume, one in use elsewhere);
-   *   DriverError (the fault is recorded)
+   *   DriverError; DeadlineExceededError (the fault is recorded)
    */
   async attachVolume(id: string, input: VolumeAttachRequest, request?: RequestContext): Promise<Instance> {
     return this.volumeAttachments.attach(id, input, request);
@@ -717,11 +719,13 @@ export class ComputeEngine {
    * Attaches a network interface to an active, paused or stopped instance (Nova's `os-interface`):
    * the NetworkAdapter binds a new port on `networkId` (or binds the existing `portId`), the driver
    * hot-plugs it, and `instance.ports` records it. On any failure no port stays bound and the
-   * instance keeps its ports.
+   * instance keeps its ports; past the deadline (`timeouts.power`) a port the driver is still
+   * plugging in stays recorded as `attaching` (the instance accepts only delete) until the driver
+   * answers, then is unplugged and released.
    * @throws ValidationError (fields `networkId`, `portId`; rule `attached` for a port already on
    *   this instance); CapabilityUnsupportedError (`interfaceAttach`); InvalidStateError;
    *   InstanceLockedError; the adapter's refusal (an unknown network or port, a port bound
-   *   elsewhere, no address left); DriverError (the fault is recorded)
+   *   elsewhere, no address left); DriverError; DeadlineExceededError (the fault is recorded)
    */
   async attachInterface(
     id: string,

@@ -106,6 +106,12 @@ export class EngineContext {
   readonly events$ = this.logged.pipe(map((l) => l.event));
   /** Tasks (builds, actions) running in this process, by instance id: a delete aborts them. */
   readonly builds = new Map<string, TaskControl>();
+  /**
+   * Attaches running in this process, by instance id (how many): counted until each has ended,
+   * also past its task's deadline while the driver's plug has not answered, so the reconciliation
+   * leaves their `attaching` marks alone.
+   */
+  readonly attachesInFlight = new Map<string, number>();
   /** Deletes in progress, by instance id (a second delete joins the first). */
   readonly deletes = new Map<string, Promise<void>>();
   /**
@@ -173,13 +179,15 @@ export class EngineContext {
 
   /**
    * Update made by the owner of task `task`: retries on revision conflicts caused by others
-   * (e.g. power-state sync) as long as the stored task is still `task`. Returns `undefined` (and
-   * writes nothing) when the instance is gone or another task (a delete) took it over.
+   * (e.g. power-state sync) as long as the stored task is still `task`. A `patch` function is
+   * computed from the instance each try writes over, so a patch made from the instance's lists
+   * (volumes, ports) never puts back what another writer changed meanwhile. Returns `undefined`
+   * (and writes nothing) when the instance is gone or another task (a delete) took it over.
    */
   async applyAsTaskOwner(
     instance: Instance,
     task: TaskState | null,
-    patch: InstancePatch,
+    patch: InstancePatch | ((current: Instance) => InstancePatch),
     extra: readonly StoreWrite[] = [],
     lead: readonly StoreWrite[] = [],
   ): Promise<Instance | undefined> {
@@ -187,7 +195,7 @@ export class EngineContext {
     for (let attempt = 0; attempt < 20; attempt++) {
       if (current.taskState !== task) return undefined;
       try {
-        return await this.apply(current, patch, extra, lead);
+        return await this.apply(current, typeof patch === 'function' ? patch(current) : patch, extra, lead);
       } catch (e) {
         if (e instanceof NotFoundError) return undefined;
         if (!(e instanceof RevisionConflictError)) throw e;

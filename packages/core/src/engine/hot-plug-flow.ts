@@ -1,14 +1,18 @@
 import { z } from 'zod';
-import { InvalidStateError, NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import type { RequestContext, TaskActionName } from '../model/action.js';
 import type { Instance, InstancePatch } from '../model/instance.js';
 import { idSchema } from '../model/names.js';
 import { parseInput } from '../model/validation.js';
 import type { ComputeDriver } from '../ports/driver.js';
 import type { ActionFlow, CapabilityCheck } from './action-flow.js';
+import { AttachAttempt, undoAttach } from './attach-attempt.js';
 import type { EngineContext } from './engine-context.js';
 
-/** A recorded device: `attaching` while its attach is under way. */
+/**
+ * A recorded device: `attaching` from the moment the adapter acquired it until its attach has
+ * ended (past the task's deadline, until the driver's late answer has been undone).
+ */
 export interface HotPluggable {
   readonly attaching?: true;
 }
@@ -40,6 +44,7 @@ export interface HotPlugKind<Req, R extends HotPluggable, D extends ComputeDrive
   release(instance: Instance, hostId: string, key: string): Promise<void>;
   /** Plugs the device in; resolves the record to keep when the driver told more (the device it chose). */
   plug(driver: D, instance: Instance, device: R): Promise<R | undefined>;
+  /** Unplugs the device; idempotent (a device that is not plugged in is a no-op). */
   unplug(driver: D, instance: Instance, device: R): Promise<void>;
 }
 
@@ -48,8 +53,10 @@ export interface HotPlugKind<Req, R extends HotPluggable, D extends ComputeDrive
  * `os-interface`): the state, the lock, the driver's capability and a device already attached are
  * refused before anything changes (ActionFlow's pre-checks); the adapter is asked within the task,
  * so two attaches racing on one instance cannot undo each other; the device is recorded on the
- * instance, so that a detach unplugs the same one and a delete releases it. An adapter refusal or
- * a driver failure ends the action with the fault and leaves nothing acquired.
+ * instance, so that a detach unplugs the same one and a delete releases it. An adapter refusal, a
+ * driver failure or the deadline (`timeouts.power`) ends the action with the fault and leaves
+ * nothing acquired nor plugged in, each device released once (see {@link AttachAttempt}: past the
+ * deadline a plug still under way is undone when the driver answers).
  */
 export class HotPlugFlow<Req, R extends HotPluggable, D extends ComputeDriver> {
   constructor(
@@ -62,66 +69,23 @@ export class HotPlugFlow<Req, R extends HotPluggable, D extends ComputeDriver> {
   async attach(id: string, req: Req, request?: RequestContext): Promise<Instance> {
     const kind = this.kind;
     const checked = await this.actions.precheck(id, kind.attachAction, kind.supports, request);
-    const { instance, hostId } = checked;
     const key = kind.requestedKey(req);
-    if (key !== undefined) this.refuseAttached(instance, key);
-    let acquiring: Promise<R> | undefined;
-    let plugged: R | undefined;
-    const attaching = this.actions.runChecked(
+    if (key !== undefined) this.refuseAttached(checked.instance, key);
+    const attempt = new AttachAttempt(this.ctx, kind, checked.hostId, req);
+    return this.actions.runChecked(
       checked,
-      async (driver, working) => {
+      (driver, working, call) => {
         // checked again on the instance as the task took it: an attach that won a race is kept
         if (key !== undefined) this.refuseAttached(working, key);
-        acquiring = kind.acquire(working, hostId, req);
-        const device = await acquiring;
-        // recorded as attaching before it is plugged in: an engine that dies from here on leaves a
-        // record the reconciliation unplugs and releases
-        const marked = await this.ctx.applyAsTaskOwner(
-          working,
-          working.taskState,
-          kind.record([...kind.recorded(working), { ...device, attaching: true }]),
-        );
-        if (!marked) {
-          await kind.release(working, hostId, kind.keyOf(device)).catch(() => undefined);
-          throw new InvalidStateError({
-            instanceId: id,
-            action: kind.attachAction,
-            vmState: working.vmState,
-            taskState: working.taskState,
-            powerState: working.powerState,
-          });
-        }
-        try {
-          plugged = (await kind.plug(driver, working, device)) ?? device;
-        } catch (e) {
-          await kind.release(working, hostId, kind.keyOf(device)).catch(() => undefined);
-          throw e;
-        }
+        return attempt.run(driver, working, call);
       },
       {
         ...(request ? { request } : {}),
-        extraPatch: (working) => {
-          const kept = kind
-            .recorded(working)
-            .filter((d) => !plugged || kind.keyOf(d) !== kind.keyOf(plugged));
-          return kind.record([...kept, ...(plugged ? [plugged] : [])]);
-        },
-        // a failed attach drops the device it marked (released above or below)
-        failurePatch: (current) => kind.record(kind.recorded(current).filter((d) => !d.attaching)),
+        deadline: 'power',
+        extraPatch: (current) => attempt.recordPlugged(current),
+        failurePatch: (current) => attempt.recordFailed(current),
       },
     );
-    return attaching.catch(async (e: unknown) => {
-      // a deadline can end the task while the adapter or the driver still works: what was not
-      // recorded must not stay acquired (releases are idempotent)
-      if (acquiring && !plugged) {
-        if (key !== undefined) await kind.release(instance, hostId, key).catch(() => undefined);
-        void acquiring.then(
-          (late) => kind.release(instance, hostId, kind.keyOf(late)).catch(() => undefined),
-          () => undefined,
-        );
-      }
-      throw e;
-    });
   }
 
   /** Detaches the recorded device `key`: the driver unplugs it, then the adapter releases it. */
@@ -141,8 +105,8 @@ export class HotPlugFlow<Req, R extends HotPluggable, D extends ComputeDriver> {
       },
       {
         ...(request ? { request } : {}),
-        extraPatch: (working) =>
-          kind.record(kind.recorded(working).filter((d) => kind.keyOf(d) !== checkedKey)),
+        extraPatch: (current) =>
+          kind.record(kind.recorded(current).filter((d) => kind.keyOf(d) !== checkedKey)),
       },
     );
   }
@@ -160,10 +124,11 @@ export class HotPlugFlow<Req, R extends HotPluggable, D extends ComputeDriver> {
 }
 
 /**
- * Undoes the attaches an engine that died left marked on `instance` (its task `attaching_*` is
- * stale): each device still marked `attaching` is unplugged (the driver's unplug is idempotent, a
- * device never plugged in is a no-op) and released. Resolves the patch that drops them; a device
- * whose unplug or release fails stays recorded, unmarked, so a detach can retry it.
+ * Undoes the attaches a dead engine left marked on `instance` (its task `attaching_*` is stale, or
+ * its task ended on a deadline before the driver answered): each device still marked `attaching`
+ * is unplugged (the driver's unplug is idempotent, a device never plugged in is a no-op) and
+ * released ({@link undoAttach}). Resolves the patch that drops them; a device whose unplug or
+ * release fails stays recorded, unmarked, so a detach can retry it.
  */
 export async function undoInterruptedAttach<Req, R extends HotPluggable, D extends ComputeDriver>(
   ctx: EngineContext,
@@ -172,27 +137,15 @@ export async function undoInterruptedAttach<Req, R extends HotPluggable, D exten
 ): Promise<InstancePatch> {
   const recorded = kind.recorded(instance);
   if (!recorded.some((d) => d.attaching) || !instance.hostId) return {};
-  const hostId = instance.hostId;
-  const driver = ctx.deps.registry.has(hostId) ? ctx.deps.registry.driverFor(hostId) : undefined;
   const kept: R[] = [];
   for (const device of recorded) {
     if (!device.attaching) {
       kept.push(device);
       continue;
     }
+    if (await undoAttach(ctx, kind, instance, instance.hostId, device, true)) continue;
     const { attaching: _, ...plain } = device;
-    try {
-      if (!driver || !kind.supports(driver)) throw new Error(`no ${kind.noun} hot-plug on ${hostId}`);
-      await ctx.callDriver(
-        'power',
-        { operation: kind.detachAction, instanceId: instance.id, hostId },
-        undefined,
-        () => kind.unplug(driver, instance, plain as R),
-      );
-      await kind.release(instance, hostId, kind.keyOf(device));
-    } catch {
-      kept.push(plain as R);
-    }
+    kept.push(plain as R);
   }
   return kind.record(kept);
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createCompute } from '../compose/create-compute.js';
 import type { CoreStores } from '../compose/register-core.js';
+import { DeadlineExceededError, ErrorCode } from '../errors.js';
 import type { NetworkAdapter } from '../ports/network.js';
 import type { VolumeAdapter } from '../ports/volume.js';
 import { MemoryActionStore } from '../store/memory-action-store.js';
@@ -16,10 +17,14 @@ import { FakeDriver } from '../testing/fake-driver.js';
 import { FirstFitScheduler } from '../testing/first-fit-scheduler.js';
 import { internalsOf } from '../testing/internals.js';
 import { MemoryNetwork, MemoryVolumes } from '../testing/memory-adapters.js';
+import type { EngineOptions } from './engine-options.js';
 import type { InstanceEvent } from './events.js';
 
 /** Durable parts that survive a "crash": stores and the fake hosts' state files. */
-function durableWorld(adapters: { volumes?: VolumeAdapter; network?: NetworkAdapter } = {}) {
+function durableWorld(
+  adapters: { volumes?: VolumeAdapter; network?: NetworkAdapter } = {},
+  engine?: Partial<EngineOptions>,
+) {
   const dir = mkdtempSync(join(tmpdir(), 'nlfs-reconcile-'));
   const stores: CoreStores = {
     instances: new MemoryInstanceStore(),
@@ -38,6 +43,7 @@ function durableWorld(adapters: { volumes?: VolumeAdapter; network?: NetworkAdap
       hosts: drivers.map((driver, i) => ({ id: `host-${i}`, driver })),
       reconcile: false,
       ...adapters,
+      ...(engine ? { engine } : {}),
     });
     if (events) compute.events$.subscribe((e) => events.push(e));
     await compute.images.register(
@@ -184,6 +190,48 @@ describe('start-up reconciliation after a simulated crash', () => {
     expect((await b.compute.attachVolume(vm!.id, { volumeId: 'plugged' })).volumes).toHaveLength(2);
     await b.compute.detachVolume(vm!.id, 'kept');
     expect(volumes.connectedTo(vm!.id)).toEqual(['plugged']);
+  });
+
+  it('undoes the attaches whose deadline ended their task, when their engine died before the driver answered', async () => {
+    const volumes = new MemoryVolumes(['late']);
+    const network = new MemoryNetwork(['net-a']);
+    const world = durableWorld({ volumes, network }, { timeouts: { power: 300 } as never });
+    const a = await world.boot();
+    const req = { name: 'vm', projectId: 'p1', userId: 'u1', flavorId: 'm1.small', imageId: 'cirros' };
+    const [vm, other] = await a.compute.create({ ...req, count: 2 });
+    const host = a.drivers[0]!;
+    // the driver plugs the volume in but answers after the deadline; the port's plug never begins
+    host.hangNext('attachVolume', 'after');
+    await expect(a.compute.attachVolume(vm!.id, { volumeId: 'late' })).rejects.toBeInstanceOf(
+      DeadlineExceededError,
+    );
+    host.hangNext('attachInterface', 'before');
+    await expect(a.compute.attachInterface(other!.id, { networkId: 'net-a' })).rejects.toBeInstanceOf(
+      DeadlineExceededError,
+    );
+    // the tasks ended with the deadline's fault, the devices are still marked (no attaching_* task)
+    const marked = await a.compute.get(vm!.id);
+    expect(marked).toMatchObject({ taskState: null, fault: { code: ErrorCode.DeadlineExceeded } });
+    expect(marked.volumes?.map((v) => [v.volumeId, v.attaching])).toEqual([['late', true]]);
+    expect(host.guest(vm!.id)?.volumes).toEqual({ late: 'vdb' });
+    expect((await a.compute.get(other!.id)).ports?.map((p) => p.attaching)).toEqual([true]);
+    expect(network.boundTo(other!.id)).toHaveLength(1);
+
+    // the engine "dies" before the drivers answer; the next one undoes both attaches at start-up
+    const b = await world.boot();
+    const report = await b.compute.open();
+    const after = await b.compute.get(vm!.id);
+    expect(after).toMatchObject({ vmState: 'active', taskState: null, volumes: [] });
+    expect(b.drivers[0]!.guest(vm!.id)?.volumes ?? {}).toEqual({});
+    expect(volumes.connectedTo(vm!.id)).toEqual([]);
+    expect((await b.compute.get(other!.id)).ports).toEqual([]);
+    expect(network.ports.size).toBe(0);
+    expect([...report.undoneAttaches].sort()).toEqual([vm!.id, other!.id].sort());
+    expect(report.resolved).toEqual([]);
+    // both instances take actions again
+    await b.compute.powerOff(vm!.id);
+    expect((await b.compute.attachVolume(vm!.id, { volumeId: 'late' })).volumes).toHaveLength(1);
+    expect((await b.compute.attachInterface(other!.id, { networkId: 'net-a' })).ports).toHaveLength(1);
   });
 
   it('destroys orphans when reapOrphans is on', async () => {

@@ -1,7 +1,8 @@
 import { ErrorCode, NotFoundError, RevisionConflictError } from '../errors.js';
-import type { Instance } from '../model/instance.js';
+import type { Instance, InstancePatch } from '../model/instance.js';
 import type { QuotaDeltas } from '../model/quota.js';
 import type { PowerState, TaskState } from '../model/states.js';
+import { hasAttachingDevice } from '../model/transitions.js';
 import type { DriverInstance } from '../ports/driver.js';
 import type { DeleteFlow } from './delete-flow.js';
 import { type EngineContext, faultOf, quotaDeltasOf } from './engine-context.js';
@@ -24,6 +25,11 @@ function movesBetween(instance: Instance | undefined, hostId: string): boolean {
 export interface ReconcileReport {
   /** Instances left mid-task that were resolved, with the task they had and the state they got. */
   readonly resolved: ReadonlyArray<{ instanceId: string; task: string; vmState: string }>;
+  /**
+   * Instances without a task whose devices were still marked `attaching` by a dead engine (an
+   * attach its deadline ended before the driver answered): unplugged, released, unrecorded.
+   */
+  readonly undoneAttaches: readonly string[];
   /** Instances whose power state was corrected. */
   readonly powerSynced: readonly string[];
   /** Guests on hosts unknown to the store. */
@@ -123,6 +129,25 @@ export class Reconciler {
   /** Whether the instance's task is nobody's but a dead process's (or a crashed run of this one). */
   private stale(instance: Instance): boolean {
     if (instance.taskState === null) return false;
+    return this.abandoned(instance, deadlineOf(instance.taskState));
+  }
+
+  /**
+   * Whether the `attaching` marks of an instance without a task are nobody's: no attach of this
+   * process still waits for its driver (one whose deadline ended its task keeps its mark until the
+   * driver answers), and whoever else could be waiting is taken for dead as a task would be.
+   */
+  private marksAbandoned(instance: Instance): boolean {
+    if (!hasAttachingDevice(instance) || this.ctx.attachesInFlight.has(instance.id)) return false;
+    return this.abandoned(instance, 'power');
+  }
+
+  /**
+   * Whether what the instance shows in progress (a task, a mark) can be nobody's but a dead
+   * process's: nothing of it runs here, and on shared storage its host is not another live
+   * process's and it has not changed for `deadline` plus the grace.
+   */
+  private abandoned(instance: Instance, deadline: keyof DriverTimeouts): boolean {
     if (this.ctx.builds.has(instance.id) || this.ctx.deletes.has(instance.id)) return false;
     if (this.soleOwner) return true;
     if (
@@ -133,13 +158,14 @@ export class Reconciler {
       return false;
     }
     const { timeouts, staleTaskGraceMs } = this.ctx.deps.options;
-    return instance.updatedAt + timeouts[deadlineOf(instance.taskState)] + staleTaskGraceMs < this.ctx.now();
+    return instance.updatedAt + timeouts[deadline] + staleTaskGraceMs < this.ctx.now();
   }
 
   async reconcile(mode: ReconcileMode = 'startup'): Promise<ReconcileReport> {
     const { deps } = this.ctx;
     const resolved: Array<{ instanceId: string; task: string; vmState: string }> = [];
     const powerSynced: string[] = [];
+    const undoneAttaches: string[] = [];
     const orphans: Array<{ instanceId: string; hostId: string; reaped: boolean }> = [];
     const releasedClaims: string[] = [];
     const unreachableHosts: string[] = [];
@@ -169,16 +195,22 @@ export class Reconciler {
       return guests.get(i.id)?.powerState ?? 'nostate';
     };
 
-    for (const instance of await deps.instances.list()) {
-      if (instance.hostId && !onHost.has(instance.hostId) && deps.registry.has(instance.hostId)) continue;
-      const power = reported(instance);
-      if (instance.taskState !== null) {
-        if (!this.stale(instance)) continue;
-        const outcome = await this.resolveTask(instance, power);
-        resolved.push({ instanceId: instance.id, task: instance.taskState, vmState: outcome });
+    for (const listed of await deps.instances.list()) {
+      if (listed.hostId && !onHost.has(listed.hostId) && deps.registry.has(listed.hostId)) continue;
+      const power = reported(listed);
+      if (listed.taskState !== null) {
+        if (!this.stale(listed)) continue;
+        const outcome = await this.resolveTask(listed, power);
+        resolved.push({ instanceId: listed.id, task: listed.taskState, vmState: outcome });
         continue;
       }
-      if (power === undefined || this.ctx.builds.has(instance.id)) continue;
+      let instance: Instance | undefined = listed;
+      // an attach whose task ended on its deadline, by an engine that died before its driver answered
+      if (this.marksAbandoned(listed)) {
+        instance = await this.tryApply(listed, await this.undoInterruptedAttaches(listed));
+        undoneAttaches.push(listed.id);
+      }
+      if (!instance || power === undefined || this.ctx.builds.has(instance.id)) continue;
       const vmState = stableStateFor(instance.vmState, power);
       if (power !== instance.powerState || vmState !== instance.vmState) {
         const fault =
@@ -296,6 +328,7 @@ export class Reconciler {
       confirmedResizes,
       offloadedShelves,
       resolved,
+      undoneAttaches,
       powerSynced,
       orphans,
       releasedClaims,
@@ -363,21 +396,28 @@ export class Reconciler {
     const actual = power ?? instance.powerState;
     const vmState = stableStateFor(instance.vmState, actual);
     // an attach its engine did not finish: the device it marked is unplugged and released
-    const undone =
-      instance.taskState === 'attaching_volume'
-        ? await undoInterruptedAttach(this.ctx, volumeHotPlug(this.ctx), instance)
-        : instance.taskState === 'attaching_interface'
-          ? await undoInterruptedAttach(this.ctx, interfaceHotPlug(this.ctx), instance)
-          : {};
+    const undone = this.ctx.attachesInFlight.has(instance.id)
+      ? {}
+      : await this.undoInterruptedAttaches(instance);
     await this.tryApply(instance, { taskState: null, powerState: actual, vmState, ...undone });
     return vmState;
   }
 
-  private async tryApply(instance: Instance, patch: Parameters<EngineContext['apply']>[1]): Promise<void> {
+  /** The patch that drops the volumes and ports a dead engine left marked `attaching`, once undone. */
+  private async undoInterruptedAttaches(instance: Instance): Promise<InstancePatch> {
+    return {
+      ...(await undoInterruptedAttach(this.ctx, volumeHotPlug(this.ctx), instance)),
+      ...(await undoInterruptedAttach(this.ctx, interfaceHotPlug(this.ctx), instance)),
+    };
+  }
+
+  /** Writes `patch` unless the instance changed or went meanwhile; resolves what was written. */
+  private async tryApply(instance: Instance, patch: InstancePatch): Promise<Instance | undefined> {
     try {
-      await this.ctx.apply(instance, patch);
+      return await this.ctx.apply(instance, patch);
     } catch (e) {
       if (!(e instanceof NotFoundError) && !(e instanceof RevisionConflictError)) throw e;
+      return undefined;
     }
   }
 }

@@ -87,8 +87,9 @@ export const attachedVolumeSchema = z.object({
   /** The adapter's connection info for the driver (path, format, ...). */
   connection: z.record(z.string(), z.string()),
   /**
-   * Set from the moment the adapter connected it until its attach ends: a volume still marked
-   * after its engine died is unplugged and disconnected by the reconciliation that clears the task.
+   * Set from the moment the adapter connected it until its attach ends (past a deadline that ended
+   * the task, until the driver's late answer is undone): a volume still marked after its engine
+   * died is unplugged and disconnected by the reconciliation.
    */
   attaching: z.literal(true).optional(),
 });
@@ -108,8 +109,9 @@ export const attachedPortSchema = z.object({
   /** The adapter's binding details for the driver (tap or bridge name, ...). */
   binding: z.record(z.string(), z.string()).optional(),
   /**
-   * Set from the moment the adapter bound it until its attach ends: a port still marked after its
-   * engine died is unplugged and released by the reconciliation that clears the task.
+   * Set from the moment the adapter bound it until its attach ends (past a deadline that ended the
+   * task, until the driver's late answer is undone): a port still marked after its engine died is
+   * unplugged and released by the reconciliation.
    */
   attaching: z.literal(true).optional(),
 });

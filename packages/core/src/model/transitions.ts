@@ -206,26 +206,37 @@ export const transitions: Readonly<Record<TaskActionName, Transition>> = Object.
 /** Actions an instance with a resize or cold migration waiting for its end (a `move`) accepts. */
 const MOVE_ENDS: readonly TaskActionName[] = ['confirmResize', 'revertResize', 'delete'];
 
+/** The parts of an instance that decide which actions it accepts. */
+type ActionGate = Pick<Instance, 'vmState' | 'taskState'> &
+  Partial<Pick<Instance, 'move' | 'volumes' | 'ports'>>;
+
 /**
  * Whether `action` is accepted for an instance in these states. An instance whose resize or cold
  * migration has not ended (`move` set, also in ERROR after a failed end) accepts only its confirm,
- * its revert and delete.
+ * its revert and delete. One with a device still marked `attaching` (an attach whose deadline
+ * passed while its driver was still plugging the device in: the engine undoes it once the driver
+ * answers) accepts only delete, as its task still ran: a move would carry the device elsewhere.
  */
-export function isActionAllowed(
-  action: TaskActionName,
-  state: Pick<Instance, 'vmState' | 'taskState'> & Partial<Pick<Instance, 'move'>>,
-): boolean {
+export function isActionAllowed(action: TaskActionName, state: ActionGate): boolean {
   const row = transitions[action];
   if (!row.from.includes(state.vmState)) return false;
   if (state.move && !MOVE_ENDS.includes(action)) return false;
   if (action === 'delete') return true;
-  return state.taskState === null;
+  return state.taskState === null && !hasAttachingDevice(state);
+}
+
+/** Whether the instance records a volume or port still marked `attaching`. */
+export function hasAttachingDevice(instance: Partial<Pick<Instance, 'volumes' | 'ports'>>): boolean {
+  return (
+    (instance.volumes?.some((v) => v.attaching) ?? false) ||
+    (instance.ports?.some((p) => p.attaching) ?? false)
+  );
 }
 
 /** Throws {@link InvalidStateError} (with the current states) unless `action` is accepted. */
 export function assertActionAllowed(
   action: TaskActionName,
-  instance: Pick<Instance, 'id' | 'vmState' | 'taskState' | 'powerState'> & Partial<Pick<Instance, 'move'>>,
+  instance: Pick<Instance, 'id' | 'powerState'> & ActionGate,
 ): void {
   if (!isActionAllowed(action, instance)) {
     throw new InvalidStateError({

@@ -41,6 +41,7 @@ import type { PortBinding } from '../ports/network.js';
 import type { BlockDevice } from '../ports/volume.js';
 import { nextFreeDisk, pluggedDevices } from './fake-devices.js';
 import { FakeMoves, HandoffPeer } from './fake-moves.js';
+import { createHold, type FakeHold } from './hold.js';
 
 let fakeCount = 0;
 /** Fakes not closed yet, by `fakeId`: a migration's source finds its destination here. */
@@ -184,6 +185,7 @@ export class FakeDriver
   private readonly guests = new Map<string, FakeGuest>();
   private readonly failures = new Map<FakeOperation, FakeFailure & { remaining: number }>();
   private readonly hangs = new Map<FakeOperation, 'before' | 'after'>();
+  private readonly holds = new Map<FakeOperation, { reach: () => void; gate: Promise<void> }>();
   /** Number of calls per operation (for assertions). */
   readonly calls: Record<string, number> = {};
 
@@ -233,10 +235,11 @@ export class FakeDriver
     this.failures.set(op, { ...failure, remaining: failure.times ?? Number.POSITIVE_INFINITY });
   }
 
-  /** Removes injected failures and hangs. */
+  /** Removes injected failures and hangs (holds already taken stay until released). */
   clearFailures(): void {
     this.failures.clear();
     this.hangs.clear();
+    this.holds.clear();
   }
 
   /**
@@ -247,6 +250,18 @@ export class FakeDriver
    */
   hangNext(op: FakeOperation, when: 'before' | 'after'): void {
     this.hangs.set(op, when);
+  }
+
+  /**
+   * Holds the next call of `op` once it is counted, before its effect, until the hold is released
+   * (then it goes on as usual: its effect, or a failure planned with {@link failNext}). Neither
+   * the call's signal nor its deadline ends it: the engine gives up on it, the call still answers
+   * when released, as a hypervisor that ignores cancellation does.
+   */
+  holdNext(op: FakeOperation): FakeHold {
+    const { hold, reach, gate } = createHold();
+    this.holds.set(op, { reach, gate });
+    return hold;
   }
 
   async getHostReport(): Promise<HostReport> {
@@ -614,6 +629,12 @@ export class FakeDriver
     if (this.hangs.get(op) === 'before') {
       this.hangs.delete(op);
       await untilAborted(new Promise<never>(() => {}), call?.signal);
+    }
+    const hold = this.holds.get(op);
+    if (hold) {
+      this.holds.delete(op);
+      hold.reach();
+      await hold.gate;
     }
     const latency =
       typeof this.options.latencyMs === 'number' ? this.options.latencyMs : this.options.latencyMs?.[op];

@@ -19,6 +19,7 @@ export {
   type FakeOperation,
 } from './fake-driver.js';
 export { FirstFitReason, FirstFitScheduler } from './first-fit-scheduler.js';
+export type { FakeHold } from './hold.js';
 export { internalsOf } from './internals.js';
 export {
   checkMoveInvariants,

@@ -1,3 +1,4 @@
+import type { ComputeOptions } from '../compose/create-compute.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { Instance } from '../model/instance.js';
 import type { DriverCapabilities } from '../ports/driver.js';
@@ -16,6 +17,8 @@ export class MemoryVolumes implements VolumeAdapter {
   /** Volume id to the instance it is connected to (`null`: free). */
   readonly attachedTo = new Map<string, string | null>();
   readonly log: string[] = [];
+  /** Every volume id a disconnect named, in call order (`*` for one of all the instance's volumes). */
+  readonly released: string[] = [];
   constructor(ids: readonly string[]) {
     for (const id of ids) this.attachedTo.set(id, null);
   }
@@ -42,6 +45,7 @@ export class MemoryVolumes implements VolumeAdapter {
     for (const [id, on] of this.attachedTo)
       if (on === instance.id && (!volumeIds || volumeIds.includes(id))) this.attachedTo.set(id, null);
     this.log.push(`disconnect ${hostId} ${volumeIds?.join(',') ?? '*'}`);
+    this.released.push(...(volumeIds ?? ['*']));
   }
   connectedTo(instanceId: string): string[] {
     return [...this.attachedTo].filter(([, on]) => on === instanceId).map(([id]) => id);
@@ -58,6 +62,8 @@ export class MemoryNetwork implements NetworkAdapter {
     string,
     { networkId: string; mac: string; boundTo: string | null; made: boolean }
   >();
+  /** Every port id a deallocate named, in call order (`*` for one of all the instance's ports). */
+  readonly released: string[] = [];
   private next = 0;
   constructor(private readonly networks: readonly string[]) {}
   /** A port made beforehand (`openstack port create`). */
@@ -87,6 +93,7 @@ export class MemoryNetwork implements NetworkAdapter {
     });
   }
   async deallocate(instance: Instance, portIds?: readonly string[]): Promise<void> {
+    this.released.push(...(portIds ?? ['*']));
     for (const [id, p] of this.ports) {
       if (p.boundTo !== instance.id || (portIds && !portIds.includes(id))) continue;
       if (p.made) this.ports.delete(id);
@@ -106,7 +113,7 @@ export class MemoryNetwork implements NetworkAdapter {
  * driver; `capabilities` override the FAKE's (e.g. hot-plug off).
  */
 export async function cloudWithInstance(
-  core: { volumes?: VolumeAdapter; network?: NetworkAdapter },
+  core: Pick<Partial<ComputeOptions>, 'volumes' | 'network' | 'engine'>,
   capabilities?: Partial<DriverCapabilities>,
 ) {
   const cloud = await createFakeCloud({
