@@ -1,6 +1,6 @@
-import { access, constants } from 'node:fs/promises';
 import {
   DriverError,
+  type DriverErrorDetails,
   type Image,
   type ImageImport,
   type ImageService,
@@ -8,39 +8,47 @@ import {
   type LocalArtifact,
   type LocalImageService,
 } from '@nova-lfs/core';
-import type { LinkedArtifact } from './driver-protocol.js';
+import type { AgentImageCache } from './agent-image-cache.js';
+import type { ImageArtifact, LinkedArtifact } from './driver-protocol.js';
+import { imageFetchFailure } from './errors.js';
+
+/** The images one call names, as the control plane sent them. */
+export interface CallImages {
+  readonly image: Image;
+  /** The image's artifact (absent when the control plane sent none: the agent said it needs no bytes). */
+  readonly artifact?: ImageArtifact;
+  /** The kernel and initrd the image names, as the control plane's artifacts. */
+  readonly linked?: readonly LinkedArtifact[];
+  readonly driver: string;
+  readonly hostId: string;
+  readonly instanceId: string;
+}
 
 /**
  * The image service a driver sees inside one agent call. Images come from the control plane:
- * - the spawn's image (and the kernel and initrd it names): `get` answers its record and
- *   `acquire` the control plane's verified artifact, read by path from the control plane's image cache directory on this machine (the
- *   control plane checked its sha256 when it cached it);
+ * - the call's image (and the kernel and initrd it names): `get` answers its record and
+ *   `acquire` a verified local copy from the agent's own cache, fetched from the control plane
+ *   over the bus when it is not there yet ({@link AgentImageCache});
  * - images a driver writes (snapshots) are staged in the agent's own `staging` service, from
- *   where the control plane imports them by path and then asks the agent to release them.
+ *   where the control plane reads them (`driver.snapshotRead`) and then asks the agent to
+ *   release them.
+ * A failed acquire is a `DriverError` naming the image (`imageId`) and why (`imageFetch`:
+ * `missing`, `checksum`, `connection`, `invalid`), with the typed error as its cause.
  */
 export function agentCallImages(
   staging: LocalImageService,
-  spawn:
-    | {
-        image: Image;
-        artifactPath?: string;
-        /** The kernel and initrd the image names, as the control plane's artifacts. */
-        linked?: readonly LinkedArtifact[];
-        driver: string;
-        hostId: string;
-        instanceId: string;
-      }
-    | undefined,
+  cache: AgentImageCache,
+  call: CallImages | undefined,
 ): ImageService {
-  const linked = new Map((spawn?.linked ?? []).map((l) => [l.image.id, l]));
+  const linked = new Map((call?.linked ?? []).map((l) => [l.image.id, l]));
   return {
     async get(id: string): Promise<Image | undefined> {
-      if (spawn && id === spawn.image.id) return spawn.image;
+      if (call && id === call.image.id) return call.image;
       return linked.get(id)?.image ?? staging.get(id);
     },
     async list(): Promise<Image[]> {
       return [
-        ...(spawn ? [spawn.image] : []),
+        ...(call ? [call.image] : []),
         ...[...linked.values()].map((l) => l.image),
         ...(await staging.list()),
       ];
@@ -56,35 +64,29 @@ export function agentCallImages(
     },
     async acquire(id: string): Promise<LocalArtifact> {
       const link = linked.get(id);
-      if (!spawn || (id !== spawn.image.id && !link)) return staging.acquire(id);
-      const details = {
-        driver: spawn.driver,
+      if (!call || (id !== call.image.id && !link)) return staging.acquire(id);
+      const details: DriverErrorDetails = {
+        driver: call.driver,
         operation: 'image acquire',
-        instanceId: spawn.instanceId,
-        hostId: spawn.hostId,
+        instanceId: call.instanceId,
+        hostId: call.hostId,
       };
-      const image = link ? link.image : spawn.image;
-      const path = link ? link.path : spawn.artifactPath;
-      if (!path) {
+      const image = link ? link.image : call.image;
+      const artifact = link ?? call.artifact;
+      if (!artifact) {
         throw new DriverError(
           { ...details, retryable: false },
           `image ${id}: the control plane sent no artifact (the agent reported that it needs none)`,
         );
       }
       try {
-        await access(path, constants.R_OK);
-      } catch (cause) {
-        // another host sharing the control plane's machine may read it: let the build move on
-        throw new DriverError(
-          { ...details, retryable: false, reschedule: true },
-          `image ${id}: artifact ${path} is not readable on this host (agents share the control plane's image cache directory)`,
-          { cause },
-        );
+        return await cache.acquire(image, artifact);
+      } catch (e) {
+        throw imageFetchFailure(e, { ...details, imageId: id, servedBy: artifact.servedBy });
       }
-      return { image, path };
     },
     async remove(id: string): Promise<void> {
-      if ((spawn && id === spawn.image.id) || linked.has(id)) return;
+      if ((call && id === call.image.id) || linked.has(id)) return;
       await staging.remove(id);
     },
   };

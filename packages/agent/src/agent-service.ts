@@ -8,6 +8,7 @@ import {
   type BusEvent,
   BusEventPublisher,
   type BusLogger,
+  BusRpcClient,
   BusRpcServer,
   consoleBusLogger,
   HeartbeatPublisher,
@@ -37,6 +38,7 @@ import {
   supportsSuspend,
 } from '@nova-lfs/core/ports';
 import type { Subscription } from 'rxjs';
+import { AgentImageCache } from './agent-image-cache.js';
 import { agentCallImages } from './agent-images.js';
 import { registerMoveHandlers, type ServeOptions } from './agent-moves.js';
 import {
@@ -50,6 +52,8 @@ import {
   powerStateEvent,
   type SpawnPayload,
 } from './driver-protocol.js';
+import { chunkBytesFor, readFileChunk } from './image-chunks.js';
+import { snapshotRpc } from './image-transfer-protocol.js';
 import { InstanceLanes } from './instance-lanes.js';
 import { migrationProgressEvent } from './move-protocol.js';
 import { OperationJournal } from './operation-journal.js';
@@ -66,11 +70,22 @@ export interface AgentServiceOptions {
    */
   readonly needsImageBytes?: boolean;
   /**
-   * The agent's own directory: the operation journal (`operations.jsonl`) and staged snapshots
-   * (`snapshots/`). Default: a new directory under the system's temporary directory (nothing then
-   * survives a restart).
+   * The agent's own directory: the operation journal (`operations.jsonl`), staged snapshots
+   * (`snapshots/`) and, unless `imageCacheDir` says otherwise, the image cache (`images/`).
+   * Default: a new directory under the system's temporary directory (nothing then survives a
+   * restart).
    */
   readonly stateDir?: string;
+  /**
+   * The agent's own image cache: images fetched from the control plane over the bus (verified
+   * against the sha256 it recorded). Default `<stateDir>/images`.
+   */
+  readonly imageCacheDir?: string;
+  /**
+   * A directory the agent shares with its control planes (their image cache): an artifact whose
+   * path lies under it is read in place instead of fetched. Default: none, every image is fetched.
+   */
+  readonly sharedImageDir?: string;
   /** Heartbeat interval in ms (default 10,000; keep it well below the control plane's `downAfterMs`). */
   readonly heartbeatIntervalMs?: number;
   /** The hosts bucket (default bus-nats's `nova_hosts`). */
@@ -120,6 +135,10 @@ export class AgentService {
   private readonly lanes = new InstanceLanes();
   private readonly journal: OperationJournal;
   private readonly staging: LocalImageService;
+  /** The agent's cache of the images its calls run (fetched from the control plane). */
+  readonly imageCache: AgentImageCache;
+  private readonly imageClient: BusRpcClient;
+  private readonly nc: NatsConnection;
   private readonly needsImageBytes: boolean;
   private readonly heartbeatIntervalMs: number;
   private powerEvents: Subscription | undefined;
@@ -137,6 +156,13 @@ export class AgentService {
     mkdirSync(stateDir, { recursive: true });
     this.journal = new OperationJournal(join(stateDir, 'operations.jsonl'), { now: this.now });
     this.staging = new LocalImageService(join(stateDir, 'snapshots'));
+    this.nc = nc;
+    this.imageClient = new BusRpcClient(nc, { senderId: options.hostId, logger: this.logger, now: this.now });
+    this.imageCache = new AgentImageCache({
+      dir: options.imageCacheDir ?? join(stateDir, 'images'),
+      client: this.imageClient,
+      ...(options.sharedImageDir !== undefined ? { sharedDir: options.sharedImageDir } : {}),
+    });
     this.rpc = new BusRpcServer(nc, {
       hostId: options.hostId,
       logger: this.logger,
@@ -222,6 +248,7 @@ export class AgentService {
     this.state = 'stopped';
     this.powerEvents?.unsubscribe();
     await this.rpc.stop();
+    this.imageClient.close();
     await this.heartbeat.stop(options);
     await this.driver.close?.();
   }
@@ -299,12 +326,17 @@ export class AgentService {
         const image = await d.snapshot(p.instance, {
           signal,
           name: p.name,
-          images: agentCallImages(this.staging, undefined),
+          images: agentCallImages(this.staging, this.imageCache, undefined),
         });
         const staged = await this.staging.acquire(image.id);
         return { image: staged.image, path: staged.path };
       }),
     );
+    // revision 4: the control plane reads the staged snapshot over the bus (only staged ones)
+    this.rpc.handle(snapshotRpc.read, async ({ imageId, offset, length }) => {
+      const staged = await this.staging.acquire(imageId);
+      return readFileChunk(staged.path, offset, Math.min(length, chunkBytesFor(this.nc.info?.max_payload)));
+    });
     this.rpc.handle(driverRpc.snapshotRelease, async ({ imageId }) => {
       await this.staging.remove(imageId);
       return {};
@@ -331,14 +363,14 @@ export class AgentService {
     };
   }
 
-  /** The image service of one call: `image` (and its kernel and initrd) are read from the control plane's artifacts. */
+  /** The image service of one call: `image` (and its kernel and initrd) come from the control plane. */
   private callImages(image: Image, instance: Instance, artifacts: CallArtifacts) {
-    return agentCallImages(this.staging, {
+    return agentCallImages(this.staging, this.imageCache, {
       image,
       driver: this.driver.kind,
       hostId: this.hostId,
       instanceId: instance.id,
-      ...(artifacts.artifact ? { artifactPath: artifacts.artifact.path } : {}),
+      ...(artifacts.artifact ? { artifact: artifacts.artifact } : {}),
       linked: artifacts.linked ?? [],
     });
   }
