@@ -1,6 +1,5 @@
 import {
   DriverError,
-  type DriverErrorDetails,
   type Image,
   type ImageImport,
   type ImageService,
@@ -8,17 +7,17 @@ import {
   type LocalArtifact,
   type LocalImageService,
 } from '@nova-lfs/core';
-import type { AgentImageCache } from './agent-image-cache.js';
-import type { ImageArtifact, LinkedArtifact } from './driver-protocol.js';
-import { imageFetchFailure } from './errors.js';
 
-/** The images one call names, as the control plane sent them. */
+/** The images one call names, with the verified local copies the agent made of them. */
 export interface CallImages {
   readonly image: Image;
-  /** The image's artifact (absent when the control plane sent none: the agent said it needs no bytes). */
-  readonly artifact?: ImageArtifact;
-  /** The kernel and initrd the image names, as the control plane's artifacts. */
-  readonly linked?: readonly LinkedArtifact[];
+  /** The kernel and initrd the image names. */
+  readonly linked: readonly Image[];
+  /**
+   * Verified local copies by image id, fetched before the driver runs (absent when the control
+   * plane sent no artifacts: the agent said it needs no bytes).
+   */
+  readonly ready: ReadonlyMap<string, LocalArtifact>;
   readonly driver: string;
   readonly hostId: string;
   readonly instanceId: string;
@@ -27,31 +26,21 @@ export interface CallImages {
 /**
  * The image service a driver sees inside one agent call. Images come from the control plane:
  * - the call's image (and the kernel and initrd it names): `get` answers its record and
- *   `acquire` a verified local copy from the agent's own cache, fetched from the control plane
- *   over the bus when it is not there yet ({@link AgentImageCache});
+ *   `acquire` the verified local copy the agent fetched into its own cache before the call
+ *   reached the driver (`AgentImageCache`);
  * - images a driver writes (snapshots) are staged in the agent's own `staging` service, from
  *   where the control plane reads them (`driver.snapshotRead`) and then asks the agent to
  *   release them.
- * A failed acquire is a `DriverError` naming the image (`imageId`) and why (`imageFetch`:
- * `missing`, `checksum`, `connection`, `invalid`), with the typed error as its cause.
  */
-export function agentCallImages(
-  staging: LocalImageService,
-  cache: AgentImageCache,
-  call: CallImages | undefined,
-): ImageService {
-  const linked = new Map((call?.linked ?? []).map((l) => [l.image.id, l]));
+export function agentCallImages(staging: LocalImageService, call: CallImages | undefined): ImageService {
+  const linked = new Map((call?.linked ?? []).map((l) => [l.id, l]));
   return {
     async get(id: string): Promise<Image | undefined> {
       if (call && id === call.image.id) return call.image;
-      return linked.get(id)?.image ?? staging.get(id);
+      return linked.get(id) ?? staging.get(id);
     },
     async list(): Promise<Image[]> {
-      return [
-        ...(call ? [call.image] : []),
-        ...[...linked.values()].map((l) => l.image),
-        ...(await staging.list()),
-      ];
+      return [...(call ? [call.image] : []), ...linked.values(), ...(await staging.list())];
     },
     import(meta: ImageImport, source: ImageSource): Promise<Image> {
       return staging.import(meta, source);
@@ -65,25 +54,20 @@ export function agentCallImages(
     async acquire(id: string): Promise<LocalArtifact> {
       const link = linked.get(id);
       if (!call || (id !== call.image.id && !link)) return staging.acquire(id);
-      const details: DriverErrorDetails = {
-        driver: call.driver,
-        operation: 'image acquire',
-        instanceId: call.instanceId,
-        hostId: call.hostId,
-      };
-      const image = link ? link.image : call.image;
-      const artifact = link ?? call.artifact;
-      if (!artifact) {
+      const local = call.ready.get(id);
+      if (!local) {
         throw new DriverError(
-          { ...details, retryable: false },
+          {
+            driver: call.driver,
+            operation: 'image acquire',
+            instanceId: call.instanceId,
+            hostId: call.hostId,
+            retryable: false,
+          },
           `image ${id}: the control plane sent no artifact (the agent reported that it needs none)`,
         );
       }
-      try {
-        return await cache.acquire(image, artifact);
-      } catch (e) {
-        throw imageFetchFailure(e, { ...details, imageId: id, servedBy: artifact.servedBy });
-      }
+      return local;
     },
     async remove(id: string): Promise<void> {
       if ((call && id === call.image.id) || linked.has(id)) return;

@@ -24,8 +24,10 @@ import {
   type DriverCallOptions,
   type DriverInstance,
   type Image,
+  type ImageService,
   type Instance,
   isNovaError,
+  type LocalArtifact,
   LocalImageService,
 } from '@nova-lfs/core';
 import {
@@ -49,9 +51,11 @@ import {
   DRIVER_PROTOCOL_REVISION,
   describeServed,
   driverRpc,
+  type ImageArtifact,
   powerStateEvent,
   type SpawnPayload,
 } from './driver-protocol.js';
+import { imageFetchFailure } from './errors.js';
 import { chunkBytesFor, readFileChunk } from './image-chunks.js';
 import { snapshotRpc } from './image-transfer-protocol.js';
 import { InstanceLanes } from './instance-lanes.js';
@@ -276,17 +280,17 @@ export class AgentService {
       ),
     }));
 
-    this.mutating(driverRpc.spawn, (p, o) => d.spawn(this.spawnRequest(p, o)));
+    this.mutating(driverRpc.spawn, async (p, o) => d.spawn(await this.spawnRequest(p, o)));
     registerMoveHandlers({
       driver: d,
       serve: (method, work, options) => this.serve(method, work, options),
-      callImages: (image, instance, artifacts) => this.callImages(image, instance, artifacts),
+      callImages: (image, instance, artifacts, signal) => this.callImages(image, instance, artifacts, signal),
       publishProgress: (payload) => this.publish(migrationProgressEvent, payload),
       unsupported: (capability) => this.unsupported(capability),
     });
-    this.mutating(driverRpc.rebuild, (p, o) => {
+    this.mutating(driverRpc.rebuild, async (p, o) => {
       if (!supportsRebuild(d)) throw this.unsupported('rebuild');
-      return d.rebuild(this.spawnRequest(p, o));
+      return d.rebuild(await this.spawnRequest(p, o));
     });
     this.mutating(driverRpc.destroy, (p, o) => d.destroy(p.instance, o), { preempt: true });
     this.mutating(driverRpc.powerOff, (p, o) => {
@@ -326,7 +330,7 @@ export class AgentService {
         const image = await d.snapshot(p.instance, {
           signal,
           name: p.name,
-          images: agentCallImages(this.staging, this.imageCache, undefined),
+          images: agentCallImages(this.staging, undefined),
         });
         const staged = await this.staging.acquire(image.id);
         return { image: staged.image, path: staged.path };
@@ -351,7 +355,7 @@ export class AgentService {
     return new CapabilityUnsupportedError(capability, this.driver.kind, this.hostId);
   }
 
-  private spawnRequest(p: SpawnPayload, o: DriverCallOptions) {
+  private async spawnRequest(p: SpawnPayload, o: DriverCallOptions) {
     return {
       ...o,
       instance: p.instance,
@@ -359,19 +363,49 @@ export class AgentService {
       image: p.image,
       ports: p.ports,
       volumes: p.volumes,
-      images: this.callImages(p.image, p.instance, p),
+      images: await this.callImages(p.image, p.instance, p, o.signal),
     };
   }
 
-  /** The image service of one call: `image` (and its kernel and initrd) come from the control plane. */
-  private callImages(image: Image, instance: Instance, artifacts: CallArtifacts) {
-    return agentCallImages(this.staging, this.imageCache, {
+  /**
+   * The image service of one call: `image` (and its kernel and initrd) are fetched into the
+   * agent's cache (or found there) before the driver runs, so a fetch failure is the agent's own
+   * `DriverError` naming the image (see `imageFetchFailure`), whatever the driver would make of it.
+   */
+  private async callImages(
+    image: Image,
+    instance: Instance,
+    artifacts: CallArtifacts,
+    signal: AbortSignal | undefined,
+  ): Promise<ImageService> {
+    const details = {
+      driver: this.driver.kind,
+      operation: 'image fetch',
+      hostId: this.hostId,
+      instanceId: instance.id,
+    };
+    const wanted: Array<[Image, ImageArtifact]> = [
+      ...(artifacts.artifact ? [[image, artifacts.artifact] as [Image, ImageArtifact]] : []),
+      ...(artifacts.linked ?? []).map((l): [Image, ImageArtifact] => [l.image, l]),
+    ];
+    const ready = new Map<string, LocalArtifact>();
+    await Promise.all(
+      wanted.map(async ([img, artifact]) => {
+        try {
+          ready.set(img.id, await this.imageCache.acquire(img, artifact, signal));
+        } catch (e) {
+          if (signal?.aborted) throw signal.reason;
+          throw imageFetchFailure(e, { ...details, imageId: img.id, servedBy: artifact.servedBy });
+        }
+      }),
+    );
+    return agentCallImages(this.staging, {
       image,
+      linked: (artifacts.linked ?? []).map((l) => l.image),
+      ready,
       driver: this.driver.kind,
       hostId: this.hostId,
       instanceId: instance.id,
-      ...(artifacts.artifact ? { artifact: artifacts.artifact } : {}),
-      linked: artifacts.linked ?? [],
     });
   }
 
