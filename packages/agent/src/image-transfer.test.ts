@@ -8,7 +8,7 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { agentInboxPrefix, BusErrorCode, BusRpcClient, BusRpcServer, connectBus } from '@nova-lfs/bus-nats';
 import { type NatsTestServer, startNatsServer } from '@nova-lfs/bus-nats/testing';
@@ -168,6 +168,34 @@ describe.skipIf(!available)('images over the bus: an agent with its own image ca
       expect(failure.details).toMatchObject({ imageId: 'img-d', imageFetch: 'missing', reschedule: false });
       expect(filesIn(join(strangerDir, 'blobs'))).toEqual([]);
       expect(bus.imageServer.chunksServed(image.sha256)).toBe(0);
+    } finally {
+      await nc.close();
+    }
+  });
+  it('an older control plane (no servedBy): a path under --shared-image-dir is read in place, any other path is never opened', async () => {
+    const { image } = await importImage('img-e', 500);
+    const ours = (await engine.images.acquire('img-e')).path;
+    const nc = await connectBus({ servers: natsUrl, inboxPrefix: agentInboxPrefix('shared-1') });
+    const client = new BusRpcClient(nc, { senderId: 'shared-1', logger: new RecordingLogger() });
+    try {
+      const shared = new AgentImageCache({
+        dir: join(dir, 'shared-cache'),
+        client,
+        sharedDir: dirname(ours),
+      });
+      expect(await shared.acquire(image, { path: ours, sha256: image.sha256 })).toEqual({
+        image,
+        path: ours,
+      });
+      expect(shared.fetchCount).toBe(0);
+      const apart = new AgentImageCache({
+        dir: join(dir, 'apart-cache'),
+        client,
+        sharedDir: join(dir, 'elsewhere'),
+      });
+      const e = await apart.acquire(image, { path: ours, sha256: image.sha256 }).catch((x: unknown) => x);
+      expect(e).toMatchObject({ code: ErrorCode.NotFound });
+      expect(apart.fetchCount).toBe(0);
     } finally {
       await nc.close();
     }

@@ -127,8 +127,10 @@ class AgentRestarted extends Error {}
  *   running out of time is a core `DeadlineExceededError`.
  * - `events$`: the agent's power-state events (at most once; reconciliation covers gaps).
  * - Images: spawn and rebuild acquire the image from the engine's image service here (verifying
- *   its sha256) and send the artifact's path when the agent needs bytes; the agent reads it from
- *   this machine's cache directory. Snapshots are staged by the agent and imported from its path.
+ *   its sha256) when the agent needs bytes, grant it to the agent's host on `imageServer` while
+ *   the call runs and send its sha256 and `servedBy`: the agent fetches it over the bus into its
+ *   own cache. Snapshots are staged by the agent and read back over the bus (`driver.snapshotRead`;
+ *   by path from agents older than revision 4).
  *
  * Build it with {@link RemoteDriver.connect}, which reads the agent's kind and capabilities.
  */
