@@ -13,8 +13,12 @@ export interface AgentCommandOptions {
   readonly natsUrl: string;
   readonly natsUser?: string;
   readonly natsPassword?: string;
-  /** The agent's directory (journal, staged snapshots, the fake driver's guests). */
+  /** The agent's directory (journal, staged snapshots, image cache, the fake driver's guests). */
   readonly stateDir: string;
+  /** The agent's image cache (default `<stateDir>/images`): images fetched over the bus. */
+  readonly imageCacheDir?: string;
+  /** The control plane's image cache, when this machine shares it: artifacts under it are read in place. */
+  readonly sharedImageDir?: string;
   readonly heartbeatMs: number;
   /** Fake driver only: latency of every call, in ms. */
   readonly fakeLatencyMs: number;
@@ -43,6 +47,8 @@ export const agentUsage = `usage: nova-lfs-agent --host-id ID --driver fake|dock
   --nats-user USER        NATS user of this agent (its permissions: agentPermissions(hostId))
   --nats-password PASS    its password (or NOVA_LFS_NATS_PASSWORD)
   --state-dir DIR         journal, staged snapshots, fake guests (default $NOVA_LFS_DATA_DIR/agent-ID or ./.nova-lfs/agent-ID)
+  --image-cache DIR       this agent's image cache, filled over the bus (default STATE-DIR/images)
+  --shared-image-dir DIR  the control plane's image cache, shared with this machine: read in place, not fetched
   --heartbeat-ms N        heartbeat interval (default 10000)
   --fake-latency-ms N     fake driver: latency per call (default 0)
   --fake-acquire-images   fake driver: read image bytes on spawn (sha256 checked by the control plane)
@@ -86,6 +92,8 @@ export function parseAgentArgs(
         'nats-user': { type: 'string' },
         'nats-password': { type: 'string' },
         'state-dir': { type: 'string' },
+        'image-cache': { type: 'string' },
+        'shared-image-dir': { type: 'string' },
         'heartbeat-ms': { type: 'string' },
         'fake-latency-ms': { type: 'string' },
         'fake-acquire-images': { type: 'boolean' },
@@ -132,6 +140,8 @@ export function parseAgentArgs(
     ...(user !== undefined ? { natsUser: user } : {}),
     ...(password !== undefined ? { natsPassword: password } : {}),
     stateDir: (values['state-dir'] as string | undefined) ?? join(dataDir, `agent-${hostId}`),
+    ...(typeof values['image-cache'] === 'string' ? { imageCacheDir: values['image-cache'] } : {}),
+    ...(typeof values['shared-image-dir'] === 'string' ? { sharedImageDir: values['shared-image-dir'] } : {}),
     heartbeatMs: positiveInt('heartbeat-ms', values['heartbeat-ms'] as string | undefined, 10_000) as number,
     fakeLatencyMs: positiveInt(
       'fake-latency-ms',
@@ -228,6 +238,8 @@ export async function runAgent(o: AgentCommandOptions): Promise<RunningAgent> {
       driver,
       needsImageBytes,
       stateDir: o.stateDir,
+      ...(o.imageCacheDir !== undefined ? { imageCacheDir: o.imageCacheDir } : {}),
+      ...(o.sharedImageDir !== undefined ? { sharedImageDir: o.sharedImageDir } : {}),
       heartbeatIntervalMs: o.heartbeatMs,
     });
     const report = await agent.start();

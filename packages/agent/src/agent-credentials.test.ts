@@ -9,9 +9,11 @@ import {
   HostLiveness,
 } from '@nova-lfs/bus-nats';
 import { type NatsTestServer, startNatsServer } from '@nova-lfs/bus-nats/testing';
+import { LocalImageService } from '@nova-lfs/core';
 import { buildTestInstance, tinyTestFlavor } from '@nova-lfs/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecordingLogger, tempDir, waitFor } from './agent-env.test-helper.js';
+import { AgentImageServer } from './agent-image-server.js';
 import { RemoteDriver } from './remote-driver.js';
 import { type AgentProcess, startAgentProcess } from './testing/index.js';
 
@@ -45,6 +47,7 @@ describe.skipIf(!binaryAvailable)('agents with their own NATS credentials (own n
         { user: 'control', password: 'control-secret' },
         { user: 'agent-ca', password: 'a-secret', ...agentPermissions('cred-a') },
         { user: 'agent-cb', password: 'b-secret', ...agentPermissions('cred-b') },
+        { user: 'agent-ci', password: 'i-secret', ...agentPermissions('cred-img') },
       ],
     });
     control = await connectBus({ servers: server.url, user: 'control', pass: 'control-secret' });
@@ -100,6 +103,41 @@ describe.skipIf(!binaryAvailable)('agents with their own NATS credentials (own n
     await driver.destroy(instance);
     await driver.close();
     expect(agent.stderr()).not.toContain('Permissions Violation');
+  });
+
+  it("an agent fetches its calls' images over the bus within its permissions (no shared directory)", async () => {
+    const agent = await startAgentProcess({
+      hostId: 'cred-img',
+      natsUrl: server.url,
+      stateDir: join(dir, 'cred-img'),
+      heartbeatMs: 200,
+      natsUser: 'agent-ci',
+      natsPassword: 'i-secret',
+      extraArgs: ['--fake-acquire-images', '--image-cache', join(dir, 'cred-img-cache')],
+    });
+    agents.push(agent);
+    const logger = new RecordingLogger();
+    const imageServer = new AgentImageServer(control, { controlPlaneId: 'cp-cred', logger });
+    await imageServer.start();
+    const driver = await RemoteDriver.connect({
+      hostId: 'cred-img',
+      client: new BusRpcClient(control, { senderId: 'cp-cred', logger }),
+      subscriber: new BusEventSubscriber(control, { logger }),
+      imageServer,
+    });
+    const images = new LocalImageService(join(dir, 'cp-images'));
+    const image = await images.import(
+      { id: 'img', name: 'img', diskFormat: 'raw' },
+      { kind: 'bytes', bytes: new Uint8Array(300_000).fill(7) },
+    );
+    const instance = buildTestInstance({ hostId: 'cred-img' });
+    await driver.spawn({ instance, flavor: tinyTestFlavor, image, images, ports: [], volumes: [] });
+    expect(imageServer.chunksServed(image.sha256)).toBe(2);
+    await driver.destroy(instance);
+    await driver.close();
+    await imageServer.stop();
+    expect(agent.stderr()).not.toContain('Permissions Violation');
+    expect(logger.records).toEqual([]);
   });
 
   it('an agent started with another host id than its credentials allow refuses to serve (exit 1)', async () => {

@@ -59,6 +59,7 @@ describe.skipIf(!available)('engine with two agent hosts over NATS (agents are c
         hostId: id,
         client: bus.client,
         subscriber: bus.subscriber,
+        imageServer: bus.imageServer,
         retryWindowMs: 3000,
       });
       hosts.push({ id, stateDir, process, driver });
@@ -209,7 +210,12 @@ describe.skipIf(!available)('RemoteDriver across an agent killed mid-call', () =
         extraArgs: ['--fake-latency-ms', '800'],
       });
     let agent = await start();
-    const driver = await RemoteDriver.connect({ hostId, client: bus.client, subscriber: bus.subscriber });
+    const driver = await RemoteDriver.connect({
+      hostId,
+      client: bus.client,
+      subscriber: bus.subscriber,
+      imageServer: bus.imageServer,
+    });
     try {
       const instance = buildTestInstance({ hostId });
       const image = {

@@ -12,6 +12,7 @@ import {
 } from '@nova-lfs/bus-nats';
 import { defaultNatsUrl, natsAvailable, startNatsCommand } from '@nova-lfs/bus-nats/testing';
 import { FakeDriver, type FakeDriverOptions } from '@nova-lfs/core/testing';
+import { AgentImageServer } from './agent-image-server.js';
 import { AgentService } from './agent-service.js';
 import { RemoteDriver } from './remote-driver.js';
 
@@ -48,19 +49,26 @@ export interface ControlPlaneBus {
   readonly nc: NatsConnection;
   readonly client: BusRpcClient;
   readonly subscriber: BusEventSubscriber;
+  /** Serves the artifacts of this control plane's calls to its agents (pass it to `RemoteDriver`). */
+  readonly imageServer: AgentImageServer;
   close(): Promise<void>;
 }
 
 /** Connects a control plane to the shared server. */
 export async function controlPlaneBus(logger: BusLogger = new RecordingLogger()): Promise<ControlPlaneBus> {
   const nc = await connectBus({ servers: defaultNatsUrl, name: 'nova-control-test' });
-  const client = new BusRpcClient(nc, { senderId: `cp-${randomUUID().slice(0, 8)}`, logger });
+  const senderId = `cp-${randomUUID().slice(0, 8)}`;
+  const client = new BusRpcClient(nc, { senderId, logger });
   const subscriber = new BusEventSubscriber(nc, { logger });
+  const imageServer = new AgentImageServer(nc, { controlPlaneId: senderId, logger });
+  await imageServer.start();
   return {
     nc,
     client,
     subscriber,
+    imageServer,
     async close() {
+      await imageServer.stop();
       client.close();
       await nc.close();
     },
@@ -120,6 +128,7 @@ export async function startInProcessAgent(
     hostId,
     client: bus.client,
     subscriber: bus.subscriber,
+    imageServer: bus.imageServer,
     logger: options.logger ?? new RecordingLogger(),
   });
   return {

@@ -1,4 +1,3 @@
-import { access, constants } from 'node:fs/promises';
 import {
   DriverError,
   type Image,
@@ -8,42 +7,40 @@ import {
   type LocalArtifact,
   type LocalImageService,
 } from '@nova-lfs/core';
-import type { LinkedArtifact } from './driver-protocol.js';
+
+/** The images one call names, with the verified local copies the agent made of them. */
+export interface CallImages {
+  readonly image: Image;
+  /** The kernel and initrd the image names. */
+  readonly linked: readonly Image[];
+  /**
+   * Verified local copies by image id, fetched before the driver runs (absent when the control
+   * plane sent no artifacts: the agent said it needs no bytes).
+   */
+  readonly ready: ReadonlyMap<string, LocalArtifact>;
+  readonly driver: string;
+  readonly hostId: string;
+  readonly instanceId: string;
+}
 
 /**
  * The image service a driver sees inside one agent call. Images come from the control plane:
- * - the spawn's image (and the kernel and initrd it names): `get` answers its record and
- *   `acquire` the control plane's verified artifact, read by path from the control plane's image cache directory on this machine (the
- *   control plane checked its sha256 when it cached it);
+ * - the call's image (and the kernel and initrd it names): `get` answers its record and
+ *   `acquire` the verified local copy the agent fetched into its own cache before the call
+ *   reached the driver (`AgentImageCache`);
  * - images a driver writes (snapshots) are staged in the agent's own `staging` service, from
- *   where the control plane imports them by path and then asks the agent to release them.
+ *   where the control plane reads them (`driver.snapshotRead`) and then asks the agent to
+ *   release them.
  */
-export function agentCallImages(
-  staging: LocalImageService,
-  spawn:
-    | {
-        image: Image;
-        artifactPath?: string;
-        /** The kernel and initrd the image names, as the control plane's artifacts. */
-        linked?: readonly LinkedArtifact[];
-        driver: string;
-        hostId: string;
-        instanceId: string;
-      }
-    | undefined,
-): ImageService {
-  const linked = new Map((spawn?.linked ?? []).map((l) => [l.image.id, l]));
+export function agentCallImages(staging: LocalImageService, call: CallImages | undefined): ImageService {
+  const linked = new Map((call?.linked ?? []).map((l) => [l.id, l]));
   return {
     async get(id: string): Promise<Image | undefined> {
-      if (spawn && id === spawn.image.id) return spawn.image;
-      return linked.get(id)?.image ?? staging.get(id);
+      if (call && id === call.image.id) return call.image;
+      return linked.get(id) ?? staging.get(id);
     },
     async list(): Promise<Image[]> {
-      return [
-        ...(spawn ? [spawn.image] : []),
-        ...[...linked.values()].map((l) => l.image),
-        ...(await staging.list()),
-      ];
+      return [...(call ? [call.image] : []), ...linked.values(), ...(await staging.list())];
     },
     import(meta: ImageImport, source: ImageSource): Promise<Image> {
       return staging.import(meta, source);
@@ -56,35 +53,24 @@ export function agentCallImages(
     },
     async acquire(id: string): Promise<LocalArtifact> {
       const link = linked.get(id);
-      if (!spawn || (id !== spawn.image.id && !link)) return staging.acquire(id);
-      const details = {
-        driver: spawn.driver,
-        operation: 'image acquire',
-        instanceId: spawn.instanceId,
-        hostId: spawn.hostId,
-      };
-      const image = link ? link.image : spawn.image;
-      const path = link ? link.path : spawn.artifactPath;
-      if (!path) {
+      if (!call || (id !== call.image.id && !link)) return staging.acquire(id);
+      const local = call.ready.get(id);
+      if (!local) {
         throw new DriverError(
-          { ...details, retryable: false },
+          {
+            driver: call.driver,
+            operation: 'image acquire',
+            instanceId: call.instanceId,
+            hostId: call.hostId,
+            retryable: false,
+          },
           `image ${id}: the control plane sent no artifact (the agent reported that it needs none)`,
         );
       }
-      try {
-        await access(path, constants.R_OK);
-      } catch (cause) {
-        // another host sharing the control plane's machine may read it: let the build move on
-        throw new DriverError(
-          { ...details, retryable: false, reschedule: true },
-          `image ${id}: artifact ${path} is not readable on this host (agents share the control plane's image cache directory)`,
-          { cause },
-        );
-      }
-      return { image, path };
+      return local;
     },
     async remove(id: string): Promise<void> {
-      if ((spawn && id === spawn.image.id) || linked.has(id)) return;
+      if ((call && id === call.image.id) || linked.has(id)) return;
       await staging.remove(id);
     },
   };

@@ -28,8 +28,13 @@ export interface MoveHandlerHost {
     work: (payload: P, options: DriverCallOptions, ctx: RpcContext) => Promise<R>,
     options?: ServeOptions,
   ): void;
-  /** The image service of one call: `image` and its linked kernel and initrd are the control plane's artifacts. */
-  callImages(image: Image, instance: Instance, artifacts: CallArtifacts): ImageService;
+  /** The image service of one call: `image` and its linked kernel and initrd fetched into the agent's cache first. */
+  callImages(
+    image: Image,
+    instance: Instance,
+    artifacts: CallArtifacts,
+    signal: AbortSignal | undefined,
+  ): Promise<ImageService>;
   /** Publishes a migration's progress (best effort). */
   publishProgress(payload: {
     instanceId: string;
@@ -71,7 +76,7 @@ export function registerMoveHandlers(host: MoveHandlerHost): void {
       instance: p.instance,
       flavor: p.flavor,
       image: p.image,
-      images: host.callImages(p.image, p.instance, p),
+      images: await host.callImages(p.image, p.instance, p, o.signal),
       disks: p.disks,
       powerOn: p.powerOn,
       volumes: p.volumes,
@@ -98,7 +103,7 @@ export function registerMoveHandlers(host: MoveHandlerHost): void {
       instance: p.instance,
       flavor: p.flavor,
       rescueImage: p.rescueImage,
-      images: host.callImages(p.rescueImage, p.instance, p),
+      images: await host.callImages(p.rescueImage, p.instance, p, o.signal),
     });
     return done;
   });

@@ -8,6 +8,7 @@ import {
   type BusEvent,
   BusEventPublisher,
   type BusLogger,
+  BusRpcClient,
   BusRpcServer,
   consoleBusLogger,
   HeartbeatPublisher,
@@ -23,8 +24,10 @@ import {
   type DriverCallOptions,
   type DriverInstance,
   type Image,
+  type ImageService,
   type Instance,
   isNovaError,
+  type LocalArtifact,
   LocalImageService,
 } from '@nova-lfs/core';
 import {
@@ -37,6 +40,7 @@ import {
   supportsSuspend,
 } from '@nova-lfs/core/ports';
 import type { Subscription } from 'rxjs';
+import { AgentImageCache } from './agent-image-cache.js';
 import { agentCallImages } from './agent-images.js';
 import { registerMoveHandlers, type ServeOptions } from './agent-moves.js';
 import {
@@ -47,9 +51,13 @@ import {
   DRIVER_PROTOCOL_REVISION,
   describeServed,
   driverRpc,
+  type ImageArtifact,
   powerStateEvent,
   type SpawnPayload,
 } from './driver-protocol.js';
+import { imageFetchFailure } from './errors.js';
+import { chunkBytesFor, readFileChunk } from './image-chunks.js';
+import { snapshotRpc } from './image-transfer-protocol.js';
 import { InstanceLanes } from './instance-lanes.js';
 import { migrationProgressEvent } from './move-protocol.js';
 import { OperationJournal } from './operation-journal.js';
@@ -66,11 +74,22 @@ export interface AgentServiceOptions {
    */
   readonly needsImageBytes?: boolean;
   /**
-   * The agent's own directory: the operation journal (`operations.jsonl`) and staged snapshots
-   * (`snapshots/`). Default: a new directory under the system's temporary directory (nothing then
-   * survives a restart).
+   * The agent's own directory: the operation journal (`operations.jsonl`), staged snapshots
+   * (`snapshots/`) and, unless `imageCacheDir` says otherwise, the image cache (`images/`).
+   * Default: a new directory under the system's temporary directory (nothing then survives a
+   * restart).
    */
   readonly stateDir?: string;
+  /**
+   * The agent's own image cache: images fetched from the control plane over the bus (verified
+   * against the sha256 it recorded). Default `<stateDir>/images`.
+   */
+  readonly imageCacheDir?: string;
+  /**
+   * A directory the agent shares with its control planes (their image cache): an artifact whose
+   * path lies under it is read in place instead of fetched. Default: none, every image is fetched.
+   */
+  readonly sharedImageDir?: string;
   /** Heartbeat interval in ms (default 10,000; keep it well below the control plane's `downAfterMs`). */
   readonly heartbeatIntervalMs?: number;
   /** The hosts bucket (default bus-nats's `nova_hosts`). */
@@ -120,6 +139,10 @@ export class AgentService {
   private readonly lanes = new InstanceLanes();
   private readonly journal: OperationJournal;
   private readonly staging: LocalImageService;
+  /** The agent's cache of the images its calls run (fetched from the control plane). */
+  readonly imageCache: AgentImageCache;
+  private readonly imageClient: BusRpcClient;
+  private readonly nc: NatsConnection;
   private readonly needsImageBytes: boolean;
   private readonly heartbeatIntervalMs: number;
   private powerEvents: Subscription | undefined;
@@ -137,6 +160,13 @@ export class AgentService {
     mkdirSync(stateDir, { recursive: true });
     this.journal = new OperationJournal(join(stateDir, 'operations.jsonl'), { now: this.now });
     this.staging = new LocalImageService(join(stateDir, 'snapshots'));
+    this.nc = nc;
+    this.imageClient = new BusRpcClient(nc, { senderId: options.hostId, logger: this.logger, now: this.now });
+    this.imageCache = new AgentImageCache({
+      dir: options.imageCacheDir ?? join(stateDir, 'images'),
+      client: this.imageClient,
+      ...(options.sharedImageDir !== undefined ? { sharedDir: options.sharedImageDir } : {}),
+    });
     this.rpc = new BusRpcServer(nc, {
       hostId: options.hostId,
       logger: this.logger,
@@ -222,6 +252,7 @@ export class AgentService {
     this.state = 'stopped';
     this.powerEvents?.unsubscribe();
     await this.rpc.stop();
+    this.imageClient.close();
     await this.heartbeat.stop(options);
     await this.driver.close?.();
   }
@@ -249,17 +280,17 @@ export class AgentService {
       ),
     }));
 
-    this.mutating(driverRpc.spawn, (p, o) => d.spawn(this.spawnRequest(p, o)));
+    this.mutating(driverRpc.spawn, async (p, o) => d.spawn(await this.spawnRequest(p, o)));
     registerMoveHandlers({
       driver: d,
       serve: (method, work, options) => this.serve(method, work, options),
-      callImages: (image, instance, artifacts) => this.callImages(image, instance, artifacts),
+      callImages: (image, instance, artifacts, signal) => this.callImages(image, instance, artifacts, signal),
       publishProgress: (payload) => this.publish(migrationProgressEvent, payload),
       unsupported: (capability) => this.unsupported(capability),
     });
-    this.mutating(driverRpc.rebuild, (p, o) => {
+    this.mutating(driverRpc.rebuild, async (p, o) => {
       if (!supportsRebuild(d)) throw this.unsupported('rebuild');
-      return d.rebuild(this.spawnRequest(p, o));
+      return d.rebuild(await this.spawnRequest(p, o));
     });
     this.mutating(driverRpc.destroy, (p, o) => d.destroy(p.instance, o), { preempt: true });
     this.mutating(driverRpc.powerOff, (p, o) => {
@@ -305,6 +336,11 @@ export class AgentService {
         return { image: staged.image, path: staged.path };
       }),
     );
+    // revision 4: the control plane reads the staged snapshot over the bus (only staged ones)
+    this.rpc.handle(snapshotRpc.read, async ({ imageId, offset, length }) => {
+      const staged = await this.staging.acquire(imageId);
+      return readFileChunk(staged.path, offset, Math.min(length, chunkBytesFor(this.nc.info?.max_payload)));
+    });
     this.rpc.handle(driverRpc.snapshotRelease, async ({ imageId }) => {
       await this.staging.remove(imageId);
       return {};
@@ -319,7 +355,7 @@ export class AgentService {
     return new CapabilityUnsupportedError(capability, this.driver.kind, this.hostId);
   }
 
-  private spawnRequest(p: SpawnPayload, o: DriverCallOptions) {
+  private async spawnRequest(p: SpawnPayload, o: DriverCallOptions) {
     return {
       ...o,
       instance: p.instance,
@@ -327,19 +363,49 @@ export class AgentService {
       image: p.image,
       ports: p.ports,
       volumes: p.volumes,
-      images: this.callImages(p.image, p.instance, p),
+      images: await this.callImages(p.image, p.instance, p, o.signal),
     };
   }
 
-  /** The image service of one call: `image` (and its kernel and initrd) are read from the control plane's artifacts. */
-  private callImages(image: Image, instance: Instance, artifacts: CallArtifacts) {
+  /**
+   * The image service of one call: `image` (and its kernel and initrd) are fetched into the
+   * agent's cache (or found there) before the driver runs, so a fetch failure is the agent's own
+   * `DriverError` naming the image (see `imageFetchFailure`), whatever the driver would make of it.
+   */
+  private async callImages(
+    image: Image,
+    instance: Instance,
+    artifacts: CallArtifacts,
+    signal: AbortSignal | undefined,
+  ): Promise<ImageService> {
+    const details = {
+      driver: this.driver.kind,
+      operation: 'image fetch',
+      hostId: this.hostId,
+      instanceId: instance.id,
+    };
+    const wanted: Array<[Image, ImageArtifact]> = [
+      ...(artifacts.artifact ? [[image, artifacts.artifact] as [Image, ImageArtifact]] : []),
+      ...(artifacts.linked ?? []).map((l): [Image, ImageArtifact] => [l.image, l]),
+    ];
+    const ready = new Map<string, LocalArtifact>();
+    await Promise.all(
+      wanted.map(async ([img, artifact]) => {
+        try {
+          ready.set(img.id, await this.imageCache.acquire(img, artifact, signal));
+        } catch (e) {
+          if (signal?.aborted) throw signal.reason;
+          throw imageFetchFailure(e, { ...details, imageId: img.id, servedBy: artifact.servedBy });
+        }
+      }),
+    );
     return agentCallImages(this.staging, {
       image,
+      linked: (artifacts.linked ?? []).map((l) => l.image),
+      ready,
       driver: this.driver.kind,
       hostId: this.hostId,
       instanceId: instance.id,
-      ...(artifacts.artifact ? { artifactPath: artifacts.artifact.path } : {}),
-      linked: artifacts.linked ?? [],
     });
   }
 

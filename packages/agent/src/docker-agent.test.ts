@@ -42,7 +42,12 @@ describe.skipIf(!natsUp || !dockerUp)('engine with a Docker agent host over NATS
       heartbeatMs: 500,
     });
     bus = await controlPlaneBus();
-    driver = await RemoteDriver.connect({ hostId, client: bus.client, subscriber: bus.subscriber });
+    driver = await RemoteDriver.connect({
+      hostId,
+      client: bus.client,
+      subscriber: bus.subscriber,
+      imageServer: bus.imageServer,
+    });
     const tar = join(dir, 'busybox.tar');
     await makeBusyboxRootfs(tar);
     const images = new LocalImageService(join(dir, 'images'));

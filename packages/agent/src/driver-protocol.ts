@@ -10,6 +10,7 @@ import {
 } from '@nova-lfs/core';
 import { noCapabilities } from '@nova-lfs/core/ports';
 import { z } from 'zod';
+import { imageServedBySchema } from './image-transfer-protocol.js';
 
 /**
  * The wire contract of driver calls between the control plane ({@link RemoteDriver}) and a
@@ -21,10 +22,11 @@ import { z } from 'zod';
  * a change that an older peer cannot read needs a new method name (e.g. `driver.spawn.v2`)
  * served next to the old one, never a changed schema under an existing name.
  */
-export const DRIVER_PROTOCOL_REVISION = 3 as const;
+export const DRIVER_PROTOCOL_REVISION = 4 as const;
 // Revisions: 1, the guest lifecycle (`driverRpc`); 2, the move ports (`moveRpc` in
 // move-protocol.ts: cold migration and resize, rescue, live migration, volume hot-plug); 3,
-// interface hot-plug (`moveRpc.attachInterface`). A control plane uses a method only with agents
+// interface hot-plug (`moveRpc.attachInterface`); 4, image bytes over the bus
+// (image-transfer-protocol.ts: `artifact.servedBy`, `image.read`, `driver.snapshotRead`). A control plane uses a method only with agents
 // whose reported revision serves it.
 
 const empty = z.object({});
@@ -106,14 +108,23 @@ export const driverInstanceSchema = z.object({
 });
 
 /**
- * Where the agent finds an image's bytes: the control plane's verified artifact, by path. This
- * step supports agents on the control plane's machine only (they read its image cache
- * directory); see the package README.
+ * An image's verified artifact on the control plane that sent the call: its sha256 (which the
+ * agent verifies what it fetched against) and, from revision 4, who serves its bytes over the
+ * bus (`servedBy`, that control-plane process's bus id) and its size. `path` is where the control
+ * plane keeps it: an agent of revision 3 or older reads it there (it shares the control plane's
+ * machine); a current agent only when told it shares that directory (`--shared-image-dir`).
+ * Fields an older agent does not know are dropped by its schema.
  */
 export const imageArtifactSchema = z.object({
   path: z.string().min(1).max(4096),
   sha256: sha256Schema,
+  /** The control-plane process serving the bytes (`image.read`); absent from older control planes. */
+  servedBy: imageServedBySchema.optional(),
+  /** The artifact's size in bytes (a fetch yielding more is refused). */
+  sizeBytes: z.int().nonnegative().optional(),
 });
+/** An image's artifact as a call carries it. */
+export type ImageArtifact = z.output<typeof imageArtifactSchema>;
 
 /**
  * The artifact of an image the call's image names (its `kernelImageId` or `ramdiskImageId`:
@@ -125,7 +136,7 @@ export const linkedArtifactSchema = imageArtifactSchema.extend({ image: imageSch
 export type LinkedArtifact = z.output<typeof linkedArtifactSchema>;
 /** The image artifacts a call sends (absent when the agent's driver needs no bytes). */
 export interface CallArtifacts {
-  readonly artifact?: { path: string; sha256: string };
+  readonly artifact?: ImageArtifact;
   readonly linked?: LinkedArtifact[];
 }
 
@@ -184,7 +195,10 @@ export const describeServed = defineRpcMethod(
   }),
 );
 
-/** A snapshot the agent staged for the control plane to import (a file on the same machine). */
+/**
+ * A snapshot the agent staged for the control plane to import: from revision 4 read over the bus
+ * (`driver.snapshotRead`); `path` is for control planes that read it on the agent's machine.
+ */
 export const stagedSnapshotSchema = z.object({
   image: imageSchema,
   path: z.string().min(1).max(4096),

@@ -82,6 +82,9 @@ export function toDriverError(
       return new DriverError(
         {
           ...base,
+          // which image an agent could not fetch, and why (see imageFetchFailure)
+          ...(typeof d.imageId === 'string' ? { imageId: d.imageId } : {}),
+          ...(typeof d.imageFetch === 'string' ? { imageFetch: d.imageFetch } : {}),
           ...(typeof d.retryable === 'boolean' ? { retryable: d.retryable } : {}),
           ...(typeof d.reschedule === 'boolean' ? { reschedule: d.reschedule } : {}),
           remoteCode: e.code,
@@ -139,4 +142,47 @@ function deadline(
     writable: true,
   });
   return err;
+}
+
+/** Why an agent could not get a call's image: the `imageFetch` detail of its `DriverError`. */
+export type ImageFetchFailure = 'missing' | 'checksum' | 'connection' | 'invalid';
+
+/**
+ * The `DriverError` of an image the agent could not fetch from its control plane (or read from
+ * the shared directory), naming the image (`imageId`), who was to serve it (`servedBy`) and why
+ * (`imageFetch`), with the typed error as `cause`:
+ * - `checksum` (core `ImageChecksumError`): the bytes are not the recorded ones; no host helps
+ *   (`reschedule: false`), as a local driver's checksum failure;
+ * - `missing` (`NLFS_NOT_FOUND`: no control plane serves it to this host): `reschedule: false`;
+ * - `invalid` (a stream past its size, without progress, or a refused request): `reschedule: false`;
+ * - `connection` (lost connection, deadline, no responder, anything else): retryable, another
+ *   host may do.
+ */
+export function imageFetchFailure(
+  e: unknown,
+  call: DriverErrorDetails & { imageId: string; servedBy: string | undefined },
+): DriverError {
+  const code = isNovaError(e) ? e.code : undefined;
+  const reason: ImageFetchFailure =
+    code === ErrorCode.ImageChecksum
+      ? 'checksum'
+      : code === ErrorCode.NotFound
+        ? 'missing'
+        : code === ErrorCode.Validation || code === BusErrorCode.MessageInvalid
+          ? 'invalid'
+          : 'connection';
+  const final = reason !== 'connection';
+  const { servedBy, ...details } = call;
+  const from = servedBy ? `control plane ${servedBy}` : 'no control plane (none serves it over the bus)';
+  return new DriverError(
+    {
+      ...details,
+      ...(servedBy ? { servedBy } : {}),
+      imageFetch: reason,
+      retryable: !final,
+      reschedule: !final,
+    } as DriverErrorDetails,
+    `image ${call.imageId} not fetched from ${from} (${reason}): ${e instanceof Error ? e.message : String(e)}`,
+    { cause: e },
+  );
 }

@@ -12,6 +12,8 @@ export {
   type RunningAgent,
   runAgent,
 } from './agent-command.js';
+export { AgentImageCache, type AgentImageCacheOptions } from './agent-image-cache.js';
+export { AgentImageServer, type AgentImageServerOptions } from './agent-image-server.js';
 export { agentMain } from './agent-main.js';
 export { AgentService, type AgentServiceOptions, type AgentStartReport } from './agent-service.js';
 export {
@@ -24,6 +26,7 @@ export {
   driverInstanceSchema,
   driverRpc,
   hostReportSchema,
+  type ImageArtifact,
   imageArtifactSchema,
   portBindingSchema,
   powerStateEvent,
@@ -35,6 +38,8 @@ export {
   AgentArgumentsError,
   AgentErrorCode,
   AgentUnreachableError,
+  type ImageFetchFailure,
+  imageFetchFailure,
   isTransientBusFailure,
   toDriverError,
 } from './errors.js';
@@ -44,5 +49,13 @@ export {
   type HostLivenessBindingOptions,
   type LivenessSource,
 } from './host-liveness-binding.js';
+export {
+  IMAGE_TRANSFER_PROTOCOL_REVISION,
+  type ImageChunk,
+  imageChunkSchema,
+  imageRpc,
+  MAX_CHUNK_BYTES,
+  snapshotRpc,
+} from './image-transfer-protocol.js';
 export { OperationJournal, type OperationJournalOptions } from './operation-journal.js';
 export { RemoteDriver, type RemoteDriverOptions } from './remote-driver.js';

@@ -66,6 +66,7 @@ describe.skipIf(!available || missing !== undefined)(
           hostId: id,
           client: bus.client,
           subscriber: bus.subscriber,
+          imageServer: bus.imageServer,
           retryWindowMs: 5000,
         });
         hosts.push({ id, process, driver });

@@ -42,7 +42,12 @@ describe.skipIf(!available || missing !== undefined)(
         heartbeatMs: 500,
         extraArgs: ['--lxc-path', join(root, 'lxc')],
       });
-      driver = await RemoteDriver.connect({ hostId, client: bus.client, subscriber: bus.subscriber });
+      driver = await RemoteDriver.connect({
+        hostId,
+        client: bus.client,
+        subscriber: bus.subscriber,
+        imageServer: bus.imageServer,
+      });
       const images = new LocalImageService(join(root, 'images'));
       await makeBusyboxRootfs(join(root, 'busybox.tar'));
       await images.import(

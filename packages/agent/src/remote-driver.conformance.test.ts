@@ -19,7 +19,12 @@ if (available) {
       extraArgs: ['--fake-acquire-images'],
     });
     const bus = await controlPlaneBus();
-    const driver = await RemoteDriver.connect({ hostId, client: bus.client, subscriber: bus.subscriber });
+    const driver = await RemoteDriver.connect({
+      hostId,
+      client: bus.client,
+      subscriber: bus.subscriber,
+      imageServer: bus.imageServer,
+    });
     const images = new LocalImageService(join(dir, 'images'));
     const image = await images.import(
       { id: 'conformance-image', name: 'conformance-image', diskFormat: 'raw' },

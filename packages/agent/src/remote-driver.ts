@@ -12,6 +12,7 @@ import {
   type DriverCallOptions,
   type DriverCapabilities,
   DriverError,
+  type DriverErrorDetails,
   type DriverInstance,
   type DriverTimeouts,
   defaultEngineOptions,
@@ -20,8 +21,10 @@ import {
   type HostReport,
   type Image,
   type ImageService,
+  type ImageSource,
   type Instance,
   isNovaError,
+  type LocalArtifact,
   type PortBinding,
   type PowerState,
   type PowerStateEvent,
@@ -53,15 +56,19 @@ import {
   type VolumeAttachable,
 } from '@nova-lfs/core/ports';
 import { map, type Observable, type Subscription, share } from 'rxjs';
+import type { AgentImageServer } from './agent-image-server.js';
 import {
   type AgentDescription,
   agentStartedEvent,
   type CallArtifacts,
   driverRpc,
+  type ImageArtifact,
   type LinkedArtifact,
   powerStateEvent,
 } from './driver-protocol.js';
 import { AgentUnreachableError, isTransientBusFailure, toDriverError } from './errors.js';
+import { chunkedStream } from './image-chunks.js';
+import { IMAGE_TRANSFER_PROTOCOL_REVISION, snapshotRpc } from './image-transfer-protocol.js';
 import { INTERFACE_PROTOCOL_REVISION, MOVE_PROTOCOL_REVISION } from './move-protocol.js';
 import { type RemoteCallWhat, RemoteMoves } from './remote-moves.js';
 
@@ -86,6 +93,13 @@ export interface RemoteDriverOptions {
   readonly retryWindowMs?: number;
   /** Where failed cancels and releases are reported (default: JSON lines on stderr). */
   readonly logger?: BusLogger;
+  /**
+   * This control-plane process's image server: the artifacts of a call are granted to the
+   * agent's host while the call runs and the agent fetches them over the bus (`servedBy`).
+   * Without it only their paths are sent, which an agent reads only when it shares this
+   * machine's image cache directory (`--shared-image-dir`) or is older than revision 4.
+   */
+  readonly imageServer?: AgentImageServer;
 }
 
 type CallKind = keyof DriverTimeouts;
@@ -113,8 +127,10 @@ class AgentRestarted extends Error {}
  *   running out of time is a core `DeadlineExceededError`.
  * - `events$`: the agent's power-state events (at most once; reconciliation covers gaps).
  * - Images: spawn and rebuild acquire the image from the engine's image service here (verifying
- *   its sha256) and send the artifact's path when the agent needs bytes; the agent reads it from
- *   this machine's cache directory. Snapshots are staged by the agent and imported from its path.
+ *   its sha256) when the agent needs bytes, grant it to the agent's host on `imageServer` while
+ *   the call runs and send its sha256 and `servedBy`: the agent fetches it over the bus into its
+ *   own cache. Snapshots are staged by the agent and read back over the bus (`driver.snapshotRead`;
+ *   by path from agents older than revision 4).
  *
  * Build it with {@link RemoteDriver.connect}, which reads the agent's kind and capabilities.
  */
@@ -144,6 +160,8 @@ export class RemoteDriver
   private readonly retryWindowMs: number;
   private readonly logger: BusLogger;
   private readonly needsImageBytes: boolean;
+  private readonly imageServer: AgentImageServer | undefined;
+  private readonly protocolRevision: number;
   private bootId: string;
   private readonly attempts = new Set<Attempt>();
   private readonly restarts: Subscription;
@@ -160,6 +178,8 @@ export class RemoteDriver
     this.kind = description.kind;
     this.capabilities = defineCapabilities(servedCapabilities(description));
     this.needsImageBytes = description.needsImageBytes;
+    this.imageServer = options.imageServer;
+    this.protocolRevision = description.protocolRevision;
     this.bootId = description.bootId;
     this.events$ = options.subscriber.events$(powerStateEvent, { hostId: this.hostId }).pipe(
       map((e) => e.payload),
@@ -172,10 +192,8 @@ export class RemoteDriver
       hostId: this.hostId,
       subscriber: options.subscriber,
       call: (method, payload, kind, what, callOptions) => this.call(method, payload, kind, what, callOptions),
-      artifactsOf: (operation, image, images, instance, callOptions) =>
-        this.needsImageBytes
-          ? this.acquire(operation, { image, images, instance, ...callOptions })
-          : Promise.resolve({}),
+      withArtifacts: (operation, image, images, instance, callOptions, use) =>
+        this.withArtifacts(operation, { image, images, instance, ...callOptions }, use),
     });
   }
 
@@ -384,34 +402,57 @@ export class RemoteDriver
     request: SpawnRequest,
   ): Promise<void> {
     throwIfCallAborted(request);
-    const artifacts = this.needsImageBytes ? await this.acquire(operation, request) : {};
-    await this.call(
-      method,
-      {
-        instance: request.instance,
-        flavor: request.flavor,
-        image: request.image,
-        ...artifacts,
-        ports: [...request.ports],
-        volumes: [...request.volumes],
-      },
-      operation,
-      { operation, instanceId: request.instance.id, mutating: true },
-      request,
+    await this.withArtifacts(operation, request, (artifacts) =>
+      this.call(
+        method,
+        {
+          instance: request.instance,
+          flavor: request.flavor,
+          image: request.image,
+          ...artifacts,
+          ports: [...request.ports],
+          volumes: [...request.volumes],
+        },
+        operation,
+        { operation, instanceId: request.instance.id, mutating: true },
+        request,
+      ),
     );
   }
 
   /**
+   * Runs `use` with the artifacts of the request's image and of the kernel and initrd it names
+   * (`kernelImageId`, `ramdiskImageId`) when the agent needs bytes (`{}` otherwise): acquired
+   * from the engine's image service (verified), and granted to the agent's host on the image
+   * server while `use` runs, so the agent can fetch them over the bus.
+   */
+  private async withArtifacts<T>(
+    operation: string,
+    request: Pick<SpawnRequest, 'image' | 'images' | 'instance' | 'signal'>,
+    use: (artifacts: CallArtifacts) => Promise<T>,
+  ): Promise<T> {
+    if (!this.needsImageBytes) return await use({});
+    const releases: Array<() => void> = [];
+    try {
+      return await use(await this.acquire(operation, request, releases));
+    } finally {
+      for (const release of releases) release();
+    }
+  }
+
+  /**
    * The engine's verified local artifacts of the request's image and of the kernel and initrd it
-   * names (`kernelImageId`, `ramdiskImageId`): their paths are sent to the agent.
+   * names, as the agent is told them (their `release` is pushed on `releases`).
    */
   private async acquire(
     operation: string,
     request: Pick<SpawnRequest, 'image' | 'images' | 'instance' | 'signal'>,
+    releases: Array<() => void>,
   ): Promise<CallArtifacts> {
     const one = async (id: string) => {
+      let local: LocalArtifact;
       try {
-        return await untilAborted(request.images.acquire(id), request.signal);
+        local = await untilAborted(request.images.acquire(id), request.signal);
       } catch (e) {
         throwIfCallAborted(request);
         const bad = isNovaError(e, ErrorCode.ImageChecksum);
@@ -427,19 +468,24 @@ export class RemoteDriver
           { cause: e },
         );
       }
+      if (this.imageServer) releases.push(this.imageServer.grant(this.hostId, local));
+      const artifact: ImageArtifact = {
+        path: local.path,
+        sha256: local.image.sha256,
+        sizeBytes: local.image.sizeBytes,
+        ...(this.imageServer ? { servedBy: this.imageServer.controlPlaneId } : {}),
+      };
+      return { image: local.image, artifact };
     };
     const main = await one(request.image.id);
     const linked: LinkedArtifact[] = [];
     for (const key of ['kernelImageId', 'ramdiskImageId'] as const) {
       const id = request.image.properties[key];
       if (!id) continue;
-      const local = await one(id);
-      linked.push({ image: local.image, path: local.path, sha256: local.image.sha256 });
+      const { image, artifact } = await one(id);
+      linked.push({ image, ...artifact });
     }
-    return {
-      artifact: { path: main.path, sha256: main.image.sha256 },
-      ...(linked.length > 0 ? { linked } : {}),
-    };
+    return { artifact: main.artifact, ...(linked.length > 0 ? { linked } : {}) };
   }
 
   async destroy(instance: Instance, options?: DriverCallOptions): Promise<void> {
@@ -504,15 +550,21 @@ export class RemoteDriver
             properties: image.properties,
             sha256: image.sha256,
           },
-          { kind: 'file', path: staged.path },
+          this.stagedSource(staged),
         ),
         options.signal,
       );
     } catch (e) {
       throwIfCallAborted(options);
       throw new DriverError(
-        { driver: this.kind, operation: 'snapshot', hostId: this.hostId, instanceId: instance.id },
-        `staged snapshot ${staged.path} could not be imported (agents share this machine): ${(e as Error).message}`,
+        {
+          driver: this.kind,
+          operation: 'snapshot',
+          hostId: this.hostId,
+          instanceId: instance.id,
+          imageId: image.id,
+        } as DriverErrorDetails,
+        `staged snapshot ${image.id} could not be imported from the agent: ${(e as Error).message}`,
         { cause: e },
       );
     } finally {
@@ -527,6 +579,29 @@ export class RemoteDriver
         });
     }
     return imported;
+  }
+
+  /**
+   * Where a staged snapshot's bytes are read from: over the bus from an agent of revision 4 or
+   * later (`driver.snapshotRead`, chunk by chunk; the import verifies the agent's sha256), by
+   * path from an older one (it shares this machine).
+   */
+  private stagedSource(staged: { image: Image; path: string }): ImageSource {
+    if (this.protocolRevision < IMAGE_TRANSFER_PROTOCOL_REVISION) return { kind: 'file', path: staged.path };
+    const imageId = staged.image.id;
+    return {
+      kind: 'stream',
+      open: () =>
+        chunkedStream({
+          imageId,
+          sizeBytes: staged.image.sizeBytes,
+          read: (offset, length) =>
+            this.call(snapshotRpc.read, { imageId, offset, length }, 'read', {
+              operation: 'snapshotRead',
+              mutating: false,
+            }),
+        }),
+    };
   }
 
   async getConsoleOutput(instance: Instance, options?: { lines?: number }): Promise<string> {

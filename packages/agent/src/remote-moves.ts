@@ -44,14 +44,18 @@ export interface RemoteMoveCaller {
     what: RemoteCallWhat,
     options?: DriverCallOptions,
   ): Promise<R>;
-  /** The engine's verified artifacts of `image` (and its kernel and initrd) when the agent needs bytes; `{}` otherwise. */
-  artifactsOf(
+  /**
+   * Runs `use` with the engine's verified artifacts of `image` (and its kernel and initrd) when
+   * the agent needs bytes (`{}` otherwise), readable by the agent over the bus while `use` runs.
+   */
+  withArtifacts<T>(
     operation: string,
     image: Image,
     images: ImageService,
     instance: Instance,
     options: DriverCallOptions | undefined,
-  ): Promise<CallArtifacts>;
+    use: (artifacts: CallArtifacts) => Promise<T>,
+  ): Promise<T>;
 }
 
 /**
@@ -94,27 +98,28 @@ export class RemoteMoves {
 
   async finishMigration(request: FinishMigrationRequest): Promise<void> {
     const { instance } = request;
-    const artifacts = await this.remote.artifactsOf(
+    await this.remote.withArtifacts(
       'finishMigration',
       request.image,
       request.images,
       instance,
       request,
-    );
-    await this.remote.call(
-      moveRpc.finishMigration,
-      {
-        instance,
-        flavor: request.flavor,
-        image: request.image,
-        ...artifacts,
-        disks: request.disks,
-        powerOn: request.powerOn,
-        volumes: [...request.volumes],
-      },
-      'move',
-      this.on('finishMigration', instance),
-      request,
+      (artifacts) =>
+        this.remote.call(
+          moveRpc.finishMigration,
+          {
+            instance,
+            flavor: request.flavor,
+            image: request.image,
+            ...artifacts,
+            disks: request.disks,
+            powerOn: request.powerOn,
+            volumes: [...request.volumes],
+          },
+          'move',
+          this.on('finishMigration', instance),
+          request,
+        ),
     );
   }
 
@@ -154,24 +159,25 @@ export class RemoteMoves {
 
   async rescue(request: RescueRequest): Promise<void> {
     const { instance } = request;
-    const artifacts = await this.remote.artifactsOf(
+    await this.remote.withArtifacts(
       'rescue',
       request.rescueImage,
       request.images,
       instance,
       request,
-    );
-    await this.remote.call(
-      moveRpc.rescue,
-      {
-        instance,
-        flavor: request.flavor,
-        rescueImage: request.rescueImage,
-        ...artifacts,
-      },
-      'move',
-      this.on('rescue', instance),
-      request,
+      (artifacts) =>
+        this.remote.call(
+          moveRpc.rescue,
+          {
+            instance,
+            flavor: request.flavor,
+            rescueImage: request.rescueImage,
+            ...artifacts,
+          },
+          'move',
+          this.on('rescue', instance),
+          request,
+        ),
     );
   }
 

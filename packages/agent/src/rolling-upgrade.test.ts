@@ -167,7 +167,12 @@ describe.skipIf(!available)('rolling upgrade: previous-release agents and contro
     oldAgentNc = await connectBus({ servers: natsUrl, inboxPrefix: agentInboxPrefix(hostId) });
     old = new PreviousReleaseAgent(oldAgentNc, hostId, dir);
     await old.start();
-    driver = await RemoteDriver.connect({ hostId, client: bus.client, subscriber: bus.subscriber });
+    driver = await RemoteDriver.connect({
+      hostId,
+      client: bus.client,
+      subscriber: bus.subscriber,
+      imageServer: bus.imageServer,
+    });
     const images = new LocalImageService(join(dir, 'images'));
     await images.import(
       { id: 'img', name: 'img', diskFormat: 'raw', containerFormat: 'bare' },
@@ -262,7 +267,12 @@ describe.skipIf(!available)('rolling upgrade: previous-release agents and contro
       expect(report.hypervisorType).toBe('fake');
       expect(await ask(driverRpc.listInstances.name)).toEqual({ instances: [] });
       // the current control plane still reads every flag from the same agent
-      const current = await RemoteDriver.connect({ hostId, client: bus.client, subscriber: bus.subscriber });
+      const current = await RemoteDriver.connect({
+        hostId,
+        client: bus.client,
+        subscriber: bus.subscriber,
+        imageServer: bus.imageServer,
+      });
       expect(Object.keys(current.capabilities)).toEqual(expect.arrayContaining(['coldMigration', 'rescue']));
       await current.close();
     } finally {

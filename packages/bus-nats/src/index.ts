@@ -63,4 +63,11 @@ export { agentInboxPrefix, agentPermissions, type NatsPermissions } from './perm
 export { BusRpcClient, type BusRpcClientOptions, type RpcCallOptions } from './rpc-client.js';
 export { defineRpcMethod, type RpcMethod } from './rpc-method.js';
 export { BusRpcServer, type BusRpcServerOptions, type RpcContext, type RpcHandler } from './rpc-server.js';
-export { busIdSchema, eventsSubject, hostSubjects, rpcSubject } from './subjects.js';
+export {
+  busIdSchema,
+  controlPlaneRequestsOf,
+  controlPlaneRpcSubject,
+  eventsSubject,
+  hostSubjects,
+  rpcSubject,
+} from './subjects.js';

@@ -22,7 +22,7 @@ import {
 import { type BusLogger, consoleBusLogger } from './logger.js';
 import { classifyNatsFailure } from './nats-failure.js';
 import type { RpcMethod } from './rpc-method.js';
-import { busIdSchema, rpcSubject } from './subjects.js';
+import { busIdSchema, controlPlaneRpcSubject, rpcSubject } from './subjects.js';
 
 /** Options of {@link BusRpcClient}. */
 export interface BusRpcClientOptions {
@@ -110,9 +110,39 @@ export class BusRpcClient {
     payload: P,
     options: RpcCallOptions = {},
   ): Promise<R> {
-    if (this.closed || this.nc.isClosed()) throw new BusClosedError(`${method.name} on host ${hostId}`);
     const host = busIdSchema.safeParse(hostId);
     if (!host.success) throw new ValidationError(issuesOf(host.error, 'hostId'));
+    return await this.send(rpcSubject(hostId, method.name), hostId, method, payload, options);
+  }
+
+  /**
+   * The other direction: an agent calls `method` on the control-plane process `controlPlaneId`
+   * (served by a `BusRpcServer` with `serves: 'controlPlane'`), on
+   * `nova.cp.<controlPlaneId>.from.<senderId>.<method>`; this client's `senderId` is the agent's
+   * host id. Same validation, deadlines and errors as {@link BusRpcClient.call}; the reply must
+   * come from `controlPlaneId`.
+   */
+  async callControlPlane<P, R>(
+    controlPlaneId: string,
+    method: RpcMethod<P, R>,
+    payload: P,
+    options: RpcCallOptions = {},
+  ): Promise<R> {
+    const id = busIdSchema.safeParse(controlPlaneId);
+    if (!id.success) throw new ValidationError(issuesOf(id.error, 'controlPlaneId'));
+    const subject = controlPlaneRpcSubject(controlPlaneId, this.senderId, method.name);
+    return await this.send(subject, controlPlaneId, method, payload, options);
+  }
+
+  /** Sends one request on `subject` and reads the reply of `hostId` (the responder). */
+  private async send<P, R>(
+    subject: string,
+    hostId: string,
+    method: RpcMethod<P, R>,
+    payload: P,
+    options: RpcCallOptions,
+  ): Promise<R> {
+    if (this.closed || this.nc.isClosed()) throw new BusClosedError(`${method.name} on host ${hostId}`);
     if (options.operationId !== undefined) {
       const op = operationIdSchema.safeParse(options.operationId);
       if (!op.success) throw new ValidationError(issuesOf(op.error, 'options.operationId'));
@@ -139,8 +169,6 @@ export class BusRpcClient {
       operationId: options.operationId,
       payload: checked.data,
     };
-    const subject = rpcSubject(hostId, method.name);
-
     return await new Promise<R>((resolve, reject) => {
       let settled = false;
       const finish = (fn: () => void) => {

@@ -15,18 +15,34 @@ import {
   type ReplyEnvelope,
   type RequestEnvelope,
 } from './envelope.js';
-import { BusClosedError, BusErrorCode, BusMessageInvalidError, type WireError } from './errors.js';
+import {
+  BusClosedError,
+  BusErrorCode,
+  BusMessageInvalidError,
+  BusSenderMismatchError,
+  type WireError,
+} from './errors.js';
 import { IdempotencyCache, type IdempotencyOptions } from './idempotency-cache.js';
 import { type BusLogger, consoleBusLogger } from './logger.js';
 import type { RpcMethod } from './rpc-method.js';
-import { busIdSchema, methodOfSubject, rpcWildcard } from './subjects.js';
+import {
+  busIdSchema,
+  controlPlaneRpcWildcard,
+  methodOfSubject,
+  parseControlPlaneRpcSubject,
+  rpcWildcard,
+} from './subjects.js';
 import { toWireError } from './wire-error.js';
 
 /** What a handler knows about the call it serves. */
 export interface RpcContext {
-  /** This agent's host id. */
+  /** This agent's host id (a control plane's server: its own id). */
   readonly hostId: string;
-  /** The caller's id (a control-plane process), as its message claims. */
+  /**
+   * The caller's id: a control-plane process's, as its message claims; on a control plane's
+   * server (`serves: 'controlPlane'`) the calling agent's host id, checked against the subject
+   * (which NATS permissions let only that agent publish on).
+   */
   readonly sender: string;
   /** The request's message id. */
   readonly messageId: string;
@@ -48,8 +64,17 @@ export type RpcHandler<P, R> = (payload: P, context: RpcContext) => Promise<R> |
 
 /** Options of {@link BusRpcServer}. */
 export interface BusRpcServerOptions {
-  /** The host this agent serves (`nova.agent.<hostId>.rpc.>`). */
+  /**
+   * The host this agent serves (`nova.agent.<hostId>.rpc.>`); with `serves: 'controlPlane'`,
+   * this control-plane process's id (`nova.cp.<id>.from.*.>`).
+   */
   readonly hostId: string;
+  /**
+   * Whose requests are served: `agent` (default), the control plane's calls to this agent;
+   * `controlPlane`, agents' calls to this control-plane process (one subscription, no queue),
+   * each refused unless its `sender` is the host its subject names.
+   */
+  readonly serves?: 'agent' | 'controlPlane';
   /** Where refused messages are reported (default: JSON lines on stderr). */
   readonly logger?: BusLogger;
   /** Bounds of the memory of recent operation ids. */
@@ -82,12 +107,14 @@ export class BusRpcServer {
   private readonly running = new Set<AbortController>();
   private subscription: Subscription | undefined;
   private stopped = false;
+  private readonly servesControlPlane: boolean;
 
   constructor(
     private readonly nc: NatsConnection,
     options: BusRpcServerOptions,
   ) {
     this.hostId = busIdSchema.parse(options.hostId);
+    this.servesControlPlane = options.serves === 'controlPlane';
     this.logger = options.logger ?? consoleBusLogger;
     this.now = options.now ?? Date.now;
     this.calls = new IdempotencyCache<Outcome>(options.idempotency, this.now);
@@ -117,8 +144,9 @@ export class BusRpcServer {
   async start(): Promise<void> {
     if (this.stopped) throw new BusClosedError('BusRpcServer.start');
     if (this.subscription) return;
-    this.subscription = this.nc.subscribe(rpcWildcard(this.hostId), {
-      queue: `agent-${this.hostId}`,
+    const subject = this.servesControlPlane ? controlPlaneRpcWildcard(this.hostId) : rpcWildcard(this.hostId);
+    this.subscription = this.nc.subscribe(subject, {
+      ...(this.servesControlPlane ? {} : { queue: `agent-${this.hostId}` }),
       callback: (err, msg) => {
         if (err) {
           this.logger.warn('rpc subscription failed', { hostId: this.hostId, error: err.message });
@@ -177,8 +205,15 @@ export class BusRpcServer {
       this.refuse(msg, e);
       return;
     }
-    const method = methodOfSubject(msg.subject);
-    if (method !== request.method) {
+    const route = this.servesControlPlane
+      ? parseControlPlaneRpcSubject(msg.subject)
+      : { method: methodOfSubject(msg.subject) };
+    const method = route?.method;
+    if (route && 'hostId' in route && route.hostId !== request.sender) {
+      this.refuse(msg, new BusSenderMismatchError(msg.subject, route.hostId, request.sender), {}, request);
+      return;
+    }
+    if (method === undefined || method !== request.method) {
       this.refuse(
         msg,
         new BusMessageInvalidError(msg.subject, [

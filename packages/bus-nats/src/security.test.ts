@@ -14,12 +14,17 @@ import { agentInboxPrefix, agentPermissions } from './permissions.js';
 import { BusRpcClient } from './rpc-client.js';
 import { defineRpcMethod } from './rpc-method.js';
 import { BusRpcServer } from './rpc-server.js';
-import { eventsSubject } from './subjects.js';
+import { controlPlaneRpcSubject, eventsSubject } from './subjects.js';
 import { type NatsTestServer, startNatsServer } from './testing/index.js';
 
 const ping = defineRpcMethod('agent.ping', z.object({}), z.object({ hostId: z.string() }));
 const power = defineRpcMethod('instance.power', z.object({ instanceId: z.string() }), z.null());
 const powerEvent = defineBusEvent('instance.power', z.object({ instanceId: z.string() }));
+const imageRead = defineRpcMethod(
+  'image.read',
+  z.object({ imageId: z.string() }),
+  z.object({ caller: z.string(), imageId: z.string() }),
+);
 
 async function thrown(p: Promise<unknown>): Promise<{ code?: string; details?: Record<string, unknown> }> {
   try {
@@ -175,6 +180,66 @@ describe.skipIf(!binaryAvailable)('per-agent NATS credentials and permissions (o
     });
     expect(received).toEqual([]);
     all.unsubscribe();
+  });
+
+  it('an agent calls a control plane only as itself (image reads), and cannot serve or spy on those calls', async () => {
+    const served: string[] = [];
+    const cp = new BusRpcServer(control, { hostId: 'cp-1', serves: 'controlPlane', logger: log }).handle(
+      imageRead,
+      (p, ctx) => {
+        served.push(ctx.sender);
+        return { caller: ctx.sender, imageId: p.imageId };
+      },
+    );
+    await cp.start();
+    const asA = new BusRpcClient(agentA, { senderId: 'host-a', logger: log });
+    expect(await asA.callControlPlane('cp-1', imageRead, { imageId: 'img-1' }, { deadlineMs: 2000 })).toEqual(
+      {
+        caller: 'host-a',
+        imageId: 'img-1',
+      },
+    );
+
+    // As B, from A's connection: the server refuses the subject.
+    const asB = new BusRpcClient(agentA, { senderId: 'host-b', logger: log });
+    const e = await thrown(
+      asB.callControlPlane('cp-1', imageRead, { imageId: 'img-1' }, { deadlineMs: 2000 }),
+    );
+    expect(e).toBeInstanceOf(BusPermissionError);
+    expect(e.details).toMatchObject({ subject: controlPlaneRpcSubject('cp-1', 'host-b', 'image.read') });
+    asB.close();
+
+    // On A's own subject but claiming B: the control plane refuses it before any handler runs.
+    const before = log.records.length;
+    const forged = await agentA.request(
+      controlPlaneRpcSubject('cp-1', 'host-a', 'image.read'),
+      JSON.stringify({
+        v: 2,
+        kind: 'request',
+        id: 'forged-2',
+        sender: 'host-b',
+        sentAt: Date.now(),
+        method: 'image.read',
+        deadline: Date.now() + 2000,
+        payload: { imageId: 'img-1' },
+      }),
+      { timeout: 2000 },
+    );
+    expect(JSON.parse(forged.string()).outcome.error.code).toBe(BusErrorCode.SenderMismatch);
+    expect(log.records.slice(before)[0]?.fields).toMatchObject({ code: BusErrorCode.SenderMismatch });
+
+    // Nor may an agent listen to the requests a control plane gets (its own included).
+    const spy = await new Promise<Error>((resolve) => {
+      agentA.subscribe(controlPlaneRpcSubject('cp-1', 'host-a', '>'), {
+        callback: (err) => {
+          if (err) resolve(err);
+        },
+      });
+    });
+    expect(spy.name).toBe('PermissionViolationError');
+    expect(served).toEqual(['host-a']);
+    asA.close();
+    await cp.stop();
   });
 
   it('bad credentials are refused at connect', async () => {

@@ -51,3 +51,33 @@ export function methodOfSubject(subject: string): string | undefined {
   const parts = subject.split('.');
   return parts[3] === 'rpc' && parts.length > 4 ? parts.slice(4).join('.') : undefined;
 }
+
+const CP_PREFIX = 'nova.cp';
+
+/**
+ * The subject of an agent's request to one control-plane process (the other direction of RPC,
+ * e.g. an image read): `nova.cp.<controlPlaneId>.from.<hostId>.<method>`. The host token is the
+ * caller's, so NATS permissions (`nova.cp.*.from.<hostId>.>` for the agent of `hostId`) decide
+ * who may send as that host.
+ */
+export function controlPlaneRpcSubject(controlPlaneId: string, hostId: string, method: string): string {
+  return `${CP_PREFIX}.${controlPlaneId}.from.${hostId}.${method}`;
+}
+
+/** Every agent request to one control-plane process: `nova.cp.<controlPlaneId>.from.*.>`. */
+export function controlPlaneRpcWildcard(controlPlaneId: string): string {
+  return `${CP_PREFIX}.${controlPlaneId}.from.*.>`;
+}
+
+/** What one agent may send to any control-plane process: `nova.cp.*.from.<hostId>.>`. */
+export function controlPlaneRequestsOf(hostId: string): string {
+  return `${CP_PREFIX}.*.from.${hostId}.>`;
+}
+
+/** The calling host and the method of a `nova.cp.<id>.from.<hostId>.<method>` subject, or undefined. */
+export function parseControlPlaneRpcSubject(subject: string): { hostId: string; method: string } | undefined {
+  const parts = subject.split('.');
+  if (parts[0] !== 'nova' || parts[1] !== 'cp' || parts[3] !== 'from' || !parts[4] || parts.length < 6)
+    return undefined;
+  return { hostId: parts[4], method: parts.slice(5).join('.') };
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { bindHostLiveness, type HostLivenessBinding, RemoteDriver } from '@nova-lfs/agent';
+import { AgentImageServer, bindHostLiveness, type HostLivenessBinding, RemoteDriver } from '@nova-lfs/agent';
 import {
   BusEventSubscriber,
   BusRpcClient,
@@ -52,6 +52,8 @@ export async function connectAgentHosts(
   });
   const client = new BusRpcClient(nc, { senderId });
   const subscriber = new BusEventSubscriber(nc);
+  // serves the images of this process's calls to its agents (they fetch them over the bus)
+  const imageServer = new AgentImageServer(nc, { controlPlaneId: senderId });
   const liveness = new HostLiveness(nc, {
     downAfterMs: options.hostDownAfterMs,
     checkIntervalMs: Math.max(50, Math.min(1000, Math.floor(options.hostDownAfterMs / 4))),
@@ -67,10 +69,12 @@ export async function connectAgentHosts(
     binding?.stop();
     for (const d of drivers.values()) await d.close().catch(() => undefined);
     liveness.stop();
+    await imageServer.stop();
     client.close();
     await nc.close().catch(() => undefined);
   };
   try {
+    await imageServer.start();
     await liveness.start();
     const initial = discover
       ? liveness
@@ -80,7 +84,7 @@ export async function connectAgentHosts(
       : options.agentHosts;
     const connected = await Promise.all(
       initial.map((hostId) =>
-        RemoteDriver.connect({ hostId, client, subscriber, ...(timeouts ? { timeouts } : {}) }),
+        RemoteDriver.connect({ hostId, client, subscriber, imageServer, ...(timeouts ? { timeouts } : {}) }),
       ),
     );
     for (const d of connected) drivers.set(d.hostId, d);
@@ -104,6 +108,7 @@ export async function connectAgentHosts(
                 hostId: c.hostId,
                 client,
                 subscriber,
+                imageServer,
                 ...(timeouts ? { timeouts } : {}),
               });
               drivers.set(c.hostId, driver);
